@@ -1,0 +1,1 @@
+"""The front door: the `engage` command line and the use cases it calls."""

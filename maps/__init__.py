@@ -1,0 +1,1 @@
+"""Outputs: maps, packs and exports built from model results."""

@@ -1,0 +1,1 @@
+"""Hotspot models: pure functions on frames with explicit parameters, no I/O."""
