@@ -17,6 +17,7 @@ import h3ronpy
 import h3ronpy.vector
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from geo.errors import ValidationError
 from geo.schemas import STORE_RES
@@ -151,7 +152,18 @@ def str_to_cell(text: str) -> int:
         value = h3.str_to_int(text)
     except (ValueError, TypeError):
         value = -1
-    if value < 0 or not h3.is_valid_cell(value):
+    if value < 0 or not h3.is_valid_cell(h3.int_to_str(value)):
         msg = f"`{text}` is not a valid H3 cell; expected a hex index such as 89195da49b7ffff."
         raise ValidationError(msg)
     return int(value)
+
+
+def cells_to_str_array(cells: pd.Series | npt.ArrayLike) -> npt.NDArray[np.object_]:
+    """Hex strings of cells; null cells give None."""
+    s = pd.Series(cells, dtype="Int64") if not isinstance(cells, pd.Series) else cells.astype("Int64")
+    out = np.full(len(s), None, dtype=object)
+    ok = s.notna().to_numpy()
+    if ok.any():
+        values = s[ok].to_numpy(dtype=np.int64).view(np.uint64)
+        out[ok] = np.char.mod("%x", values)
+    return out

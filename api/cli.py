@@ -1,0 +1,258 @@
+"""The ``engage`` command line. Thin: parse, call :mod:`api.services`, print.
+
+Exit codes: 0 success (every row stored); 1 some rows quarantined and the
+rest stored; 2 nothing stored (unusable file, usage error, refused), with a
+one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from api import services
+from api.settings import Settings
+from geo.errors import InputFileError, StoreError, ValidationError
+from geo.ingest import KINDS, StrictRefusal
+
+app = typer.Typer(
+    name="engage",
+    help="Engage Hotspots: hotspots and patrol targets for missing and exploited children.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="A .gpkg path or a postgresql:// URL (default $ENGAGE_STORE or ./engage.gpkg).",
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"engage: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValidationError as exc:
+        _fail(str(exc))
+
+
+def _store(store: str | None, settings: Settings) -> str:
+    return store or settings.store
+
+
+def _parse_day(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        _fail(f"`{name}` must be a date like 2025-03-14, got {text!r}.")
+
+
+@app.command()
+def init(store: StoreOpt = None) -> None:
+    """Create or migrate the store's tables."""
+    settings = _settings()
+    location = _store(store, settings)
+    try:
+        services.init_store(location)
+    except (StoreError, ValidationError) as exc:
+        _fail(str(exc))
+    typer.echo(f"store ready: {location}")
+
+
+@app.command()
+def ingest(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    files: Annotated[list[Path], typer.Argument(help="Input files (.csv, .csv.gz, .geojson, .gpkg).")],
+    store: StoreOpt = None,
+    strict: Annotated[bool, typer.Option(help="Store nothing if any row is bad.")] = False,
+    study_area: Annotated[
+        str | None,
+        typer.Option(help="`lancashire` or authority codes (default $ENGAGE_STUDY_AREA or E06000008)."),
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage input.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Check and store input files; bad rows go to a quarantine file."""
+    if kind not in KINDS:
+        _fail(f"unknown kind `{kind}`; expected one of {', '.join(KINDS)}.")
+    settings = _settings()
+    location = _store(store, settings)
+    try:
+        area = settings.area(study_area)
+        reports = services.ingest_files(
+            location,
+            kind,
+            files,
+            settings=settings,
+            strict=strict,
+            study_area=area,
+            layer=layer,
+            progress=progress and sys.stderr.isatty(),
+        )
+    except StrictRefusal as exc:
+        _fail(str(exc))
+    except (InputFileError, ValidationError, StoreError) as exc:
+        _fail(f"nothing stored: {exc}")
+    code = 0
+    for r in reports:
+        line = (
+            f"{r.path}: {r.rows_read} rows read, {r.rows_stored} stored "
+            f"({r.result.inserted} new, {r.result.updated} updated, {r.result.unchanged} unchanged), "
+            f"{r.rows_quarantined} quarantined"
+        )
+        if r.quarantine_path:
+            line += f" -> {r.quarantine_path}"
+        typer.echo(line)
+        if r.dropped_columns:
+            typer.echo(
+                f"  dropped columns that identify a person: {', '.join(r.dropped_columns)}"
+            )
+        if r.ignored_columns:
+            typer.echo(f"  ignored columns: {', '.join(r.ignored_columns)}")
+        for note in r.notes:
+            typer.echo(f"  note: {note}")
+        for reason, n in list(r.reasons.items())[:8]:
+            typer.echo(f"  {n:>7} x {reason}")
+        code = max(code, r.exit_code)
+    if code == 2:
+        typer.echo("engage: nothing stored: no row of the file(s) passed the checks.", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the scenario files.")],
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 7,
+    weeks: Annotated[int, typer.Option(help="Length of the scenario in weeks.")] = 52,
+    start: Annotated[
+        str | None, typer.Option(help="First Monday, YYYY-MM-DD (default 2025-01-06).")
+    ] = None,
+) -> None:
+    """Write a synthetic Blackburn with Darwen scenario (episodes, venues, reports, disruptions)."""
+    try:
+        first = date.fromisoformat(start) if start else None
+    except ValueError:
+        _fail(f"`--start` must be a date like 2025-01-06, got {start!r}.")
+    try:
+        files = services.simulate_scenario(out, seed=seed, weeks=weeks, start=first)
+    except ValidationError as exc:
+        _fail(str(exc))
+    typer.echo(f"scenario written to {out}")
+    for name, value in vars(files).items():
+        typer.echo(f"  {name}: {value}")
+
+
+@app.command()
+def stats(
+    store: StoreOpt = None,
+    table: Annotated[str, typer.Option(help="episodes, incidents or disruptions.")] = "episodes",
+    since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")] = None,
+    weeks: Annotated[int, typer.Option(help="Show the latest N weeks.")] = 8,
+) -> None:
+    """Counts by week and ward."""
+    settings = _settings()
+    location = _store(store, settings)
+    try:
+        result = services.stats(
+            location,
+            table_name=table,
+            start=_parse_day(since, "--from"),
+            end=_parse_day(until, "--to"),
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    typer.echo(render_stats(result, weeks=weeks))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo"),
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic scenario.")] = 7,
+    weeks: Annotated[int, typer.Option(help="Weeks of synthetic data.")] = 52,
+) -> None:
+    """Simulate Blackburn with Darwen, ingest it into the embedded store and print counts."""
+    settings = _settings()
+    try:
+        result = services.demo(out, seed=seed, weeks=weeks, settings=settings)
+    except (ValidationError, StoreError, InputFileError) as exc:
+        _fail(str(exc))
+    if result.generated_key:
+        typer.echo(
+            "note: ENGAGE_PSEUDONYM_KEY is unset, so this synthetic demo uses a one-off random "
+            "key. Real data is refused without a key."
+        )
+    typer.echo(f"synthetic scenario: {result.scenario_dir}")
+    for r in result.reports:
+        typer.echo(
+            f"  {r.kind:<14} {r.rows_stored:>6} rows stored, {r.rows_quarantined} quarantined"
+        )
+    typer.echo(f"store: {result.store} (open it in QGIS: each table is a layer)")
+    typer.echo(render_stats(result.stats, weeks=8))
+
+
+def render_stats(result: services.Stats, *, weeks: int = 8) -> str:
+    """A plain-text week x ward table, latest weeks last."""
+    counts = result.by_week_ward
+    lines = [f"{result.table}: {result.total} rows"]
+    if counts.empty:
+        lines.append("(no rows)")
+        return "\n".join(lines)
+    table = counts.pivot_table(index="area", columns="week", values="n", aggfunc="sum", fill_value=0)
+    table = table.iloc[:, -weeks:]
+    table.index = [result.ward_names.get(code, code) for code in table.index]
+    table = table.sort_index()
+    table.loc["Total"] = table.sum(axis=0)
+    table.columns = [w.strftime("%d %b %y") for w in table.columns]
+    lines.append(f"by ward and week (week starting Monday; latest {table.shape[1]} weeks)")
+    lines.append(table.to_string())
+    if "distinct" in counts.columns:
+        per_week = counts.groupby("week")["n"].sum().iloc[-weeks:]
+        lines.append(
+            f"episodes in these weeks: {int(per_week.sum())}; "
+            f"weekly mean {per_week.mean():.1f}"
+        )
+    return "\n".join(lines)
+
+
+@app.command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="gpkg, geojson or csv.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file.")],
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="Table(s) to export (default all for gpkg).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export tables for QGIS (gpkg, geojson) or a spreadsheet (csv)."""
+    settings = _settings()
+    location = _store(store, settings)
+    try:
+        written = services.export_tables(location, fmt, out, tables=table)
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    for name, n in written.items():
+        typer.echo(f"{name}: {n} rows -> {out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

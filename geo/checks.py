@@ -1,0 +1,553 @@
+"""Vectorised row checks: parse text cells and name every problem.
+
+Each parser takes a column of text cells and returns parsed values plus a
+mask of bad cells; :class:`Problems` collects (row, column, value, reason)
+for the quarantine file. Reasons say what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from geo import crs
+from geo.boundaries import StudyArea
+
+BoolArray = npt.NDArray[np.bool_]
+LOCAL_TZ = "Europe/London"
+EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
+CLOCK_SLACK = timedelta(minutes=10)
+
+QUARANTINE_COLUMNS = ["file", "row", "column", "value", "reason"]
+
+
+@dataclass
+class Problems:
+    """Problems found in one chunk: parallel lists, one entry per bad cell."""
+
+    rows: list[npt.NDArray[np.int64]] = field(default_factory=list)
+    columns: list[npt.NDArray[np.object_]] = field(default_factory=list)
+    values: list[npt.NDArray[np.object_]] = field(default_factory=list)
+    reasons: list[npt.NDArray[np.object_]] = field(default_factory=list)
+    bad_positions: list[npt.NDArray[np.int64]] = field(default_factory=list)
+
+    def add(
+        self,
+        mask: BoolArray,
+        rows: npt.NDArray[np.int64],
+        column: str,
+        values: pd.Series | npt.NDArray[np.object_] | str,
+        reason: str | pd.Series | npt.NDArray[np.object_],
+    ) -> None:
+        """Record ``reason`` for every position where ``mask`` is true."""
+        mask = np.asarray(mask, dtype=bool)
+        pos = np.flatnonzero(mask)
+        if pos.size == 0:
+            return
+        n = pos.size
+        self.bad_positions.append(pos)
+        self.rows.append(rows[pos])
+        self.columns.append(np.full(n, column, dtype=object))
+        if isinstance(values, str):
+            self.values.append(np.full(n, values, dtype=object))
+        else:
+            self.values.append(np.asarray(values, dtype=object)[pos])
+        if isinstance(reason, str):
+            self.reasons.append(np.full(n, reason, dtype=object))
+        else:
+            self.reasons.append(np.asarray(reason, dtype=object)[pos])
+
+    def bad_mask(self, n: int) -> BoolArray:
+        """Positions (0..n-1) with at least one problem."""
+        mask = np.zeros(n, dtype=bool)
+        for pos in self.bad_positions:
+            mask[pos] = True
+        return mask
+
+    def frame(self, file: str) -> pd.DataFrame:
+        """One row per problem, ordered by file row."""
+        if not self.rows:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in QUARANTINE_COLUMNS})
+        out = pd.DataFrame(
+            {
+                "file": file,
+                "row": np.concatenate(self.rows),
+                "column": np.concatenate(self.columns),
+                "value": np.concatenate(self.values),
+                "reason": np.concatenate(self.reasons),
+            }
+        )
+        return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def blank(cells: pd.Series) -> BoolArray:
+    """Cells that are empty or only white space."""
+    return np.asarray(cells.str.strip() == "", dtype=bool)
+
+
+def norm_token(cells: pd.Series) -> pd.Series:
+    """Lower case, trimmed, runs of space/hyphen/slash as one underscore."""
+    return cells.str.strip().str.lower().str.replace(r"[\s\-/]+", "_", regex=True)
+
+
+# --- numbers and coordinates ---------------------------------------------
+
+
+def parse_float(cells: pd.Series) -> tuple[npt.NDArray[np.float64], BoolArray]:
+    """Numbers from text; returns (values with NaN for blank/bad, unparseable mask)."""
+    text = cells.str.strip()
+    values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    bad = (text != "").to_numpy() & ~np.isfinite(values)
+    return values, bad
+
+
+_COORD_REASONS = {
+    crs.COORD_ZERO: (
+        "(0, 0) is a placeholder, not a location; geocode the row or leave the coordinates blank"
+    ),
+    crs.COORD_SWAPPED: "latitude and longitude appear swapped; swap the two columns",
+    crs.COORD_BNG_AS_LATLNG: (
+        "values look like British National Grid easting/northing in the lat/lng columns; "
+        "put them in `{p}easting` and `{p}northing` columns instead"
+    ),
+    crs.COORD_OUTSIDE_GB: "the point is outside Great Britain; check the coordinates",
+}
+_BNG_REASONS = {
+    crs.COORD_ZERO: _COORD_REASONS[crs.COORD_ZERO],
+    crs.COORD_SWAPPED: "easting and northing appear swapped; swap the two columns",
+    crs.COORD_BNG_AS_LATLNG: (
+        "values look like degrees of latitude/longitude in the easting/northing columns; "
+        "put them in `{p}lat` and `{p}lng` columns instead"
+    ),
+    crs.COORD_OUTSIDE_GB: "the point is outside the British National Grid; check the coordinates",
+}
+
+
+@dataclass
+class PointColumns:
+    """Which input columns hold one point (any may be None)."""
+
+    prefix: str
+    lat: str | None = None
+    lng: str | None = None
+    easting: str | None = None
+    northing: str | None = None
+
+    @property
+    def has_latlng(self) -> bool:
+        return self.lat is not None and self.lng is not None
+
+    @property
+    def has_bng(self) -> bool:
+        return self.easting is not None and self.northing is not None
+
+    @property
+    def label(self) -> str:
+        return self.lat or self.easting or f"{self.prefix}lat"
+
+    @classmethod
+    def find(cls, prefix: str, columns: list[str]) -> PointColumns:
+        def pick(*names: str) -> str | None:
+            for name in names:
+                if prefix + name in columns:
+                    return prefix + name
+            return None
+
+        return cls(
+            prefix,
+            lat=pick("lat", "latitude"),
+            lng=pick("lng", "lon", "long", "longitude"),
+            easting=pick("easting", "eastings", "east"),
+            northing=pick("northing", "northings", "north"),
+        )
+
+
+def parse_point(
+    frame: pd.DataFrame,
+    cols: PointColumns,
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    required: bool,
+    study_area: StudyArea,
+    missing_reason: str | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], BoolArray]:
+    """WGS84 (lat, lng) of one point per row, recording every coordinate problem.
+
+    Returns lat, lng (NaN where absent or bad) and a mask of rows where the
+    point is present and good. A wholly blank optional point is not a problem.
+    """
+    n = len(frame)
+    lat = np.full(n, np.nan)
+    lng = np.full(n, np.nan)
+    empty = pd.Series([""] * n, index=frame.index, dtype=object)
+
+    def cell(name: str | None) -> pd.Series:
+        return frame[name].astype(str) if name is not None else empty
+
+    la_t, ln_t = cell(cols.lat), cell(cols.lng)
+    e_t, n_t = cell(cols.easting), cell(cols.northing)
+    la_blank, ln_blank = blank(la_t), blank(ln_t)
+    e_blank, n_blank = blank(e_t), blank(n_t)
+    use_ll = ~(la_blank & ln_blank)
+    use_bng = ~use_ll & ~(e_blank & n_blank)
+    absent = ~use_ll & ~use_bng
+    label = cols.label
+    if required:
+        problems.add(
+            absent,
+            rows,
+            label,
+            "",
+            missing_reason
+            or "missing coordinates; give latitude/longitude (WGS84) or easting/northing (OSGB36)",
+        )
+    # Latitude/longitude given.
+    la, la_bad = parse_float(la_t)
+    ln, ln_bad = parse_float(ln_t)
+    half = use_ll & (la_blank ^ ln_blank)
+    problems.add(
+        half & la_blank, rows, cols.lat or label, "", "latitude is missing while longitude is given"
+    )
+    problems.add(
+        half & ln_blank,
+        rows,
+        cols.lng or label,
+        "",
+        "longitude is missing while latitude is given",
+    )
+    problems.add(use_ll & la_bad, rows, cols.lat or label, la_t, "latitude is not a number")
+    problems.add(use_ll & ln_bad, rows, cols.lng or label, ln_t, "longitude is not a number")
+    ll_ok = use_ll & ~half & ~la_bad & ~ln_bad
+    codes = crs.classify_latlng(np.where(ll_ok, la, np.nan), np.where(ll_ok, ln, np.nan))
+    shown = (la_t.str.strip() + ", " + ln_t.str.strip()).to_numpy(dtype=object)
+    for code, reason in _COORD_REASONS.items():
+        problems.add(
+            ll_ok & (codes == code), rows, cols.lat or label, shown, reason.format(p=cols.prefix)
+        )
+    good_ll = ll_ok & (codes == crs.COORD_OK)
+    lat[good_ll] = la[good_ll]
+    lng[good_ll] = ln[good_ll]
+    # Easting/northing given.
+    e, e_bad = parse_float(e_t)
+    nn, n_bad = parse_float(n_t)
+    half_b = use_bng & (e_blank ^ n_blank)
+    problems.add(half_b, rows, cols.easting or label, "", "easting and northing must both be given")
+    problems.add(use_bng & e_bad, rows, cols.easting or label, e_t, "easting is not a number")
+    problems.add(use_bng & n_bad, rows, cols.northing or label, n_t, "northing is not a number")
+    b_ok = use_bng & ~half_b & ~e_bad & ~n_bad
+    bcodes = crs.classify_bng(np.where(b_ok, e, np.nan), np.where(b_ok, nn, np.nan))
+    bshown = (e_t.str.strip() + ", " + n_t.str.strip()).to_numpy(dtype=object)
+    for code, reason in _BNG_REASONS.items():
+        problems.add(
+            b_ok & (bcodes == code),
+            rows,
+            cols.easting or label,
+            bshown,
+            reason.format(p=cols.prefix),
+        )
+    good_b = b_ok & (bcodes == crs.COORD_OK)
+    if good_b.any():
+        blat, blng = crs.bng_to_latlng(e[good_b], nn[good_b])
+        lat[good_b] = blat
+        lng[good_b] = blng
+    good = good_ll | good_b
+    # The study area.
+    inside = np.zeros(n, dtype=bool)
+    if good.any():
+        inside[good] = study_area.contains(lat[good], lng[good])
+    outside = good & ~inside
+    where = np.where(use_ll, shown, bshown)
+    problems.add(
+        outside,
+        rows,
+        cols.lat if use_ll.any() and cols.lat else label,
+        where,
+        f"the point is outside the study area ({study_area.label}); check the coordinates, "
+        "or widen the study area with --study-area / ENGAGE_STUDY_AREA",
+    )
+    good &= inside
+    lat[~good] = np.nan
+    lng[~good] = np.nan
+    return lat, lng, good
+
+
+# --- dates and times -----------------------------------------------------
+
+_OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
+_DAYFIRST_FORMATS = (
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+)
+_MONTH_RE = r"^\d{4}-\d{2}$"
+_HAS_TIME_RE = r"(?:T|\s)\d{1,2}:\d{2}"
+
+
+def parse_timestamps(
+    cells: pd.Series, *, now: datetime | None = None
+) -> tuple[pd.Series, BoolArray, BoolArray, npt.NDArray[np.object_]]:
+    """UTC timestamps from text, local UK time unless an offset is given.
+
+    Accepts ISO 8601 (``2025-03-14T21:30``, ``2025-03-14``, ``2022-10``) and
+    day-first UK forms (``14/03/2025 21:30``). Returns the timestamps, a mask
+    of unparseable cells, a mask of future ones, and each cell's precision
+    (``exact``, ``day``, ``month``; None when blank).
+    """
+    now_ts = pd.Timestamp(now or datetime.now(UTC))
+    text = cells.astype(str).str.strip()
+    is_blank = (text == "").to_numpy()
+    has_offset = text.str.contains(_OFFSET_RE, regex=True).to_numpy() & ~is_blank
+    out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        aware = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
+        out[has_offset] = aware.astype("datetime64[ns, UTC]")
+    naive_mask = ~has_offset & ~is_blank
+    if naive_mask.any():
+        naive_text = text[naive_mask]
+        naive = pd.to_datetime(naive_text, format="ISO8601", errors="coerce")
+        for fmt in _DAYFIRST_FORMATS:
+            todo = naive.isna()
+            if not todo.any():
+                break
+            naive[todo] = pd.to_datetime(naive_text[todo], format=fmt, errors="coerce")
+        local = naive.astype("datetime64[ns]").dt.tz_localize(
+            LOCAL_TZ, ambiguous="NaT", nonexistent="shift_forward"
+        )
+        # The repeated hour when clocks go back: take the first (BST) reading.
+        amb = local.isna() & naive.notna()
+        if amb.any():
+            local[amb] = (
+                naive[amb].astype("datetime64[ns]").dt.tz_localize(LOCAL_TZ, ambiguous=True)
+            )
+        out[naive_mask] = local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    bad = ~is_blank & out.isna().to_numpy()
+    future = (out > now_ts + CLOCK_SLACK).to_numpy()
+    precision = np.full(len(text), None, dtype=object)
+    month = text.str.match(_MONTH_RE).to_numpy()
+    with_time = text.str.contains(_HAS_TIME_RE, regex=True).to_numpy()
+    precision[~is_blank] = "day"
+    precision[~is_blank & with_time] = "exact"
+    precision[~is_blank & month] = "month"
+    return out, bad, future, precision
+
+
+def check_timestamp(
+    frame: pd.DataFrame,
+    column: str,
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    required: bool,
+    now: datetime | None = None,
+) -> tuple[pd.Series, npt.NDArray[np.object_]]:
+    """Parse one date/time column and record blank, bad, future and too-early cells."""
+    cells = frame[column].astype(str) if column in frame.columns else pd.Series(
+        [""] * len(frame), index=frame.index, dtype=object
+    )
+    ts, bad, future, precision = parse_timestamps(cells, now=now)
+    if required:
+        problems.add(
+            blank(cells),
+            rows,
+            column,
+            "",
+            f"`{column}` is missing; give a date and time such as 2025-03-14T21:30",
+        )
+    problems.add(
+        bad,
+        rows,
+        column,
+        cells,
+        "unparseable date; use ISO 8601 (2025-03-14T21:30) or day-first UK (14/03/2025 21:30)",
+    )
+    problems.add(future, rows, column, cells, "the date is in the future; check the year and format")
+    early = (ts < EARLIEST).to_numpy()
+    problems.add(early, rows, column, cells, "the date is before 1990; check the year and format")
+    ts = ts.mask(future | early)
+    return ts, precision
+
+
+# --- closed sets ---------------------------------------------------------
+
+
+def check_enum(
+    frame: pd.DataFrame,
+    column: str,
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    allowed: tuple[str, ...],
+    default: str | None = None,
+    required: bool = False,
+    synonyms: dict[str, str] | None = None,
+    upper: bool = False,
+) -> npt.NDArray[np.object_]:
+    """Values of a closed set, forgiving case, spaces and known synonyms."""
+    n = len(frame)
+    if column not in frame.columns:
+        return np.full(n, default, dtype=object)
+    cells = frame[column].astype(str)
+    token = norm_token(cells)
+    if upper:
+        token = token.str.upper()
+    if synonyms:
+        token = token.replace(synonyms)
+    is_blank = (token == "").to_numpy()
+    known = token.isin(allowed).to_numpy()
+    values = np.where(known, token.to_numpy(dtype=object), default).astype(object)
+    if required and default is None:
+        problems.add(is_blank, rows, column, "", f"`{column}` is missing; expected one of {', '.join(allowed)}")
+    problems.add(
+        ~is_blank & ~known,
+        rows,
+        column,
+        cells,
+        f"unknown value; expected one of {', '.join(allowed)}",
+    )
+    return values
+
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def check_bool(
+    frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.Series:
+    """Nullable booleans from true/false, yes/no, y/n, 1/0 (blank is unknown)."""
+    n = len(frame)
+    if column not in frame.columns:
+        return pd.Series(pd.array([pd.NA] * n, dtype="boolean"))
+    cells = frame[column].astype(str)
+    token = cells.str.strip().str.lower()
+    is_true = token.isin(_TRUE).to_numpy()
+    is_false = token.isin(_FALSE).to_numpy()
+    is_blank = (token == "").to_numpy()
+    problems.add(
+        ~(is_true | is_false | is_blank),
+        rows,
+        column,
+        cells,
+        "not a yes/no value; use true/false, yes/no or 1/0",
+    )
+    out = pd.array([pd.NA] * n, dtype="boolean")
+    out[is_true] = True
+    out[is_false] = False
+    return pd.Series(out)
+
+
+# --- hashing -------------------------------------------------------------
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def stable_hash(strings: pd.Series | npt.NDArray[np.object_]) -> npt.NDArray[np.uint64]:
+    """64-bit FNV-1a of each string's UTF-8 bytes: the same on every machine and version.
+
+    Vectorised over rows: one pass per byte position, masked by each string's
+    length, so padding never changes a hash.
+    """
+    values = np.asarray(pd.Series(strings).astype(str).to_numpy(dtype=str))
+    if values.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    encoded = np.char.encode(values, "utf-8")
+    width = max(encoded.dtype.itemsize, 1)
+    lengths = np.char.str_len(encoded)
+    matrix = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(values.size, width)
+    h = np.full(values.size, _FNV_OFFSET, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):
+            live = lengths > j
+            mixed = (h ^ matrix[:, j].astype(np.uint64)) * _FNV_PRIME
+            h = np.where(live, mixed, h)
+    return h
+
+
+def content_hash(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """A 64-bit hash of every column of each row (for change detection)."""
+    if frame.empty:
+        return np.empty(0, dtype=np.int64)
+    hashed = pd.util.hash_pandas_object(frame, index=False)
+    return hashed.to_numpy(dtype=np.uint64).view(np.int64)
+
+
+class SeenKeys:
+    """Keys seen so far in a file, as sorted 64-bit hashes with their first rows.
+
+    Memory is 16 bytes a key, so a file of millions of rows streams in
+    bounded memory.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, dtype=np.int64)
+        self.rows = np.empty(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.hashes.size)
+
+    def check(
+        self, keys: pd.Series, rows: npt.NDArray[np.int64]
+    ) -> tuple[BoolArray, npt.NDArray[np.int64]]:
+        """Mark rows whose key appeared earlier (in this chunk or before); remember the rest.
+
+        Returns the duplicate mask and, for each row, the row of the key's first
+        occurrence.
+        """
+        h = stable_hash(keys).view(np.int64)
+        first_in_chunk = pd.Series(rows).groupby(h).transform("min").to_numpy()
+        pos = np.searchsorted(self.hashes, h)
+        pos_c = np.minimum(pos, max(self.hashes.size - 1, 0))
+        before = (self.hashes.size > 0) & (self.hashes[pos_c] == h) if self.hashes.size else np.zeros(
+            h.size, dtype=bool
+        )
+        first = np.where(before, self.rows[pos_c] if self.hashes.size else 0, first_in_chunk)
+        dup = before | (first_in_chunk != rows)
+        new = ~before & (first_in_chunk == rows)
+        if new.any():
+            hashes = np.concatenate([self.hashes, h[new]])
+            firsts = np.concatenate([self.rows, rows[new]])
+            order = np.argsort(hashes, kind="stable")
+            self.hashes, self.rows = hashes[order], firsts[order]
+        return dup, first.astype(np.int64)
+
+
+def normalise_ids(cells: pd.Series) -> pd.Series:
+    """Trimmed id text."""
+    return cells.astype(str).str.strip()
+
+
+def month_text(ts: pd.Series) -> pd.Series:
+    """``YYYY-MM`` of each timestamp in UK local time."""
+    return ts.dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m")
+
+
+def reason_with(prefix: str, values: pd.Series) -> npt.NDArray[np.object_]:
+    """Reasons that quote a per-row value: ``prefix + value``."""
+    return (prefix + values.astype(str)).to_numpy(dtype=object)
+
+
+_GRADING_RE = re.compile(r"^\s*([123])\s*[/\-\s,]?\s*([A-Ea-e])\s*[/\-\s,]?\s*([PCpc])\s*$")
+
+
+def split_grading(cells: pd.Series) -> pd.DataFrame:
+    """``1AP``, ``1/A/P`` or ``2-B-C`` into three columns (blank where unparseable)."""
+    parts = cells.astype(str).str.extract(_GRADING_RE)
+    parts = parts.fillna("")
+    parts.columns = ["source_evaluation", "intelligence_assessment", "handling_code"]
+    parts["intelligence_assessment"] = parts["intelligence_assessment"].str.upper()
+    parts["handling_code"] = parts["handling_code"].str.upper()
+    return parts

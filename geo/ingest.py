@@ -1,0 +1,763 @@
+"""Checked, pseudonymised, place-typed ingest into a store.
+
+``ingest_file`` streams a file in chunks, checks every row (vectorised),
+writes bad rows to a quarantine file (file, row, column, value, reason),
+and stores the good rows in one transaction: all of a file's good rows become
+visible at once, or none do. With ``strict=True`` nothing is stored when any
+row is bad. Re-ingesting the same file changes nothing.
+
+Input kinds: ``episodes``, ``venues``, ``venue-reports``, ``disruptions``,
+``incidents`` (CSV, GeoJSON or GeoPackage) and ``police-uk`` (the
+data.police.uk street-crime CSV, stored as incidents with month precision).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from tqdm import tqdm
+
+from geo import schemas
+from geo.boundaries import StudyArea, assign_areas
+from geo.checks import (
+    QUARANTINE_COLUMNS,
+    PointColumns,
+    Problems,
+    blank,
+    check_bool,
+    check_enum,
+    check_timestamp,
+    content_hash,
+    SeenKeys,
+    month_text,
+    normalise_ids,
+    parse_point,
+    split_grading,
+    stable_hash,
+)
+from geo.errors import InputFileError, ValidationError
+from geo.h3index import latlng_to_cells
+from geo.pseudonym import identifying_columns, pseudonymise
+from geo.readers import DEFAULT_CHUNK_ROWS, Chunk, Source, open_source
+from geo.store import Store, UpsertResult
+from geo.store.frames import conform
+
+KINDS = ("episodes", "venues", "venue-reports", "disruptions", "incidents", "police-uk")
+
+PLACE_SYNONYMS = {
+    "carehome": "care_home",
+    "care": "care_home",
+    "childrens_home": "care_home",
+    "children_s_home": "care_home",
+    "residential_home": "care_home",
+    "placement": "care_home",
+    "family_home": "home",
+    "home_address": "home",
+    "street": "public",
+    "public_place": "public",
+    "school_college": "school",
+    "college": "school",
+    "": "unknown",
+}
+RISK_SYNONYMS = {"none": "no_apparent_risk", "no_risk": "no_apparent_risk", "nar": "no_apparent_risk"}
+VENUE_SYNONYMS = {
+    "fast_food": "takeaway",
+    "take_away": "takeaway",
+    "pub": "licensed_premises",
+    "bar": "licensed_premises",
+    "club": "licensed_premises",
+    "nightclub": "licensed_premises",
+    "taxi": "taxi_firm",
+    "taxi_office": "taxi_firm",
+    "b_b": "hotel",
+    "guest_house": "hotel",
+    "shisha": "shisha_bar",
+    "carpark": "car_park",
+}
+TACTIC_SYNONYMS = {
+    "child_abduction_warning_notice": "cawn",
+    "closure": "closure_order",
+    "licensing": "licensing_review",
+    "makesafe": "makesafe_visit",
+    "operation_makesafe": "makesafe_visit",
+    "visit": "makesafe_visit",
+}
+POLICE_UK_NO_LOCATION = (
+    "no location: data.police.uk publishes some crimes without coordinates "
+    "(\"No Location\"); such a row cannot be mapped and is left out"
+)
+POLICE_UK_COLUMNS = ("crime_id", "month", "longitude", "latitude", "crime_type")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one kind of input file must and may hold."""
+
+    kind: str
+    table: schemas.Table
+    required: tuple[str, ...]
+    points: tuple[tuple[str, bool], ...] = ()
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    allowed_identifying: tuple[str, ...] = ()
+
+
+SPECS: dict[str, InputSpec] = {
+    "episodes": InputSpec(
+        "episodes",
+        schemas.EPISODES,
+        required=("episode_id", "child_id", "last_seen_at"),
+        points=(("last_seen_", True), ("found_", False)),
+        aliases={
+            "episode_id": ("id", "episode", "episode_ref", "mfh_id"),
+            "child_id": ("person_id", "child", "child_ref_source", "subject_id"),
+        },
+    ),
+    "venues": InputSpec(
+        "venues",
+        schemas.VENUES,
+        required=("venue_id", "venue_type"),
+        points=(("", True),),
+        aliases={"venue_id": ("id",), "venue_type": ("type",), "name": ("venue_name",)},
+        allowed_identifying=("name",),
+    ),
+    "venue-reports": InputSpec(
+        "venue-reports",
+        schemas.VENUE_REPORTS,
+        required=("report_id", "venue_id", "reported_at"),
+        aliases={"report_id": ("id",), "reported_at": ("date", "report_date")},
+    ),
+    "disruptions": InputSpec(
+        "disruptions",
+        schemas.DISRUPTIONS,
+        required=("disruption_id", "disrupted_at", "tactic"),
+        points=(("", False),),
+        aliases={"disruption_id": ("id",), "disrupted_at": ("date", "disruption_date")},
+    ),
+    "incidents": InputSpec(
+        "incidents",
+        schemas.INCIDENTS,
+        required=("incident_id", "category", "occurred_at"),
+        points=(("", True),),
+        aliases={"incident_id": ("id",), "occurred_at": ("date", "datetime")},
+    ),
+}
+SPECS["police-uk"] = InputSpec(
+    "police-uk", schemas.INCIDENTS, required=POLICE_UK_COLUMNS, points=(("", True),)
+)
+
+
+@dataclass
+class IngestReport:
+    """What one file's ingest did."""
+
+    kind: str
+    path: str
+    rows_read: int = 0
+    rows_stored: int = 0
+    rows_quarantined: int = 0
+    result: UpsertResult = field(default_factory=UpsertResult)
+    dropped_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    quarantine_path: str | None = None
+    stored: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 every row stored, 1 some quarantined and the rest stored, 2 nothing stored."""
+        if not self.stored:
+            return 2
+        return 1 if self.rows_quarantined else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "file": self.path,
+            "rows_read": self.rows_read,
+            "rows_stored": self.rows_stored,
+            "rows_quarantined": self.rows_quarantined,
+            "inserted": self.result.inserted,
+            "updated": self.result.updated,
+            "unchanged": self.result.unchanged,
+            "dropped_columns": self.dropped_columns,
+            "ignored_columns": self.ignored_columns,
+            "reasons": self.reasons,
+            "quarantine": self.quarantine_path,
+            "stored": self.stored,
+        }
+
+
+class StrictRefusal(ValidationError):
+    """``--strict`` and some rows were bad: nothing was stored."""
+
+    def __init__(self, report: IngestReport) -> None:
+        self.report = report
+        super().__init__(
+            f"{report.path}: {report.rows_quarantined} of {report.rows_read} rows are bad and "
+            f"--strict was given, so nothing was stored; see {report.quarantine_path}."
+        )
+
+
+@dataclass
+class _Context:
+    spec: InputSpec
+    source: Source
+    study_area: StudyArea
+    key: bytes | None
+    now: datetime
+    venues: pd.DataFrame | None
+    seen: SeenKeys = field(default_factory=SeenKeys)
+    police_occurrences: pd.Series | None = None
+
+
+def _rename_aliases(columns: list[str], spec: InputSpec) -> dict[str, str]:
+    """Map input column names onto the spec's canonical names (first alias wins)."""
+    mapping: dict[str, str] = {}
+    for canonical, aliases in spec.aliases.items():
+        if canonical in columns:
+            continue
+        for alias in aliases:
+            if alias in columns and alias not in mapping:
+                mapping[alias] = canonical
+                break
+    return mapping
+
+
+def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
+    if spec.kind == "police-uk":
+        missing = [c for c in POLICE_UK_COLUMNS if c not in columns]
+        if missing:
+            raise InputFileError(
+                path,
+                f"is not a data.police.uk street-crime file: missing column(s) {', '.join(missing)}.",
+                "Use `engage ingest incidents` for other incident files.",
+            )
+        return
+    missing = [c for c in spec.required if c not in columns]
+    if spec.kind == "venue-reports" and "grading" in columns:
+        missing = [c for c in missing if c not in ("source_evaluation",)]
+    elif spec.kind == "venue-reports":
+        missing += [
+            c
+            for c in ("source_evaluation", "intelligence_assessment", "handling_code")
+            if c not in columns
+        ]
+    for prefix, required in spec.points:
+        pc = PointColumns.find(prefix, columns)
+        if required and not (pc.has_latlng or pc.has_bng):
+            missing.append(f"{prefix}lat and {prefix}lng (or {prefix}easting and {prefix}northing)")
+    if missing:
+        raise InputFileError(
+            path,
+            f"missing required column(s): {'; '.join(missing)}.",
+            f"Found columns: {', '.join(columns) or '(none)'}. Rename or add the column(s); "
+            f"see docs/data-formats.md for the {spec.kind} format.",
+        )
+
+
+def _points(
+    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> dict[str, pd.DataFrame]:
+    out: dict[str, pd.DataFrame] = {}
+    for prefix, required in ctx.spec.points:
+        cols = PointColumns.find(prefix, list(frame.columns))
+        lat, lng, good = parse_point(
+            frame,
+            cols,
+            rows,
+            problems,
+            required=required,
+            study_area=ctx.study_area,
+            missing_reason=POLICE_UK_NO_LOCATION if ctx.spec.kind == "police-uk" else None,
+        )
+        h3 = pd.array([pd.NA] * len(frame), dtype="Int64")
+        if good.any():
+            h3[good] = latlng_to_cells(lat[good], lng[good])
+        areas = assign_areas(lat, lng, tolerance_m=ctx.study_area.tolerance_m)
+        out[prefix] = pd.DataFrame(
+            {
+                f"{prefix}lat": lat,
+                f"{prefix}lng": lng,
+                f"{prefix}h3": h3,
+                f"{prefix}district": areas["district"].to_numpy(),
+                f"{prefix}ward": areas["ward"].to_numpy(),
+                f"{prefix}lsoa": areas["lsoa"].to_numpy(),
+            },
+            index=frame.index,
+        )
+    return out
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    text = frame[column].astype(str).str.strip()
+    return text.where(text != "", None).astype(object)
+
+
+def _ids(
+    ctx: _Context, frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.Series:
+    ids = normalise_ids(frame[column])
+    missing = blank(ids)
+    problems.add(missing, rows, column, "", f"`{column}` is missing; every row needs a unique id")
+    dup, first = ctx.seen.check(ids.where(~missing, ""), rows)
+    dup &= ~missing
+    tail = (
+        "); data.police.uk sometimes lists a crime twice, the first is kept"
+        if ctx.spec.kind == "police-uk"
+        else "); ids must be unique, the first is kept"
+    )
+    label = "Crime ID" if ctx.spec.kind == "police-uk" else f"`{column}`"
+    reasons = (f"duplicate {label} (first at row " + pd.Series(first).astype(str) + tail).to_numpy(
+        dtype=object
+    )
+    problems.add(dup, rows, column, ids, reasons)
+    return ids
+
+
+def _venue_lookup(ctx: _Context, venue_ids: pd.Series) -> tuple[npt.NDArray[np.bool_], pd.DataFrame]:
+    """Which venue ids are known, and the stored venue rows aligned to them."""
+    venues = ctx.venues if ctx.venues is not None else pd.DataFrame({"venue_id": []})
+    known = venue_ids.isin(venues["venue_id"]).to_numpy()
+    aligned = venues.set_index("venue_id").reindex(venue_ids.to_numpy())
+    aligned.index = venue_ids.index
+    return known, aligned
+
+
+def _episodes(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems) -> pd.DataFrame:
+    ids = _ids(ctx, frame, "episode_id", rows, problems)
+    child = normalise_ids(frame["child_id"])
+    problems.add(
+        blank(child), rows, "child_id", "", "`child_id` is missing; every episode needs the child's id"
+    )
+    reported, _ = check_timestamp(frame, "reported_at", rows, problems, required=False, now=ctx.now)
+    last_seen, _ = check_timestamp(frame, "last_seen_at", rows, problems, required=True, now=ctx.now)
+    found, _ = check_timestamp(frame, "found_at", rows, problems, required=False, now=ctx.now)
+    before = (found < last_seen).to_numpy()
+    problems.add(
+        before, rows, "found_at", frame.get("found_at", ""), "found_at is before last_seen_at; check both times"
+    )
+    early_report = (reported < last_seen).to_numpy()
+    problems.add(
+        early_report,
+        rows,
+        "reported_at",
+        frame.get("reported_at", ""),
+        "reported_at is before last_seen_at; a child is reported missing after being last seen",
+    )
+    pts = _points(ctx, frame, rows, problems)
+    ls_type = check_enum(
+        frame, "last_seen_place_type", rows, problems,
+        allowed=schemas.PLACE_TYPES, default="unknown", synonyms=PLACE_SYNONYMS,
+    )
+    found_type = check_enum(
+        frame, "found_place_type", rows, problems,
+        allowed=schemas.PLACE_TYPES, default="unknown", synonyms=PLACE_SYNONYMS,
+    )
+    has_found_point = pts["found_"]["found_lat"].notna().to_numpy()
+    found_type = np.where(has_found_point, found_type, None)
+    risk = check_enum(
+        frame, "risk_level", rows, problems, allowed=schemas.RISK_LEVELS, synonyms=RISK_SYNONYMS
+    )
+    in_care = check_bool(frame, "in_care", rows, problems)
+    assert ctx.key is not None
+    out = pd.DataFrame(
+        {
+            "episode_id": ids,
+            "child_ref": pseudonymise(child, ctx.key),
+            "reported_at": reported,
+            "last_seen_at": last_seen,
+            **{c: pts["last_seen_"][c] for c in pts["last_seen_"].columns},
+            "last_seen_place_type": ls_type,
+            "found_at": found,
+            **{c: pts["found_"][c] for c in pts["found_"].columns},
+            "found_place_type": found_type,
+            "in_care": in_care.to_numpy(),
+            "risk_level": risk,
+        },
+        index=frame.index,
+    )
+    return out
+
+
+def _venues(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems) -> pd.DataFrame:
+    ids = _ids(ctx, frame, "venue_id", rows, problems)
+    vtype = check_enum(
+        frame, "venue_type", rows, problems,
+        allowed=schemas.VENUE_TYPES, required=True, synonyms=VENUE_SYNONYMS,
+    )
+    pts = _points(ctx, frame, rows, problems)[""]
+    public = check_bool(frame, "public", rows, problems)
+    return pd.DataFrame(
+        {
+            "venue_id": ids,
+            "name": _text(frame, "name"),
+            "venue_type": vtype,
+            **{c: pts[c] for c in pts.columns},
+            "public": public.to_numpy(),
+        },
+        index=frame.index,
+    )
+
+
+def _venue_reports(
+    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.DataFrame:
+    ids = _ids(ctx, frame, "report_id", rows, problems)
+    venue_ids = normalise_ids(frame["venue_id"])
+    known, _ = _venue_lookup(ctx, venue_ids)
+    problems.add(blank(venue_ids), rows, "venue_id", "", "`venue_id` is missing; a report is about a venue")
+    problems.add(
+        ~blank(venue_ids) & ~known,
+        rows,
+        "venue_id",
+        venue_ids,
+        "unknown venue_id; ingest the venue first (engage ingest venues FILE)",
+    )
+    reported, _ = check_timestamp(frame, "reported_at", rows, problems, required=True, now=ctx.now)
+    grading = frame
+    if "grading" in frame.columns:
+        parts = split_grading(frame["grading"])
+        grading = frame.copy()
+        for c in parts.columns:
+            if c not in frame.columns:
+                grading[c] = parts[c]
+            else:
+                grading[c] = frame[c].where(~blank(frame[c]), parts[c])
+    se = check_enum(grading, "source_evaluation", rows, problems, allowed=schemas.SOURCE_EVALUATIONS, required=True)
+    ia = check_enum(
+        grading, "intelligence_assessment", rows, problems,
+        allowed=schemas.INTELLIGENCE_ASSESSMENTS, required=True, upper=True,
+    )
+    hc = check_enum(
+        grading, "handling_code", rows, problems, allowed=schemas.HANDLING_CODES, required=True, upper=True
+    )
+    return pd.DataFrame(
+        {
+            "report_id": ids,
+            "venue_id": venue_ids,
+            "reported_at": reported,
+            "source_evaluation": se,
+            "intelligence_assessment": ia,
+            "handling_code": hc,
+        },
+        index=frame.index,
+    )
+
+
+def _disruptions(
+    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.DataFrame:
+    ids = _ids(ctx, frame, "disruption_id", rows, problems)
+    venue_ids = _text(frame, "venue_id")
+    has_venue = venue_ids.notna().to_numpy()
+    known, venue_rows = _venue_lookup(ctx, venue_ids.fillna(""))
+    problems.add(
+        has_venue & ~known,
+        rows,
+        "venue_id",
+        venue_ids.fillna(""),
+        "unknown venue_id; ingest the venue first, or give the disruption's own coordinates",
+    )
+    when, _ = check_timestamp(frame, "disrupted_at", rows, problems, required=True, now=ctx.now)
+    tactic = check_enum(
+        frame, "tactic", rows, problems, allowed=schemas.TACTICS, required=True, synonyms=TACTIC_SYNONYMS
+    )
+    pts = _points(ctx, frame, rows, problems)[""]
+    # A disruption at a known venue without its own point takes the venue's.
+    take = has_venue & known & pts["lat"].isna().to_numpy()
+    for c in pts.columns:
+        pts.loc[take, c] = venue_rows.loc[take, c].to_numpy()
+    cols = PointColumns.find("", list(frame.columns))
+    no_point = ~has_venue & pts["lat"].isna().to_numpy()
+    given = ~(blank(_text(frame, cols.lat or "lat").fillna("")) & blank(_text(frame, cols.easting or "easting").fillna("")))
+    problems.add(
+        no_point & ~given,
+        rows,
+        "venue_id",
+        "",
+        "a disruption needs a venue_id or its own coordinates",
+    )
+    public = check_bool(frame, "public", rows, problems)
+    return pd.DataFrame(
+        {
+            "disruption_id": ids,
+            "venue_id": venue_ids,
+            "disrupted_at": when,
+            **{c: pts[c] for c in pts.columns},
+            "tactic": tactic,
+            "note": _text(frame, "note"),
+            "public": public.to_numpy(),
+        },
+        index=frame.index,
+    )
+
+
+def _incidents(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems) -> pd.DataFrame:
+    ids = _ids(ctx, frame, "incident_id", rows, problems)
+    category = _text(frame, "category")
+    problems.add(category.isna().to_numpy(), rows, "category", "", "`category` is missing")
+    when, precision = check_timestamp(frame, "occurred_at", rows, problems, required=True, now=ctx.now)
+    given = check_enum(frame, "time_precision", rows, problems, allowed=schemas.TIME_PRECISIONS)
+    precision = np.where(pd.isna(given), precision, given)
+    pts = _points(ctx, frame, rows, problems)[""]
+    return pd.DataFrame(
+        {
+            "incident_id": ids,
+            "category": category,
+            "occurred_at": when,
+            "time_precision": precision,
+            **{c: pts[c] for c in pts.columns},
+        },
+        index=frame.index,
+    )
+
+
+def _police_uk_to_incidents(ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
+    """Map a data.police.uk chunk onto incident input columns.
+
+    Crimes keep their published ``Crime ID``. Anti-social behaviour rows have
+    none, so they get ``pu-<hash>-<n>``: a stable hash of the row's published
+    fields and its occurrence number among identical rows of the file, so the
+    same file always gives the same ids.
+    """
+    crime_id = frame["crime_id"].astype(str).str.strip()
+    no_id = (crime_id == "").to_numpy()
+    derived = crime_id.copy()
+    if no_id.any():
+        fields = ["month", "longitude", "latitude", "location", "lsoa_code", "crime_type", "context"]
+        present = [f for f in fields if f in frame.columns]
+        parts = frame.loc[no_id, present].astype(str)
+        signature = parts[present[0]]
+        for name in present[1:]:
+            signature = signature + "|" + parts[name]
+        h = pd.Series(stable_hash(signature).view(np.int64), index=signature.index)
+        occ = h.groupby(h).cumcount()
+        if ctx.police_occurrences is not None and len(ctx.police_occurrences):
+            occ = occ + h.map(ctx.police_occurrences).fillna(0).astype(np.int64)
+        counts = h.value_counts()
+        prior = ctx.police_occurrences if ctx.police_occurrences is not None else pd.Series(dtype=np.int64)
+        ctx.police_occurrences = prior.add(counts, fill_value=0).astype(np.int64)
+        hexes = pd.Series(np.char.mod("%016x", h.to_numpy().view(np.uint64)), index=h.index)
+        derived.loc[no_id] = "pu-" + hexes + "-" + occ.astype(str)
+    return pd.DataFrame(
+        {
+            "incident_id": derived,
+            "category": frame["crime_type"],
+            "occurred_at": frame["month"],
+            "time_precision": "month",
+            "lat": frame["latitude"],
+            "lng": frame["longitude"],
+        },
+        index=frame.index,
+    )
+
+
+_BUILDERS: dict[str, Callable[[_Context, pd.DataFrame, npt.NDArray[np.int64], Problems], pd.DataFrame]] = {
+    "episodes": _episodes,
+    "venues": _venues,
+    "venue-reports": _venue_reports,
+    "disruptions": _disruptions,
+    "incidents": _incidents,
+}
+
+
+def check_chunk(ctx: _Context, chunk: Chunk) -> tuple[pd.DataFrame, Problems]:
+    """Check one chunk; returns the good rows (table columns) and the problems."""
+    frame = chunk.frame
+    rows = chunk.rows
+    problems = Problems()
+    kind = ctx.spec.kind
+    if kind == "police-uk":
+        frame = _police_uk_to_incidents(ctx, frame)
+        kind = "incidents"
+    if "_geometry_problem" in frame.columns:
+        geom = frame["_geometry_problem"].astype(str)
+        problems.add(
+            (geom != "").to_numpy(),
+            rows,
+            "geometry",
+            geom,
+            "the geometry is not a point; give one point per row",
+        )
+    built = _BUILDERS[kind](ctx, frame, rows, problems)
+    bad = problems.bad_mask(len(frame))
+    good = built.loc[~bad].copy()
+    source = "police.uk" if ctx.spec.kind == "police-uk" else ctx.source.path.name
+    good["source"] = source
+    table = ctx.spec.table
+    content = [c for c in table.column_names if c not in ("content_hash",)]
+    good["content_hash"] = content_hash(good[content])
+    return conform(table, good), problems
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def ingest_file(
+    store: Store,
+    kind: str,
+    path: Path,
+    *,
+    strict: bool = False,
+    study_area: StudyArea | None = None,
+    key: bytes | None = None,
+    quarantine_dir: Path = Path("quarantine"),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    layer: str | None = None,
+    progress: bool = False,
+    now: datetime | None = None,
+    after_chunk: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Check and store one file; see the module docstring.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`KINDS`.
+    key
+        Pseudonym key bytes (from :func:`geo.pseudonym.key_from_env`); required
+        for episodes, which carry children's ids.
+    quarantine_dir
+        Where ``<file name>.quarantine.csv`` is written when rows are bad.
+    after_chunk
+        Called with the number of rows staged so far after each chunk (used
+        by tests that interrupt an ingest part-way).
+
+    Raises
+    ------
+    InputFileError
+        The file is unusable (empty, unreadable, required columns missing).
+    StrictRefusal
+        ``strict`` and at least one row was bad.
+    """
+    if kind not in SPECS:
+        msg = f"unknown input kind `{kind}`; expected one of {', '.join(KINDS)}."
+        raise ValidationError(msg)
+    spec = SPECS[kind]
+    if kind == "episodes" and key is None:
+        from geo.pseudonym import key_from_env
+
+        key = key_from_env()
+    path = Path(path)
+    source = open_source(path, layer=layer, chunk_rows=chunk_rows)
+    columns = list(source.columns)
+    report = IngestReport(kind=kind, path=str(path), notes=list(source.notes))
+    rename = _rename_aliases(columns, spec)
+    columns = [rename.get(c, c) for c in columns]
+    dropped = identifying_columns(columns, allowed=spec.allowed_identifying)
+    if kind == "police-uk":
+        dropped = []
+    report.dropped_columns = [source.original_columns.get(c, c) for c in dropped]
+    _check_header(spec, columns, str(path))
+    known = set(_expected_columns(spec))
+    report.ignored_columns = [
+        source.original_columns.get(c, c)
+        for c in columns
+        if c not in known and c not in dropped and not c.startswith("_")
+    ]
+    venues = None
+    if kind in ("venue-reports", "disruptions"):
+        venues = store.read(schemas.VENUES)
+    ctx = _Context(spec, source, study_area or StudyArea(), key, now or _now(), venues)
+    quarantine_dir = Path(quarantine_dir)
+    qpath = quarantine_dir / f"{path.name}.quarantine.csv"
+    tmp_q = qpath.with_suffix(".csv.part")
+    wrote_header = False
+    reasons: dict[str, int] = {}
+    total = source.size if not str(path).endswith(".gz") and source.position is not None else None
+    bar = tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc=f"{kind} {path.name}",
+        disable=not progress,
+        leave=False,
+    )
+    try:
+        with store.writer() as writer:
+            staged = 0
+            for chunk in source.chunks:
+                chunk.frame = chunk.frame.rename(columns=rename).drop(columns=dropped)
+                good, problems = check_chunk(ctx, chunk)
+                report.rows_read += len(chunk.frame)
+                bad_rows = int(problems.bad_mask(len(chunk.frame)).sum())
+                report.rows_quarantined += bad_rows
+                if bad_rows:
+                    qframe = problems.frame(path.name)
+                    for reason, n in qframe["reason"].value_counts().items():
+                        reasons[str(reason)] = reasons.get(str(reason), 0) + int(n)
+                    if not wrote_header:
+                        quarantine_dir.mkdir(parents=True, exist_ok=True)
+                    _write_quarantine(qframe, tmp_q, header=not wrote_header)
+                    wrote_header = True
+                if len(good):
+                    writer.stage(spec.table, good)
+                    staged += len(good)
+                if after_chunk is not None:
+                    after_chunk(staged)
+                if source.position is not None and total is not None:
+                    bar.update(getattr(source.position, "count", 0) - bar.n)
+            report.reasons = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+            if wrote_header:
+                tmp_q.replace(qpath)
+                report.quarantine_path = str(qpath)
+            elif qpath.exists():
+                qpath.unlink()
+            if report.rows_read == 0:
+                raise InputFileError(
+                    str(path), "has a header but no data rows.", "Export the data again with its rows."
+                )
+            if strict and report.rows_quarantined:
+                raise StrictRefusal(report)
+            results = writer.finish()
+    finally:
+        bar.close()
+        if tmp_q.exists():
+            tmp_q.unlink()
+    report.result = results.get(spec.table.name, UpsertResult())
+    report.rows_stored = report.rows_read - report.rows_quarantined
+    report.stored = report.rows_stored > 0
+    return report
+
+
+def _expected_columns(spec: InputSpec) -> list[str]:
+    if spec.kind == "police-uk":
+        return [
+            "crime_id", "month", "reported_by", "falls_within", "longitude", "latitude",
+            "location", "lsoa_code", "lsoa_name", "crime_type", "last_outcome_category", "context",
+        ]
+    names = [c.name for c in spec.table.columns]
+    extra = ["child_id", "grading", "lat", "lng", "latitude", "longitude", "easting", "northing"]
+    for prefix, _ in spec.points:
+        for suffix in ("lat", "latitude", "lng", "lon", "long", "longitude", "easting", "northing", "eastings", "northings", "east", "north"):
+            extra.append(prefix + suffix)
+    return names + extra
+
+
+def _write_quarantine(frame: pd.DataFrame, path: Path, *, header: bool) -> None:
+    from geo.export import neutralise_formulas
+
+    safe = frame[QUARANTINE_COLUMNS].copy()
+    for c in ("value", "reason", "column", "file"):
+        safe[c] = neutralise_formulas(safe[c].astype(str))
+    safe.to_csv(path, mode="w" if header else "a", header=header, index=False)
+
+
+def environment_study_area() -> StudyArea:
+    """The study area from ``ENGAGE_STUDY_AREA`` (default Blackburn with Darwen)."""
+    text = os.environ.get("ENGAGE_STUDY_AREA", "")
+    tol = os.environ.get("ENGAGE_AREA_TOLERANCE_M", "")
+    tolerance = float(tol) if tol else 250.0
+    return StudyArea.parse(text, tolerance_m=tolerance) if text else StudyArea(tolerance_m=tolerance)

@@ -1,0 +1,177 @@
+"""Row checks, one problem at a time, against hand-worked expectations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.boundaries import StudyArea
+from geo.checks import (
+    PointColumns,
+    Problems,
+    SeenKeys,
+    check_bool,
+    check_enum,
+    parse_point,
+    parse_timestamps,
+    split_grading,
+    stable_hash,
+)
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _cells(*values: str) -> pd.Series:
+    return pd.Series(list(values), dtype=object)
+
+
+def test_timestamps_are_uk_local_unless_an_offset_is_given() -> None:
+    ts, bad, future, precision = parse_timestamps(
+        _cells(
+            "2025-07-01T21:30",  # BST: 20:30 UTC
+            "2025-01-15 21:30",  # GMT: 21:30 UTC
+            "14/03/2025 21:30",  # day-first UK
+            "2025-07-01T21:30+00:00",
+            "2022-10",
+            "",
+            "not a date",
+            "2027-01-01",
+            "31/02/2025",
+        ),
+        now=NOW,
+    )
+    assert ts.iloc[0] == pd.Timestamp("2025-07-01 20:30", tz="UTC")
+    assert ts.iloc[1] == pd.Timestamp("2025-01-15 21:30", tz="UTC")
+    assert ts.iloc[2] == pd.Timestamp("2025-03-14 21:30", tz="UTC")
+    assert ts.iloc[3] == pd.Timestamp("2025-07-01 21:30", tz="UTC")
+    assert ts.iloc[4] == pd.Timestamp("2022-09-30 23:00", tz="UTC")  # 1 Oct 00:00 BST
+    assert pd.isna(ts.iloc[5])
+    assert bad.tolist() == [False] * 6 + [True, False, True]
+    assert future.tolist() == [False] * 7 + [True, False]
+    assert precision.tolist() == [
+        "exact", "exact", "exact", "exact", "month", None, "day", "day", "day"
+    ]
+
+
+def test_the_repeated_hour_when_clocks_go_back_is_read_as_bst() -> None:
+    ts, bad, _, _ = parse_timestamps(_cells("2025-10-26T01:30"), now=NOW)
+    assert not bad[0]
+    assert ts.iloc[0] == pd.Timestamp("2025-10-26 00:30", tz="UTC")
+
+
+def _point(lat: list[str], lng: list[str], **kw: object) -> tuple[np.ndarray, Problems]:
+    frame = pd.DataFrame({"lat": lat, "lng": lng})
+    problems = Problems()
+    rows = np.arange(2, 2 + len(frame))
+    _, _, good = parse_point(
+        frame,
+        PointColumns.find("", list(frame.columns)),
+        rows,
+        problems,
+        required=True,
+        study_area=StudyArea(),
+        **kw,  # type: ignore[arg-type]
+    )
+    return good, problems
+
+
+def test_each_coordinate_problem_has_its_own_reason() -> None:
+    good, problems = _point(
+        ["53.748", "", "abc", "0", "-2.482", "428200", "51.5", "53.748"],
+        ["-2.482", "", "-2.4", "0", "53.748", "368400", "-0.12", ""],
+    )
+    assert good.tolist() == [True] + [False] * 7
+    q = problems.frame("f.csv")
+    by_row = q.groupby("row")["reason"].first()
+    assert "missing coordinates" in by_row[3]
+    assert "not a number" in by_row[4]
+    assert "placeholder" in by_row[5]
+    assert "swapped" in by_row[6]
+    assert "British National Grid" in by_row[7]
+    assert "outside the study area" in by_row[8]  # London
+    assert "longitude is missing" in by_row[9]
+
+
+def test_bng_columns_are_converted() -> None:
+    frame = pd.DataFrame({"easting": ["368400"], "northing": ["428200"]})
+    problems = Problems()
+    lat, lng, good = parse_point(
+        frame,
+        PointColumns.find("", ["easting", "northing"]),
+        np.array([2]),
+        problems,
+        required=True,
+        study_area=StudyArea(),
+    )
+    assert good.tolist() == [True]
+    assert 53.74 < lat[0] < 53.76 and -2.49 < lng[0] < -2.47
+
+
+def test_enums_forgive_case_and_synonyms_but_name_unknowns() -> None:
+    frame = pd.DataFrame({"t": ["Care Home", "HOME", "", "castle", "carehome"]})
+    problems = Problems()
+    values = check_enum(
+        frame,
+        "t",
+        np.arange(2, 7),
+        problems,
+        allowed=("home", "care_home", "unknown"),
+        default="unknown",
+        synonyms={"carehome": "care_home"},
+    )
+    assert values.tolist() == ["care_home", "home", "unknown", "unknown", "care_home"]
+    q = problems.frame("f")
+    assert q["row"].tolist() == [5]
+    assert "expected one of home, care_home, unknown" in q["reason"].iloc[0]
+
+
+def test_bools() -> None:
+    frame = pd.DataFrame({"b": ["yes", "N", "", "maybe", "1"]})
+    problems = Problems()
+    out = check_bool(frame, "b", np.arange(2, 7), problems)
+    assert out.tolist()[:2] == [True, False]
+    assert pd.isna(out.iloc[2])
+    assert out.iloc[4]
+    assert problems.frame("f")["row"].tolist() == [5]
+
+
+def test_gradings_split() -> None:
+    parts = split_grading(_cells("1AP", "2/b/c", "3-E-P", "4AP", ""))
+    assert parts.iloc[0].tolist() == ["1", "A", "P"]
+    assert parts.iloc[1].tolist() == ["2", "B", "C"]
+    assert parts.iloc[2].tolist() == ["3", "E", "P"]
+    assert parts.iloc[3].tolist() == ["", "", ""]
+
+
+def test_stable_hash_is_fnv1a() -> None:
+    # Published FNV-1a 64-bit test vectors.
+    h = stable_hash(_cells("", "a", "foobar"))
+    assert h.tolist() == [0xCBF29CE484222325, 0xAF63DC4C8601EC8C, 0x85944171F73967E8]
+    # Independent of the other strings in the batch (padding never leaks in).
+    assert stable_hash(_cells("a", "a much longer string"))[0] == h[1]
+
+
+def test_seen_keys_across_chunks() -> None:
+    seen = SeenKeys()
+    dup, first = seen.check(_cells("a", "b", "a"), np.array([2, 3, 4]))
+    assert dup.tolist() == [False, False, True]
+    assert first.tolist() == [2, 3, 2]
+    dup, first = seen.check(_cells("c", "b", "c"), np.array([5, 6, 7]))
+    assert dup.tolist() == [False, True, True]
+    assert first.tolist() == [5, 3, 5]
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize("n", [1, 1000])
+def test_problems_frame_is_sorted_by_row(n: int) -> None:
+    p = Problems()
+    rows = np.arange(2, 2 + n)
+    p.add(np.ones(n, dtype=bool), rows, "x", "v", "r1")
+    p.add(np.ones(n, dtype=bool), rows, "y", "v", "r2")
+    q = p.frame("f")
+    assert len(q) == 2 * n
+    assert q["row"].is_monotonic_increasing
+    assert p.bad_mask(n).all()
