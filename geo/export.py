@@ -7,6 +7,7 @@ cell that a spreadsheet would run as a formula neutralised.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ from geo import schemas
 from geo.errors import ValidationError
 from geo.h3index import cells_to_str_array
 from geo.store import Store
+from geo.store.frames import empty
 
 FORMATS = ("gpkg", "geojson", "csv")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -62,6 +64,16 @@ def _geo(table: schemas.Table, frame: pd.DataFrame) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(_frame_for_output(table, frame), geometry=geom, crs="EPSG:4326")
 
 
+def _at_least_one(chunks: Iterator[pd.DataFrame], spec: schemas.Table) -> Iterator[pd.DataFrame]:
+    """The chunks, or one empty frame so an empty table still becomes a layer."""
+    any_rows = False
+    for chunk in chunks:
+        any_rows = True
+        yield chunk
+    if not any_rows:
+        yield empty(spec)
+
+
 def export(
     store: Store, fmt: str, out: Path, *, tables: list[str] | None = None
 ) -> dict[str, int]:
@@ -82,7 +94,10 @@ def export(
     for spec in specs:
         n = 0
         first = True
-        for chunk in store.iter_rows(spec):
+        chunks = store.iter_rows(spec)
+        if fmt != "csv":
+            chunks = _at_least_one(chunks, spec)
+        for chunk in chunks:
             if fmt == "csv":
                 frame = _frame_for_output(spec, chunk)
                 for c in frame.columns:

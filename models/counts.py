@@ -12,7 +12,7 @@ LOCAL_TZ = "Europe/London"
 def week_start(ts: pd.Series) -> pd.Series:
     """Monday (UK local date) of the ISO week of each UTC timestamp."""
     local = ts.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
-    return local - pd.to_timedelta(local.dt.weekday, unit="D")
+    return local - pd.to_timedelta(local.dt.day_of_week, unit="D")
 
 
 def counts_by_week_and_area(

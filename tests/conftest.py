@@ -18,6 +18,17 @@ import pytest
 from geo.store import Store, open_store
 
 PG_URL = os.environ.get("ENGAGE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("ENGAGE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+POLICE_UK = SHARED_DATA / "police_uk" / "lancashire"
+
+
+@pytest.fixture(scope="session")
+def police_uk() -> Path:
+    """The public data.police.uk copies; fails (not skips) when absent."""
+    if not (POLICE_UK / "full").is_dir():
+        pytest.fail(f"police.uk data not found at {POLICE_UK}; set ENGAGE_SHARED_DATA.")
+    return POLICE_UK
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ from geo.store import Store
 
 KEY = check_key("test-key-0123456789-abcdefghijklmnop")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-POLICE_BWD = Path(__file__).resolve().parents[3] / "shared" / "data" / "police_uk" / "lancashire"
 
 
 def good_episodes(n: int = 6) -> pd.DataFrame:
@@ -264,9 +263,9 @@ def test_reports_and_disruptions_refer_to_known_venues(store: Store, tmp_path: P
 
 
 def test_police_uk_month_ingests_with_every_quarantined_row_explained(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, police_uk: Path
 ) -> None:
-    path = POLICE_BWD / "blackburn_with_darwen" / "2022-10-lancashire-street-bwd.csv"
+    path = police_uk / "blackburn_with_darwen" / "2022-10-lancashire-street-bwd.csv"
     report = ingest(store, "police-uk", path, tmp_path)
     raw = pd.read_csv(path)
     assert report.rows_read == len(raw)

@@ -1,0 +1,1105 @@
+"""The server store: the tables of :mod:`geo.schemas` in one PostgreSQL schema with PostGIS.
+
+``PostgisStore("postgresql://user@host:5432/db?schema=engage")`` keeps every
+table in the schema named by the URL's ``schema`` parameter (default
+``engage``). Nothing connects until the first call; then a small connection
+pool (``psycopg_pool``) serves every call and :meth:`PostgisStore.close`
+releases it.
+
+Layout
+------
+* Versioned SQL migrations in ``geo/store/migrations/postgis/NNN_name.sql``,
+  applied in order by :meth:`PostgisStore.init` under a transaction-scoped
+  advisory lock and recorded in ``<schema>.schema_migrations``.
+* Points are stored as lat/lng, a res-12 H3 cell (BIGINT) and a
+  ``<prefix>geom geometry(Point, 4326)`` built from lat/lng on write, with GIST
+  indexes on the geometries and B-tree indexes on cells, wards and times.
+* Writes stream each frame through ``COPY ... FROM STDIN`` (CSV written by
+  Arrow, chunk by chunk, so formatting overlaps the server's parsing) into a
+  temporary staging table, then one ``INSERT ... ON CONFLICT DO UPDATE`` per
+  table upserts the last staged version of each key, touching only rows whose
+  ``content_hash`` changed.
+* Reads run ``COPY (SELECT ...) TO STDOUT`` and parse the CSV with Arrow, so
+  no Python code runs per row in either direction.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import shapely
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+import geo
+from geo.errors import StoreError, ValidationError
+from geo.h3index import cells_resolution, cells_to_child_range, cells_valid, check_res
+from geo.schemas import STORE_RES, TABLES, Column, Table
+from geo.store.base import Area, UpsertResult, Window
+from geo.store.frames import INGESTED_AT, conform
+
+DEFAULT_SCHEMA = "engage"
+"""Schema used when the URL names none."""
+
+CONNECT_TIMEOUT_S = 5
+"""Seconds to wait for the server to answer a new connection (unless the URL sets one)."""
+
+POOL_TIMEOUT_S = 30.0
+"""Seconds a call waits for a free pooled connection before failing."""
+
+POOL_MAX_SIZE = 4
+"""Most connections one store holds open at once."""
+
+COPY_CHUNK_ROWS = 50_000
+"""Rows formatted and sent per COPY chunk; the server parses one while the next is formatted."""
+
+BULK_LOAD_MIN_ROWS = 100_000
+"""Staged rows from which a load into an empty table rebuilds its indexes once at the end."""
+
+UPSERT_WORK_MEM = "128MB"
+"""``work_mem`` for the writer's transaction, so upsert sorts stay in memory."""
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_MIGRATION_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_SCHEMA_PLACEHOLDER = "@schema@"
+_MIGRATION_LOCK = 0x656E_6761_6765
+"""Advisory lock key ("engage" in ASCII) held while the extension and migrations are applied."""
+_BULK_LOCK_CLASS = 0x656E67
+"""First key of the per-table advisory lock taken before a bulk first load ("eng")."""
+
+_PG_STAGE_TYPES: dict[str, sql.SQL] = {
+    "text": sql.SQL("text"),
+    "int": sql.SQL("bigint"),
+    "float": sql.SQL("double precision"),
+    "bool": sql.SQL("boolean"),
+    # Staged as UTC wall time: Arrow formats naive timestamps ten times faster
+    # than zoned ones. The upsert turns them back with AT TIME ZONE 'UTC'.
+    "timestamp": sql.SQL("timestamp"),
+    "h3": sql.SQL("bigint"),
+}
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us"),
+    "h3": pa.int64(),
+}
+
+_INGESTED = Column(INGESTED_AT, "timestamp", False)
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """Split a store URL into a libpq connection URL and the schema name.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user[:password]@host[:port]/db[?schema=name&...]``. The
+        ``schema`` parameter (default :data:`DEFAULT_SCHEMA`) is removed, since
+        libpq rejects parameters it does not know; the others are kept.
+
+    Returns
+    -------
+    tuple of str
+        ``(conninfo, schema)``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        msg = f"store URL `{redact_url(url)}` must start with postgresql://."
+        raise ValidationError(msg)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for key, value in query if key == "schema"]
+    rest = [(key, value) for key, value in query if key != "schema"]
+    schema = schemas[-1] if schemas else DEFAULT_SCHEMA
+    if not _SCHEMA_RE.fullmatch(schema):
+        msg = (
+            f"`schema` must be lower-case letters, digits and underscores, starting with a "
+            f"letter or underscore, at most 63 characters; got {schema!r}. "
+            "Pass ?schema=engage or another plain name."
+        )
+        raise ValidationError(msg)
+    conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
+    return conninfo, schema
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostinfo = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostinfo}"))
+
+
+# --------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned SQL file of ``geo/store/migrations/postgis``."""
+
+    version: int
+    name: str
+    text: str
+
+    def render(self, schema: str) -> bytes:
+        """The SQL with the (validated, quoted) schema name in place of the placeholder."""
+        if not _SCHEMA_RE.fullmatch(schema):  # pragma: no cover - checked by split_url
+            msg = f"unsafe schema name {schema!r}"
+            raise ValidationError(msg)
+        return self.text.replace(_SCHEMA_PLACEHOLDER, f'"{schema}"').encode()
+
+
+def migrations() -> list[Migration]:
+    """Every packaged PostGIS migration, in version order."""
+    folder = resources.files("geo.store").joinpath("migrations", "postgis")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_RE.fullmatch(entry.name)
+        if match is None:
+            continue
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions) or not found:
+        msg = f"PostGIS migrations missing or numbered twice: {versions}. Reinstall the package."
+        raise StoreError(msg)
+    return found
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _spec(table: Table) -> Table:
+    spec = TABLES.get(getattr(table, "name", ""))
+    if spec is None or spec != table:
+        msg = f"unknown table {table!r}; pass one of geo.schemas.TABLES ({', '.join(TABLES)})."
+        raise ValidationError(msg)
+    return spec
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    msg = f"cannot store a {type(value).__name__} ({value!r}) as JSON"
+    raise TypeError(msg)
+
+
+def _json_dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, default=_json_default, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        msg = (
+            f"run record is not JSON ({exc}). Pass numbers, strings, lists and dicts; "
+            "NaN and infinity are not allowed."
+        )
+        raise ValidationError(msg) from exc
+
+
+def _to_arrow(table: Table, frame: pd.DataFrame) -> pa.Table:
+    """A conformed frame as an Arrow table whose CSV form PostgreSQL reads exactly.
+
+    Strings are always quoted (so ``""`` stays an empty string and an unquoted
+    empty field is NULL), floats use the shortest round-trip form, timestamps
+    are UTC wall time to the microsecond.
+    """
+    arrays: list[pa.Array] = []
+    for col in table.columns:
+        values = frame[col.name]
+        arrow_type = _ARROW_TYPES[col.kind]
+        if col.kind == "text":
+            objects = values.to_numpy(dtype=object)
+            try:
+                arr = pa.array(objects, type=arrow_type, from_pandas=True)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):
+                as_text = values.map(lambda v: v if v is None else str(v), na_action="ignore")
+                arr = pa.array(as_text.to_numpy(dtype=object), type=arrow_type, from_pandas=True)
+        elif col.kind == "timestamp":
+            wall = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.round("us")
+            arr = pa.array(wall.to_numpy(), type=pa.timestamp("ns"), from_pandas=True)
+            arr = arr.cast(arrow_type)
+        else:
+            arr = pa.array(values, type=arrow_type, from_pandas=True)
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, names=table.column_names)
+
+
+def _read_csv(data: bytes | bytearray, columns: list[Column]) -> pd.DataFrame:
+    """Parse ``COPY ... TO STDOUT (FORMAT csv)`` output into a frame (not yet conformed)."""
+    names = [c.name for c in columns]
+    if not data:
+        return pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+    convert = pacsv.ConvertOptions(
+        column_types={c.name: _ARROW_TYPES[c.kind] for c in columns},
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
+    )
+    parsed = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=convert,
+    )
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return parsed.to_pandas(types_mapper=mapping.get)
+
+
+def _conform_out(table: Table, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Conform read columns ``names`` (table columns and perhaps ``ingested_at``)."""
+    own = [table.column(n) for n in names if n != INGESTED_AT]
+    sub = Table(name=table.name, key=table.key, columns=tuple(own))
+    out = conform(sub, frame, with_ingested_at=INGESTED_AT in names)
+    return out[names].reset_index(drop=True)
+
+
+def merge_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge inclusive int64 ranges into sorted, disjoint ones.
+
+    Cells of one resolution give disjoint ranges already; a cell and its
+    ancestor (mixed resolutions) overlap, and the cell join would count such
+    rows twice without this.
+    """
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    if lo.size < 2:
+        return lo, hi
+    reach = np.maximum.accumulate(hi)
+    starts = np.concatenate(([True], lo[1:] > reach[:-1]))
+    group = np.cumsum(starts) - 1
+    out_hi = np.full(int(group[-1]) + 1, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(out_hi, group, hi)
+    return lo[starts], out_hi
+
+
+def _parent_mask(res: int) -> int:
+    """Bits of digits ``res+1..15`` set to 1 (digits below a cell's resolution are 7)."""
+    mask = 0
+    for r in range(res + 1, 16):
+        mask |= 0b111 << ((15 - r) * 3)
+    return mask
+
+
+# -------------------------------------------------------------------------- store
+
+
+class PostgisStore:
+    """The tables of :mod:`geo.schemas` in a PostgreSQL schema with PostGIS.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user[:password]@host[:port]/db[?schema=name]``; the
+        schema defaults to ``engage``. Nothing connects until the first call.
+
+    Notes
+    -----
+    Thread-safe: every call borrows a pooled connection (at most
+    :data:`POOL_MAX_SIZE`); a writer holds its connection until its block ends.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, self.schema = split_url(url)
+        self._safe_url = redact_url(url)
+        try:
+            given = conninfo_to_dict(self._conninfo)
+        except psycopg.ProgrammingError as exc:
+            msg = f"store URL `{self._safe_url}` is not a valid PostgreSQL URL ({exc})."
+            raise ValidationError(msg) from exc
+        self._connect_kwargs: dict[str, Any] = {"autocommit": False}
+        if "connect_timeout" not in given:
+            self._connect_kwargs["connect_timeout"] = CONNECT_TIMEOUT_S
+        if "application_name" not in given:
+            self._connect_kwargs["application_name"] = "engage-hotspots"
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgisStore({self._safe_url!r})"
+
+    # ---------------------------------------------------------- connections
+
+    def _unreachable(self, exc: Exception) -> StoreError:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = (
+            f"cannot reach PostgreSQL at {self._safe_url} ({reason}). Start the server "
+            "(`make test` installs and starts a local one) or pass the right "
+            "`--store postgresql://user@host:port/db` URL."
+        )
+        return StoreError(msg)
+
+    def _missing_postgis(self) -> StoreError:
+        msg = (
+            f"PostgreSQL at {self._safe_url} has no PostGIS extension available. Install it "
+            "(Debian: `apt-get install postgresql-15-postgis-3`, matching the server's major "
+            "version) and run `CREATE EXTENSION postgis`, or run `make test` / `engage init`."
+        )
+        return StoreError(msg)
+
+    def _probe(self, *, for_init: bool) -> None:
+        """One plain connection: is the server there, and is PostGIS usable?"""
+        try:
+            with psycopg.connect(self._conninfo, **self._connect_kwargs) as conn:
+                row = conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis'),"
+                    " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis')"
+                ).fetchone()
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from exc
+        installed, available = bool(row and row[0]), bool(row and row[1])
+        if not installed and not available:
+            raise self._missing_postgis()
+        if not installed and not for_init:
+            msg = (
+                f"database at {self._safe_url} has PostGIS available but not created. "
+                "Run `engage init` (or `CREATE EXTENSION postgis`) first."
+            )
+            raise StoreError(msg)
+
+    def _get_pool(self, *, for_init: bool = False) -> ConnectionPool:
+        """The pool, opened on first use after a probe that fails fast and clearly."""
+        with self._lock:
+            if self._pool is None:
+                self._probe(for_init=for_init)
+                pool = ConnectionPool(
+                    self._conninfo,
+                    min_size=1,
+                    max_size=POOL_MAX_SIZE,
+                    kwargs=self._connect_kwargs,
+                    open=False,
+                    check=ConnectionPool.check_connection,
+                    timeout=POOL_TIMEOUT_S,
+                    name=f"engage-{self.schema}",
+                    num_workers=2,
+                )
+                try:
+                    pool.open(wait=True, timeout=2 * CONNECT_TIMEOUT_S)
+                except PoolTimeout as exc:
+                    pool.close()
+                    raise self._unreachable(exc) from exc
+                self._pool = pool
+            return self._pool
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """Turn server-side failures into :class:`StoreError` with a fix."""
+        try:
+            yield
+        except psycopg.errors.UndefinedTable as exc:
+            msg = (
+                f"schema `{self.schema}` at {self._safe_url} has no store tables "
+                f"({exc.diag.message_primary}). Run `engage init --store ...` first."
+            )
+            raise StoreError(msg) from exc
+        except psycopg.errors.IntegrityError as exc:
+            msg = (
+                f"could not {action} in schema `{self.schema}`: {exc.diag.message_primary}. "
+                "The transaction was rolled back and nothing from it was stored."
+            )
+            raise StoreError(msg) from exc
+        except PoolTimeout as exc:
+            msg = (
+                f"no free connection to {self._safe_url} within {POOL_TIMEOUT_S:.0f} s while "
+                f"trying to {action}; close unused writers or raise the server's limits."
+            )
+            raise StoreError(msg) from exc
+        except psycopg.errors.TransactionRollback as exc:
+            msg = (
+                f"could not {action} in schema `{self.schema}`: it conflicted with a concurrent "
+                f"write ({exc.diag.message_primary}). The transaction was rolled back and nothing "
+                "from it was stored; run it again."
+            )
+            raise StoreError(msg) from exc
+        except psycopg.OperationalError as exc:
+            msg = (
+                f"PostgreSQL at {self._safe_url} failed or dropped the connection while trying "
+                f"to {action} ({str(exc).strip()}); the transaction was rolled back and nothing "
+                "from it was stored. Check the server and run it again."
+            )
+            raise StoreError(msg) from exc
+
+    @contextmanager
+    def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in one transaction (commit on success, rollback on error)."""
+        pool = self._get_pool()
+        with self._translate(action), pool.connection() as conn:
+            yield conn
+
+    def _table_id(self, table: Table) -> sql.Identifier:
+        return sql.Identifier(self.schema, table.name)
+
+    # ---------------------------------------------------------------- init
+
+    def init(self) -> None:
+        """Create the PostGIS extension, the schema and every pending migration.
+
+        Safe to call again and from several processes at once: everything runs
+        in one transaction holding an advisory lock, and each migration is
+        applied once and recorded in ``schema_migrations``.
+        """
+        pool = self._get_pool(for_init=True)
+        schema = sql.Identifier(self.schema)
+        with self._translate("initialise the store"), pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+            installed = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis')"
+            ).fetchone()
+            if not (installed and installed[0]):
+                try:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public")
+                except psycopg.errors.UndefinedFile as exc:
+                    raise self._missing_postgis() from exc
+                except psycopg.errors.InsufficientPrivilege as exc:
+                    msg = (
+                        f"user in {self._safe_url} may not create the PostGIS extension. "
+                        "Ask a superuser to run `CREATE EXTENSION postgis` in that database, "
+                        "then run `engage init` again."
+                    )
+                    raise StoreError(msg) from exc
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ("
+                    " version integer PRIMARY KEY,"
+                    " name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(sql.Identifier(self.schema, "schema_migrations"))
+            )
+            applied = {
+                int(v)
+                for (v,) in conn.execute(
+                    sql.SQL("SELECT version FROM {}").format(
+                        sql.Identifier(self.schema, "schema_migrations")
+                    )
+                ).fetchall()
+            }
+            known = migrations()
+            newer = sorted(applied - {m.version for m in known})
+            if newer:
+                msg = (
+                    f"schema `{self.schema}` at {self._safe_url} has migrations {newer} that this "
+                    f"version of engage-hotspots ({geo.__version__}) does not know. Upgrade the "
+                    "package rather than writing with an older one."
+                )
+                raise StoreError(msg)
+            for migration in known:
+                if migration.version in applied:
+                    continue
+                conn.execute(migration.render(self.schema))
+                conn.execute(
+                    sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(
+                        sql.Identifier(self.schema, "schema_migrations")
+                    ),
+                    [migration.version, migration.name],
+                )
+
+    # --------------------------------------------------------------- writes
+
+    @contextmanager
+    def writer(self) -> Iterator[PostgisWriter]:
+        """A transaction on one pooled connection: commit on clean exit, else roll back.
+
+        Rows staged but not yet upserted when the block ends cleanly are
+        upserted before the commit, so nothing staged is silently dropped.
+        """
+        pool = self._get_pool()
+        with self._translate("start a write"):
+            conn = pool.getconn()
+        done = False
+        try:
+            with self._translate("write"):
+                w = PostgisWriter(self, conn)
+                yield w
+                if w.pending:
+                    w.finish()
+                conn.commit()
+                done = True
+        finally:
+            if not done and not conn.closed:
+                # If the connection died, the server has rolled back already.
+                with suppress(psycopg.Error):
+                    conn.rollback()
+            pool.putconn(conn)
+
+    # ---------------------------------------------------------------- reads
+
+    def count(self, table: Table) -> int:
+        """Rows in ``table``."""
+        spec = _spec(table)
+        with self._connection(f"count {spec.name}") as conn:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(self._table_id(spec))
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def existing_keys(self, table: Table, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` are already stored in ``table``."""
+        spec = _spec(table)
+        wanted = sorted({str(k) for k in keys})
+        if not wanted:
+            return set()
+        query = sql.SQL(
+            "SELECT t.{key} FROM {t} AS t JOIN unnest(%s::text[]) AS k(key) ON t.{key} = k.key"
+        ).format(key=sql.Identifier(spec.key), t=self._table_id(spec))
+        with self._connection(f"look up keys in {spec.name}") as conn:
+            rows = conn.execute(query, [wanted]).fetchall()
+        return {r[0] for r in rows}
+
+    def _filters(
+        self,
+        spec: Table,
+        prefix: str | None,
+        window: Window | None,
+        area: Area | None,
+    ) -> tuple[list[sql.Composable], list[Any]]:
+        """WHERE conditions (ANDed) and their parameters for a window and an area."""
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        if window is not None and (window.start is not None or window.end is not None):
+            if not spec.time_column:
+                msg = f"table `{spec.name}` has no time column; drop `window` for it."
+                raise ValidationError(msg)
+            tcol = sql.Identifier("t", spec.time_column)
+            if window.start is not None:
+                where.append(sql.SQL("{} >= %s").format(tcol))
+                params.append(window.start)
+            if window.end is not None:
+                where.append(sql.SQL("{} < %s").format(tcol))
+                params.append(window.end)
+        if area is not None:
+            if prefix is None:
+                msg = f"table `{spec.name}` has no points; drop `area` for it."
+                raise ValidationError(msg)
+            geom = sql.Identifier("t", f"{prefix}geom")
+            if area.ward is not None:
+                where.append(sql.SQL("{} = %s").format(sql.Identifier("t", f"{prefix}ward")))
+                params.append(_ward_code(area.ward))
+            elif area.bbox is not None:
+                where.append(sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)").format(geom))
+                params.extend(float(v) for v in area.bbox)
+            else:
+                assert area.polygon is not None
+                where.append(sql.SQL("ST_Intersects({}, ST_GeomFromWKB(%s, 4326))").format(geom))
+                params.append(shapely.to_wkb(area.polygon))
+        return where, params
+
+    def _cell_join(
+        self, spec: Table, prefix: str, cells: Iterable[int]
+    ) -> tuple[sql.Composable, list[Any]] | None:
+        """A join against inclusive res-12 ranges of ``cells``; None when no cells."""
+        try:
+            c = np.unique(np.asarray(list(cells), dtype=np.int64).ravel())
+        except (TypeError, ValueError, OverflowError) as exc:
+            msg = f"`cells` must be H3 cells as int64, got an unusable value ({exc})."
+            raise ValidationError(msg) from exc
+        if c.size == 0:
+            return None
+        bad = c[~cells_valid(c)]
+        if bad.size:
+            msg = (
+                f"`cells` holds {bad.size} value(s) that are not H3 cells, e.g. {int(bad[0])}. "
+                "Pass int64 H3 indexes (geo.h3index.str_to_cell converts hex strings)."
+            )
+            raise ValidationError(msg)
+        if int(cells_resolution(c).max()) > STORE_RES:
+            msg = (
+                f"`cells` must be at resolution {STORE_RES} or coarser (points are stored at "
+                f"res {STORE_RES}); pass coarser cells or their res-{STORE_RES} parents."
+            )
+            raise ValidationError(msg)
+        lo, hi = merge_ranges(*cells_to_child_range(c, STORE_RES))
+        join = sql.SQL(
+            "JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON {} BETWEEN r.lo AND r.hi"
+        ).format(sql.Identifier("t", f"{prefix}h3"))
+        return join, [lo.tolist(), hi.tolist()]
+
+    def _copy_out(
+        self, spec: Table, names: list[str], query: sql.Composable, params: list[Any], action: str
+    ) -> pd.DataFrame:
+        """Run ``query`` through COPY TO and return its rows as a conformed frame."""
+        buf = bytearray()
+        with self._connection(action) as conn, conn.cursor() as cur:
+            statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+            with cur.copy(statement, params or None) as copy:
+                for block in copy:
+                    buf += block
+        columns = [_INGESTED if n == INGESTED_AT else spec.column(n) for n in names]
+        return _conform_out(spec, _read_csv(buf, columns), names)
+
+    def _select_list(self, spec: Table, names: list[str]) -> sql.Composable:
+        items: list[sql.Composable] = []
+        for name in names:
+            kind = "timestamp" if name == INGESTED_AT else spec.column(name).kind
+            ident = sql.Identifier("t", name)
+            if kind == "timestamp":
+                items.append(
+                    sql.SQL("({} AT TIME ZONE 'UTC') AS {}").format(ident, sql.Identifier(name))
+                )
+            else:
+                items.append(ident)
+        return sql.SQL(", ").join(items)
+
+    def _columns(self, spec: Table, columns: list[str] | None) -> list[str]:
+        every = [*spec.column_names, INGESTED_AT]
+        if columns is None:
+            return every
+        if isinstance(columns, str):
+            columns = [columns]
+        unknown = [c for c in columns if c not in every]
+        if unknown:
+            msg = f"table `{spec.name}` has no columns {unknown}; choose from {every}."
+            raise ValidationError(msg)
+        return list(dict.fromkeys(columns))
+
+    def read(
+        self,
+        table: Table,
+        *,
+        window: Window | None = None,
+        area: Area | None = None,
+        cells: Iterable[int] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows of ``table`` in a time window, an area and a set of H3 cells.
+
+        Parameters
+        ----------
+        table
+            One of :data:`geo.schemas.TABLES`.
+        window
+            Half-open UTC window on the table's time column.
+        area
+            A ward (stored code, or a Blackburn with Darwen ward name), a bbox
+            (``geom && envelope``) or a polygon (``ST_Intersects``), boundary
+            included, tested on the table's main point.
+        cells
+            H3 cells at resolutions 0-12; a row matches when its main point's
+            res-12 cell descends from one of them (an index range join on the
+            B-tree). An empty set matches nothing.
+        columns
+            Columns to return (default every column and ``ingested_at``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Canonical dtypes (:mod:`geo.store.frames`), ordered by key.
+        """
+        spec = _spec(table)
+        names = self._columns(spec, columns)
+        prefix = spec.points[0] if spec.points else None
+        where, params = self._filters(spec, prefix, window, area)
+        join: sql.Composable = sql.SQL("")
+        join_params: list[Any] = []
+        if cells is not None:
+            if prefix is None:
+                msg = f"table `{spec.name}` has no points; drop `cells` for it."
+                raise ValidationError(msg)
+            found = self._cell_join(spec, prefix, cells)
+            if found is None:
+                return self._copy_out_empty(spec, names)
+            join, join_params = found
+        query = sql.SQL("SELECT {cols} FROM {t} AS t {join} {where} ORDER BY {key}").format(
+            cols=self._select_list(spec, names),
+            t=self._table_id(spec),
+            join=join,
+            where=_where(where),
+            key=sql.Identifier("t", spec.key),
+        )
+        return self._copy_out(spec, names, query, join_params + params, f"read {spec.name}")
+
+    def _copy_out_empty(self, spec: Table, names: list[str]) -> pd.DataFrame:
+        columns = [_INGESTED if n == INGESTED_AT else spec.column(n) for n in names]
+        return _conform_out(spec, _read_csv(b"", columns), names)
+
+    def counts_by_cell(
+        self,
+        table: Table,
+        res: int,
+        *,
+        window: Window | None = None,
+        area: Area | None = None,
+        point: str | None = None,
+    ) -> pd.DataFrame:
+        """Counts of rows by H3 cell at resolution ``res`` (7-12).
+
+        The parent cell is computed in SQL with the same bit operations as
+        :func:`geo.h3index.cells_to_parent`. ``point`` picks the point prefix to
+        count (default the table's main point); ``area`` is tested on that
+        same point. Rows whose point is missing are not counted.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``h3`` (int64) and ``n`` (int64), ordered by ``h3``.
+        """
+        spec = _spec(table)
+        res = check_res(res, name="res", low=7, high=STORE_RES)
+        if not spec.points:
+            msg = f"table `{spec.name}` has no points to count by cell."
+            raise ValidationError(msg)
+        prefix = spec.points[0] if point is None else point
+        if prefix not in spec.points:
+            msg = f"`point` must be one of {list(spec.points)} for `{spec.name}`, got {point!r}."
+            raise ValidationError(msg)
+        h3col = sql.Identifier("t", f"{prefix}h3")
+        where, params = self._filters(spec, prefix, window, area)
+        where.insert(0, sql.SQL("{} IS NOT NULL").format(h3col))
+        query = sql.SQL(
+            "SELECT (({h3} & ~(15::bigint << 52)) | (%s::bigint << 52) | %s::bigint) AS cell,"
+            " count(*) AS n FROM {t} AS t {where} GROUP BY cell ORDER BY cell"
+        ).format(h3=h3col, t=self._table_id(spec), where=_where(where))
+        with self._connection(f"count {spec.name} by cell") as conn:
+            rows = conn.execute(query, [res, _parent_mask(res), *params]).fetchall()
+        h3 = np.array([r[0] for r in rows], dtype=np.int64)
+        n = np.array([r[1] for r in rows], dtype=np.int64)
+        return pd.DataFrame({"h3": h3, "n": n})
+
+    def iter_rows(self, table: Table, *, chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
+        """Every row of ``table`` in key order, ``chunk_size`` rows at a time.
+
+        Pages by key (``WHERE key > last ORDER BY key LIMIT n``), each page a
+        short transaction, so no connection is held between chunks.
+        """
+        spec = _spec(table)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            msg = f"`chunk_size` must be a whole number >= 1, got {chunk_size!r}."
+            raise ValidationError(msg)
+        names = [*spec.column_names, INGESTED_AT]
+        key = sql.Identifier("t", spec.key)
+        last: str | None = None
+        while True:
+            where: list[sql.Composable] = []
+            if last is not None:
+                where.append(sql.SQL("{} > %s").format(key))
+            params: list[Any] = ([] if last is None else [last]) + [chunk_size]
+            query = sql.SQL("SELECT {cols} FROM {t} AS t {where} ORDER BY {key} LIMIT %s").format(
+                cols=self._select_list(spec, names),
+                t=self._table_id(spec),
+                where=_where(where),
+                key=key,
+            )
+            chunk = self._copy_out(spec, names, query, params, f"export {spec.name}")
+            if chunk.empty:
+                return
+            yield chunk
+            if len(chunk) < chunk_size:
+                return
+            last = str(chunk[spec.key].iloc[-1])
+
+    # ----------------------------------------------------------------- runs
+
+    def record_run(self, kind: str, params: dict[str, Any], outputs: dict[str, Any]) -> int:
+        """Record an analysis or ingest run with the code version; returns its id."""
+        if not isinstance(kind, str) or not kind:
+            msg = f"`kind` must be a non-empty string, got {kind!r}."
+            raise ValidationError(msg)
+        _json_dumps(params)  # refuse what JSON cannot hold before touching the server
+        _json_dumps(outputs)
+        params_json = Jsonb(params, dumps=_json_dumps)
+        outputs_json = Jsonb(outputs, dumps=_json_dumps)
+        query = sql.SQL(
+            "INSERT INTO {} (kind, params, outputs, code_version) VALUES (%s, %s, %s, %s)"
+            " RETURNING id"
+        ).format(sql.Identifier(self.schema, "runs"))
+        with self._connection("record a run") as conn:
+            row = conn.execute(query, [kind, params_json, outputs_json, geo.__version__]).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def runs(self) -> pd.DataFrame:
+        """Every recorded run, oldest first.
+
+        Columns ``id`` (int64), ``kind``, ``created_at`` (UTC), ``params`` and
+        ``outputs`` (dicts), ``code_version``.
+        """
+        query = sql.SQL(
+            "SELECT id, kind, created_at, params, outputs, code_version FROM {} ORDER BY id"
+        ).format(sql.Identifier(self.schema, "runs"))
+        with self._connection("list runs") as conn:
+            rows = conn.execute(query).fetchall()
+        return pd.DataFrame(
+            {
+                "id": pd.Series([r[0] for r in rows], dtype=np.int64),
+                "kind": pd.Series([r[1] for r in rows], dtype=object),
+                "created_at": pd.to_datetime(
+                    pd.Series([r[2] for r in rows], dtype=object), utc=True
+                ).astype("datetime64[ns, UTC]"),
+                "params": pd.Series([r[3] for r in rows], dtype=object),
+                "outputs": pd.Series([r[4] for r in rows], dtype=object),
+                "code_version": pd.Series([r[5] for r in rows], dtype=object),
+            }
+        )
+
+    def close(self) -> None:
+        """Close the pool (if it was opened). The store reopens it if used again."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+def _where(conditions: list[sql.Composable]) -> sql.Composable:
+    if not conditions:
+        return sql.SQL("")
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions)
+
+
+def _ward_code(text: str) -> str:
+    """A stored ward code from a code (any GSS code) or a Blackburn with Darwen ward name."""
+    stripped = text.strip()
+    if re.fullmatch(r"[EWSN]\d{8}", stripped.upper()):
+        return stripped.upper()
+    from geo.boundaries import find_ward
+
+    return find_ward(stripped)[0]
+
+
+# ------------------------------------------------------------------------- writer
+
+
+class PostgisWriter:
+    """Stages frames through COPY into temporary tables; :meth:`finish` upserts them.
+
+    Made by :meth:`PostgisStore.writer`; lives for one transaction on one
+    connection. Staging tables are ``ON COMMIT DROP``.
+    """
+
+    def __init__(self, store: PostgisStore, conn: psycopg.Connection[Any]) -> None:
+        self._store = store
+        self._conn = conn
+        self._created: set[str] = set()
+        self._pending: set[str] = set()
+        self._staged_rows: dict[str, int] = {}
+
+    @property
+    def backend_pid(self) -> int:
+        """Server process id of this writer's connection (for diagnostics)."""
+        return int(self._conn.info.backend_pid)
+
+    @property
+    def pending(self) -> bool:
+        """Whether rows were staged since the last :meth:`finish`."""
+        return bool(self._pending)
+
+    @staticmethod
+    def _stage_id(spec: Table) -> sql.Identifier:
+        return sql.Identifier("pg_temp", f"engage_stage_{spec.name}")
+
+    def _create_stage(self, spec: Table) -> None:
+        if spec.name in self._created:
+            return
+        cols: list[sql.Composable] = [
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(c.name),
+                _PG_STAGE_TYPES[c.kind],
+                sql.SQL(' COLLATE "C"') if c.name == spec.key else sql.SQL(""),
+            )
+            for c in spec.columns
+        ]
+        cols.append(sql.SQL("_seq bigint GENERATED ALWAYS AS IDENTITY"))
+        self._conn.execute(
+            sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+                sql.Identifier(f"engage_stage_{spec.name}"), sql.SQL(", ").join(cols)
+            )
+        )
+        self._created.add(spec.name)
+
+    def stage(self, table: Table, frame: pd.DataFrame) -> None:
+        """Stage rows (columns ``table.column_names``) for upsert by streaming COPY.
+
+        Parameters
+        ----------
+        table
+            One of :data:`geo.schemas.TABLES`.
+        frame
+            Rows to stage; conformed to the table's canonical dtypes first. A
+            key staged more than once (in one or several calls) keeps its last
+            version.
+        """
+        spec = _spec(table)
+        rows = conform(spec, frame)
+        for col in spec.columns:
+            if col.nullable:
+                continue
+            bad = rows[col.name].isna().to_numpy()
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                msg = (
+                    f"`{spec.name}.{col.name}` is required but empty in {int(bad.sum())} staged "
+                    f"row(s) (first at position {first}). Quarantine those rows before storing."
+                )
+                raise ValidationError(msg)
+        arrow = _to_arrow(spec, rows)
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            self._stage_id(spec), sql.SQL(", ").join(map(sql.Identifier, spec.column_names))
+        )
+        with self._store._translate(f"stage {spec.name}"):
+            self._create_stage(spec)
+            self._pending.add(spec.name)
+            self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
+            with self._conn.cursor() as cur, cur.copy(statement) as copy:
+                for start in range(0, arrow.num_rows, COPY_CHUNK_ROWS):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(arrow.slice(start, COPY_CHUNK_ROWS), buf, options)
+                    copy.write(buf.getbuffer())
+
+    def _upsert(self, spec: Table) -> UpsertResult:
+        stage = self._stage_id(spec)
+        target = self._store._table_id(spec)
+        key = sql.Identifier(spec.key)
+        select: list[sql.Composable] = []
+        for c in spec.columns:
+            ident = sql.Identifier(c.name)
+            if c.kind == "timestamp":
+                select.append(sql.SQL("({} AT TIME ZONE 'UTC')").format(ident))
+            else:
+                select.append(ident)
+        targets = [sql.Identifier(n) for n in spec.column_names]
+        for prefix in spec.points:
+            lat, lng = sql.Identifier(f"{prefix}lat"), sql.Identifier(f"{prefix}lng")
+            select.append(
+                sql.SQL(
+                    "CASE WHEN {lng} IS NULL OR {lat} IS NULL THEN NULL"
+                    " ELSE ST_SetSRID(ST_MakePoint({lng}, {lat}), 4326) END"
+                ).format(lat=lat, lng=lng)
+            )
+            targets.append(sql.Identifier(f"{prefix}geom"))
+        # Each key's last staged row, in key order: inserting in key order makes
+        # concurrent writers take row locks in the same order (no deadlock).
+        insert = sql.SQL(
+            "INSERT INTO {target} AS t ({targets}) SELECT {select} FROM"
+            " (SELECT DISTINCT ON ({key}) * FROM {stage} ORDER BY {key}, _seq DESC) AS s"
+        ).format(
+            target=target,
+            targets=sql.SQL(", ").join(targets),
+            select=sql.SQL(", ").join(select),
+            key=key,
+            stage=stage,
+        )
+        conn = self._conn
+        conn.execute("SELECT set_config('work_mem', %s, true)", [UPSERT_WORK_MEM])
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM (SELECT {} FROM {} GROUP BY 1) AS k").format(key, stage)
+        ).fetchone()
+        distinct = int(row[0]) if row else 0
+        staged_rows = self._staged_rows.pop(spec.name, 0)
+        if staged_rows >= BULK_LOAD_MIN_ROWS and self._lock_if_empty(spec):
+            inserted = self._bulk_insert(spec, insert)
+            updated = 0
+        else:
+            updates: list[sql.Composable] = [
+                sql.SQL("{} = EXCLUDED.{}").format(t, t) for t in targets if t != key
+            ]
+            updates.append(sql.SQL("ingested_at = now()"))
+            # Rows whose hash is unchanged are skipped by the WHERE and not
+            # returned; RETURNING (xmax = 0) tells inserted rows from updated ones.
+            query = sql.SQL(
+                "WITH up AS ({insert} ON CONFLICT ({key}) DO UPDATE SET {updates}"
+                " WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash"
+                " RETURNING (t.xmax = 0) AS inserted)"
+                " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
+                " FROM up"
+            ).format(insert=insert, key=key, updates=sql.SQL(", ").join(updates))
+            row = conn.execute(query).fetchone()
+            inserted, updated = (int(v) for v in row) if row else (0, 0)
+        conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+        return UpsertResult(inserted, updated, distinct - inserted - updated)
+
+    def _lock_if_empty(self, spec: Table) -> bool:
+        """Lock ``spec``'s table for a bulk load if it is empty; False (no lock) if not.
+
+        Only one writer at a time may look: it takes a per-table advisory lock
+        *before* touching the table, so two writers never both hold a share
+        lock and then both wait to upgrade it (a deadlock). A writer that
+        cannot get the advisory lock at once does an ordinary upsert instead.
+        """
+        target = self._store._table_id(spec)
+        got = self._conn.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+            [_BULK_LOCK_CLASS, f"{self._store.schema}.{spec.name}"],
+        ).fetchone()
+        if not (got and got[0]):
+            return False
+        probe = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(target)
+        row = self._conn.execute(probe).fetchone()
+        if not (row and row[0]):
+            return False
+        self._conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(target))
+        row = self._conn.execute(probe).fetchone()  # another writer may have filled it meanwhile
+        return bool(row and row[0])
+
+    def _bulk_insert(self, spec: Table, insert: sql.Composed) -> int:
+        """First load into an empty, locked table: drop secondary indexes, insert, rebuild.
+
+        Building an index once over sorted data is several times faster than
+        updating it row by row. Everything is inside the writer's transaction,
+        so a failure restores the indexes with the rest.
+        """
+        conn = self._conn
+        conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", [UPSERT_WORK_MEM])
+        defs = conn.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i"
+            " JOIN pg_class AS c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = %s::regclass AND NOT i.indisunique ORDER BY c.relname",
+            [f'"{self._store.schema}"."{spec.name}"'],
+        ).fetchall()
+        for name, _ in defs:
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(self._store.schema, name)))
+        inserted = conn.execute(insert).rowcount
+        for _, definition in defs:
+            conn.execute(str(definition).encode())
+        conn.execute(sql.SQL("ANALYZE {}").format(self._store._table_id(spec)))
+        return int(inserted)
+
+    def finish(self) -> dict[str, UpsertResult]:
+        """Upsert everything staged since the last call; the commit comes when the block exits.
+
+        Returns
+        -------
+        dict
+            ``{table name: UpsertResult}`` for each table staged, in
+            :data:`geo.schemas.TABLES` order.
+        """
+        results: dict[str, UpsertResult] = {}
+        with self._store._translate("upsert staged rows"):
+            for name, spec in TABLES.items():
+                if name in self._pending:
+                    results[name] = self._upsert(spec)
+                    self._pending.discard(name)
+        return results
