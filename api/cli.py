@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import pandas as pd
 import typer
 
 from api import services
@@ -76,12 +77,16 @@ def init(store: StoreOpt = None) -> None:
 @app.command()
 def ingest(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
-    files: Annotated[list[Path], typer.Argument(help="Input files (.csv, .csv.gz, .geojson, .gpkg).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Input files (.csv, .csv.gz, .geojson, .gpkg).")
+    ],
     store: StoreOpt = None,
     strict: Annotated[bool, typer.Option(help="Store nothing if any row is bad.")] = False,
     study_area: Annotated[
         str | None,
-        typer.Option(help="`lancashire` or authority codes (default $ENGAGE_STUDY_AREA or E06000008)."),
+        typer.Option(
+            help="`lancashire` or authority codes (default $ENGAGE_STUDY_AREA or E06000008)."
+        ),
     ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage input.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -111,16 +116,15 @@ def ingest(
     for r in reports:
         line = (
             f"{r.path}: {r.rows_read} rows read, {r.rows_stored} stored "
-            f"({r.result.inserted} new, {r.result.updated} updated, {r.result.unchanged} unchanged), "
+            f"({r.result.inserted} new, {r.result.updated} updated, "
+            f"{r.result.unchanged} unchanged), "
             f"{r.rows_quarantined} quarantined"
         )
         if r.quarantine_path:
             line += f" -> {r.quarantine_path}"
         typer.echo(line)
         if r.dropped_columns:
-            typer.echo(
-                f"  dropped columns that identify a person: {', '.join(r.dropped_columns)}"
-            )
+            typer.echo(f"  dropped columns that identify a person: {', '.join(r.dropped_columns)}")
         if r.ignored_columns:
             typer.echo(f"  ignored columns: {', '.join(r.ignored_columns)}")
         for note in r.notes:
@@ -161,7 +165,9 @@ def stats(
     store: StoreOpt = None,
     table: Annotated[str, typer.Option(help="episodes, incidents or disruptions.")] = "episodes",
     since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
-    until: Annotated[str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+    ] = None,
     weeks: Annotated[int, typer.Option(help="Show the latest N weeks.")] = 8,
 ) -> None:
     """Counts by week and ward."""
@@ -212,19 +218,20 @@ def render_stats(result: services.Stats, *, weeks: int = 8) -> str:
     if counts.empty:
         lines.append("(no rows)")
         return "\n".join(lines)
-    table = counts.pivot_table(index="area", columns="week", values="n", aggfunc="sum", fill_value=0)
+    table = counts.pivot_table(
+        index="area", columns="week", values="n", aggfunc="sum", fill_value=0
+    )
     table = table.iloc[:, -weeks:]
     table.index = [result.ward_names.get(code, code) for code in table.index]
     table = table.sort_index()
     table.loc["Total"] = table.sum(axis=0)
-    table.columns = [w.strftime("%d %b %y") for w in table.columns]
+    table.columns = [pd.Timestamp(w).strftime("%d %b %y") for w in table.columns]
     lines.append(f"by ward and week (week starting Monday; latest {table.shape[1]} weeks)")
     lines.append(table.to_string())
     if "distinct" in counts.columns:
         per_week = counts.groupby("week")["n"].sum().iloc[-weeks:]
         lines.append(
-            f"episodes in these weeks: {int(per_week.sum())}; "
-            f"weekly mean {per_week.mean():.1f}"
+            f"episodes in these weeks: {int(per_week.sum())}; weekly mean {per_week.mean():.1f}"
         )
     return "\n".join(lines)
 

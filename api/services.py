@@ -109,7 +109,10 @@ def stats(
     """Counts of rows by week (Monday, UK time) and ward, distinct children for episodes."""
     table = schemas.table(table_name)
     if not table.time_column or not table.points:
-        msg = f"`{table_name}` has no time and place to count by; use episodes, incidents, disruptions."
+        msg = (
+            f"`{table_name}` has no time and place to count by; "
+            "use episodes, incidents or disruptions."
+        )
         from geo.errors import ValidationError
 
         raise ValidationError(msg)
@@ -129,7 +132,9 @@ def stats(
     return Stats(table.name, len(frame), counts, names)
 
 
-def export_tables(location: str, fmt: str, out: Path, *, tables: list[str] | None) -> dict[str, int]:
+def export_tables(
+    location: str, fmt: str, out: Path, *, tables: list[str] | None
+) -> dict[str, int]:
     """Export stored tables for QGIS or a spreadsheet."""
     with opened_store(location) as store:
         return export(store, fmt, out, tables=tables)

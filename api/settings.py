@@ -1,12 +1,16 @@
 """Settings from the environment (prefix ``ENGAGE_``), read when asked, never at import.
 
-| variable | meaning | default |
-|---|---|---|
-| ``ENGAGE_STORE`` | store location: a ``.gpkg`` path or a ``postgresql://`` URL | ``./engage.gpkg`` |
-| ``ENGAGE_STUDY_AREA`` | ``lancashire`` or local authority codes, comma separated | ``E06000008`` (Blackburn with Darwen) |
-| ``ENGAGE_AREA_TOLERANCE_M`` | how far outside generalised boundaries a point still counts, metres | 250 |
-| ``ENGAGE_QUARANTINE_DIR`` | where quarantine files go | ``./quarantine`` |
-| ``ENGAGE_PSEUDONYM_KEY`` | secret key for child pseudonyms; never stored | none: ingest of episodes refuses |
+``ENGAGE_STORE``
+    Store location: a ``.gpkg`` path or a ``postgresql://`` URL; default ``./engage.gpkg``.
+``ENGAGE_STUDY_AREA``
+    ``lancashire`` or local authority codes, comma separated; default ``E06000008``
+    (Blackburn with Darwen).
+``ENGAGE_AREA_TOLERANCE_M``
+    How far outside generalised boundaries a point still counts, in metres; default 250.
+``ENGAGE_QUARANTINE_DIR``
+    Where quarantine files go; default ``./quarantine``.
+``ENGAGE_PSEUDONYM_KEY``
+    Secret key for child pseudonyms, never stored; without it ingest of episodes refuses.
 """
 
 from __future__ import annotations

@@ -354,8 +354,10 @@ def check_timestamp(
     now: datetime | None = None,
 ) -> tuple[pd.Series, npt.NDArray[np.object_]]:
     """Parse one date/time column and record blank, bad, future and too-early cells."""
-    cells = frame[column].astype(str) if column in frame.columns else pd.Series(
-        [""] * len(frame), index=frame.index, dtype=object
+    cells = (
+        frame[column].astype(str)
+        if column in frame.columns
+        else pd.Series([""] * len(frame), index=frame.index, dtype=object)
     )
     ts, bad, future, precision = parse_timestamps(cells, now=now)
     if required:
@@ -373,7 +375,9 @@ def check_timestamp(
         cells,
         "unparseable date; use ISO 8601 (2025-03-14T21:30) or day-first UK (14/03/2025 21:30)",
     )
-    problems.add(future, rows, column, cells, "the date is in the future; check the year and format")
+    problems.add(
+        future, rows, column, cells, "the date is in the future; check the year and format"
+    )
     early = (ts < EARLIEST).to_numpy()
     problems.add(early, rows, column, cells, "the date is before 1990; check the year and format")
     ts = ts.mask(future | early)
@@ -407,9 +411,16 @@ def check_enum(
         token = token.replace(synonyms)
     is_blank = (token == "").to_numpy()
     known = token.isin(allowed).to_numpy()
-    values = np.where(known, token.to_numpy(dtype=object), default).astype(object)
+    values = token.to_numpy(dtype=object).copy()
+    values[~known] = default
     if required and default is None:
-        problems.add(is_blank, rows, column, "", f"`{column}` is missing; expected one of {', '.join(allowed)}")
+        problems.add(
+            is_blank,
+            rows,
+            column,
+            "",
+            f"`{column}` is missing; expected one of {', '.join(allowed)}",
+        )
     problems.add(
         ~is_blank & ~known,
         rows,
@@ -511,8 +522,10 @@ class SeenKeys:
         first_in_chunk = pd.Series(rows).groupby(h).transform("min").to_numpy()
         pos = np.searchsorted(self.hashes, h)
         pos_c = np.minimum(pos, max(self.hashes.size - 1, 0))
-        before = (self.hashes.size > 0) & (self.hashes[pos_c] == h) if self.hashes.size else np.zeros(
-            h.size, dtype=bool
+        before = (
+            (self.hashes.size > 0) & (self.hashes[pos_c] == h)
+            if self.hashes.size
+            else np.zeros(h.size, dtype=bool)
         )
         first = np.where(before, self.rows[pos_c] if self.hashes.size else 0, first_in_chunk)
         dup = before | (first_in_chunk != rows)

@@ -32,7 +32,7 @@ def neutralise_formulas(cells: pd.Series) -> pd.Series:
     as OWASP advises for CSV injection; numbers stay numbers.
     """
     text = cells.astype(object)
-    is_text = text.map(type).eq(str).to_numpy() if len(text) else np.zeros(0, dtype=bool)
+    is_text = np.array([isinstance(v, str) for v in text], dtype=bool)
     as_str = text.astype(str)
     risky = is_text & as_str.str.startswith(_FORMULA_START).to_numpy()
     numeric = pd.to_numeric(as_str.where(risky, ""), errors="coerce").notna().to_numpy()
@@ -74,9 +74,7 @@ def _at_least_one(chunks: Iterator[pd.DataFrame], spec: schemas.Table) -> Iterat
         yield empty(spec)
 
 
-def export(
-    store: Store, fmt: str, out: Path, *, tables: list[str] | None = None
-) -> dict[str, int]:
+def export(store: Store, fmt: str, out: Path, *, tables: list[str] | None = None) -> dict[str, int]:
     """Write stored tables to ``out``; returns rows written per table."""
     if fmt not in FORMATS:
         msg = f"`format` must be one of {', '.join(FORMATS)}, got {fmt!r}."

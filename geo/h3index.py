@@ -89,7 +89,9 @@ def cells_to_parent(cells: npt.ArrayLike, res: int) -> Int64Array:
     return out
 
 
-def cells_to_child_range(cells: npt.ArrayLike, res: int = STORE_RES) -> tuple[Int64Array, Int64Array]:
+def cells_to_child_range(
+    cells: npt.ArrayLike, res: int = STORE_RES
+) -> tuple[Int64Array, Int64Array]:
     """Inclusive int64 range ``[lo, hi]`` holding every descendant at ``res``.
 
     Every valid descendant of a cell at resolution ``res`` lies in the range
@@ -160,7 +162,11 @@ def str_to_cell(text: str) -> int:
 
 def cells_to_str_array(cells: pd.Series | npt.ArrayLike) -> npt.NDArray[np.object_]:
     """Hex strings of cells; null cells give None."""
-    s = pd.Series(cells, dtype="Int64") if not isinstance(cells, pd.Series) else cells.astype("Int64")
+    s = (
+        pd.Series(cells, dtype="Int64")
+        if not isinstance(cells, pd.Series)
+        else cells.astype("Int64")
+    )
     out = np.full(len(s), None, dtype=object)
     ok = s.notna().to_numpy()
     if ok.any():

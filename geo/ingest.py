@@ -31,13 +31,12 @@ from geo.checks import (
     QUARANTINE_COLUMNS,
     PointColumns,
     Problems,
+    SeenKeys,
     blank,
     check_bool,
     check_enum,
     check_timestamp,
     content_hash,
-    SeenKeys,
-    month_text,
     normalise_ids,
     parse_point,
     split_grading,
@@ -67,7 +66,11 @@ PLACE_SYNONYMS = {
     "college": "school",
     "": "unknown",
 }
-RISK_SYNONYMS = {"none": "no_apparent_risk", "no_risk": "no_apparent_risk", "nar": "no_apparent_risk"}
+RISK_SYNONYMS = {
+    "none": "no_apparent_risk",
+    "no_risk": "no_apparent_risk",
+    "nar": "no_apparent_risk",
+}
 VENUE_SYNONYMS = {
     "fast_food": "takeaway",
     "take_away": "takeaway",
@@ -92,7 +95,7 @@ TACTIC_SYNONYMS = {
 }
 POLICE_UK_NO_LOCATION = (
     "no location: data.police.uk publishes some crimes without coordinates "
-    "(\"No Location\"); such a row cannot be mapped and is left out"
+    '("No Location"); such a row cannot be mapped and is left out'
 )
 POLICE_UK_COLUMNS = ("crime_id", "month", "longitude", "latitude", "crime_type")
 
@@ -238,7 +241,8 @@ def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
         if missing:
             raise InputFileError(
                 path,
-                f"is not a data.police.uk street-crime file: missing column(s) {', '.join(missing)}.",
+                "is not a data.police.uk street-crime file: "
+                f"missing column(s) {', '.join(missing)}.",
                 "Use `engage ingest incidents` for other incident files.",
             )
         return
@@ -325,7 +329,9 @@ def _ids(
     return ids
 
 
-def _venue_lookup(ctx: _Context, venue_ids: pd.Series) -> tuple[npt.NDArray[np.bool_], pd.DataFrame]:
+def _venue_lookup(
+    ctx: _Context, venue_ids: pd.Series
+) -> tuple[npt.NDArray[np.bool_], pd.DataFrame]:
     """Which venue ids are known, and the stored venue rows aligned to them."""
     venues = ctx.venues if ctx.venues is not None else pd.DataFrame({"venue_id": []})
     known = venue_ids.isin(venues["venue_id"]).to_numpy()
@@ -334,18 +340,30 @@ def _venue_lookup(ctx: _Context, venue_ids: pd.Series) -> tuple[npt.NDArray[np.b
     return known, aligned
 
 
-def _episodes(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems) -> pd.DataFrame:
+def _episodes(
+    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.DataFrame:
     ids = _ids(ctx, frame, "episode_id", rows, problems)
     child = normalise_ids(frame["child_id"])
     problems.add(
-        blank(child), rows, "child_id", "", "`child_id` is missing; every episode needs the child's id"
+        blank(child),
+        rows,
+        "child_id",
+        "",
+        "`child_id` is missing; every episode needs the child's id",
     )
     reported, _ = check_timestamp(frame, "reported_at", rows, problems, required=False, now=ctx.now)
-    last_seen, _ = check_timestamp(frame, "last_seen_at", rows, problems, required=True, now=ctx.now)
+    last_seen, _ = check_timestamp(
+        frame, "last_seen_at", rows, problems, required=True, now=ctx.now
+    )
     found, _ = check_timestamp(frame, "found_at", rows, problems, required=False, now=ctx.now)
     before = (found < last_seen).to_numpy()
     problems.add(
-        before, rows, "found_at", frame.get("found_at", ""), "found_at is before last_seen_at; check both times"
+        before,
+        rows,
+        "found_at",
+        frame.get("found_at", ""),
+        "found_at is before last_seen_at; check both times",
     )
     early_report = (reported < last_seen).to_numpy()
     problems.add(
@@ -357,15 +375,25 @@ def _episodes(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], p
     )
     pts = _points(ctx, frame, rows, problems)
     ls_type = check_enum(
-        frame, "last_seen_place_type", rows, problems,
-        allowed=schemas.PLACE_TYPES, default="unknown", synonyms=PLACE_SYNONYMS,
+        frame,
+        "last_seen_place_type",
+        rows,
+        problems,
+        allowed=schemas.PLACE_TYPES,
+        default="unknown",
+        synonyms=PLACE_SYNONYMS,
     )
     found_type = check_enum(
-        frame, "found_place_type", rows, problems,
-        allowed=schemas.PLACE_TYPES, default="unknown", synonyms=PLACE_SYNONYMS,
+        frame,
+        "found_place_type",
+        rows,
+        problems,
+        allowed=schemas.PLACE_TYPES,
+        default="unknown",
+        synonyms=PLACE_SYNONYMS,
     )
     has_found_point = pts["found_"]["found_lat"].notna().to_numpy()
-    found_type = np.where(has_found_point, found_type, None)
+    found_type[~has_found_point] = None
     risk = check_enum(
         frame, "risk_level", rows, problems, allowed=schemas.RISK_LEVELS, synonyms=RISK_SYNONYMS
     )
@@ -390,11 +418,18 @@ def _episodes(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], p
     return out
 
 
-def _venues(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems) -> pd.DataFrame:
+def _venues(
+    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.DataFrame:
     ids = _ids(ctx, frame, "venue_id", rows, problems)
     vtype = check_enum(
-        frame, "venue_type", rows, problems,
-        allowed=schemas.VENUE_TYPES, required=True, synonyms=VENUE_SYNONYMS,
+        frame,
+        "venue_type",
+        rows,
+        problems,
+        allowed=schemas.VENUE_TYPES,
+        required=True,
+        synonyms=VENUE_SYNONYMS,
     )
     pts = _points(ctx, frame, rows, problems)[""]
     public = check_bool(frame, "public", rows, problems)
@@ -416,7 +451,9 @@ def _venue_reports(
     ids = _ids(ctx, frame, "report_id", rows, problems)
     venue_ids = normalise_ids(frame["venue_id"])
     known, _ = _venue_lookup(ctx, venue_ids)
-    problems.add(blank(venue_ids), rows, "venue_id", "", "`venue_id` is missing; a report is about a venue")
+    problems.add(
+        blank(venue_ids), rows, "venue_id", "", "`venue_id` is missing; a report is about a venue"
+    )
     problems.add(
         ~blank(venue_ids) & ~known,
         rows,
@@ -434,13 +471,31 @@ def _venue_reports(
                 grading[c] = parts[c]
             else:
                 grading[c] = frame[c].where(~blank(frame[c]), parts[c])
-    se = check_enum(grading, "source_evaluation", rows, problems, allowed=schemas.SOURCE_EVALUATIONS, required=True)
+    se = check_enum(
+        grading,
+        "source_evaluation",
+        rows,
+        problems,
+        allowed=schemas.SOURCE_EVALUATIONS,
+        required=True,
+    )
     ia = check_enum(
-        grading, "intelligence_assessment", rows, problems,
-        allowed=schemas.INTELLIGENCE_ASSESSMENTS, required=True, upper=True,
+        grading,
+        "intelligence_assessment",
+        rows,
+        problems,
+        allowed=schemas.INTELLIGENCE_ASSESSMENTS,
+        required=True,
+        upper=True,
     )
     hc = check_enum(
-        grading, "handling_code", rows, problems, allowed=schemas.HANDLING_CODES, required=True, upper=True
+        grading,
+        "handling_code",
+        rows,
+        problems,
+        allowed=schemas.HANDLING_CODES,
+        required=True,
+        upper=True,
     )
     return pd.DataFrame(
         {
@@ -471,7 +526,13 @@ def _disruptions(
     )
     when, _ = check_timestamp(frame, "disrupted_at", rows, problems, required=True, now=ctx.now)
     tactic = check_enum(
-        frame, "tactic", rows, problems, allowed=schemas.TACTICS, required=True, synonyms=TACTIC_SYNONYMS
+        frame,
+        "tactic",
+        rows,
+        problems,
+        allowed=schemas.TACTICS,
+        required=True,
+        synonyms=TACTIC_SYNONYMS,
     )
     pts = _points(ctx, frame, rows, problems)[""]
     # A disruption at a known venue without its own point takes the venue's.
@@ -480,7 +541,10 @@ def _disruptions(
         pts.loc[take, c] = venue_rows.loc[take, c].to_numpy()
     cols = PointColumns.find("", list(frame.columns))
     no_point = ~has_venue & pts["lat"].isna().to_numpy()
-    given = ~(blank(_text(frame, cols.lat or "lat").fillna("")) & blank(_text(frame, cols.easting or "easting").fillna("")))
+    given = ~(
+        blank(_text(frame, cols.lat or "lat").fillna(""))
+        & blank(_text(frame, cols.easting or "easting").fillna(""))
+    )
     problems.add(
         no_point & ~given,
         rows,
@@ -503,11 +567,15 @@ def _disruptions(
     )
 
 
-def _incidents(ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems) -> pd.DataFrame:
+def _incidents(
+    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> pd.DataFrame:
     ids = _ids(ctx, frame, "incident_id", rows, problems)
     category = _text(frame, "category")
     problems.add(category.isna().to_numpy(), rows, "category", "", "`category` is missing")
-    when, precision = check_timestamp(frame, "occurred_at", rows, problems, required=True, now=ctx.now)
+    when, precision = check_timestamp(
+        frame, "occurred_at", rows, problems, required=True, now=ctx.now
+    )
     given = check_enum(frame, "time_precision", rows, problems, allowed=schemas.TIME_PRECISIONS)
     precision = np.where(pd.isna(given), precision, given)
     pts = _points(ctx, frame, rows, problems)[""]
@@ -535,7 +603,15 @@ def _police_uk_to_incidents(ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
     no_id = (crime_id == "").to_numpy()
     derived = crime_id.copy()
     if no_id.any():
-        fields = ["month", "longitude", "latitude", "location", "lsoa_code", "crime_type", "context"]
+        fields = [
+            "month",
+            "longitude",
+            "latitude",
+            "location",
+            "lsoa_code",
+            "crime_type",
+            "context",
+        ]
         present = [f for f in fields if f in frame.columns]
         parts = frame.loc[no_id, present].astype(str)
         signature = parts[present[0]]
@@ -546,7 +622,11 @@ def _police_uk_to_incidents(ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
         if ctx.police_occurrences is not None and len(ctx.police_occurrences):
             occ = occ + h.map(ctx.police_occurrences).fillna(0).astype(np.int64)
         counts = h.value_counts()
-        prior = ctx.police_occurrences if ctx.police_occurrences is not None else pd.Series(dtype=np.int64)
+        prior = (
+            ctx.police_occurrences
+            if ctx.police_occurrences is not None
+            else pd.Series(dtype=np.int64)
+        )
         ctx.police_occurrences = prior.add(counts, fill_value=0).astype(np.int64)
         hexes = pd.Series(np.char.mod("%016x", h.to_numpy().view(np.uint64)), index=h.index)
         derived.loc[no_id] = "pu-" + hexes + "-" + occ.astype(str)
@@ -563,7 +643,9 @@ def _police_uk_to_incidents(ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-_BUILDERS: dict[str, Callable[[_Context, pd.DataFrame, npt.NDArray[np.int64], Problems], pd.DataFrame]] = {
+_BUILDERS: dict[
+    str, Callable[[_Context, pd.DataFrame, npt.NDArray[np.int64], Problems], pd.DataFrame]
+] = {
     "episodes": _episodes,
     "venues": _venues,
     "venue-reports": _venue_reports,
@@ -717,7 +799,9 @@ def ingest_file(
                 qpath.unlink()
             if report.rows_read == 0:
                 raise InputFileError(
-                    str(path), "has a header but no data rows.", "Export the data again with its rows."
+                    str(path),
+                    "has a header but no data rows.",
+                    "Export the data again with its rows.",
                 )
             if strict and report.rows_quarantined:
                 raise StrictRefusal(report)
@@ -735,13 +819,36 @@ def ingest_file(
 def _expected_columns(spec: InputSpec) -> list[str]:
     if spec.kind == "police-uk":
         return [
-            "crime_id", "month", "reported_by", "falls_within", "longitude", "latitude",
-            "location", "lsoa_code", "lsoa_name", "crime_type", "last_outcome_category", "context",
+            "crime_id",
+            "month",
+            "reported_by",
+            "falls_within",
+            "longitude",
+            "latitude",
+            "location",
+            "lsoa_code",
+            "lsoa_name",
+            "crime_type",
+            "last_outcome_category",
+            "context",
         ]
     names = [c.name for c in spec.table.columns]
     extra = ["child_id", "grading", "lat", "lng", "latitude", "longitude", "easting", "northing"]
     for prefix, _ in spec.points:
-        for suffix in ("lat", "latitude", "lng", "lon", "long", "longitude", "easting", "northing", "eastings", "northings", "east", "north"):
+        for suffix in (
+            "lat",
+            "latitude",
+            "lng",
+            "lon",
+            "long",
+            "longitude",
+            "easting",
+            "northing",
+            "eastings",
+            "northings",
+            "east",
+            "north",
+        ):
             extra.append(prefix + suffix)
     return names + extra
 
@@ -760,4 +867,6 @@ def environment_study_area() -> StudyArea:
     text = os.environ.get("ENGAGE_STUDY_AREA", "")
     tol = os.environ.get("ENGAGE_AREA_TOLERANCE_M", "")
     tolerance = float(tol) if tol else 250.0
-    return StudyArea.parse(text, tolerance_m=tolerance) if text else StudyArea(tolerance_m=tolerance)
+    return (
+        StudyArea.parse(text, tolerance_m=tolerance) if text else StudyArea(tolerance_m=tolerance)
+    )

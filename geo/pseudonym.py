@@ -44,9 +44,7 @@ _PERSON_RE = [re.compile(p) for p in _PERSON_PATTERNS]
 
 def identifying_columns(columns: list[str], *, allowed: tuple[str, ...] = ()) -> list[str]:
     """Columns (normalised names) that identify a person, in input order."""
-    return [
-        c for c in columns if c not in allowed and any(p.search(c) for p in _PERSON_RE)
-    ]
+    return [c for c in columns if c not in allowed and any(p.search(c) for p in _PERSON_RE)]
 
 
 def check_key(key: str | None) -> bytes:
@@ -55,14 +53,16 @@ def check_key(key: str | None) -> bytes:
         msg = (
             f"`{KEY_ENV}` is not set. Person ids are pseudonymised with a secret key that is "
             "never stored; set it before ingesting, e.g. "
-            "`export ENGAGE_PSEUDONYM_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')`"
+            "`export ENGAGE_PSEUDONYM_KEY=$(python -c "
+            "'import secrets; print(secrets.token_hex(32))')`"
             " and keep it safe: the same key must be used for every ingest so repeat episodes link."
         )
         raise PseudonymKeyError(msg)
     if len(key) < MIN_KEY_CHARS or key.strip().lower() in _WEAK or len(set(key)) < 8:
         msg = (
             f"`{KEY_ENV}` is too weak ({len(key)} characters). Use a random secret of at least "
-            f"{MIN_KEY_CHARS} characters, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`."
+            f"{MIN_KEY_CHARS} characters, e.g. "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`."
         )
         raise PseudonymKeyError(msg)
     return key.encode("utf-8")
@@ -89,7 +89,8 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
     uniques = text.dropna().unique()
     refs = np.array(
         [
-            REF_PREFIX + hmac.new(key, str(u).encode("utf-8"), hashlib.sha256).hexdigest()[:REF_HEX_CHARS]
+            REF_PREFIX
+            + hmac.new(key, str(u).encode("utf-8"), hashlib.sha256).hexdigest()[:REF_HEX_CHARS]
             for u in uniques
         ],
         dtype=object,

@@ -70,7 +70,7 @@ def _open_binary(path: Path) -> IO[bytes]:
     with path.open("rb") as probe:
         head = probe.read(2)
     if head == b"\x1f\x8b":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
 
 

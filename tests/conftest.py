@@ -39,7 +39,9 @@ def pg_url() -> str:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
             conn.commit()
     except psycopg.Error as exc:  # pragma: no cover - environment failure
-        pytest.fail(f"PostGIS at {PG_URL} is not usable ({exc}); run `make test`, which sets it up.")
+        pytest.fail(
+            f"PostGIS at {PG_URL} is not usable ({exc}); run `make test`, which sets it up."
+        )
     return PG_URL
 
 

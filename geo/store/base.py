@@ -33,7 +33,10 @@ class Window:
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
-                msg = f"`{name}` must be timezone-aware, got {value!r}. Use datetime(..., tzinfo=UTC)."
+                msg = (
+                    f"`{name}` must be timezone-aware, got {value!r}. "
+                    "Use datetime(..., tzinfo=UTC)."
+                )
                 raise ValidationError(msg)
         if self.start is not None and self.end is not None and self.end <= self.start:
             msg = f"window `end` ({self.end}) must be after `start` ({self.start})."
@@ -70,7 +73,10 @@ class Area:
         if self.polygon is not None and (
             self.polygon.is_empty or self.polygon.geom_type not in ("Polygon", "MultiPolygon")
         ):
-            msg = f"`polygon` must be a non-empty Polygon or MultiPolygon, got {self.polygon.geom_type}."
+            msg = (
+                "`polygon` must be a non-empty Polygon or MultiPolygon, "
+                f"got {self.polygon.geom_type}."
+            )
             raise ValidationError(msg)
 
     def bounds(self) -> tuple[float, float, float, float] | None:

@@ -521,6 +521,13 @@ class GpkgStore:
     ----------
     path
         The ``.gpkg`` file. Opening does not create it; :meth:`init` does.
+
+    Notes
+    -----
+    One object holds one SQLite connection. Threads may share it: calls are
+    serialised, and an open :meth:`writer` block holds the object until it
+    ends (a :meth:`record_run` inside that block joins its transaction).
+    For parallel work, give each thread or process its own ``GpkgStore``.
     """
 
     def __init__(self, path: Path | str) -> None:

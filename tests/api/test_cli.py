@@ -58,13 +58,17 @@ def test_exit_1_when_some_rows_are_quarantined(env: Path) -> None:
         ("venue_id,venue_type,lat,lng\nV1,castle,0,0\n", [], "no row of the file(s) passed"),
     ],
 )
-def test_exit_2_when_nothing_is_stored(env: Path, content: str, args: list[str], reason: str) -> None:
+def test_exit_2_when_nothing_is_stored(
+    env: Path, content: str, args: list[str], reason: str
+) -> None:
     path = env / "v.csv"
     path.write_text(content)
     result = runner.invoke(app, ["ingest", "venues", str(path), *args])
     assert result.exit_code == 2, result.output
     assert reason in result.output
-    count = runner.invoke(app, ["export", "--format", "csv", "--table", "venues", "--out", str(env / "o.csv")])
+    count = runner.invoke(
+        app, ["export", "--format", "csv", "--table", "venues", "--out", str(env / "o.csv")]
+    )
     assert "venues: 0 rows" in count.output
 
 
@@ -80,7 +84,9 @@ def test_csv_export_neutralises_formulas_and_gpkg_opens_as_layers(env: Path) -> 
     path.write_text(VENUES)
     assert runner.invoke(app, ["ingest", "venues", str(path)]).exit_code == 0
     out = env / "venues.csv"
-    result = runner.invoke(app, ["export", "--format", "csv", "--table", "venues", "--out", str(out)])
+    result = runner.invoke(
+        app, ["export", "--format", "csv", "--table", "venues", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "'=HYPERLINK" in text
@@ -91,9 +97,12 @@ def test_csv_export_neutralises_formulas_and_gpkg_opens_as_layers(env: Path) -> 
     assert {"venues", "episodes", "incidents"} <= layers
     assert len(pyogrio.read_dataframe(gpkg, layer="venues")) == 2
     gj = env / "v.geojson"
-    assert runner.invoke(
-        app, ["export", "--format", "geojson", "--table", "venues", "--out", str(gj)]
-    ).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["export", "--format", "geojson", "--table", "venues", "--out", str(gj)]
+        ).exit_code
+        == 0
+    )
     assert len(pyogrio.read_dataframe(gj)) == 2
 
 

@@ -57,9 +57,9 @@ def test_points_in_edge_slivers_take_the_nearest_area_within_tolerance() -> None
     outline = gpd.GeoSeries([ward.geometry], crs="EPSG:4326").to_crs(BNG)
     # A point 100 m outside the borough edge of a ward is outside every ward.
     edge = outline.boundary.iloc[0]
-    near = gpd.GeoSeries(
-        [edge.interpolate(0.5, normalized=True)], crs=BNG
-    ).to_crs("EPSG:4326").iloc[0]
+    near = (
+        gpd.GeoSeries([edge.interpolate(0.5, normalized=True)], crs=BNG).to_crs("EPSG:4326").iloc[0]
+    )
     strict = boundaries.assign_areas([near.y], [near.x], tolerance_m=0)
     loose = boundaries.assign_areas([near.y], [near.x], tolerance_m=50)
     assert loose["ward"].iloc[0] is not None

@@ -52,7 +52,15 @@ def test_timestamps_are_uk_local_unless_an_offset_is_given() -> None:
     assert bad.tolist() == [False] * 6 + [True, False, True]
     assert future.tolist() == [False] * 7 + [True, False]
     assert precision.tolist() == [
-        "exact", "exact", "exact", "exact", "month", None, "day", "day", "day"
+        "exact",
+        "exact",
+        "exact",
+        "exact",
+        "month",
+        None,
+        "day",
+        "day",
+        "day",
     ]
 
 

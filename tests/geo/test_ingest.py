@@ -51,7 +51,13 @@ def write(frame: pd.DataFrame, path: Path, **kw: object) -> Path:
 
 def ingest(store: Store, kind: str, path: Path, tmp_path: Path, **kw: object):  # type: ignore[no-untyped-def]
     return ingest_file(
-        store, kind, path, key=KEY, quarantine_dir=tmp_path / "q", now=NOW, **kw  # type: ignore[arg-type]
+        store,
+        kind,
+        path,
+        key=KEY,
+        quarantine_dir=tmp_path / "q",
+        now=NOW,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -173,8 +179,14 @@ def test_episodes_need_a_key(store: Store, tmp_path: Path, monkeypatch: pytest.M
     [
         (b"", "the file is empty"),
         (b"episode_id,child_id,last_seen_at,last_seen_lat,last_seen_lng\n", "no data rows"),
-        (b"episode_id,last_seen_at,last_seen_lat,last_seen_lng\nE1,2025-01-01,53.7,-2.4\n", "child_id"),
-        (b"episode_id,child_id,last_seen_at\nE1,C1,2025-01-01\n", "last_seen_lat and last_seen_lng"),
+        (
+            b"episode_id,last_seen_at,last_seen_lat,last_seen_lng\nE1,2025-01-01,53.7,-2.4\n",
+            "child_id",
+        ),
+        (
+            b"episode_id,child_id,last_seen_at\nE1,C1,2025-01-01\n",
+            "last_seen_lat and last_seen_lng",
+        ),
     ],
 )
 def test_unusable_files_store_nothing(
@@ -242,7 +254,9 @@ def test_reports_and_disruptions_refer_to_known_venues(store: Store, tmp_path: P
     assert "unknown venue_id" in q.loc[q["row"] == "3", "reason"].iloc[0]
     assert set(q["row"]) == {"3", "5"}
     stored = store.read(schemas.VENUE_REPORTS).set_index("report_id")
-    assert stored.loc["R3", ["source_evaluation", "intelligence_assessment", "handling_code"]].tolist() == ["2", "B", "C"]
+    assert stored.loc[
+        "R3", ["source_evaluation", "intelligence_assessment", "handling_code"]
+    ].tolist() == ["2", "B", "C"]
     disruptions = pd.DataFrame(
         {
             "disruption_id": ["D1", "D2", "D3"],

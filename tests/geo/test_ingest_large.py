@@ -116,9 +116,13 @@ def test_connection_dropped_mid_ingest_leaves_nothing_and_rerun_completes(
             )
 
     try:
-        with pytest.raises(Exception) as err:  # noqa: PT011 - any store or driver error
+        with pytest.raises(Exception) as err:
             ingest_file(
-                store, "incidents", path, quarantine_dir=tmp_path / "q", chunk_rows=10_000,
+                store,
+                "incidents",
+                path,
+                quarantine_dir=tmp_path / "q",
+                chunk_rows=10_000,
                 after_chunk=kill,
             )
         assert err.value is not None

@@ -38,13 +38,36 @@ def test_missing_or_weak_keys_are_refused(bad: str | None) -> None:
 
 def test_identifying_columns() -> None:
     cols = [
-        "episode_id", "child_id", "name", "first_name", "surname", "dob", "date_of_birth",
-        "address_line_1", "address", "postcode", "phone", "mobile_number", "email",
-        "last_seen_lat", "stationery", "risk_level", "venue_name",
+        "episode_id",
+        "child_id",
+        "name",
+        "first_name",
+        "surname",
+        "dob",
+        "date_of_birth",
+        "address_line_1",
+        "address",
+        "postcode",
+        "phone",
+        "mobile_number",
+        "email",
+        "last_seen_lat",
+        "stationery",
+        "risk_level",
+        "venue_name",
     ]
     found = identifying_columns(cols)
     assert found == [
-        "name", "first_name", "surname", "dob", "date_of_birth", "address_line_1", "address",
-        "postcode", "phone", "mobile_number", "email",
+        "name",
+        "first_name",
+        "surname",
+        "dob",
+        "date_of_birth",
+        "address_line_1",
+        "address",
+        "postcode",
+        "phone",
+        "mobile_number",
+        "email",
     ]
     assert "name" not in identifying_columns(["name"], allowed=("name",))
