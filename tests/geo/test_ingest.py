@@ -323,3 +323,31 @@ def test_same_file_twice_at_once_gives_no_duplicates(store: Store, tmp_path: Pat
     stored = store.read(schemas.EPISODES)
     assert len(stored) == 6
     assert stored["episode_id"].is_unique
+
+
+def test_geojson_and_geopackage_inputs(store: Store, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    gdf = gpd.GeoDataFrame(
+        {"venue_id": ["V1", "V2"], "name": ["Hotel 1", "Park 2"], "venue_type": ["hotel", "park"]},
+        geometry=gpd.points_from_xy([-2.482, -2.49], [53.748, 53.744]),
+        crs="EPSG:4326",
+    )
+    gdf.to_file(tmp_path / "v.geojson", driver="GeoJSON")
+    report = ingest(store, "venues", tmp_path / "v.geojson", tmp_path)
+    assert report.rows_stored == 2
+    # The same venues from a GeoPackage in British National Grid land on the same points.
+    gdf.to_crs("EPSG:27700").to_file(tmp_path / "v.gpkg", driver="GPKG", layer="venues")
+    again = ingest(store, "venues", tmp_path / "v.gpkg", tmp_path)
+    assert again.rows_stored == 2
+    stored = store.read(schemas.VENUES)
+    np.testing.assert_allclose(stored["lat"], [53.748, 53.744], atol=1e-7)
+
+
+def test_the_key_is_never_stored(store: Store, tmp_path: Path) -> None:
+    ingest(store, "episodes", write(good_episodes(), tmp_path / "e.csv"), tmp_path)
+    store.record_run("ingest", {"kind": "episodes"}, {})
+    text = store.runs().astype(str).to_string() + store.read(schemas.EPISODES).to_string()
+    assert KEY.decode() not in text
+    if store.url.endswith(".gpkg"):
+        assert KEY not in Path(store.url).read_bytes()
