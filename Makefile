@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export ENGAGE_TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint typecheck check postgis bench clean
+.PHONY: demo test lint typecheck check postgis browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/engage demo --out demo
 
+## browser: Debian's Chromium and ChromeDriver for the map tests, where missing
+browser:
+	bash scripts/ensure_browser.sh
+
 ## postgis: install and enable PostGIS (and PostgreSQL) where missing
 postgis:
 	bash scripts/ensure_postgis.sh
 
 ## test: the whole suite, PostGIS tests included (never skipped)
-test: $(STAMP) postgis
+test: $(STAMP) postgis browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -37,6 +41,7 @@ check: lint typecheck test
 
 ## bench: the benchmarks of docs/benchmarks.md (by hand, minutes)
 bench: $(STAMP) postgis
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/run.py
 
 clean:

@@ -1,0 +1,252 @@
+"""Shared pieces of the benchmarks: timing, machine facts, synthetic data, tables.
+
+Every benchmark times each side with :func:`time.perf_counter` after one
+warm-up call, ``repeat`` times, interleaving the sides so that a burst of
+load on the machine hits both. The headline figure is the **median** of the
+runs (the best run is recorded too); rows/s and ratios are computed from it.
+A ratio is ``ours rows/s / peer rows/s``: above 1 means ours is faster.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import psutil
+import psycopg
+from psycopg import sql
+
+DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BENCH_DATABASE = "engage_bench"
+"""The benchmarks' own database on the test server: the test suite terminates
+every other connection to its database (a dropped-connection test), which
+would kill a benchmark running beside `make test`."""
+
+# A box wholly inside Blackburn with Darwen (as tests/geo/test_ingest_large.py):
+# every generated row passes the ingest checks.
+LAT_RANGE = (53.72, 53.75)
+LNG_RANGE = (-2.50, -2.46)
+CATEGORIES = ("Violence and sexual offences", "Anti-social behaviour")
+
+
+def log(message: str) -> None:
+    """Progress to stderr, so stdout holds only the results table."""
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------- database
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` naming another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def ensure_database(url: str) -> None:
+    """Create ``url``'s database (via the server's ``postgres`` database) and PostGIS."""
+    try:
+        psycopg.connect(url, autocommit=True, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        name = urlsplit(url).path.lstrip("/")
+        with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        log(f"created database {name}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+# ----------------------------------------------------------------------- data
+
+
+def synthetic_points(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` lat/lng points (6 decimals) inside Blackburn with Darwen."""
+    rng = np.random.default_rng(seed)
+    lat = np.round(rng.uniform(*LAT_RANGE, n), 6)
+    lng = np.round(rng.uniform(*LNG_RANGE, n), 6)
+    return lat, lng
+
+
+def write_incidents(path: Path, n: int, seed: int = 1) -> Path:
+    """The incident CSV of tests/geo/test_ingest_large.py: ``n`` good rows."""
+    rng = np.random.default_rng(seed)
+    categories = rng.choice(list(CATEGORIES), n)
+    lat, lng = synthetic_points(n, seed + 1)
+    frame = pd.DataFrame(
+        {
+            "incident_id": np.char.add("INC-", np.arange(n).astype(str)),
+            "category": categories,
+            "occurred_at": "2024-05-01T21:00",
+            "lat": lat,
+            "lng": lng,
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+# --------------------------------------------------------------------- timing
+
+
+@dataclass
+class Timing:
+    """Seconds of each timed run of one case."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+    def as_dict(self, rows: int) -> dict[str, Any]:
+        return {
+            "samples_s": [round(s, 6) for s in self.samples],
+            "median_s": round(self.median, 6),
+            "best_s": round(self.best, 6),
+            "rows_per_s_median": round(rows / self.median, 1),
+            "rows_per_s_best": round(rows / self.best, 1),
+        }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` once after a garbage collection; seconds and its result."""
+    gc.collect()
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+@contextmanager
+def cpu_usage(into: dict[str, Any]) -> Iterator[None]:
+    """Record each core's mean utilisation (%) over the block into ``into``.
+
+    Includes every process on the machine (PostgreSQL's server process, and
+    anything else that happens to be running), which shows whether the
+    second core was free.
+    """
+    psutil.cpu_percent(percpu=True)
+    start = time.perf_counter()
+    yield
+    into["cpu_percent_per_core"] = psutil.cpu_percent(percpu=True)
+    into["wall_s"] = round(time.perf_counter() - start, 3)
+
+
+# -------------------------------------------------------------- machine facts
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine_facts(pg_url: str) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        server = conn.execute("SHOW server_version").fetchone()
+        postgis = conn.execute(
+            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
+        ).fetchone()
+        full = conn.execute("SELECT postgis_full_version()").fetchone()
+    packages = (
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "h3",
+        "h3ronpy",
+        "geopandas",
+        "shapely",
+        "psycopg",
+        "sqlalchemy",
+        "geoalchemy2",
+        "engage-hotspots",
+    )
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in packages},
+        "postgresql": server[0] if server else None,
+        "postgis": postgis[0] if postgis else None,
+        "postgis_full": full[0] if full else None,
+    }
+
+
+# -------------------------------------------------------------------- output
+
+
+def _fmt_rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def markdown_tables(benchmarks: list[dict[str, Any]]) -> str:
+    """Two markdown tables: every case's time and rate, then every ours/peer ratio."""
+    lines = [
+        "| benchmark | case | median s | best s | rows/s (median) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for bench in benchmarks:
+        for name, case in bench["cases"].items():
+            lines.append(
+                f"| {bench['title']} | {name} | {case['median_s']:.4g} | {case['best_s']:.4g} "
+                f"| {_fmt_rate(case['rows_per_s_median'])} |"
+            )
+    lines += [
+        "",
+        "| benchmark | ours | peer | ours / peer (median) | ours / peer (best) |",
+        "|---|---|---|---:|---:|",
+    ]
+    for bench in benchmarks:
+        for r in bench["ratios"]:
+            lines.append(
+                f"| {bench['title']} | {r['ours']} | {r['peer']} "
+                f"| **{r['ratio_median']:.2f}x** | {r['ratio_best']:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
+def compare(cases: dict[str, Timing], ours: str, peer: str) -> dict[str, Any]:
+    """``ours rows/s / peer rows/s`` (same rows, so peer seconds / ours seconds)."""
+    return {
+        "ours": ours,
+        "peer": peer,
+        "ratio_median": round(cases[peer].median / cases[ours].median, 3),
+        "ratio_best": round(cases[peer].best / cases[ours].best, 3),
+    }

@@ -1,0 +1,104 @@
+"""Run every benchmark against its named peer, in one run on this machine.
+
+Usage (from the repository root; ``make bench`` runs it with the defaults)::
+
+    .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
+                                  [--only ingest|h3] [--out bench/out/results.json]
+
+Prints a markdown table to stdout (progress goes to stderr) and writes the
+full results, with the machine's facts, to ``bench/out/results.json``.
+See docs/benchmarks.md for what each benchmark measures and how to read it.
+Run by hand, never in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # run as a script: the sibling modules import by name
+    sys.path.insert(0, str(HERE))
+
+from harness import (  # noqa: E402
+    BENCH_DATABASE,
+    DEFAULT_SERVER_URL,
+    ensure_database,
+    log,
+    machine_facts,
+    markdown_tables,
+    with_database,
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows/points per benchmark")
+    server = os.environ.get("ENGAGE_TEST_PG_URL") or DEFAULT_SERVER_URL
+    parser.add_argument(
+        "--pg-url",
+        default=with_database(server, BENCH_DATABASE),
+        help=(
+            f"PostgreSQL database to use, created with PostGIS if missing (default: database "
+            f"{BENCH_DATABASE} on the server of $ENGAGE_TEST_PG_URL, here %(default)s)"
+        ),
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (median kept)")
+    parser.add_argument(
+        "--chunksize", type=int, default=100_000, help="to_postgis chunksize (peer)"
+    )
+    parser.add_argument("--only", choices=("ingest", "h3"), help="run one benchmark only")
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.repeat < 1 or args.chunksize < 1:
+        parser.error("--rows, --repeat and --chunksize must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    ensure_database(args.pg_url)
+    facts = machine_facts(args.pg_url)
+    log(
+        f"{facts['cpu_model']}, {facts['logical_cores']} cores, Python {facts['python']}, "
+        f"PostgreSQL {facts['postgresql']}, PostGIS {facts['postgis']}"
+    )
+    benchmarks: list[dict[str, Any]] = []
+    if args.only in (None, "h3"):
+        import h3_indexing
+
+        benchmarks += h3_indexing.run(args.rows, args.repeat)
+    if args.only in (None, "ingest"):
+        import ingest_postgis
+
+        benchmarks += ingest_postgis.run(args.rows, args.pg_url, args.repeat, args.chunksize)
+    results = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "statistic": "median of the timed runs (best also recorded); one warm-up run first",
+        "ratio": "ours rows/s / peer rows/s (above 1: ours is faster)",
+        "machine": facts,
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        "total_s": round(time.perf_counter() - started, 1),
+        "benchmarks": benchmarks,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"Engage Hotspots benchmarks, {facts['date']}: {args.rows:,} rows, "
+        f"median of {args.repeat} runs; {facts['cpu_model']}, {facts['logical_cores']} cores\n"
+    )
+    print(markdown_tables(benchmarks))
+    print(f"\nFull results: {args.out} ({results['total_s']} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
