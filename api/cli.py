@@ -208,7 +208,199 @@ def demo(
             f"  {r.kind:<14} {r.rows_stored:>6} rows stored, {r.rows_quarantined} quarantined"
         )
     typer.echo(f"store: {result.store} (open it in QGIS: each table is a layer)")
-    typer.echo(render_stats(result.stats, weeks=8))
+    typer.echo(render_stats(result.stats, weeks=4))
+    run = result.pack.run
+    typer.echo(
+        f"weekly pack for patrol week {run['week']} ({run['area']}, {run['audience']} audience), "
+        f"{len(result.pack.targets)} targets:"
+    )
+    for name, path in result.pack.files.items():
+        typer.echo(f"  {name:<9} {path}")
+
+
+def _params(
+    method: str | None,
+    res: int | None,
+    bandwidth_m: float | None = None,
+    half_life_days: float | None = None,
+    lookback_weeks: int | None = None,
+    eps_m: float | None = None,
+    min_samples: int | None = None,
+    top: int | None = None,
+) -> services.AnalysisParams:
+    given = {
+        "method": method,
+        "res": res,
+        "bandwidth_m": bandwidth_m,
+        "half_life_days": half_life_days,
+        "lookback_weeks": lookback_weeks,
+        "eps_m": eps_m,
+        "min_samples": min_samples,
+        "top_n": top,
+    }
+    try:
+        return services.AnalysisParams(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        _fail(str(exc))
+
+
+MethodOpt = Annotated[str | None, typer.Option(help="kde (default), dbscan or count.")]
+ResOpt = Annotated[
+    int | None, typer.Option(help="H3 resolution of the analysis (7-11; default 9).")
+]
+AreaOpt = Annotated[
+    list[str] | None, typer.Option("--area", help="Ward name or code (repeat for several).")
+]
+
+
+@app.command()
+def hotspots(
+    out: Annotated[Path, typer.Option("--out", help="FILE.geojson or FILE.csv.")],
+    since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+    ] = None,
+    layer: Annotated[
+        str, typer.Option(help="last_seen, found, venues, incidents or all (MFH and intelligence).")
+    ] = "all",
+    category: Annotated[
+        str | None, typer.Option(help="Incident category (with --layer incidents).")
+    ] = None,
+    method: MethodOpt = None,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    bandwidth_m: Annotated[float | None, typer.Option(help="KDE bandwidth in metres.")] = None,
+    eps_m: Annotated[float | None, typer.Option(help="DBSCAN eps in metres.")] = None,
+    min_samples: Annotated[int | None, typer.Option(help="DBSCAN min_samples.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """One row per cell of the study area: counts, score (higher is hotter), method columns."""
+    from geo.export import neutralise_formulas
+    from geo.h3index import cells_to_str_array
+
+    settings = _settings()
+    params = _params(method, res, bandwidth_m=bandwidth_m, eps_m=eps_m, min_samples=min_samples)
+    if out.suffix.lower() not in (".geojson", ".csv"):
+        _fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
+    try:
+        frame, meta = services.hotspots_table(
+            _store(store, settings),
+            start=_parse_day(since, "--from"),
+            end=_parse_day(until, "--to"),
+            settings=settings,
+            layer=layer,
+            category=category,
+            areas=area,
+            params=params,
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        table = frame.copy()
+        table["h3"] = cells_to_str_array(table["h3"])
+        for c in table.columns:
+            if table[c].dtype == object:
+                table[c] = neutralise_formulas(table[c])
+        table.to_csv(out, index=False)
+    else:
+        from maps.exports import write_hotspots_geojson
+
+        write_hotspots_geojson(out, frame)
+    hot = int((frame["score"] > 0).sum())
+    typer.echo(f"{len(frame)} cells ({hot} with a score above 0) -> {out}")
+    for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule"):
+        if key in meta:
+            typer.echo(f"  {key}: {meta[key]}")
+
+
+@app.command()
+def targets(
+    out: Annotated[Path, typer.Option("--out", help="FILE.csv.")],
+    week: Annotated[
+        str | None, typer.Option(help="Patrol week YYYY-Www (default: the next).")
+    ] = None,
+    method: MethodOpt = None,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    top: Annotated[int | None, typer.Option(help="How many targets (default 15).")] = None,
+    lookback_weeks: Annotated[
+        int | None, typer.Option(help="Weeks of data before the patrol week.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """The ranked, explained target list for a patrol week."""
+    from maps.exports import write_targets_csv
+
+    settings = _settings()
+    params = _params(method, res, lookback_weeks=lookback_weeks, top=top)
+    try:
+        table = services.targets_table(
+            _store(store, settings), week=week, settings=settings, areas=area, params=params
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    write_targets_csv(out, table)
+    typer.echo(f"{len(table)} targets -> {out}")
+
+
+@app.command()
+def weekly(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the pack.")],
+    week: Annotated[
+        str | None, typer.Option(help="Patrol week YYYY-Www (default: the next).")
+    ] = None,
+    area: AreaOpt = None,
+    audience: Annotated[
+        str, typer.Option(help="analyst, neighbourhood (default) or partner.")
+    ] = "neighbourhood",
+    method: MethodOpt = None,
+    res: ResOpt = None,
+    lookback_weeks: Annotated[
+        int | None, typer.Option(help="Weeks of data before the patrol week (default 12).")
+    ] = None,
+    half_life_days: Annotated[
+        float | None, typer.Option(help="Recency half-life in days (default 28).")
+    ] = None,
+    bandwidth_m: Annotated[
+        float | None, typer.Option(help="KDE bandwidth in metres (default: rule).")
+    ] = None,
+    top: Annotated[int | None, typer.Option(help="How many targets (default 15).")] = None,
+    marking: Annotated[
+        str, typer.Option(help="Security marking on every page.")
+    ] = "OFFICIAL-SENSITIVE",
+    store: StoreOpt = None,
+) -> None:
+    """The weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json."""
+    import os
+
+    settings = _settings()
+    params = _params(
+        method,
+        res,
+        bandwidth_m=bandwidth_m,
+        half_life_days=half_life_days,
+        lookback_weeks=lookback_weeks,
+        top=top,
+    )
+    try:
+        result = services.weekly(
+            _store(store, settings),
+            week=week,
+            out_dir=out,
+            settings=settings,
+            areas=area,
+            audience=audience,
+            params=params,
+            tiles=os.environ.get("ENGAGE_TILES") or None,
+            marking=marking,
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    typer.echo(f"weekly pack for {result.run['week']} ({result.run['area']}, {audience}):")
+    for name, path in result.files.items():
+        typer.echo(f"  {name:<9} {path}")
 
 
 def render_stats(result: services.Stats, *, weeks: int = 8) -> str:

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from api.settings import Settings
@@ -149,6 +150,7 @@ class DemoResult:
     reports: list[IngestReport]
     stats: Stats
     generated_key: bool
+    pack: WeeklyResult
 
 
 DEMO_ORDER = (
@@ -188,4 +190,537 @@ def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> De
     reports: list[IngestReport] = []
     for kind, name in DEMO_ORDER:
         reports += ingest_files(location, kind, [scenario / name], settings=demo_settings, key=key)
-    return DemoResult(scenario, location, reports, stats(location), generated)
+    pack = weekly(location, week=None, out_dir=out / "pack", settings=demo_settings)
+    return DemoResult(scenario, location, reports, stats(location), generated, pack)
+
+
+# --- hotspots, targets and the weekly pack ---------------------------------
+
+LAYERS = ("last_seen", "found", "venues", "incidents", "all")
+METHODS = ("kde", "dbscan", "count")
+AUDIENCES = ("analyst", "neighbourhood", "partner")
+DEFAULT_METHOD = "kde"
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """Everything an analysis run depends on; written to run.json.
+
+    Distances in metres, times in days or weeks.
+    """
+
+    method: str = DEFAULT_METHOD
+    res: int = 9
+    bandwidth_m: float | None = None
+    bin_res: int = 11
+    half_life_days: float = 28.0
+    found_weight: float = 1.5
+    lookback_weeks: int = 12
+    eps_m: float | None = None
+    min_samples: int = 5
+    top_n: int = 15
+    suppress_below: int = 5
+
+    def __post_init__(self) -> None:
+        from geo.errors import ValidationError
+        from geo.h3index import check_res
+
+        if self.method not in METHODS:
+            msg = f"`method` must be one of {', '.join(METHODS)}, got {self.method!r}."
+            raise ValidationError(msg)
+        check_res(self.res, name="res", low=7, high=11)
+        if self.bandwidth_m is not None and self.bandwidth_m <= 0:
+            msg = f"`bandwidth_m` must be > 0, got {self.bandwidth_m}. Pass a distance in metres."
+            raise ValidationError(msg)
+        if self.half_life_days <= 0:
+            msg = f"`half_life_days` must be > 0, got {self.half_life_days}."
+            raise ValidationError(msg)
+        if not 1 <= self.lookback_weeks <= 520:
+            msg = f"`lookback_weeks` must be from 1 to 520, got {self.lookback_weeks}."
+            raise ValidationError(msg)
+        if self.eps_m is not None and self.eps_m <= 0:
+            msg = f"`eps_m` must be > 0, got {self.eps_m}. Pass a distance in metres."
+            raise ValidationError(msg)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def patrol_week(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """UTC start and end of an ISO patrol week ``YYYY-Www`` (Monday 00:00 UK time)."""
+    import re
+
+    from geo.errors import ValidationError
+
+    m = re.fullmatch(r"(\d{4})-?W(\d{2})", text.strip(), flags=re.IGNORECASE)
+    if not m:
+        msg = f"`--week` must look like 2026-W02 (ISO year and week), got {text!r}."
+        raise ValidationError(msg)
+    try:
+        monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+    except ValueError:
+        msg = f"`--week` {text!r} is not a week of that ISO year."
+        raise ValidationError(msg) from None
+    start = pd.Timestamp(monday).tz_localize("Europe/London").tz_convert("UTC")
+    end = (pd.Timestamp(monday) + pd.Timedelta(days=7)).tz_localize("Europe/London")
+    return start, end.tz_convert("UTC")
+
+
+def latest_week(location: str) -> str:
+    """The ISO week after the latest stored episode (the week to patrol next)."""
+    with opened_store(location) as store:
+        frame = store.read(schemas.EPISODES, columns=["last_seen_at"])
+    if frame.empty:
+        from geo.errors import ValidationError
+
+        msg = "the store holds no episodes; ingest some before building a pack."
+        raise ValidationError(msg)
+    last = frame["last_seen_at"].max().tz_convert("Europe/London")
+    nxt = (last + pd.Timedelta(days=7)).isocalendar()
+    return f"{nxt.year}-W{nxt.week:02d}"
+
+
+def _project(frame: pd.DataFrame, lat: str, lng: str) -> pd.DataFrame:
+    from geo.crs import latlng_to_bng
+
+    x, y = latlng_to_bng(frame[lat].to_numpy(), frame[lng].to_numpy())
+    return frame.assign(x=x, y=y)
+
+
+EVENT_COLUMNS = [
+    "layer",
+    "x",
+    "y",
+    "lat",
+    "lng",
+    "h3",
+    "at",
+    "child_ref",
+    "episode_id",
+    "place_type",
+    "venue_id",
+    "source_evaluation",
+    "intelligence_assessment",
+    "handling_code",
+    "category",
+]
+
+
+def load_events(
+    store: Store,
+    window: Window,
+    *,
+    layer: str = "all",
+    category: str | None = None,
+    area: Any = None,
+) -> pd.DataFrame:
+    """The located events of a window as one frame (see models/hotspots.py).
+
+    ``all`` means the MFH and intelligence layers (last seen, found, venue
+    reports); incidents are context and come only when asked for.
+    """
+    from geo.errors import ValidationError
+
+    if layer not in LAYERS:
+        msg = f"`layer` must be one of {', '.join(LAYERS)}, got {layer!r}."
+        raise ValidationError(msg)
+    parts: list[pd.DataFrame] = []
+    wanted = {"last_seen", "found", "venues"} if layer == "all" else {layer}
+    if wanted & {"last_seen", "found"}:
+        episodes = store.read(schemas.EPISODES)
+        if "last_seen" in wanted:
+            ls = episodes.loc[
+                _in(episodes["last_seen_at"], window) & episodes["last_seen_lat"].notna()
+            ]
+            parts.append(
+                _project(ls, "last_seen_lat", "last_seen_lng").assign(
+                    layer="last_seen",
+                    lat=ls["last_seen_lat"],
+                    lng=ls["last_seen_lng"],
+                    h3=ls["last_seen_h3"].astype(np.int64),
+                    at=ls["last_seen_at"],
+                    place_type=ls["last_seen_place_type"],
+                )
+            )
+        if "found" in wanted:
+            fd = episodes.loc[_in(episodes["found_at"], window) & episodes["found_lat"].notna()]
+            parts.append(
+                _project(fd, "found_lat", "found_lng").assign(
+                    layer="found",
+                    lat=fd["found_lat"],
+                    lng=fd["found_lng"],
+                    h3=fd["found_h3"].astype(np.int64),
+                    at=fd["found_at"],
+                    place_type=fd["found_place_type"],
+                )
+            )
+    if "venues" in wanted:
+        reports = store.read(schemas.VENUE_REPORTS, window=window)
+        venues = store.read(schemas.VENUES)
+        joined = reports.merge(venues[["venue_id", "lat", "lng", "h3"]], on="venue_id", how="inner")
+        parts.append(
+            _project(joined, "lat", "lng").assign(
+                layer="venue_report",
+                at=joined["reported_at"],
+                place_type="venue",
+                h3=joined["h3"].astype(np.int64),
+            )
+        )
+    if "incidents" in wanted:
+        incidents = store.read(schemas.INCIDENTS, window=window)
+        if category:
+            known = sorted(incidents["category"].unique())
+            incidents = incidents.loc[incidents["category"].str.lower() == category.lower()]
+            if incidents.empty and category.lower() not in [k.lower() for k in known]:
+                msg = f"no incidents of category {category!r}; categories are: {', '.join(known)}."
+                raise ValidationError(msg)
+        parts.append(
+            _project(incidents, "lat", "lng").assign(
+                layer="incident",
+                at=incidents["occurred_at"],
+                place_type="public",
+                h3=incidents["h3"].astype(np.int64),
+            )
+        )
+    frames = [p.reindex(columns=EVENT_COLUMNS) for p in parts if len(p)]
+    if not frames:
+        empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in EVENT_COLUMNS})
+        empty[["x", "y", "lat", "lng"]] = empty[["x", "y", "lat", "lng"]].astype(float)
+        empty["h3"] = empty["h3"].astype(np.int64)
+        empty["at"] = pd.to_datetime(empty["at"], utc=True)
+        return empty
+    events = pd.concat(frames, ignore_index=True)
+    if area is not None:
+        events = events.loc[area.contains(events["lng"].to_numpy(), events["lat"].to_numpy())]
+    return events.reset_index(drop=True)
+
+
+def _in(ts: pd.Series, window: Window) -> pd.Series:
+    ok = ts.notna()
+    if window.start is not None:
+        ok &= ts >= pd.Timestamp(window.start)
+    if window.end is not None:
+        ok &= ts < pd.Timestamp(window.end)
+    return ok
+
+
+def analysis_area(
+    settings: Settings, wards_wanted: list[str] | None
+) -> tuple[Any, str, list[tuple[str, str]]]:
+    """The polygon (WGS84) to analyse, its name, and the (code, name) of its wards."""
+    import shapely
+
+    from geo.boundaries import find_ward
+
+    w = wards()
+    if wards_wanted:
+        picked = [find_ward(text) for text in wards_wanted]
+        codes = [c for c, _ in picked]
+        geom = shapely.union_all(w.loc[w["code"].isin(codes)].geometry.to_numpy())
+        return geom, ", ".join(n for _, n in picked), picked
+    area = settings.area()
+    listed = list(zip(w["code"], w["name"], strict=True))
+    return area.outline(), area.label, listed
+
+
+def grid_for(polygon: Any, res: int) -> pd.DataFrame:
+    """Cells of the area with their ward code and name."""
+    from geo.boundaries import assign_areas
+    from geo.grid import area_cells
+
+    cells = area_cells(polygon, res)
+    areas = assign_areas(cells["lat"].to_numpy(), cells["lng"].to_numpy())
+    names = dict(zip(wards()["code"], wards()["name"], strict=True))
+    cells["ward"] = areas["ward"].to_numpy()
+    cells["ward_name"] = cells["ward"].map(names)
+    return cells
+
+
+def run_hotspots(
+    events: pd.DataFrame,
+    cells: pd.DataFrame,
+    params: AnalysisParams,
+    as_of: pd.Timestamp,
+    *,
+    quiet: bool = True,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The hotspot frame for the chosen method (home and care-home events dropped)."""
+    from models.hotspots import hotspots
+    from models.targets import drop_private
+    from models.weights import WeightParams
+
+    weight_params = WeightParams(
+        half_life_days=params.half_life_days,
+        layer_weights={
+            "last_seen": 1.0,
+            "found": params.found_weight,
+            "venue_report": 1.0,
+            "incident": 1.0,
+        },
+    )
+    kwargs: dict[str, Any] = {}
+    if params.method == "kde":
+        kwargs = {"bandwidth_m": params.bandwidth_m, "bin_res": params.bin_res}
+    elif params.method == "dbscan":
+        kwargs = {"eps_m": params.eps_m, "min_samples": params.min_samples}
+    return hotspots(
+        drop_private(events),
+        cells,
+        method=params.method,
+        weights_as_of=as_of,
+        weight_params=weight_params,
+        quiet=quiet,
+        **kwargs,
+    )
+
+
+@dataclass(frozen=True)
+class WeeklyResult:
+    """What ``engage weekly`` wrote."""
+
+    out_dir: Path
+    files: dict[str, Path]
+    targets: pd.DataFrame
+    run: dict[str, Any]
+
+
+def _audience_targets(targets: pd.DataFrame, audience: str, k: int) -> pd.DataFrame:
+    """Apply the audience's disclosure rules to the target list."""
+    out = targets.copy()
+    if audience == "partner":
+        small = out["children"] < k
+        for col in ("episodes", "children", "last_seen", "found"):
+            out[col] = out[col].astype(object)
+            out.loc[small, col] = f"<{k}"
+        out["nearest_venue"] = None
+        out["nearest_venue_m"] = np.nan
+        out["why"] = np.where(
+            small,
+            f"fewer than {k} children; " + out["trend"] + ", busiest " + out["patrol_window"],
+            out["why"].str.replace(r", near .*$", "", regex=True),
+        )
+    return out
+
+
+def weekly(
+    location: str,
+    *,
+    week: str | None,
+    out_dir: Path,
+    settings: Settings,
+    areas: list[str] | None = None,
+    audience: str = "neighbourhood",
+    params: AnalysisParams | None = None,
+    tiles: str | None = None,
+    marking: str = "OFFICIAL-SENSITIVE",
+) -> WeeklyResult:
+    """Build the weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json.
+
+    The patrol week is ``week``; the data window is the ``lookback_weeks``
+    before its Monday, so nothing from the patrol week itself is used.
+    """
+    import json
+    from datetime import UTC
+
+    import geopandas as gpd
+
+    from geo import __version__
+    from geo.crs import bng_to_grid_reference
+    from geo.errors import ValidationError
+    from maps.exports import write_hotspots_geojson, write_targets_csv
+    from maps.pack import build_pack
+    from maps.webmap import write_map
+    from models.targets import TargetParams, rank_targets
+
+    if audience not in AUDIENCES:
+        msg = f"`audience` must be one of {', '.join(AUDIENCES)}, got {audience!r}."
+        raise ValidationError(msg)
+    params = params or AnalysisParams()
+    if audience == "partner" and params.res != 8:
+        params = AnalysisParams(**{**params.as_dict(), "res": 8})
+    week = week or latest_week(location)
+    start, end = patrol_week(week)
+    data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
+    window = Window(data_start.to_pydatetime(), start.to_pydatetime())
+    polygon, area_name, ward_list = analysis_area(settings, areas)
+    cells = grid_for(polygon, params.res)
+    with opened_store(location) as store:
+        events = load_events(store, window)
+        venues = store.read(schemas.VENUES)
+    if len(events) == 0:
+        msg = (
+            f"no episodes or intelligence between {data_start.date()} and {start.date()}; "
+            "ingest data for the weeks before the patrol week, or choose another --week."
+        )
+        raise ValidationError(msg)
+    hs, meta = run_hotspots(events, cells, params, start)
+    venues_xy = _project(venues, "lat", "lng") if len(venues) else None
+    targets = rank_targets(
+        hs, events, as_of=start, venues=venues_xy, params=TargetParams(top_n=params.top_n)
+    )
+    gx, gy = targets["x"].to_numpy(), targets["y"].to_numpy()
+    targets["grid_ref"] = bng_to_grid_reference(gx, gy, digits=8)
+    targets["ward_name"] = targets["ward_name"].fillna("")
+    shown = _audience_targets(targets, audience, params.suppress_below)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    w = wards()
+    area_frame = w.loc[w["code"].isin([c for c, _ in ward_list])]
+    local_start = start.tz_convert("Europe/London")
+    local_end = (end - pd.Timedelta(seconds=1)).tz_convert("Europe/London")
+    summary = {
+        "episodes": int(
+            events.loc[events["layer"].isin(["last_seen", "found"]), "episode_id"].nunique()
+        ),
+        "children": int(events["child_ref"].nunique()),
+        "found_locations": int((events["layer"] == "found").sum()),
+        "intelligence_reports": int((events["layer"] == "venue_report").sum()),
+        "targets": len(targets),
+    }
+    meta_out = {
+        "title": f"Weekly hotspot pack: {area_name}",
+        "period": f"{local_start:%a %d %b %Y} - {local_end:%a %d %b %Y}",
+        "week": week,
+        "data_window": f"{data_start.tz_convert('Europe/London'):%d %b %Y} - "
+        f"{(start - pd.Timedelta(seconds=1)).tz_convert('Europe/London'):%d %b %Y}",
+        "area_name": area_name,
+        "audience": audience,
+        "marking": marking,
+        "parameters": {**params.as_dict(), **{k: v for k, v in meta.items() if _plain(v)}},
+        "summary": summary,
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "version": __version__,
+        "suppress_below": params.suppress_below,
+    }
+    hulls = None
+    if params.method == "dbscan" and "hulls" in meta and len(meta["hulls"]):
+        h = meta["hulls"]
+        hulls = gpd.GeoDataFrame(
+            h.drop(columns="geometry"), geometry=h["geometry"], crs="EPSG:27700"
+        ).to_crs("EPSG:4326")
+    files = {
+        "map": out_dir / "map.html",
+        "pack": out_dir / "pack.pdf",
+        "targets": out_dir / "targets.csv",
+        "hotspots": out_dir / "hotspots.geojson",
+        "run": out_dir / "run.json",
+    }
+    show_venues = venues if audience == "analyst" and len(venues) else None
+    write_map(
+        files["map"],
+        hs,
+        shown,
+        area=area_frame,
+        meta=meta_out,
+        hulls=hulls,
+        venues=show_venues,
+        tiles=tiles,
+    )
+    build_pack(
+        files["pack"],
+        hs,
+        shown,
+        area=area_frame,
+        meta=meta_out,
+        hulls=hulls,
+        wards=ward_list if areas else None,
+    )
+    write_targets_csv(files["targets"], shown)
+    write_hotspots_geojson(
+        files["hotspots"],
+        hs if audience != "partner" else _suppress_cells(hs, params.suppress_below),
+    )
+    run = {
+        "kind": "weekly",
+        "week": week,
+        "patrol_week": {"start": start.isoformat(), "end": end.isoformat()},
+        "data_window": {"start": data_start.isoformat(), "end": start.isoformat()},
+        "area": area_name,
+        "wards": [c for c, _ in ward_list],
+        "audience": audience,
+        "parameters": meta_out["parameters"],
+        "counts": summary,
+        "store": _safe_location(location),
+        "version": __version__,
+        "generated_at": meta_out["generated_at"],
+        "outputs": {k: v.name for k, v in files.items()},
+    }
+    files["run"].write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
+    with opened_store(location) as store:
+        store.record_run("weekly", {"week": week, "audience": audience, **params.as_dict()}, run)
+    return WeeklyResult(out_dir, files, shown, run)
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) or value is None
+
+
+def _suppress_cells(hs: pd.DataFrame, k: int) -> pd.DataFrame:
+    out = hs.copy()
+    for col in ("n", "n_episodes", "n_children", "n_found", "n_last_seen"):
+        if col in out.columns:
+            out[col] = out[col].where(
+                out["n_children"] >= k if "n_children" in out.columns else True, 0
+            )
+    return out
+
+
+def _safe_location(location: str) -> str:
+    """A store location without any password."""
+    import re
+
+    return re.sub(r"(postgres(?:ql)?://[^:/@]+):[^@]*@", r"\1:***@", location)
+
+
+def hotspots_table(
+    location: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    settings: Settings,
+    layer: str = "all",
+    category: str | None = None,
+    areas: list[str] | None = None,
+    params: AnalysisParams | None = None,
+    quiet: bool = False,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per cell of the study area: counts, score and the method's columns."""
+    params = params or AnalysisParams()
+    polygon, _, _ = analysis_area(settings, areas)
+    cells = grid_for(polygon, params.res)
+    with opened_store(location) as store:
+        events = load_events(store, Window(start, end), layer=layer, category=category)
+    as_of = pd.Timestamp(end) if end is not None else pd.Timestamp.now(tz="UTC")
+    if len(events) and events["at"].max() > as_of:
+        as_of = events["at"].max()
+    return run_hotspots(events, cells, params, as_of, quiet=quiet)
+
+
+def targets_table(
+    location: str,
+    *,
+    week: str | None,
+    settings: Settings,
+    areas: list[str] | None = None,
+    params: AnalysisParams | None = None,
+) -> pd.DataFrame:
+    """The ranked, explained target list for a patrol week (analyst view)."""
+    from geo.crs import bng_to_grid_reference
+    from models.targets import TargetParams, rank_targets
+
+    params = params or AnalysisParams()
+    week = week or latest_week(location)
+    start, _ = patrol_week(week)
+    data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
+    polygon, _, _ = analysis_area(settings, areas)
+    cells = grid_for(polygon, params.res)
+    with opened_store(location) as store:
+        events = load_events(store, Window(data_start.to_pydatetime(), start.to_pydatetime()))
+        venues = store.read(schemas.VENUES)
+    hs, _ = run_hotspots(events, cells, params, start)
+    venues_xy = _project(venues, "lat", "lng") if len(venues) else None
+    targets = rank_targets(
+        hs, events, as_of=start, venues=venues_xy, params=TargetParams(top_n=params.top_n)
+    )
+    targets["grid_ref"] = bng_to_grid_reference(targets["x"], targets["y"], digits=8)
+    return targets

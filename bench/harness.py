@@ -217,7 +217,7 @@ def _fmt_rate(value: float) -> str:
 
 
 def markdown_tables(benchmarks: list[dict[str, Any]]) -> str:
-    """Two markdown tables: every case's time and rate, then every ours/peer ratio."""
+    """Markdown tables: each case's time and rate, each ours/peer ratio, CPU use."""
     lines = [
         "| benchmark | case | median s | best s | rows/s (median) |",
         "|---|---|---:|---:|---:|",
@@ -239,6 +239,14 @@ def markdown_tables(benchmarks: list[dict[str, Any]]) -> str:
                 f"| {bench['title']} | {r['ours']} | {r['peer']} "
                 f"| **{r['ratio_median']:.2f}x** | {r['ratio_best']:.2f}x |"
             )
+    lines += [
+        "",
+        "| benchmark | wall s (all its runs) | CPU busy per core, whole machine (%) |",
+        "|---|---:|---|",
+    ]
+    for bench in benchmarks:
+        cores = " / ".join(f"{p:.0f}" for p in bench.get("cpu_percent_per_core", []))
+        lines.append(f"| {bench['title']} | {bench.get('wall_s', 0):.1f} | {cores} |")
     return "\n".join(lines)
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,14 +38,17 @@ from harness import Timing, compare, cpu_usage, log, timed, write_incidents
 from psycopg import sql
 
 from geo import schemas
-from geo.ingest import ingest_file
+from geo.ingest import IngestReport, ingest_file
 from geo.store.postgis import PostgisStore
 
 TABLE = "incidents"
 WARMUP_ROWS = 20_000
+SETTLE_TIMEOUT_S = 60.0
 
 OURS = "ours: ingest_file (read + check + H3 + areas + COPY + upsert)"
+OURS_UPSERT = "ours: of which upsert + index build + commit"
 OURS_AGAIN = "ours: re-ingest same file (nothing changes)"
+OURS_AGAIN_UPSERT = "ours: of which upsert (all unchanged) + commit"
 PEER = "peer: read_csv + points_from_xy + to_postgis"
 PEER_WRITE = "peer: to_postgis write step alone"
 PEER_READ = "peer: read_csv + points_from_xy alone"
@@ -63,6 +68,30 @@ def _drop_schema(pg_url: str, schema: str) -> None:
 def _create_schema(pg_url: str, schema: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+
+
+def settle(pg_url: str, vacuum: str | None = None) -> None:
+    """Quiet the server before a timed run (never timed itself).
+
+    ``VACUUM (ANALYZE)`` the table just loaded into schema ``vacuum``, so that
+    autovacuum does not pick it up in the middle of the next timed run (of
+    either side), then ``CHECKPOINT`` so that neither side pays for the other's
+    dirty pages, then wait for any autovacuum worker in this database to end.
+    """
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        if vacuum is not None:
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(vacuum, TABLE)))
+        with suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CHECKPOINT")
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE backend_type = 'autovacuum worker' AND datname = current_database()"
+            ).fetchone()
+            if not row or row[0] == 0:
+                break
+            time.sleep(0.5)
 
 
 def _table_facts(pg_url: str, schema: str) -> dict[str, Any]:
@@ -105,18 +134,39 @@ class Ours:
         store.init()  # creates schema, tables, indexes and opens the pool: not timed
         return store
 
-    def run(self, csv: Path, rows: int) -> tuple[float, float]:
+    def _ingest(self, store: PostgisStore, csv: Path) -> tuple[float, float, IngestReport]:
+        """Seconds for the whole ingest, and for its last phase (upsert, indexes, commit).
+
+        The last phase is timed from the last chunk staged (``after_chunk``) to
+        the return; everything before it is read + check + H3 + areas + COPY.
+        """
+        marks: list[float] = []
+
+        def go() -> IngestReport:
+            report = ingest_file(
+                store,
+                "incidents",
+                csv,
+                quarantine_dir=self.quarantine,
+                after_chunk=lambda _staged: marks.append(time.perf_counter()),
+            )
+            marks.append(time.perf_counter())
+            return report
+
+        seconds, report = timed(go)
+        return seconds, marks[-1] - marks[-2], report
+
+    def run(self, csv: Path, rows: int) -> dict[str, float]:
+        """One fresh load and one re-ingest; seconds of each and of their last phase."""
         store = self.fresh_store()
         try:
-            seconds, report = timed(
-                lambda: ingest_file(store, "incidents", csv, quarantine_dir=self.quarantine)
-            )
+            settle(self.pg_url)
+            first_s, first_upsert_s, report = self._ingest(store, csv)
             if report.rows_stored != rows or report.result.inserted != rows:
                 msg = f"ours stored {report.as_dict()} instead of {rows} new rows"
                 raise SystemExit(msg)
-            again_s, again = timed(
-                lambda: ingest_file(store, "incidents", csv, quarantine_dir=self.quarantine)
-            )
+            settle(self.pg_url, vacuum=self.schema)
+            again_s, again_upsert_s, again = self._ingest(store, csv)
             r = again.result
             if (r.inserted, r.updated, r.unchanged) != (0, 0, rows):
                 msg = f"re-ingest changed rows: {again.as_dict()}"
@@ -126,13 +176,20 @@ class Ours:
                 raise SystemExit(msg)
         finally:
             store.close()
-        return seconds, again_s
+        settle(self.pg_url, vacuum=self.schema)
+        return {
+            OURS: first_s,
+            OURS_UPSERT: first_upsert_s,
+            OURS_AGAIN: again_s,
+            OURS_AGAIN_UPSERT: again_upsert_s,
+        }
 
 
 class Peer:
     """GeoPandas: read the CSV, build points, ``to_postgis(if_exists="replace")``."""
 
-    def __init__(self, engine: sqlalchemy.Engine, schema: str, chunksize: int) -> None:
+    def __init__(self, pg_url: str, engine: sqlalchemy.Engine, schema: str, chunksize: int) -> None:
+        self.pg_url = pg_url
         self.engine = engine
         self.schema = schema
         self.chunksize = chunksize
@@ -159,8 +216,10 @@ class Peer:
                 chunksize=self.chunksize,
             )
 
+        settle(self.pg_url)
         read_s, _ = timed(read)
         write_s, _ = timed(write)
+        settle(self.pg_url, vacuum=self.schema)
         return read_s + write_s, write_s, len(state.pop("gdf"))
 
 
@@ -169,7 +228,8 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
     tag = f"{os.getpid()}"
     ours_schema, peer_schema = f"bench_ours_{tag}", f"bench_peer_{tag}"
     engine = sqlalchemy.create_engine(sqlalchemy_url(pg_url))
-    cases = {name: Timing() for name in (OURS, OURS_AGAIN, PEER, PEER_WRITE, PEER_READ)}
+    names = (OURS, OURS_UPSERT, OURS_AGAIN, OURS_AGAIN_UPSERT, PEER, PEER_WRITE, PEER_READ)
+    cases = {name: Timing() for name in names}
     meta: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="engage-bench-") as tmp:
         work = Path(tmp)
@@ -178,7 +238,7 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
         warm = write_incidents(work / "warmup.csv", min(rows, WARMUP_ROWS))
         meta["csv_mb"] = round(csv.stat().st_size / 2**20, 1)
         ours = Ours(pg_url, ours_schema, work / "quarantine")
-        peer = Peer(engine, peer_schema, chunksize)
+        peer = Peer(pg_url, engine, peer_schema, chunksize)
         try:
             _drop_schema(pg_url, peer_schema)
             _create_schema(pg_url, peer_schema)
@@ -190,10 +250,14 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
                     sides = ["ours", "peer"] if r % 2 == 0 else ["peer", "ours"]
                     for side in sides:
                         if side == "ours":
-                            first, again = ours.run(csv, rows)
-                            cases[OURS].samples.append(first)
-                            cases[OURS_AGAIN].samples.append(again)
-                            log(f"  run {r + 1}/{repeat} ours: {first:.2f} s, again {again:.2f} s")
+                            got = ours.run(csv, rows)
+                            for name, seconds in got.items():
+                                cases[name].samples.append(seconds)
+                            log(
+                                f"  run {r + 1}/{repeat} ours: {got[OURS]:.2f} s "
+                                f"(upsert {got[OURS_UPSERT]:.2f} s), "
+                                f"again {got[OURS_AGAIN]:.2f} s"
+                            )
                         else:
                             total, write, n = peer.run(csv)
                             if n != rows:

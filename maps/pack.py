@@ -1,0 +1,653 @@
+"""The printable weekly pack: an A4 PDF a neighbourhood sergeant can brief from.
+
+Pages, in order:
+
+1. Cover: title, patrol week, area, audience, data window, summary counts,
+   method parameters and how to read the pack.
+2. One map page per ward asked for (or one for the whole area): a static map
+   (:mod:`maps.staticmap`) zoomed to the ward, with its numbered targets, a
+   legend, a scale bar in metres, a north arrow and the 1 km OS grid, and a
+   key giving each target's grid reference and patrol window.
+3. The target table, split over pages as needed, its header repeated. Each
+   target is one row of fixed fields (so it prints, and extracts from the PDF,
+   as one line) and a second row with the explanation.
+
+The security marking is printed in the header and the footer of every page,
+with "Page n of m". Text from data is escaped for reportlab's paragraph
+markup, so ``<script>`` prints as itself. Fonts are DejaVu Sans, shipped with
+matplotlib, so any Unicode in place names prints.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeAlias
+from xml.sax.saxutils import escape
+
+import geopandas as gpd
+import h3
+import matplotlib
+import numpy as np
+import pandas as pd
+import shapely
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    Image,
+    KeepTogether,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from geo.boundaries import wards as all_wards
+from geo.crs import BNG
+from geo.errors import ValidationError
+from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
+from maps.cells import cells_as_int, check_partner_resolution, check_unique_cells
+from maps.staticmap import StaticMapSpec, render_static_map
+from maps.style import TARGET_FILL
+
+PAGE_W, PAGE_H = A4
+MARGIN_X = 15 * mm
+MARGIN_TOP = 24 * mm
+MARGIN_BOTTOM = 19 * mm
+FRAME_W = PAGE_W - 2 * MARGIN_X
+FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
+MAP_MAX_MM = 200.0
+MAP_MIN_MM = 120.0
+
+FONT = "EngageSans"
+FONT_BOLD = "EngageSans-Bold"
+
+TARGET_TABLE_COLUMNS = (
+    "#",
+    "Ward",
+    "Grid ref",
+    "Episodes",
+    "Children",
+    "Found",
+    "Venue reports",
+    "Patrol window",
+    "Nearest venue",
+)
+"""Header of the target table's first row per target (the second row is *Why*)."""
+
+_COL_WIDTHS_MM = (8, 37, 30, 15, 15, 12, 15, 24, 24)
+
+WardsArg: TypeAlias = Sequence[tuple[str, str]] | gpd.GeoDataFrame | None
+
+
+@cache
+def _register_fonts() -> None:
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
+    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT)
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=11.5)
+    return {
+        "body": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
+        "cellb": ParagraphStyle("cellb", parent=base, fontName=FONT_BOLD, fontSize=7.5, leading=9),
+        "head": ParagraphStyle(
+            "head", parent=base, fontName=FONT_BOLD, fontSize=7, leading=8.5, textColor=colors.white
+        ),
+        "title": ParagraphStyle(
+            "title", parent=base, fontName=FONT_BOLD, fontSize=20, leading=24, spaceAfter=4
+        ),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=12, leading=15),
+        "h2": ParagraphStyle(
+            "h2", parent=base, fontName=FONT_BOLD, fontSize=12, leading=15, spaceAfter=3
+        ),
+        "bullet": ParagraphStyle(
+            "bullet", parent=base, fontSize=8.8, leading=11.2, leftIndent=10, bulletIndent=0
+        ),
+        "marking": ParagraphStyle(
+            "marking", parent=base, fontName=FONT_BOLD, fontSize=11, alignment=TA_CENTER
+        ),
+    }
+
+
+def _p(text: Any, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of text from data: escaped, so markup in it prints literally."""
+    return Paragraph(escape(text_or_dash(text)), style)
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        if math.isnan(float(value)):
+            return "-"
+        return f"{float(value):.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_fmt_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_fmt_value(v) for v in value)
+    return text_or_dash(value)
+
+
+_UNIT_SUFFIXES = (
+    ("_m2", "m²"),
+    ("_km2", "km²"),
+    ("_m", "m"),
+    ("_days", "days"),
+    ("_weeks", "weeks"),
+)
+
+
+def _label(key: str) -> str:
+    """``bandwidth_m`` -> ``Bandwidth (m)``: units from the name's suffix."""
+    for suffix, unit in _UNIT_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return f"{key[: -len(suffix)].replace('_', ' ').capitalize()} ({unit})"
+    return key.replace("_", " ").capitalize()
+
+
+class _NumberedCanvas(Canvas):
+    """Draws the marking header and footer, with "Page n of m", once all pages are known."""
+
+    info: OutputMeta
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # reportlab's method name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._decorate(total)
+            super().showPage()
+        super().save()
+
+    def _decorate(self, total: int) -> None:
+        info = self.info
+        w, h = self._pagesize
+        self.saveState()
+        # Header: marking, then title and patrol week under it.
+        self.setFont(FONT_BOLD, 11)
+        self.drawCentredString(w / 2, h - 11 * mm, info.marking)
+        self.setFont(FONT, 7.5)
+        self.setFillColor(colors.HexColor("#333333"))
+        self.drawString(MARGIN_X, h - 17 * mm, _clip(info.title, 70))
+        self.drawRightString(w - MARGIN_X, h - 17 * mm, _clip(f"Patrol week {info.period}", 60))
+        self.setStrokeColor(colors.HexColor("#888888"))
+        self.setLineWidth(0.5)
+        self.line(MARGIN_X, h - 18.8 * mm, w - MARGIN_X, h - 18.8 * mm)
+        # Footer: rule, provenance left, page right, marking centred below.
+        self.line(MARGIN_X, 15 * mm, w - MARGIN_X, 15 * mm)
+        left = " · ".join(
+            p
+            for p in (
+                f"Generated {info.generated_at}" if info.generated_at else "",
+                f"Engage Hotspots {info.version}" if info.version else "Engage Hotspots",
+            )
+            if p
+        )
+        self.drawString(MARGIN_X, 11.5 * mm, _clip(left, 70))
+        self.drawRightString(w - MARGIN_X, 11.5 * mm, f"Page {self._pageNumber} of {total}")
+        self.setFillColor(colors.black)
+        self.setFont(FONT_BOLD, 11)
+        self.drawCentredString(w / 2, 6 * mm, info.marking)
+        self.restoreState()
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _kv_table(
+    rows: list[tuple[str, str]], styles: dict[str, ParagraphStyle], width: float
+) -> Table:
+    data = [[_p(k, styles["cellb"]), _p(v, styles["cell"])] for k, v in rows]
+    t = Table(data, colWidths=[width * 0.42, width * 0.58], hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return t
+
+
+def _cover(
+    info: OutputMeta,
+    styles: dict[str, ParagraphStyle],
+    *,
+    n_targets: int,
+    n_maps: int,
+    res: int | None,
+) -> list[Flowable]:
+    story: list[Flowable] = [
+        Spacer(1, 4 * mm),
+        _p(info.title, styles["title"]),
+        Paragraph(f"Patrol week: <b>{escape(info.period or '-')}</b>", styles["subtitle"]),
+        Spacer(1, 4 * mm),
+    ]
+    facts = [
+        ("Area", info.area_name),
+        ("Audience", info.audience),
+        ("Data window", info.data_window),
+        ("Targets", str(n_targets)),
+        ("Map pages", str(n_maps)),
+        ("Generated", info.generated_at),
+        ("Version", info.version),
+    ]
+    half = (FRAME_W - 8 * mm) / 2
+    summary_rows = [(_label(k), info.count_text(v, k)) for k, v in info.summary.items()]
+    param_rows = [(_label(k), _fmt_value(v)) for k, v in info.parameters.items()]
+    left: list[Flowable] = [_p("This pack", styles["h2"]), _kv_table(facts, styles, half)]
+    if summary_rows:
+        left += [
+            Spacer(1, 4 * mm),
+            _p("Summary of the data window", styles["h2"]),
+            _kv_table(summary_rows, styles, half),
+        ]
+    right: list[Flowable] = [_p("Method and parameters", styles["h2"])]
+    right.append(_kv_table(param_rows or [("Parameters", "-")], styles, half))
+    columns = Table([[left, right]], colWidths=[half + 8 * mm, half])
+    columns.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (0, -1), 8 * mm),
+            ]
+        )
+    )
+    story += [columns, Spacer(1, 6 * mm), _p("How to read this pack", styles["h2"])]
+    cell_size = {8: "about 0.74 km²", 9: "about 0.1 km², edge about 200 m", 10: "about 0.015 km²"}
+    size = f" (H3 resolution {res}, {cell_size.get(res, 'hexagonal')})" if res else ""
+    k = info.suppress_below
+    notes = [
+        f"The map pages show hexagonal cells{escape(size)} coloured by hotspot score: the "
+        "darkest red cells are the hottest 5% of the cells scored; pale yellow the coolest "
+        "40%. Uncoloured places had no recent activity.",
+        "Numbered navy circles are <b>patrol targets</b>; number 1 is the highest priority. "
+        "The numbers are the same on every map page and in the target table.",
+        "Grid references are OS National Grid. Map grid lines are the 1 km OS squares; the "
+        "scale bar is in metres and the arrow points to grid north.",
+        "<b>Patrol window</b>: the day and hours when most episodes near the target began. "
+        "<b>Episodes</b>: missing-from-home reports last seen or found in the cell. "
+        "<b>Children</b>: different children among them. <b>Found</b>: episodes that ended "
+        "with the child found there. <b>Venue reports</b>: graded intelligence about venues in "
+        "the cell.",
+        "Cells and targets are places, not people. Homes and care homes are never shown and "
+        "never become targets.",
+    ]
+    if info.suppressing:
+        notes.append(
+            f"Disclosure control: counts below {k} are shown as &lt;{k} so that no child can "
+            "be recognised."
+        )
+    notes.append(
+        f"Handle as <b>{escape(info.marking)}</b>: do not leave unattended or copy beyond the "
+        "briefing, and destroy securely at the end of the patrol week."
+    )
+    story += [Paragraph(n, styles["bullet"], bulletText="•") for n in notes]
+    return story
+
+
+def _pages_of(wards_arg: WardsArg, area: gpd.GeoDataFrame) -> list[gpd.GeoDataFrame]:
+    """One GeoDataFrame (code, name, geometry; WGS84) per map page."""
+    if wards_arg is None:
+        return [area]
+    if isinstance(wards_arg, gpd.GeoDataFrame):
+        frame = _to_wgs84(wards_arg, "wards")
+        require_columns(frame, "wards", ("code", "name"))
+        return [frame.iloc[[i]] for i in range(len(frame))]
+    known = pd.concat([area, all_wards()[~all_wards()["code"].isin(area["code"])]])
+    pages = []
+    for item in wards_arg:
+        try:
+            code, name = item
+        except (TypeError, ValueError):
+            msg = f"`wards` must hold (code, name) pairs, got {item!r}."
+            raise ValidationError(msg) from None
+        hit = known[known["code"] == code]
+        if hit.empty:
+            msg = f"ward `{code}` ({name}) is neither in `area` nor a Blackburn with Darwen ward."
+            raise ValidationError(msg)
+        page = hit.iloc[[0]].copy()
+        page["name"] = name
+        pages.append(gpd.GeoDataFrame(page, geometry="geometry", crs="EPSG:4326"))
+    return pages or [area]
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame, name: str) -> gpd.GeoDataFrame:
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.crs is None:
+        msg = f"`{name}` must be a GeoDataFrame with a CRS (WGS84 expected)."
+        raise ValidationError(msg)
+    return frame.to_crs("EPSG:4326") if frame.crs.to_epsg() != 4326 else frame
+
+
+def _assign_pages(targets: pd.DataFrame, pages: list[gpd.GeoDataFrame]) -> list[list[int]]:
+    """Ranks of the targets of each page: by ward name, else by location (30 m slack)."""
+    out: list[list[int]] = [[] for _ in pages]
+    if targets.empty:
+        return out
+    names = [set(p["name"].astype(str)) if "name" in p.columns else set() for p in pages]
+    geoms = [shapely.union_all(p.to_crs(BNG).geometry.to_numpy()).buffer(30.0) for p in pages]
+    pts = gpd.GeoSeries(
+        shapely.points(targets["lng"].to_numpy(float), targets["lat"].to_numpy(float)),
+        crs="EPSG:4326",
+    ).to_crs(BNG)
+    ward_col = targets["ward_name"] if "ward_name" in targets.columns else [None] * len(targets)
+    for rank, ward, pt in zip(targets["rank"].astype(int), ward_col, pts, strict=True):
+        page = next((i for i, nm in enumerate(names) if ward is not None and str(ward) in nm), None)
+        if page is None:
+            page = next((i for i, g in enumerate(geoms) if g.contains(pt)), None)
+        if page is not None:
+            out[page].append(int(rank))
+    return out
+
+
+def _key_table(
+    targets: pd.DataFrame, info: OutputMeta, styles: dict[str, ParagraphStyle]
+) -> Table | None:
+    """Rank, grid ref and patrol window of a page's targets (two blocks when long)."""
+    if targets.empty:
+        return None
+    head = ["#", "Grid ref", "Patrol window", "Children"]
+
+    def col(name: str) -> list[Any]:
+        return targets[name].tolist() if name in targets.columns else [None] * len(targets)
+
+    rows = [
+        [str(int(rank)), text_or_dash(grid), text_or_dash(window), info.count_text(ch, "children")]
+        for rank, grid, window, ch in zip(
+            targets["rank"].tolist(),
+            col("grid_ref"),
+            col("patrol_window"),
+            col("children"),
+            strict=True,
+        )
+    ]
+    blocks = 2 if len(rows) > 6 else 1
+    per = math.ceil(len(rows) / blocks)
+    data = []
+    for i in range(per):
+        line: list[Any] = []
+        for b in range(blocks):
+            j = b * per + i
+            cells = rows[j] if j < len(rows) else ["", "", "", ""]
+            line += [_p(c, styles["small"]) if c else "" for c in cells]
+        data.append(line)
+    header = [_p(h, styles["head"]) for h in head] * blocks
+    widths_mm = (7, 30, 29, 18) * blocks
+    scale = (FRAME_W / mm) / sum(widths_mm) if blocks == 2 else 1.0
+    t = Table(
+        [header, *data], colWidths=[w * mm * scale for w in widths_mm], hAlign="LEFT", repeatRows=1
+    )
+    t.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                ("TOPPADDING", (0, 0), (-1, -1), 1),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+            ]
+        )
+    )
+    return t
+
+
+def _map_page(
+    title: str,
+    page_targets: pd.DataFrame,
+    render: Callable[[StaticMapSpec], bytes],
+    info: OutputMeta,
+    styles: dict[str, ParagraphStyle],
+) -> list[Flowable]:
+    """Title, the static map sized to leave room for the key, and the key table."""
+    ranks = ", ".join(str(int(r)) for r in page_targets["rank"]) or "none"
+    head: list[Flowable] = [
+        Paragraph(escape(title), styles["h2"]),
+        Paragraph(f"Targets on this map: {escape(ranks)}", styles["small"]),
+        Spacer(1, 1.5 * mm),
+    ]
+    key = _key_table(page_targets, info, styles)
+    used = sum(f.wrap(FRAME_W, FRAME_H)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in head)
+    key_h = key.wrap(FRAME_W, FRAME_H)[1] + 2 * mm if key is not None else 0.0
+    # Between 120 and 200 mm tall; a very long key flows on to the next page.
+    height_mm = min(MAP_MAX_MM, max(MAP_MIN_MM, (FRAME_H - used - key_h) / mm - 2))
+    spec = StaticMapSpec(width_mm=FRAME_W / mm, height_mm=height_mm)
+    png = render(spec)
+    story = [*head, Image(io.BytesIO(png), width=spec.width_mm * mm, height=spec.height_mm * mm)]
+    if key is not None:
+        story += [Spacer(1, 2 * mm), key]
+    story.append(PageBreak())
+    return story
+
+
+def target_table(
+    targets: pd.DataFrame, info: OutputMeta, styles: dict[str, ParagraphStyle] | None = None
+) -> Table:
+    """The target table: one row of fixed fields per target, then a *Why* row.
+
+    Columns are :data:`TARGET_TABLE_COLUMNS`. Rows of one target never split
+    across pages; the header repeats on every page.
+    """
+    _register_fonts()
+    styles = styles or _styles()
+    header = [_p(h, styles["head"]) for h in TARGET_TABLE_COLUMNS]
+    data: list[list[Any]] = [header]
+    commands: list[tuple[Any, ...]] = [
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
+    ]
+
+    def col(name: str) -> list[Any]:
+        return targets[name].tolist() if name in targets.columns else [None] * len(targets)
+
+    rows = zip(
+        targets["rank"].astype(int).tolist(),
+        col("ward_name"),
+        col("grid_ref"),
+        col("episodes"),
+        col("children"),
+        col("found"),
+        col("venue_reports"),
+        col("patrol_window"),
+        col("nearest_venue"),
+        col("why"),
+        strict=True,
+    )
+    for i, (rank, ward, grid, ep, ch, found, vr, window, venue, why) in enumerate(rows):
+        r = 1 + 2 * i
+        data.append(
+            [
+                _p(rank, styles["cellb"]),
+                _p(ward, styles["cell"]),
+                _p(grid, styles["cell"]),
+                _p(info.count_text(ep, "episodes"), styles["cell"]),
+                _p(info.count_text(ch, "children"), styles["cell"]),
+                _p(info.count_text(found, "found"), styles["cell"]),
+                _p(format_count(vr), styles["cell"]),
+                _p(window, styles["cell"]),
+                _p(venue, styles["cell"]),
+            ]
+        )
+        why_par = Paragraph(f"<b>Why:</b> {escape(text_or_dash(why))}", styles["cell"])
+        data.append(["", why_par] + [""] * (len(TARGET_TABLE_COLUMNS) - 2))
+        commands += [
+            ("SPAN", (1, r + 1), (-1, r + 1)),
+            ("NOSPLIT", (0, r), (-1, r + 1)),
+            ("LINEBELOW", (0, r + 1), (-1, r + 1), 0.4, colors.HexColor("#999999")),
+            ("TOPPADDING", (0, r + 1), (-1, r + 1), 0),
+            ("BOTTOMPADDING", (0, r + 1), (-1, r + 1), 3),
+        ]
+        if i % 2 == 1:
+            commands.append(("BACKGROUND", (0, r), (-1, r + 1), colors.HexColor("#eef2f7")))
+    widths = [w * mm * (FRAME_W / mm) / sum(_COL_WIDTHS_MM) for w in _COL_WIDTHS_MM]
+    table = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    table.setStyle(TableStyle(commands))
+    return table
+
+
+def build_pack(
+    path: str | Path,
+    hotspots: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    area: gpd.GeoDataFrame,
+    meta: Mapping[str, Any],
+    hulls: gpd.GeoDataFrame | None = None,
+    wards: WardsArg = None,
+) -> Path:
+    """Write the A4 PDF pack; returns its path.
+
+    Parameters
+    ----------
+    path
+        Output file (``.pdf``); written whole or not at all.
+    hotspots
+        One row per H3 cell: ``h3`` (int64), ``lat``, ``lng``, ``score``.
+    targets
+        Ranked targets: ``rank``, ``h3``, ``lat``, ``lng``, ``score`` and the
+        table's columns (``ward_name``, ``grid_ref``, ``episodes``,
+        ``children``, ``found``, ``venue_reports``, ``patrol_window``,
+        ``nearest_venue``, ``why``); missing ones print ``-``.
+    area
+        The pack's ward(s) (``code``, ``name``, polygons), WGS84.
+    meta
+        See :class:`maps.audience.OutputMeta`.
+    hulls
+        Optional DBSCAN cluster polygons (WGS84).
+    wards
+        Map pages: ``None`` for one map of the whole ``area``, or a list of
+        ``(code, name)`` pairs or a GeoDataFrame for one page per ward, each
+        zoomed to its ward and numbering its own targets.
+
+    Raises
+    ------
+    ValidationError
+        For missing columns, an unknown audience, partner cells finer than
+        resolution 8, or a ward that cannot be found.
+    """
+    _register_fonts()
+    info = OutputMeta.from_mapping(meta)
+    require_columns(hotspots, "hotspots", ("h3", "lat", "lng", "score"))
+    require_columns(targets, "targets", ("rank", "h3", "lat", "lng", "score"))
+    area = _to_wgs84(area, "area")
+    cells = cells_as_int(hotspots["h3"])
+    check_unique_cells(cells)
+    check_partner_resolution(cells, info.audience)
+    res = int(h3.get_resolution(h3.int_to_str(int(cells[0])))) if cells.size else None
+    targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
+    styles = _styles()
+    pages = _pages_of(wards, area)
+    ranks_per_page = _assign_pages(targets, pages)
+
+    story: list[Flowable] = _cover(info, styles, n_targets=len(targets), n_maps=len(pages), res=res)
+    story.append(PageBreak())
+    for i, (page, ranks) in enumerate(zip(pages, ranks_per_page, strict=True)):
+        page_targets = targets[targets["rank"].astype(int).isin(ranks)]
+        if wards is None:
+            title = f"Map: {info.area_name or 'pack area'}"
+        else:
+            code = str(page["code"].iloc[0]) if "code" in page.columns else ""
+            title = f"Map {i + 1} of {len(pages)}: {page['name'].iloc[0]} ({code})"
+
+        def render(
+            spec: StaticMapSpec, page: gpd.GeoDataFrame = page, ranks: list[int] = ranks
+        ) -> bytes:
+            return render_static_map(
+                hotspots,
+                targets,
+                focus=page,
+                area=area,
+                hulls=hulls,
+                highlight=ranks if wards is not None else None,
+                spec=spec,
+            )
+
+        story += _map_page(title, page_targets, render, info, styles)
+    story.append(
+        KeepTogether(
+            [
+                Paragraph("Target list", styles["h2"]),
+                Paragraph(
+                    "Ranked by score; 1 is the highest priority. Numbers match the maps.",
+                    styles["small"],
+                ),
+                Spacer(1, 2 * mm),
+            ]
+        )
+    )
+    story.append(target_table(targets, info, styles))
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    doc = BaseDocTemplate(
+        str(tmp),
+        pagesize=A4,
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=MARGIN_TOP,
+        bottomMargin=MARGIN_BOTTOM,
+        title=info.title,
+        author="Engage Hotspots",
+        subject=f"{info.marking} - patrol week {info.period}",
+        creator=f"Engage Hotspots {info.version}".strip(),
+    )
+    frame = Frame(
+        MARGIN_X,
+        MARGIN_BOTTOM,
+        FRAME_W,
+        FRAME_H,
+        id="body",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+
+    class _Canvas(_NumberedCanvas):
+        pass
+
+    _Canvas.info = info
+    try:
+        doc.build(story, canvasmaker=_Canvas)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,421 @@
+"""The static map of the printed pack: matplotlib, drawn in British National Grid.
+
+Everything is projected once to EPSG:27700 (metres), so the scale bar is exact
+and the 1 km grid lines are the OS grid squares a printed grid reference is
+read against. The figure is drawn with matplotlib's object API (no pyplot
+state) and returned as PNG bytes held in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrow, Patch, Rectangle
+from matplotlib.patheffects import withStroke
+from shapely.geometry.base import BaseGeometry
+
+from geo.boundaries import districts, wards
+from geo.crs import BNG, bng_to_grid_reference, latlng_to_bng
+from maps.cells import cells_as_int, cells_to_polygons
+from maps.style import (
+    AREA_COLOUR,
+    CONTEXT_COLOUR,
+    HULL_COLOUR,
+    MAP_BACKGROUND,
+    OTHER_TARGET_FILL,
+    SCORE_CLASSES,
+    TARGET_FILL,
+    TARGET_TEXT,
+    score_class_index,
+)
+
+MM_PER_INCH = 25.4
+_NICE_LENGTHS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000)
+
+
+@dataclass(frozen=True)
+class StaticMapSpec:
+    """Size of the printed map.
+
+    Parameters
+    ----------
+    width_mm, height_mm
+        Printed size in millimetres.
+    dpi
+        Raster resolution; 200 dpi is sharp on paper and keeps the PDF small.
+    """
+
+    width_mm: float = 180.0
+    height_mm: float = 190.0
+    dpi: int = 200
+
+
+def mpl_text(text: str) -> str:
+    """Text from data made literal for matplotlib (``$`` would start mathtext)."""
+    return text.replace("\\", "\\\\").replace("$", r"\$")
+
+
+def nice_scale_length(width_m: float) -> int:
+    """A round scale-bar length in metres, about a quarter of the map width."""
+    goal = width_m / 4.0
+    fitting = [v for v in _NICE_LENGTHS_M if v <= goal]
+    return fitting[-1] if fitting else _NICE_LENGTHS_M[0]
+
+
+def _to_bng(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frame.to_crs(BNG)
+
+
+def _rings(geom: BaseGeometry) -> list[np.ndarray]:
+    """Exterior and interior rings of a (multi)polygon as arrays of (x, y)."""
+    out: list[np.ndarray] = []
+    for poly in getattr(geom, "geoms", [geom]):
+        if poly.is_empty or poly.geom_type != "Polygon":
+            continue
+        out.append(shapely.get_coordinates(poly.exterior))
+        out.extend(shapely.get_coordinates(r) for r in poly.interiors)
+    return out
+
+
+def _plot_outline(ax: Axes, geom: BaseGeometry, **kwargs: object) -> None:
+    for ring in _rings(geom):
+        ax.plot(ring[:, 0], ring[:, 1], **kwargs)  # type: ignore[arg-type]
+
+
+def _extent(
+    focus: BaseGeometry, aspect: float, *, pad_frac: float = 0.08, min_pad_m: float = 150.0
+) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = focus.bounds
+    pad = max(min_pad_m, pad_frac * max(x1 - x0, y1 - y0))
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    w, h = x1 - x0, y1 - y0
+    if w / h > aspect:  # too wide: grow height
+        extra = (w / aspect - h) / 2
+        y0, y1 = y0 - extra, y1 + extra
+    else:
+        extra = (h * aspect - w) / 2
+        x0, x1 = x0 - extra, x1 + extra
+    return x0, y0, x1, y1
+
+
+def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> str:
+    """1 km OS grid lines (500 m when the map is small); returns the 100 km square letters."""
+    x0, y0, x1, y1 = extent
+    step = 1000.0 if (x1 - x0) > 2500 else 500.0
+    xs = np.arange(math.ceil(x0 / step) * step, x1, step)
+    ys = np.arange(math.ceil(y0 / step) * step, y1, step)
+    ax.set_xticks(xs)
+    ax.set_yticks(ys)
+
+    def label(v: float) -> str:
+        km = (v % 100_000) / 1000
+        return f"{km:02.0f}" if step >= 1000 or km.is_integer() else f"{km:04.1f}"
+
+    ax.set_xticklabels([label(v) for v in xs], fontsize=6, color="#555555")
+    ax.set_yticklabels([label(v) for v in ys], fontsize=6, color="#555555")
+    ax.tick_params(length=2, pad=1.5, top=True, right=True, labeltop=True, labelright=True)
+    ax.grid(True, color="#9aa0a6", linewidth=0.35, alpha=0.7, zorder=1)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0]
+
+
+def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
+    x0, y0, x1, y1 = extent
+    length = nice_scale_length(x1 - x0)
+    h = (y1 - y0) * 0.012
+    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.045
+    ax.add_patch(
+        Rectangle(
+            (bx - (x1 - x0) * 0.015, by - h * 1.6),
+            length + (x1 - x0) * 0.05,
+            h * 5.2,
+            facecolor="white",
+            edgecolor="#666666",
+            linewidth=0.5,
+            alpha=0.9,
+            zorder=20,
+        )
+    )
+    half = length / 2
+    for i, colour in enumerate(("black", "white", "black", "white")):
+        ax.add_patch(
+            Rectangle(
+                (bx + i * half / 2, by),
+                half / 2,
+                h,
+                facecolor=colour,
+                edgecolor="black",
+                linewidth=0.6,
+                zorder=21,
+            )
+        )
+    for frac, text in ((0.0, "0"), (0.5, f"{half:g}"), (1.0, f"{length:g} m")):
+        ax.text(
+            bx + frac * length,
+            by + h * 1.5,
+            text,
+            ha="center",
+            va="bottom",
+            fontsize=6.5,
+            zorder=22,
+        )
+
+
+def _north_arrow(ax: Axes, extent: tuple[float, float, float, float]) -> None:
+    x0, y0, x1, y1 = extent
+    size = (y1 - y0) * 0.06
+    ax_, ay = x0 + (x1 - x0) * 0.06, y1 - (y1 - y0) * 0.17
+    ax.add_patch(
+        Rectangle(
+            (ax_ - size * 0.55, ay - size * 0.25),
+            size * 1.1,
+            size * 1.95,
+            facecolor="white",
+            edgecolor="#666666",
+            linewidth=0.5,
+            alpha=0.9,
+            zorder=20,
+        )
+    )
+    ax.add_patch(
+        FancyArrow(
+            ax_,
+            ay,
+            0,
+            size,
+            width=size * 0.12,
+            head_width=size * 0.45,
+            head_length=size * 0.4,
+            length_includes_head=True,
+            color="black",
+            zorder=21,
+        )
+    )
+    ax.text(
+        ax_, ay + size * 1.05, "N", ha="center", va="bottom", fontsize=9, weight="bold", zorder=22
+    )
+    ax.text(ax_, ay - size * 0.08, "grid", ha="center", va="top", fontsize=5, zorder=22)
+
+
+def render_static_map(
+    hotspots: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    focus: gpd.GeoDataFrame,
+    area: gpd.GeoDataFrame,
+    hulls: gpd.GeoDataFrame | None = None,
+    highlight: Collection[int] | None = None,
+    spec: StaticMapSpec | None = None,
+) -> bytes:
+    """One printed map as PNG bytes.
+
+    Parameters
+    ----------
+    hotspots
+        ``h3``, ``score`` (cells with score <= 0 are not drawn).
+    targets
+        ``rank``, ``lat``, ``lng``: each drawn as a numbered circle.
+    focus
+        The polygon(s) the map zooms to (a ward), any CRS with one set.
+    area
+        All wards of the pack, outlined in black.
+    hulls
+        DBSCAN cluster polygons, outlined dashed.
+    highlight
+        Ranks drawn in the strong target colour; others are greyed. ``None``
+        highlights every target.
+    spec
+        Printed size and resolution; default 180 x 190 mm at 200 dpi.
+    """
+    spec = spec or StaticMapSpec()
+    focus_bng = shapely.union_all(_to_bng(focus).geometry.to_numpy())
+    area_bng = _to_bng(area)
+    # Axes fill the figure less room for the grid labels on each side.
+    left, bottom, right, top = 0.035, 0.03, 0.965, 0.97
+    aspect = (spec.width_mm * (right - left)) / (spec.height_mm * (top - bottom))
+    extent = _extent(focus_bng, aspect)
+    x0, y0, x1, y1 = extent
+    view = shapely.box(x0, y0, x1, y1)
+
+    fig = Figure(figsize=(spec.width_mm / MM_PER_INCH, spec.height_mm / MM_PER_INCH), dpi=spec.dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((left, bottom, right - left, top - bottom))
+    ax.set_facecolor(MAP_BACKGROUND)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    square = _grid(ax, extent)
+
+    # Context: every ward and district boundary in view, with ward names.
+    context = _to_bng(wards())
+    context = context[context.intersects(view)]
+    for geom in context.geometry:
+        _plot_outline(ax, geom, color=CONTEXT_COLOUR, linewidth=0.6, linestyle=(0, (4, 3)))
+    # Names of the wards in view other than the focus (the pack's own names win).
+    labelled = pd.concat(
+        [area_bng[["code", "name", "geometry"]], context[~context["code"].isin(area_bng["code"])]]
+    )
+    for name, geom in zip(labelled["name"], labelled.geometry, strict=True):
+        if geom.intersection(focus_bng).area > 0.5 * geom.area:
+            continue
+        pt = geom.intersection(view).representative_point()
+        near_edge = pt.is_empty or not (
+            x0 + 0.12 * (x1 - x0) < pt.x < x1 - 0.12 * (x1 - x0)
+            and y0 + 0.03 * (y1 - y0) < pt.y < y1 - 0.03 * (y1 - y0)
+        )
+        if not near_edge:
+            ax.text(
+                pt.x,
+                pt.y,
+                mpl_text(str(name)),
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="#333333",
+                style="italic",
+                zorder=12,
+                clip_on=True,
+                path_effects=[withStroke(linewidth=2.2, foreground="white")],
+            )
+    for geom in _to_bng(districts()).geometry:
+        if geom.intersects(view):
+            _plot_outline(ax, geom, color="#555555", linewidth=1.2, zorder=2)
+
+    # Hotspot cells by score class.
+    score = pd.to_numeric(hotspots["score"], errors="coerce")
+    shown = hotspots.loc[score.gt(0).to_numpy()]
+    if len(shown):
+        classes = score_class_index(shown["score"].to_numpy(dtype=float))
+        polys = cells_to_polygons(cells_as_int(shown["h3"]))
+        verts = []
+        for poly in polys:
+            ring = shapely.get_coordinates(poly.exterior)
+            e, n = latlng_to_bng(ring[:, 1], ring[:, 0])
+            verts.append(np.c_[e, n])
+        ax.add_collection(
+            PolyCollection(
+                verts,
+                facecolors=[SCORE_CLASSES[int(c)].colour for c in classes],
+                edgecolors="#b35806",
+                linewidths=0.25,
+                alpha=0.78,
+                zorder=4,
+            )
+        )
+
+    if hulls is not None and len(hulls):
+        for geom in _to_bng(hulls).geometry:
+            _plot_outline(
+                ax, geom, color=HULL_COLOUR, linewidth=1.3, linestyle=(0, (5, 3)), zorder=6
+            )
+
+    for geom in area_bng.geometry:
+        _plot_outline(ax, geom, color=AREA_COLOUR, linewidth=1.0, zorder=7)
+    _plot_outline(ax, focus_bng, color=AREA_COLOUR, linewidth=2.2, zorder=8)
+
+    # Numbered targets; those of other pages greyed.
+    if len(targets):
+        te, tn = latlng_to_bng(targets["lat"], targets["lng"])
+        ranks = targets["rank"].astype(int).to_numpy()
+        strong = (
+            np.ones(len(ranks), dtype=bool)
+            if highlight is None
+            else np.isin(ranks, np.fromiter(highlight, dtype=np.int64))
+        )
+        inside = (te >= x0) & (te <= x1) & (tn >= y0) & (tn <= y1)
+        for e, n, r, s in zip(te[inside], tn[inside], ranks[inside], strong[inside], strict=True):
+            ax.scatter(
+                [e],
+                [n],
+                s=190 if s else 120,
+                c=TARGET_FILL if s else OTHER_TARGET_FILL,
+                edgecolors="white",
+                linewidths=1.2,
+                zorder=10 if s else 9,
+            )
+            ax.text(
+                e,
+                n,
+                str(r),
+                ha="center",
+                va="center_baseline",
+                fontsize=7 if s else 6,
+                color=TARGET_TEXT,
+                weight="bold",
+                zorder=11,
+            )
+
+    _scale_bar(ax, extent)
+    _north_arrow(ax, extent)
+    handles: list[Patch | Line2D] = [
+        Patch(facecolor=c.colour, edgecolor="#b35806", linewidth=0.4, label=c.label)
+        for c in SCORE_CLASSES
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="o",
+            linestyle="none",
+            markersize=9,
+            markerfacecolor=TARGET_FILL,
+            markeredgecolor="white",
+            label="Patrol target (rank)",
+        )
+    )
+    if highlight is not None:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="none",
+                markersize=7,
+                markerfacecolor=OTHER_TARGET_FILL,
+                markeredgecolor="white",
+                label="Target in another ward",
+            )
+        )
+    if hulls is not None and len(hulls):
+        handles.append(Line2D([], [], color=HULL_COLOUR, linestyle=(0, (5, 3)), label="Cluster"))
+    handles.append(Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label="Ward of this page"))
+    handles.append(
+        Line2D([], [], color=CONTEXT_COLOUR, linestyle=(0, (4, 3)), label="Other ward boundary")
+    )
+    legend = ax.legend(
+        handles=handles,
+        loc="lower right",
+        fontsize=6.5,
+        title="Hotspot score",
+        title_fontsize=7,
+        framealpha=0.92,
+        edgecolor="#666666",
+        fancybox=False,
+    )
+    legend.set_zorder(30)
+    ax.text(
+        x1 - (x1 - x0) * 0.01,
+        y1 - (y1 - y0) * 0.01,
+        f"Grid: OS {square}, {'1 km' if (x1 - x0) > 2500 else '500 m'} squares",
+        ha="right",
+        va="top",
+        fontsize=6,
+        color="#333333",
+        zorder=25,
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=spec.dpi, facecolor="white")
+    return buf.getvalue()

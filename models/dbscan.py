@@ -1,0 +1,940 @@
+"""DBSCAN in metres with a deterministic border rule, its eps suggestion and its hulls.
+
+Semantics
+---------
+:func:`dbscan` gives exactly what ``sklearn.cluster.DBSCAN(eps, min_samples,
+metric="euclidean")`` gives on the same coordinates and ``sample_weight``,
+except for two things that scikit-learn leaves to the order of the input:
+
+* **Border rule.** A non-core point within ``eps_m`` of at least one core point
+  joins the cluster of its *nearest* core point; among core points at exactly
+  the same distance, the lowest cluster id wins. (scikit-learn gives a border
+  point to whichever cluster reaches it first.) PostGIS can apply the same
+  rule, so both back ends agree point for point.
+* **Cluster ids.** Clusters are numbered 0, 1, 2, ... in the lexicographic
+  order of their smallest core point (smallest ``x``, then smallest ``y``).
+  The ids do not depend on the order of the input rows.
+
+Everything else is scikit-learn's definition. Two points are neighbours when
+``(x1 - x2)**2 + (y1 - y2)**2 <= eps_m**2`` in float64 (the test scikit-learn's
+KD-tree applies, so points exactly ``eps_m`` apart are neighbours). A point is
+*core* when the summed weight of its neighbours, itself included, is at least
+``min_samples`` (weights default to 1). Core points within ``eps_m`` of each
+other share a cluster; a non-core point with no core point within ``eps_m`` is
+noise (-1). Which points are core, how core points are partitioned and which
+points are noise do not depend on the border rule.
+
+Algorithm (bounded memory, no loop over points in Python)
+--------------------------------------------------------
+1. Points at exactly the same coordinates (police data snaps many events to
+   one point) collapse into one point carrying their summed weight; they have
+   the same neighbourhood, so they share core status and cluster.
+2. The plane is cut into square cells of side just under ``eps_m / sqrt(2)``,
+   so any two points in one cell are neighbours and any neighbour lies in the
+   5 x 5 block of cells around a point (the exact grid DBSCAN of Gunawan 2013
+   and Gan and Tao 2015).
+3. A cell whose total weight reaches ``min_samples`` makes all its points
+   core without looking further. Points in lighter cells sum their
+   neighbours' weights over the 24 surrounding cells, pair by pair, in chunks
+   of at most :data:`PAIR_BUDGET` pairs.
+4. Core points of one cell share a cluster. Two nearby cells are joined when
+   some pair of their core points are neighbours: first each cell's core point
+   nearest the other cell's centre is tried (this joins almost every pair
+   inside a dense cluster), then the pairs still in different components are
+   checked exhaustively, cheapest first, skipping pairs joined meanwhile.
+   Components come from :func:`scipy.sparse.csgraph.connected_components`.
+5. Non-core points query a KD-tree of the core points for the nearest one
+   within ``eps_m``; candidates at the same distance are compared exactly and
+   the lowest cluster id wins.
+
+Float sums of fractional weights can differ from scikit-learn's in the last
+bit, so a weight sum that lands within rounding of ``min_samples`` may make a
+different core decision; integer and dyadic weights are exact.
+
+References
+----------
+Ester, Kriegel, Sander and Xu (1996), "A density-based algorithm for
+discovering clusters in large spatial databases with noise", KDD-96.
+Gan and Tao (2015), "DBSCAN revisited", SIGMOD 2015.
+Satopää, Albrecht, Irwin and Raghavan (2011), "Finding a 'kneedle' in a
+haystack: detecting knee points in system behavior", ICDCS workshops.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from geo.errors import ValidationError
+from geo.h3index import cells_resolution, cells_to_parent
+
+logger = logging.getLogger("models.dbscan")
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+PAIR_BUDGET = 1000000
+"""Most point pairs compared at once; bounds the working memory (about 100 MB)."""
+
+HULL_BUFFER_M = 10.0
+"""Buffer (metres) that turns the hull of a 1-2 point or collinear cluster into a polygon."""
+
+CONCAVE_RATIO = 0.3
+"""``ratio`` passed to :func:`shapely.concave_hull` for ``kind="concave"`` (0 = most concave,
+1 = convex hull)."""
+
+KNEE_CLIP_QUANTILE = 0.99
+"""The k-distance curve is clipped at this quantile before the knee search, so a few
+isolated points far from everything do not flatten the normalised curve."""
+
+_OFFSETS_ALL = [(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if (dx, dy) != (0, 0)]
+"""The 24 cells around a cell that can hold a neighbour (cell side < eps / sqrt(2))."""
+
+_OFFSETS_HALF = [(dx, dy) for dx, dy in _OFFSETS_ALL if dx > 0 or (dx == 0 and dy > 0)]
+"""One offset of each opposite pair: every unordered pair of nearby cells once."""
+
+_TIE_REL = 1e-8
+"""Relative distance within which KD-tree candidates are re-compared exactly."""
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_eps(eps_m: Any) -> float:
+    if isinstance(eps_m, bool) or not isinstance(eps_m, int | float | np.integer | np.floating):
+        msg = f"`eps_m` must be a number of metres > 0, got {eps_m!r}. Pass a distance in metres."
+        raise ValidationError(msg)
+    if not math.isfinite(float(eps_m)):
+        msg = f"`eps_m` must be finite, got {eps_m!r}. Pass a distance in metres."
+        raise ValidationError(msg)
+    if eps_m <= 0:
+        msg = f"`eps_m` must be > 0, got {eps_m!r}. Pass a distance in metres."
+        raise ValidationError(msg)
+    return float(eps_m)
+
+
+def _check_count(value: Any, name: str, low: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        msg = f"`{name}` must be a whole number >= {low}, got {value!r}. Pass {what}."
+        raise ValidationError(msg)
+    return int(value)
+
+
+def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    try:
+        xa = np.asarray(x, dtype=np.float64).ravel()
+        ya = np.asarray(y, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        msg = f"`x` and `y` must be numbers (metres, projected), could not convert: {exc}."
+        raise ValidationError(msg) from exc
+    if xa.size != ya.size:
+        msg = f"`x` and `y` must have the same length, got {xa.size} and {ya.size}."
+        raise ValidationError(msg)
+    bad = ~(np.isfinite(xa) & np.isfinite(ya))
+    if bad.any():
+        msg = (
+            f"`x` and `y` must be finite; {int(bad.sum())} points are NaN or infinite "
+            f"(first at position {int(np.flatnonzero(bad)[0])}). Drop or quarantine them first."
+        )
+        raise ValidationError(msg)
+    return xa, ya
+
+
+def _check_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray | None:
+    if weights is None:
+        return None
+    try:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+    except (TypeError, ValueError) as exc:
+        msg = f"`weights` must be numbers >= 0, could not convert: {exc}."
+        raise ValidationError(msg) from exc
+    if w.size != n:
+        msg = f"`weights` must have one value per point, got {w.size} for {n} points."
+        raise ValidationError(msg)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"`weights` must be finite and >= 0, got {float(w[first])!r} at position {first}. "
+            "Pass non-negative weights (or None for 1 per point)."
+        )
+        raise ValidationError(msg)
+    return w
+
+
+# --------------------------------------------------------------------------- dbscan
+
+
+def dbscan(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    eps_m: float,
+    min_samples: int,
+    weights: npt.ArrayLike | None = None,
+) -> pd.DataFrame:
+    """DBSCAN clusters of projected points, with the nearest-core border rule.
+
+    See the module docstring for the exact semantics (scikit-learn's DBSCAN
+    with ``metric="euclidean"``, except that a border point joins its nearest
+    core point's cluster, ties to the lowest id, and ids are ordered by each
+    cluster's smallest ``(x, y)`` core point).
+
+    Parameters
+    ----------
+    x, y
+        Projected coordinates in metres (British National Grid in Great
+        Britain), same length, finite.
+    eps_m
+        Neighbourhood radius in metres, > 0. Points exactly ``eps_m`` apart are
+        neighbours.
+    min_samples
+        Whole number >= 1: the summed weight of a point's neighbours, itself
+        included, that makes it a core point.
+    weights
+        Weight of each point, finite and >= 0. Default None: 1 per point.
+
+    Returns
+    -------
+    DataFrame, one row per input point in input order (index taken from ``x``
+    when it is a pandas Series, else 0..n-1), with columns ``cluster`` (int64,
+    -1 for noise) and ``core`` (bool).
+    """
+    xa, ya = _check_xy(x, y)
+    eps = _check_eps(eps_m)
+    ms = _check_count(min_samples, "min_samples", 1, "the weight (events) that makes a core point")
+    w = _check_weights(weights, xa.size)
+    index = x.index if isinstance(x, pd.Series) else pd.RangeIndex(xa.size)
+    n = xa.size
+    if n == 0:
+        return pd.DataFrame(
+            {"cluster": np.empty(0, np.int64), "core": np.empty(0, bool)}, index=index
+        )
+
+    # 1. collapse exact duplicates; unique points come out in lexicographic (x, y) order.
+    order = np.lexsort((ya, xa))
+    xs, ys = xa[order], ya[order]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    first[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
+    uid = np.cumsum(first) - 1
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = uid
+    ux, uy = xs[first], ys[first]
+    uw = np.bincount(uid, weights=None if w is None else w[order]).astype(np.float64)
+    del order, xs, ys, first, uid
+
+    core_u, label_u = _dbscan_unique(ux, uy, uw, eps, ms)
+    return pd.DataFrame({"cluster": label_u[inverse], "core": core_u[inverse]}, index=index)
+
+
+def _dbscan_unique(
+    ux: FloatArray, uy: FloatArray, uw: FloatArray, eps: float, ms: int
+) -> tuple[BoolArray, IntArray]:
+    """Core flags and cluster ids of distinct points given in lexicographic order."""
+    m = ux.size
+    eps2 = eps * eps
+    grid = _Grid(ux, uy, eps)
+    px, py, pw = ux[grid.order], uy[grid.order], uw[grid.order]
+
+    # 3. core points
+    cell_w = np.add.reduceat(pw, grid.start)
+    core = np.repeat(cell_w >= ms, grid.count)
+    light = np.flatnonzero(cell_w < ms)
+    if light.size:
+        _light_cores(grid, px, py, pw, cell_w, light, core, eps, ms)
+
+    # 4. clusters of core points (in cell order)
+    label_sorted = np.full(m, -1, dtype=np.int64)
+    core_pos = np.flatnonzero(core)
+    if core_pos.size == 0:
+        return np.zeros(m, dtype=bool), np.full(m, -1, dtype=np.int64)
+    comp = _core_components(grid, px, py, core, core_pos, eps2)
+    # number clusters by their smallest core point in (x, y) order = smallest unique index
+    n_comp = int(comp.max()) + 1
+    smallest = np.full(n_comp, m, dtype=np.int64)
+    np.minimum.at(smallest, comp, grid.order[core_pos])
+    rank = np.empty(n_comp, dtype=np.int64)
+    rank[np.argsort(smallest)] = np.arange(n_comp)
+    label_sorted[core_pos] = rank[comp]
+
+    # 5. border points: nearest core point, exact ties to the lowest cluster id
+    free = np.flatnonzero(~core)
+    if free.size:
+        label_sorted[free] = _nearest_core_labels(
+            px[free], py[free], px[core_pos], py[core_pos], label_sorted[core_pos], eps
+        )
+
+    core_u = np.empty(m, dtype=bool)
+    core_u[grid.order] = core
+    label_u = np.empty(m, dtype=np.int64)
+    label_u[grid.order] = label_sorted
+    return core_u, label_u
+
+
+class _Grid:
+    """Square cells of side just under ``eps / sqrt(2)``, points sorted by cell.
+
+    Attributes: ``order`` (point positions in cell order), ``keys`` (sorted cell
+    keys), ``start``/``count`` (each cell's run in cell order), ``gx``/``gy``
+    (cell column and row), ``cell`` (each cell-ordered point's cell).
+    """
+
+    def __init__(self, ux: FloatArray, uy: FloatArray, eps: float) -> None:
+        x0, y0 = float(ux.min()), float(uy.min())
+        magnitude = max(float(np.abs(ux).max()), float(np.abs(uy).max()), 1.0)
+        side = eps / math.sqrt(2.0)
+        # Shrink the side by more than the rounding of the cell arithmetic can move a
+        # point, so two points sharing a computed cell always pass the exact test.
+        margin = 1e-9 + 16.0 * float(np.finfo(np.float64).eps) * (magnitude / side + 1.0)
+        if margin > 1e-3:
+            msg = (
+                f"`eps_m` = {eps!r} is too small for coordinates of magnitude {magnitude:.3g} m "
+                "in float64. Pass a larger distance in metres (or coordinates in metres)."
+            )
+            raise ValidationError(msg)
+        side *= 1.0 - margin
+        gx = np.floor((ux - x0) / side).astype(np.int64)
+        gy = np.floor((uy - y0) / side).astype(np.int64)
+        self.nx = int(gx.max()) + 1
+        self.ny = int(gy.max()) + 1
+        if self.nx * self.ny >= 2**62:
+            msg = (
+                f"`eps_m` = {eps!r} is too small for an extent of "
+                f"{float(ux.max() - x0):.3g} x {float(uy.max() - y0):.3g} m. "
+                "Pass a larger distance in metres or split the area."
+            )
+            raise ValidationError(msg)
+        key = gx * np.int64(self.ny) + gy
+        self.order = np.argsort(key, kind="stable")
+        ks = key[self.order]
+        new = np.empty(ks.size, dtype=bool)
+        new[0] = True
+        new[1:] = ks[1:] != ks[:-1]
+        self.start = np.flatnonzero(new)
+        self.keys = ks[self.start]
+        self.count = np.diff(np.append(self.start, ks.size))
+        self.cell = np.cumsum(new) - 1
+        self.gx = self.keys // self.ny
+        self.gy = self.keys % self.ny
+        self.x0, self.y0, self.side = x0, y0, side
+        self.slack = margin * side
+        """Metres by which rounding may put a point outside its cell's nominal square."""
+
+    def neighbour(self, cells: IntArray, dx: int, dy: int) -> IntArray:
+        """Index of the cell ``(dx, dy)`` away from each of ``cells``, -1 if empty."""
+        tx = self.gx[cells] + dx
+        ty = self.gy[cells] + dy
+        ok = (tx >= 0) & (tx < self.nx) & (ty >= 0) & (ty < self.ny)
+        k = tx * np.int64(self.ny) + ty
+        pos = np.minimum(np.searchsorted(self.keys, k), self.keys.size - 1)
+        return np.where(ok & (self.keys[pos] == k), pos, -1)
+
+
+def _light_cores(
+    grid: _Grid,
+    px: FloatArray,
+    py: FloatArray,
+    pw: FloatArray,
+    cell_w: FloatArray,
+    light: IntArray,
+    core: BoolArray,
+    eps: float,
+    ms: int,
+) -> None:
+    """Mark the core points of cells lighter than ``ms`` (in place, in ``core``).
+
+    Each point starts with its own cell's weight (all neighbours) and visits the
+    24 nearby cells nearest first, comparing itself with their points only when
+    the cell comes within ``eps`` of it. It stops as soon as its sum reaches
+    ``ms``, or when even the weight of every cell left could not reach it.
+    """
+    eps2 = eps * eps
+    pts = _runs(grid.start[light], grid.count[light])  # points of light cells, cell order
+    pcell = grid.cell[pts]
+    slot = np.full(grid.keys.size, -1, dtype=np.int64)
+    slot[light] = np.arange(light.size)
+    lslot = slot[pcell]  # each point's position in `light`
+    offsets = sorted(
+        _OFFSETS_ALL, key=lambda o: max(abs(o[0]) - 1, 0) ** 2 + max(abs(o[1]) - 1, 0) ** 2
+    )
+    reach = np.zeros(light.size, dtype=np.float64)  # weight of all nearby cells
+    for dx, dy in offsets:
+        nb = grid.neighbour(light, dx, dy)
+        reach += np.where(nb >= 0, cell_w[np.maximum(nb, 0)], 0.0)
+    wsum = cell_w[pcell]
+    left = reach[lslot]
+    del reach
+    todo = np.flatnonzero(wsum + left >= ms)
+    step = max(1, PAIR_BUDGET // 4)
+    for dx, dy in offsets:
+        if todo.size == 0:
+            break
+        nb_light = grid.neighbour(light, dx, dy)
+        for lo in range(0, todo.size, step):
+            t = todo[lo : lo + step]
+            b = nb_light[lslot[t]]
+            has = b >= 0
+            t, b = t[has], b[has]
+            left[t] -= cell_w[b]
+            # skip cells wholly farther than eps from the point (slack covers rounding)
+            tx, ty = px[pts[t]], py[pts[t]]
+            xlo = grid.x0 + grid.gx[b] * grid.side
+            ylo = grid.y0 + grid.gy[b] * grid.side
+            ddx = np.maximum(np.maximum(xlo - tx, tx - (xlo + grid.side)), 0.0)
+            ddy = np.maximum(np.maximum(ylo - ty, ty - (ylo + grid.side)), 0.0)
+            near = ddx * ddx + ddy * ddy <= (eps + grid.slack) ** 2
+            t, b = t[near], b[near]
+            del tx, ty, xlo, ylo, ddx, ddy, near
+            for k, _, j in _pair_hits(
+                px, py, eps2, pts[t], np.ones(t.size, np.int64), grid.start[b], grid.count[b]
+            ):
+                wsum += np.bincount(t[k], weights=pw[j], minlength=wsum.size)
+        todo = todo[(wsum[todo] < ms) & (wsum[todo] + left[todo] >= ms)]
+    core[pts] = wsum >= ms
+
+
+def _runs(start: IntArray, count: IntArray) -> IntArray:
+    """Concatenated ``arange(start[i], start[i] + count[i])`` for all i."""
+    total = int(count.sum())
+    return np.repeat(start - (np.cumsum(count) - count), count) + np.arange(total)
+
+
+def _pair_hits(
+    px: FloatArray,
+    py: FloatArray,
+    eps2: float,
+    a_lo: IntArray,
+    a_n: IntArray,
+    b_lo: IntArray,
+    b_n: IntArray,
+    budget: int | None = None,
+) -> Iterator[tuple[IntArray, IntArray, IntArray]]:
+    """All neighbour pairs between runs ``[a_lo, a_lo + a_n)`` and ``[b_lo, b_lo + b_n)``.
+
+    Yields ``(k, i, j)``: run pair ``k`` has points ``i`` (from run a) and ``j``
+    (from run b) within ``sqrt(eps2)``. Chunks hold at most about ``2 * budget``
+    candidate pairs (default :data:`PAIR_BUDGET`); a run pair bigger than
+    ``budget`` is split by rows of a.
+    """
+    if a_lo.size == 0:
+        return
+    budget = PAIR_BUDGET if budget is None else budget
+    a_lo = a_lo.astype(np.int64)
+    a_n = a_n.astype(np.int64)
+    b_n = b_n.astype(np.int64)
+    rows = np.maximum(1, budget // np.maximum(b_n, 1))
+    pieces = -(-a_n // rows)
+    pk = np.repeat(np.arange(a_lo.size), pieces)
+    piece_no = np.arange(pk.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    pa_lo = a_lo[pk] + piece_no * rows[pk]
+    pa_n = np.minimum(rows[pk], a_lo[pk] + a_n[pk] - pa_lo)
+    pb_lo, pb_n = b_lo[pk].astype(np.int64), b_n[pk]
+    cost = pa_n * pb_n
+    ends = np.cumsum(cost)
+    chunk = (ends - cost) // budget
+    bounds = np.flatnonzero(np.diff(chunk, prepend=-1, append=chunk[-1] + 1))
+    for lo, hi in itertools.pairwise(bounds):
+        c = cost[lo:hi]
+        total = int(c.sum())
+        if total == 0:
+            continue
+        which = np.repeat(np.arange(lo, hi), c)
+        local = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
+        bn = pb_n[which]
+        i = pa_lo[which] + local // bn
+        j = pb_lo[which] + local % bn
+        del local, bn
+        dx = px[i] - px[j]
+        dy = py[i] - py[j]
+        hit = dx * dx + dy * dy <= eps2
+        del dx, dy
+        yield pk[which[hit]], i[hit], j[hit]
+
+
+def _core_components(
+    grid: _Grid, px: FloatArray, py: FloatArray, core: BoolArray, core_pos: IntArray, eps2: float
+) -> IntArray:
+    """Connected component (0..c-1) of each core point in ``core_pos``."""
+    cx, cy = px[core_pos], py[core_pos]
+    # core cells: runs of core points (core_pos is sorted by cell)
+    pcell = grid.cell[core_pos]
+    new = np.empty(pcell.size, dtype=bool)
+    new[0] = True
+    new[1:] = pcell[1:] != pcell[:-1]
+    cstart = np.flatnonzero(new)
+    ccount = np.diff(np.append(cstart, pcell.size))
+    ccell = np.cumsum(new) - 1  # core cell of each core point
+    grid_cell = pcell[cstart]  # grid cell of each core cell
+    n_cc = cstart.size
+    cc_of_grid = np.full(grid.keys.size, -1, dtype=np.int64)
+    cc_of_grid[grid_cell] = np.arange(n_cc)
+
+    # Candidate pairs of nearby core cells, each unordered pair once, tried cheaply
+    # first: each cell's core point nearest the other cell's centre.
+    gx = grid.gx[grid_cell]
+    gy = grid.gy[grid_cell]
+    arange_core = np.arange(core_pos.size)
+    edges_a: list[npt.NDArray[np.int32]] = []
+    edges_b: list[npt.NDArray[np.int32]] = []
+    rest_a: list[npt.NDArray[np.int32]] = []
+    rest_b: list[npt.NDArray[np.int32]] = []
+    for dx, dy in _OFFSETS_HALF:
+        other = grid.neighbour(grid_cell, dx, dy)
+        ob = np.where(other >= 0, cc_of_grid[np.maximum(other, 0)], -1)
+        a = np.flatnonzero(ob >= 0)
+        if a.size == 0:
+            continue
+        b = ob[a]
+        rep_fwd = _nearest_to_centres(grid, cx, cy, ccell, cstart, gx + dx, gy + dy, arange_core)
+        rep_back = _nearest_to_centres(grid, cx, cy, ccell, cstart, gx - dx, gy - dy, arange_core)
+        i = rep_fwd[a]
+        j = rep_back[b]
+        ddx = cx[i] - cx[j]
+        ddy = cy[i] - cy[j]
+        hit = ddx * ddx + ddy * ddy <= eps2
+        edges_a.append(a[hit].astype(np.int32))
+        edges_b.append(b[hit].astype(np.int32))
+        rest_a.append(a[~hit].astype(np.int32))
+        rest_b.append(b[~hit].astype(np.int32))
+
+    def components() -> IntArray:
+        ea = np.concatenate([np.empty(0, np.int32), *edges_a])
+        eb = np.concatenate([np.empty(0, np.int32), *edges_b])
+        graph = coo_matrix((np.ones(ea.size, dtype=np.int8), (ea, eb)), shape=(n_cc, n_cc))
+        return connected_components(graph, directed=False)[1].astype(np.int64)
+
+    comp = components()
+    # exhaustive check of the other pairs, cheapest first, skipping pairs joined meanwhile
+    ra = np.concatenate([np.empty(0, np.int32), *rest_a])
+    rb = np.concatenate([np.empty(0, np.int32), *rest_b])
+    del rest_a, rest_b
+    keep = comp[ra] != comp[rb]
+    ra, rb = ra[keep], rb[keep]
+    order = np.argsort(ccount[ra] * ccount[rb], kind="stable")
+    ra, rb = ra[order], rb[order]
+    while ra.size:
+        cost = np.cumsum(ccount[ra] * ccount[rb])
+        take = max(1, int(np.searchsorted(cost, PAIR_BUDGET, side="right")))
+        ba, bb, ra, rb = ra[:take], rb[:take], ra[take:], rb[take:]
+        found = np.zeros(take, dtype=bool)
+        for k, _, _ in _pair_hits(cx, cy, eps2, cstart[ba], ccount[ba], cstart[bb], ccount[bb]):
+            found[k] = True
+        edges_a.append(ba[found])
+        edges_b.append(bb[found])
+        comp = components()
+        keep = comp[ra] != comp[rb]
+        ra, rb = ra[keep], rb[keep]
+    return comp[ccell]
+
+
+def _nearest_to_centres(
+    grid: _Grid,
+    cx: FloatArray,
+    cy: FloatArray,
+    ccell: IntArray,
+    cstart: IntArray,
+    tgx: IntArray,
+    tgy: IntArray,
+    arange_core: IntArray,
+) -> IntArray:
+    """For each core cell, its core point nearest the centre of grid cell ``(tgx, tgy)``."""
+    tx = grid.x0 + (tgx + 0.5) * grid.side
+    ty = grid.y0 + (tgy + 0.5) * grid.side
+    ddx = cx - tx[ccell]
+    ddy = cy - ty[ccell]
+    d2 = ddx * ddx + ddy * ddy
+    best = np.minimum.reduceat(d2, cstart)
+    idx = np.where(d2 == best[ccell], arange_core, arange_core.size)
+    return np.minimum.reduceat(idx, cstart)
+
+
+def _nearest_core_labels(
+    qx: FloatArray, qy: FloatArray, cx: FloatArray, cy: FloatArray, clab: IntArray, eps: float
+) -> IntArray:
+    """Cluster of each query point's nearest core point within ``eps`` (-1 if none).
+
+    Candidates whose KD-tree distance is within a relative 1e-8 of the nearest
+    are re-compared with the exact squared distance; among exact ties the lowest
+    cluster id wins.
+    """
+    tree = cKDTree(np.c_[cx, cy])
+    out = np.full(qx.size, -1, dtype=np.int64)
+    step = max(1, PAIR_BUDGET // 8)
+    for lo in range(0, qx.size, step):
+        _nearest_core_chunk(
+            tree, qx, qy, cx, cy, clab, eps, np.arange(lo, min(lo + step, qx.size)), out
+        )
+    return out
+
+
+def _nearest_core_chunk(
+    tree: cKDTree,
+    qx: FloatArray,
+    qy: FloatArray,
+    cx: FloatArray,
+    cy: FloatArray,
+    clab: IntArray,
+    eps: float,
+    todo: IntArray,
+    out: IntArray,
+) -> None:
+    """:func:`_nearest_core_labels` for the query points ``todo``, into ``out``."""
+    eps2 = eps * eps
+    n_core = cx.size
+    k = 2
+    while todo.size:
+        kk = min(k, n_core)
+        d, j = tree.query(np.c_[qx[todo], qy[todo]], k=kk, distance_upper_bound=eps * (1 + 1e-6))
+        d = np.asarray(d, dtype=np.float64).reshape(todo.size, kk)
+        j = np.asarray(j, dtype=np.int64).reshape(todo.size, kk)
+        valid = j < n_core
+        jj = np.where(valid, j, 0)
+        ddx = qx[todo, None] - cx[jj]
+        ddy = qy[todo, None] - cy[jj]
+        d2 = np.where(valid, ddx * ddx + ddy * ddy, np.inf)
+        d2 = np.where(d2 <= eps2, d2, np.inf)
+        best = d2.min(axis=1)
+        tied = np.isfinite(d2) & (d2 == best[:, None])
+        lab = np.where(tied, clab[jj], np.iinfo(np.int64).max).min(axis=1)
+        lab = np.where(np.isfinite(best), lab, -1)
+        done = ~valid[:, -1] | (d[:, -1] > d[:, 0] * (1 + _TIE_REL)) | (kk >= n_core)
+        out[todo[done]] = lab[done]
+        todo = todo[~done]
+        k *= 4
+
+
+# --------------------------------------------------------------------------- eps
+
+
+def suggest_eps(
+    x: npt.ArrayLike, y: npt.ArrayLike, *, k: int, quiet: bool = False
+) -> tuple[float, dict[str, Any]]:
+    """Suggest ``eps_m`` at the knee of the k-distance curve.
+
+    The k-distance of a point is the distance to its k-th nearest point,
+    counting the point itself (so with ``k = min_samples`` and unit weights a
+    point is core exactly when ``eps_m`` reaches its k-distance). The curve is
+    the k-distances of all points sorted ascending. Points whose k-distance is
+    0 (k or more events at the same spot) are core at any ``eps_m`` and are
+    left out. The curve is clipped at its :data:`KNEE_CLIP_QUANTILE` quantile,
+    both axes are scaled to [0, 1], and the knee is the point farthest below
+    the chord from the first to the last point (Kneedle, Satopää et al. 2011);
+    the suggestion is the k-distance there.
+
+    Parameters
+    ----------
+    x, y
+        Projected coordinates in metres, same length, finite.
+    k
+        Whole number >= 2; pass the ``min_samples`` you will cluster with.
+    quiet
+        Default False: announce the choice on the ``models.dbscan`` logger
+        (INFO). True says nothing.
+
+    Returns
+    -------
+    ``(eps_m, meta)``: the suggestion in metres and a dict with ``eps_m``,
+    ``rule`` (text), ``k``, ``units`` ("m"), ``n_points``, ``n_zero`` (points
+    left out), ``knee_quantile`` (share of the curve below the knee) and
+    ``curve_quantiles`` (k-distance at quantiles 0, 0.1, 0.25, 0.5, 0.75, 0.9,
+    0.95, 0.99 and 1 of all points, metres).
+    """
+    xa, ya = _check_xy(x, y)
+    k = _check_count(k, "k", 2, "the `min_samples` you will cluster with")
+    if xa.size < k:
+        msg = f"`x` and `y` hold {xa.size} points; the k-distance curve needs at least k = {k}."
+        raise ValidationError(msg)
+    pts = np.c_[xa, ya]
+    tree = cKDTree(pts)
+    kdist = np.empty(xa.size, dtype=np.float64)
+    step = 200_000
+    for lo in range(0, xa.size, step):
+        d, _ = tree.query(pts[lo : lo + step], k=[k])
+        kdist[lo : lo + step] = d[:, 0]
+    del tree, pts
+    kdist.sort()
+    qs = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)
+    summary = {q: float(v) for q, v in zip(qs, np.quantile(kdist, qs), strict=True)}
+    n_zero = int(np.searchsorted(kdist, 0.0, side="right"))
+    curve = kdist[n_zero:]
+    if curve.size == 0:
+        msg = (
+            f"every point has at least k = {k} events at its own coordinates, so every point "
+            "is core at any distance and the k-distance curve has no knee. Pass `eps_m`."
+        )
+        raise ValidationError(msg)
+    top = float(np.quantile(curve, KNEE_CLIP_QUANTILE))
+    clipped = np.minimum(curve, top)
+    if curve.size < 3 or top <= clipped[0]:
+        knee = 0
+    else:
+        xn = np.arange(curve.size) / (curve.size - 1)
+        yn = (clipped - clipped[0]) / (top - clipped[0])
+        knee = int(np.argmax(xn - yn))
+    eps = float(curve[knee])
+    rule = (
+        f"knee of the k-distance curve (k = {k}, distance to the k-th nearest point counting "
+        f"itself; Kneedle, Satopää et al. 2011: farthest point below the chord of the "
+        f"normalised curve, clipped at its {KNEE_CLIP_QUANTILE:.0%} quantile, "
+        f"{n_zero} zero distances left out)"
+    )
+    meta: dict[str, Any] = {
+        "eps_m": eps,
+        "rule": rule,
+        "k": k,
+        "units": "m",
+        "n_points": int(xa.size),
+        "n_zero": n_zero,
+        "knee_quantile": float((n_zero + knee) / xa.size),
+        "curve_quantiles": summary,
+    }
+    if not quiet:
+        logger.info(
+            "eps_m = %.1f m suggested by the %s; k-distance median %.1f m, 90%% %.1f m.",
+            eps,
+            rule,
+            summary[0.5],
+            summary[0.9],
+        )
+    return eps, meta
+
+
+# --------------------------------------------------------------------------- hulls
+
+
+def cluster_hulls(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    cluster: npt.ArrayLike,
+    *,
+    kind: Literal["convex", "concave"] = "convex",
+) -> pd.DataFrame:
+    """One polygon per cluster, in the points' projected coordinates.
+
+    Parameters
+    ----------
+    x, y
+        Projected coordinates in metres, same length, finite.
+    cluster
+        Cluster id of each point (whole numbers); ids < 0 (noise) are ignored.
+    kind
+        ``"convex"`` (default): the convex hull. ``"concave"``: the concave
+        hull of :func:`shapely.concave_hull` with ``ratio`` =
+        :data:`CONCAVE_RATIO` and no holes.
+
+    Returns
+    -------
+    DataFrame with one row per cluster id >= 0, ascending: ``cluster`` (int64),
+    ``n_points`` (int64, points including duplicates), ``area_m2`` (float, m²)
+    and ``geometry`` (shapely Polygon). A hull that is not a polygon (clusters
+    of 1-2 distinct points or collinear points) is buffered by
+    :data:`HULL_BUFFER_M` metres, so every hull is a polygon that covers its
+    points.
+    """
+    xa, ya = _check_xy(x, y)
+    ca = np.asarray(cluster).ravel()
+    if ca.size != xa.size:
+        msg = f"`cluster` must have one id per point, got {ca.size} for {xa.size} points."
+        raise ValidationError(msg)
+    if ca.size and not np.issubdtype(ca.dtype, np.integer):
+        msg = (
+            f"`cluster` must hold whole-number ids, got dtype {ca.dtype}. Pass `dbscan(...)`'s ids."
+        )
+        raise ValidationError(msg)
+    if kind not in ("convex", "concave"):
+        msg = f"`kind` must be 'convex' or 'concave', got {kind!r}."
+        raise ValidationError(msg)
+    keep = np.flatnonzero(ca >= 0)
+    keep = keep[np.argsort(ca[keep], kind="stable")]  # shapely wants grouped, sorted indices
+    ids, group, counts = np.unique(
+        ca[keep].astype(np.int64), return_inverse=True, return_counts=True
+    )
+    if ids.size == 0:
+        return pd.DataFrame(
+            {
+                "cluster": np.empty(0, np.int64),
+                "n_points": np.empty(0, np.int64),
+                "area_m2": np.empty(0, np.float64),
+                "geometry": np.empty(0, dtype=object),
+            }
+        )
+    points = shapely.multipoints(np.c_[xa[keep], ya[keep]], indices=group)
+    if kind == "convex":
+        hulls = shapely.convex_hull(points)
+    else:
+        hulls = shapely.concave_hull(points, ratio=CONCAVE_RATIO)
+    flat = shapely.get_type_id(hulls) != shapely.GeometryType.POLYGON
+    if flat.any():
+        hulls[flat] = shapely.buffer(hulls[flat], HULL_BUFFER_M)
+    return pd.DataFrame(
+        {
+            "cluster": ids,
+            "n_points": counts.astype(np.int64),
+            "area_m2": shapely.area(hulls),
+            "geometry": hulls,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- hotspots
+
+
+def dbscan_hotspots(
+    events: pd.DataFrame,
+    cells: pd.DataFrame,
+    *,
+    eps_m: float | None = None,
+    min_samples: int = 5,
+    quiet: bool = False,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """DBSCAN hotspots summarised on analysis cells (the hotspot-frame contract).
+
+    Parameters
+    ----------
+    events
+        One row per event: ``x``, ``y`` (British National Grid metres), ``h3``
+        (int64, resolution 12); optional ``weight`` (>= 0, default 1 each).
+        Other columns (``child_ref``, ``episode_id``, ``layer``...) are ignored.
+    cells
+        The study area's cells: ``h3`` (int64, all at the analysis resolution)
+        and any other columns (``x``, ``y``, ``lat``, ``lng``, ``area_m2``...),
+        passed through.
+    eps_m
+        Neighbourhood radius in metres. Default None: suggested by
+        :func:`suggest_eps` with ``k = min_samples`` and announced.
+    min_samples
+        Weight of events within ``eps_m`` (the event itself included) that makes
+        a core event; default 5.
+    quiet
+        Default False: announce automatic choices on the ``models.dbscan`` logger.
+
+    Returns
+    -------
+    ``(frame, meta)``. ``frame`` has one row per cell (zeros included), the
+    cells' columns plus ``n`` (events in the cell), ``n_clustered`` (events in
+    clusters), ``cluster`` (the cluster most of the cell's clustered events
+    belong to, ties to the lowest id, -1 if none), ``cluster_size`` (events in
+    that cluster, all cells) and ``score`` (summed weight of the cell's
+    clustered events; higher is hotter), sorted by ``score`` descending then
+    ``h3`` ascending. ``meta`` holds ``model``, ``eps_m``, ``eps_rule``,
+    ``eps_suggestion`` (the :func:`suggest_eps` meta or None), ``min_samples``,
+    ``res``, ``weighted``, ``n_events``, ``n_events_outside_cells``,
+    ``n_clusters``, ``n_core``, ``n_noise``, ``score_rule``, ``units`` and
+    ``hulls`` (the :func:`cluster_hulls` frame).
+    """
+    for name, frame, needed in (("events", events, ("x", "y", "h3")), ("cells", cells, ("h3",))):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            msg = (
+                f"`{name}` is missing column(s) {missing}; it has {list(frame.columns)}. "
+                f"Pass a frame with {list(needed)}."
+            )
+            raise ValidationError(msg)
+    ms = _check_count(min_samples, "min_samples", 1, "the weight (events) that makes a core point")
+    cell_h3 = cells["h3"].to_numpy(dtype=np.int64)
+    if cell_h3.size == 0:
+        msg = "`cells` is empty. Pass the study area's cells at the analysis resolution."
+        raise ValidationError(msg)
+    cell_res = cells_resolution(cell_h3)
+    res = int(cell_res[0])
+    if (cell_res != res).any():
+        msg = (
+            f"`cells.h3` must all share one resolution, got {sorted(set(cell_res.tolist()))}. "
+            "Pass cells at the analysis resolution only."
+        )
+        raise ValidationError(msg)
+    if pd.Index(cell_h3).has_duplicates:
+        msg = "`cells.h3` holds duplicate cells. Pass each cell once."
+        raise ValidationError(msg)
+
+    x = events["x"].to_numpy(dtype=np.float64)
+    y = events["y"].to_numpy(dtype=np.float64)
+    weighted = "weight" in events.columns
+    w = events["weight"].to_numpy(dtype=np.float64) if weighted else np.ones(x.size)
+    n_events = int(x.size)
+    suggestion: dict[str, Any] | None = None
+    if eps_m is None and n_events >= ms and n_events >= 2:
+        eps, suggestion = suggest_eps(x, y, k=max(ms, 2), quiet=quiet)
+        eps_rule = suggestion["rule"]
+    elif eps_m is None:
+        eps, eps_rule = float("nan"), f"not suggested: {n_events} events, fewer than needed"
+    else:
+        eps, eps_rule = _check_eps(eps_m), "given by the caller"
+
+    if n_events and math.isfinite(eps):
+        labels = dbscan(x, y, eps_m=eps, min_samples=ms, weights=w if weighted else None)
+        cluster = labels["cluster"].to_numpy()
+        core = labels["core"].to_numpy()
+    else:
+        _check_xy(x, y)
+        cluster = np.full(n_events, -1, dtype=np.int64)
+        core = np.zeros(n_events, dtype=bool)
+    hulls = cluster_hulls(x, y, cluster)
+
+    ev_cell = cells_to_parent(events["h3"].to_numpy(dtype=np.int64), res)
+    inside = np.isin(ev_cell, cell_h3)
+    clustered = cluster >= 0
+    per = pd.DataFrame({"h3": ev_cell, "cluster": cluster, "w": np.where(clustered, w, 0.0)})
+    per["clustered"] = clustered
+    per = per[inside]
+    stats = per.groupby("h3", sort=False).agg(
+        n=("cluster", "size"), n_clustered=("clustered", "sum"), score=("w", "sum")
+    )
+    sizes = np.bincount(cluster[clustered], minlength=int(cluster.max(initial=-1)) + 1)
+    top = (
+        per[per["clustered"]]
+        .groupby(["h3", "cluster"], sort=False)
+        .size()
+        .rename("k")
+        .reset_index()
+        .sort_values(["h3", "k", "cluster"], ascending=[True, False, True], kind="stable")
+        .drop_duplicates("h3")
+        .set_index("h3")["cluster"]
+    )
+    out = cells.reset_index(drop=True).copy()
+    key = pd.Index(cell_h3)
+    out["n"] = stats["n"].reindex(key).fillna(0).to_numpy(dtype=np.int64)
+    out["n_clustered"] = stats["n_clustered"].reindex(key).fillna(0).to_numpy(dtype=np.int64)
+    top_cluster = top.reindex(key).fillna(-1).to_numpy(dtype=np.int64)
+    out["cluster"] = top_cluster
+    sizes_or_zero = np.append(sizes, 0)  # index -1 (no cluster) reads the appended 0
+    out["cluster_size"] = sizes_or_zero[top_cluster].astype(np.int64)
+    out["score"] = stats["score"].reindex(key).fillna(0.0).to_numpy(dtype=np.float64)
+    out = out.sort_values(["score", "h3"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
+    meta: dict[str, Any] = {
+        "model": "dbscan",
+        "eps_m": eps if math.isfinite(eps) else None,
+        "eps_rule": eps_rule,
+        "eps_suggestion": suggestion,
+        "min_samples": ms,
+        "res": res,
+        "weighted": weighted,
+        "n_events": n_events,
+        "n_events_outside_cells": int((~inside).sum()),
+        "n_clusters": int(sizes.size),
+        "n_core": int(core.sum()),
+        "n_noise": int((~clustered).sum()),
+        "score_rule": (
+            "summed weight of the cell's events that belong to a DBSCAN cluster"
+            if weighted
+            else "number of the cell's events that belong to a DBSCAN cluster"
+        ),
+        "units": {"eps_m": "m", "area_m2": "m^2", "score": "weight" if weighted else "events"},
+        "hulls": hulls,
+    }
+    return out, meta
