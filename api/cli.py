@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import pandas as pd
 import typer
@@ -228,7 +228,7 @@ def _params(
     min_samples: int | None = None,
     top: int | None = None,
 ) -> services.AnalysisParams:
-    given = {
+    given: dict[str, Any] = {
         "method": method,
         "res": res,
         "bandwidth_m": bandwidth_m,

@@ -626,10 +626,7 @@ def weekly(
         wards=ward_list if areas else None,
     )
     write_targets_csv(files["targets"], shown)
-    write_hotspots_geojson(
-        files["hotspots"],
-        hs if audience != "partner" else _suppress_cells(hs, params.suppress_below),
-    )
+    write_hotspots_geojson(files["hotspots"], hs, meta=meta_out)
     run = {
         "kind": "weekly",
         "week": week,
@@ -653,16 +650,6 @@ def weekly(
 
 def _plain(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) or value is None
-
-
-def _suppress_cells(hs: pd.DataFrame, k: int) -> pd.DataFrame:
-    out = hs.copy()
-    for col in ("n", "n_episodes", "n_children", "n_found", "n_last_seen"):
-        if col in out.columns:
-            out[col] = out[col].where(
-                out["n_children"] >= k if "n_children" in out.columns else True, 0
-            )
-    return out
 
 
 def _safe_location(location: str) -> str:

@@ -34,9 +34,11 @@ Algorithm (bounded memory, no loop over points in Python)
    5 x 5 block of cells around a point (the exact grid DBSCAN of Gunawan 2013
    and Gan and Tao 2015).
 3. A cell whose total weight reaches ``min_samples`` makes all its points
-   core without looking further. Points in lighter cells sum their
-   neighbours' weights over the 24 surrounding cells, pair by pair, in chunks
-   of at most :data:`PAIR_BUDGET` pairs.
+   core without looking further. A point in a lighter cell adds its
+   neighbours' weights cell by cell over the 24 surrounding cells, nearest
+   first, pair by pair in chunks of at most :data:`PAIR_BUDGET` pairs; it skips
+   cells wholly beyond ``eps_m`` and stops once its sum reaches
+   ``min_samples`` or can no longer reach it.
 4. Core points of one cell share a cluster. Two nearby cells are joined when
    some pair of their core points are neighbours: first each cell's core point
    nearest the other cell's centre is tried (this joins almost every pair
@@ -85,7 +87,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-PAIR_BUDGET = 1000000
+PAIR_BUDGET = 1_000_000
 """Most point pairs compared at once; bounds the working memory (about 100 MB)."""
 
 HULL_BUFFER_M = 10.0
@@ -376,8 +378,10 @@ def _light_cores(
         reach += np.where(nb >= 0, cell_w[np.maximum(nb, 0)], 0.0)
     wsum = cell_w[pcell]
     left = reach[lslot]
+    # `left` is kept by subtraction: give up on a point only with a margin over rounding
+    hopeless = ms - 1e-9 * (ms + wsum + left)
     del reach
-    todo = np.flatnonzero(wsum + left >= ms)
+    todo = np.flatnonzero(wsum + left >= hopeless)
     step = max(1, PAIR_BUDGET // 4)
     for dx, dy in offsets:
         if todo.size == 0:
@@ -402,7 +406,7 @@ def _light_cores(
                 px, py, eps2, pts[t], np.ones(t.size, np.int64), grid.start[b], grid.count[b]
             ):
                 wsum += np.bincount(t[k], weights=pw[j], minlength=wsum.size)
-        todo = todo[(wsum[todo] < ms) & (wsum[todo] + left[todo] >= ms)]
+        todo = todo[(wsum[todo] < ms) & (wsum[todo] + left[todo] >= hopeless[todo])]
     core[pts] = wsum >= ms
 
 
@@ -814,7 +818,10 @@ def dbscan_hotspots(
         passed through.
     eps_m
         Neighbourhood radius in metres. Default None: suggested by
-        :func:`suggest_eps` with ``k = min_samples`` and announced.
+        :func:`suggest_eps` with ``k = max(min_samples, 2)`` (event weights play
+        no part in the suggestion) and announced. With no ``eps_m`` and fewer
+        than ``max(min_samples, 2)`` events nothing is clustered and
+        ``meta["eps_m"]`` is None.
     min_samples
         Weight of events within ``eps_m`` (the event itself included) that makes
         a core event; default 5.
@@ -863,7 +870,8 @@ def dbscan_hotspots(
     x = events["x"].to_numpy(dtype=np.float64)
     y = events["y"].to_numpy(dtype=np.float64)
     weighted = "weight" in events.columns
-    w = events["weight"].to_numpy(dtype=np.float64) if weighted else np.ones(x.size)
+    given_w = _check_weights(events["weight"], x.size) if weighted else None
+    w = np.ones(x.size) if given_w is None else given_w
     n_events = int(x.size)
     suggestion: dict[str, Any] | None = None
     if eps_m is None and n_events >= ms and n_events >= 2:
@@ -875,7 +883,7 @@ def dbscan_hotspots(
         eps, eps_rule = _check_eps(eps_m), "given by the caller"
 
     if n_events and math.isfinite(eps):
-        labels = dbscan(x, y, eps_m=eps, min_samples=ms, weights=w if weighted else None)
+        labels = dbscan(x, y, eps_m=eps, min_samples=ms, weights=given_w)
         cluster = labels["cluster"].to_numpy()
         core = labels["core"].to_numpy()
     else:

@@ -75,7 +75,9 @@ def patrol_windows(
             "patrol_dow": best // 24,
             "patrol_start_hour": best % 24,
             "patrol_window": labels,
-            "window_share": np.where(total > 0, sums[rows, best] / np.where(total > 0, total, 1), 0),
+            "window_share": np.where(
+                total > 0, sums[rows, best] / np.where(total > 0, total, 1), 0
+            ),
             "window_events": csums[rows, best].astype(np.int64),
         },
         index=pd.Index(keys, name=groups.name),

@@ -104,7 +104,9 @@ def _trend(recent: np.ndarray, before: np.ndarray) -> np.ndarray:
 def _grading_text(reports: pd.DataFrame) -> pd.Series:
     if reports.empty:
         return pd.Series(dtype=object)
-    grade = reports["source_evaluation"].astype(str) + reports["intelligence_assessment"].astype(str)
+    grade = reports["source_evaluation"].astype(str) + reports["intelligence_assessment"].astype(
+        str
+    )
     counts = pd.crosstab(reports["cell"], grade)
     parts = [
         np.where(counts[g].to_numpy() > 0, g + ":" + counts[g].astype(str).to_numpy(), "")
@@ -220,26 +222,43 @@ def _nearest_venue(out: pd.DataFrame, venues: pd.DataFrame | None, max_m: float)
     return out
 
 
+def _plural(n: pd.Series, one: str, many: str) -> pd.Series:
+    return n.astype(str) + np.where(n == 1, f" {one}", f" {many}")
+
+
 def _explain(out: pd.DataFrame) -> pd.Series:
     """One line per target saying why it is there."""
     parts = (
-        out["episodes"].astype(str)
-        + " episodes ("
-        + out["children"].astype(str)
-        + " children), "
+        _plural(out["episodes"], "episode", "episodes")
+        + " ("
+        + _plural(out["children"], "child", "children")
+        + "), "
         + out["found"].astype(str)
         + " found here"
     )
     reports = np.where(
         out["venue_reports"] > 0,
-        ", " + out["venue_reports"].astype(str) + " intelligence reports (" + out["reports_by_grading"] + ")",
+        ", "
+        + _plural(out["venue_reports"], "intelligence report", "intelligence reports")
+        + " ("
+        + out["reports_by_grading"]
+        + ")",
         "",
     )
-    trend = ", " + out["trend"] + " (" + out["recent"].astype(str) + " vs " + out["before"].astype(str) + ")"
+    trend = (
+        ", "
+        + out["trend"]
+        + " ("
+        + out["recent"].astype(str)
+        + " vs "
+        + out["before"].astype(str)
+        + ")"
+    )
     window = np.where(out["patrol_window"] != "", ", busiest " + out["patrol_window"], "")
+    metres = out["nearest_venue_m"].fillna(0).astype(int).astype(str)
     venue = np.where(
         out["nearest_venue"].notna(),
-        ", near " + out["nearest_venue"].astype(str) + " " + out["nearest_venue_m"].fillna(0).astype(int).astype(str) + " m",
+        ", near " + out["nearest_venue"].astype(str) + " " + metres + " m",
         "",
     )
     return parts + reports + trend + window + venue

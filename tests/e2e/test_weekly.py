@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import h3.api.numpy_int as h3i
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -162,3 +166,61 @@ def test_partner_pack_is_disclosure_controlled(world: dict[str, object], tmp_pat
     assert "Hotel" not in html and "Takeaway" not in html
     assert len(targets) > 0
     assert {h3i.get_resolution(h3i.str_to_int(c)) for c in targets["h3"]} == {8}
+
+
+def test_map_in_chromium_matches_targets_csv(pack: services.WeeklyResult, browser: Any) -> None:
+    from matplotlib.image import imread
+
+    from .conftest import open_map
+
+    logs = open_map(browser, pack.out_dir / "map.html")
+    assert browser.execute_script('return typeof L !== "undefined"') is True
+    markers = browser.execute_script(
+        "return ENGAGE.layers.targets.getLayers().map(m => "
+        "({rank: m.options.engageRank, lat: m.getLatLng().lat, lng: m.getLatLng().lng}))"
+    )
+    listed = pd.DataFrame(browser.execute_script("return ENGAGE.targets"))
+    targets = pd.read_csv(pack.out_dir / "targets.csv")
+    assert len(markers) == len(targets)
+    got = listed.sort_values("rank").reset_index(drop=True)
+    assert got["rank"].tolist() == targets["rank"].tolist()
+    np.testing.assert_allclose(got["lat"], targets["lat"], atol=1e-6)
+    np.testing.assert_allclose(got["lng"], targets["lng"], atol=1e-6)
+    severe = [entry for entry in logs if entry.get("level") == "SEVERE"]
+    assert severe == []
+    png = imread(io.BytesIO(browser.get_screenshot_as_png()))
+    colours = np.unique((png[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+
+
+ROW = re.compile(
+    r"^\s*(?P<rank>\d+)\s+\S.*?\s{2,}(?P<grid>[HNOST][A-Z] \d{4} \d{4})\s+"
+    r"(?P<episodes>\d+)\s+(?P<children>\d+)\s+(?P<found>\d+)\s+(?P<reports>\d+)"
+)
+
+
+def test_pdf_marking_on_every_page_and_table_equals_targets_csv(
+    pack: services.WeeklyResult,
+) -> None:
+    from pypdf import PdfReader
+
+    reader = PdfReader(pack.out_dir / "pack.pdf")
+    rows = []
+    for i, page in enumerate(reader.pages, start=1):
+        text = page.extract_text()
+        assert text.count("OFFICIAL-SENSITIVE") >= 2, f"page {i}"
+        if "Target list" in text:
+            for line in page.extract_text(extraction_mode="layout").splitlines():
+                if m := ROW.match(line):
+                    rows.append(m.groupdict())
+    got = pd.DataFrame(rows)
+    targets = pd.read_csv(pack.out_dir / "targets.csv")
+    assert got["rank"].astype(int).tolist() == targets["rank"].tolist()
+    assert got["grid"].tolist() == targets["grid_ref"].tolist()
+    for col, want in (
+        ("episodes", "episodes"),
+        ("children", "children"),
+        ("found", "found"),
+        ("reports", "venue_reports"),
+    ):
+        assert got[col].astype(int).tolist() == targets[want].tolist(), col

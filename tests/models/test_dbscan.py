@@ -83,9 +83,18 @@ def brute_border(
 
 
 def check_against_references(
-    x: FloatArray, y: FloatArray, eps: float, ms: int, w: FloatArray | None = None
+    x: FloatArray,
+    y: FloatArray,
+    eps: float,
+    ms: int,
+    w: FloatArray | None = None,
+    *,
+    border: bool = True,
 ) -> pd.DataFrame:
-    """Assert every agreement the module promises; return our result."""
+    """Assert every agreement the module promises; return our result.
+
+    ``border=False`` leaves out the quadratic brute-force border check.
+    """
     ours = dbscan(x, y, eps_m=eps, min_samples=ms, weights=w)
     lab = ours["cluster"].to_numpy()
     core = ours["core"].to_numpy()
@@ -93,7 +102,8 @@ def check_against_references(
     np.testing.assert_array_equal(core, sk_core)
     assert same_partition(lab[core], sk_lab[core])
     np.testing.assert_array_equal(lab < 0, sk_lab < 0)
-    np.testing.assert_array_equal(lab[~core], brute_border(x, y, core, lab, eps))
+    if border:
+        np.testing.assert_array_equal(lab[~core], brute_border(x, y, core, lab, eps))
     if core.any():  # ids are 0..c-1, in the order of each cluster's smallest (x, y) core point
         first = (
             pd.DataFrame({"c": lab[core], "x": x[core], "y": y[core]})
@@ -112,6 +122,12 @@ def test_matches_sklearn_and_border_rule(seed: int, ms: int) -> None:
     ours = check_against_references(x, y, EPS, ms)
     assert 1 < ours["cluster"].max() + 1 < x.size // 4  # several clusters: not a trivial case
     assert ((ours["cluster"] >= 0) & ~ours["core"]).any()  # border points exist
+
+
+def test_matches_sklearn_on_larger_data_and_many_settings() -> None:
+    x, y = clustered(12, n=20_000)
+    for eps, ms in [(10.0, 3), (EPS, 5), (EPS, 40), (60.0, 8)]:
+        check_against_references(x, y, eps, ms, border=False)
 
 
 @pytest.mark.parametrize("seed", [4, 5, 6])
@@ -182,7 +198,7 @@ def test_nearest_core_beats_lower_cluster_id() -> None:
     assert out["cluster"].iloc[-1] == 1
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     pts=st.lists(
         st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(0, 3)),
@@ -424,3 +440,22 @@ def test_dbscan_hotspots_weights_score_and_bad_frames() -> None:
         dbscan_hotspots(events, mixed, eps_m=EPS)
     with pytest.raises(ValidationError, match=r"`eps_m` must be > 0, got -5"):
         dbscan_hotspots(events, cells, eps_m=-5)
+
+
+def test_dbscan_hotspots_without_events_or_with_events_outside() -> None:
+    events, cells = _events_and_cells(12)
+    frame, meta = dbscan_hotspots(events.iloc[:0], cells, min_samples=5, quiet=True)
+    assert len(frame) == len(cells)
+    assert (frame[["n", "n_clustered", "cluster_size"]] == 0).all().all()
+    assert (frame["cluster"] == -1).all()
+    assert meta["eps_m"] is None
+    assert meta["n_clusters"] == 0
+    assert list(frame["h3"]) == sorted(cells["h3"])  # all scores 0: h3 ascending
+    inner = cells.iloc[: len(cells) // 2]
+    frame, meta = dbscan_hotspots(events, inner, eps_m=EPS, min_samples=5)
+    parent = cells_to_parent(events["h3"].to_numpy(), 10)
+    outside = int((~np.isin(parent, inner["h3"])).sum())
+    assert outside > 0
+    assert meta["n_events_outside_cells"] == outside
+    assert frame["n"].sum() == len(events) - outside
+    assert len(frame) == len(inner)

@@ -74,9 +74,7 @@ def test_tour_is_two_opt_optimal_and_close_to_the_best_path() -> None:
             swapped = order.copy()
             swapped[i : j + 1] = swapped[i : j + 1][::-1]
             assert tour_length_m(x, y, swapped) >= length - 1e-6
-    best = min(
-        tour_length_m(x, y, np.array([0, *p])) for p in itertools.permutations(range(1, 8))
-    )
+    best = min(tour_length_m(x, y, np.array([0, *p])) for p in itertools.permutations(range(1, 8)))
     assert length >= best - 1e-6
     assert length <= 1.25 * best
 

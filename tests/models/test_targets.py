@@ -22,8 +22,16 @@ def cells() -> pd.DataFrame:
     return area_cells(geom, 9)
 
 
-def _events(cell: int, n: int, *, layer: str = "found", children: int | None = None,
-            place: str = "public", days_ago: float = 3.0, hour: int = 21) -> pd.DataFrame:
+def _events(
+    cell: int,
+    n: int,
+    *,
+    layer: str = "found",
+    children: int | None = None,
+    place: str = "public",
+    days_ago: float = 3.0,
+    hour: int = 21,
+) -> pd.DataFrame:
     child = h3i.cell_to_center_child(int(cell), 12)
     at = AS_OF - pd.Timedelta(days=days_ago) + pd.Timedelta(hours=hour - 24)
     kids = children or n
@@ -42,7 +50,9 @@ def _events(cell: int, n: int, *, layer: str = "found", children: int | None = N
     )
 
 
-def _hotspots(cells: pd.DataFrame, scores: dict[int, float], counts: dict[int, int]) -> pd.DataFrame:
+def _hotspots(
+    cells: pd.DataFrame, scores: dict[int, float], counts: dict[int, int]
+) -> pd.DataFrame:
     hs = cells.copy()
     hs["score"] = hs["h3"].map(scores).fillna(0.0)
     hs["n"] = hs["h3"].map(counts).fillna(0).astype(int)
@@ -53,15 +63,13 @@ def test_ranking_separation_and_explanations(cells: pd.DataFrame) -> None:
     c = cells["h3"].to_numpy()
     a = int(c[0])
     neighbour = next(int(x) for x in h3i.grid_ring(a, 1) if int(x) in set(c.tolist()))
-    far = max(
-        (int(x) for x in c), key=lambda x: h3i.grid_distance(a, x)
-    )
+    far = max((int(x) for x in c), key=lambda x: h3i.grid_distance(a, x))
     events = pd.concat(
         [
-            _events(a, 6, children=2),                      # one child often, one once
+            _events(a, 6, children=2),  # one child often, one once
             _events(a, 2, layer="last_seen", children=2),
             _events(neighbour, 3),
-            _events(far, 4, days_ago=40),                   # older: in the "before" period
+            _events(far, 4, days_ago=40),  # older: in the "before" period
         ],
         ignore_index=True,
     )
@@ -107,8 +115,13 @@ def test_venue_reports_and_nearest_venue(cells: pd.DataFrame) -> None:
     reports["intelligence_assessment"] = ["A", "A", "B"]
     row = cells.set_index("h3").loc[a]
     venues = pd.DataFrame(
-        {"venue_id": ["V1"], "name": ["Hotel 1"], "venue_type": ["hotel"],
-         "x": [row["x"] + 30.0], "y": [row["y"] + 40.0]}
+        {
+            "venue_id": ["V1"],
+            "name": ["Hotel 1"],
+            "venue_type": ["hotel"],
+            "x": [row["x"] + 30.0],
+            "y": [row["y"] + 40.0],
+        }
     )
     hs = _hotspots(cells, {a: 3.0}, {a: 3})
     out = rank_targets(hs, reports, as_of=AS_OF, venues=venues, params=TargetParams(top_n=1))
