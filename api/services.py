@@ -677,9 +677,14 @@ def hotspots_table(
     cells = grid_for(polygon, params.res)
     with opened_store(location) as store:
         events = load_events(store, Window(start, end), layer=layer, category=category)
-    as_of = pd.Timestamp(end) if end is not None else pd.Timestamp.now(tz="UTC")
-    if len(events) and events["at"].max() > as_of:
+    # Recency weights count back from the end of the data window (or from the
+    # latest event when the window is open-ended), never from today.
+    if end is not None:
+        as_of = pd.Timestamp(end)
+    elif len(events):
         as_of = events["at"].max()
+    else:
+        as_of = pd.Timestamp.now(tz="UTC")
     return run_hotspots(events, cells, params, as_of, quiet=quiet)
 
 

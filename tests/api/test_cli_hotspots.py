@@ -1,0 +1,126 @@
+"""`engage hotspots`, `engage targets` and `engage weekly` on a small synthetic store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from api import services
+from api.cli import app
+from api.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("cli")
+    services.simulate_scenario(root / "s", seed=11, weeks=20)
+    location = str(root / "engage.gpkg")
+    settings = Settings(store=location, quarantine_dir=root / "q")
+    for kind, name in services.DEMO_ORDER:
+        services.ingest_files(
+            location,
+            kind,
+            [root / "s" / name],
+            settings=settings,
+            key="cli-hotspots-key-0123456789-abcdefgh",
+        )
+    return location
+
+
+@pytest.mark.parametrize("method", ["kde", "count", "dbscan"])
+def test_hotspots_one_row_per_cell(store: str, tmp_path: Path, method: str) -> None:
+    out = tmp_path / f"{method}.csv"
+    result = runner.invoke(
+        app, ["hotspots", "--store", store, "--method", method, "--res", "9", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert table["h3"].is_unique
+    assert {"h3", "lat", "lng", "score"} <= set(table.columns)
+    assert (table["score"] >= 0).all() and table["score"].max() > 0
+    # One row per res-9 cell of Blackburn with Darwen (1,455 cell centres).
+    assert len(table) == 1455
+    if method == "kde":
+        assert "bandwidth_m" in result.output
+
+
+def test_hotspots_geojson_for_one_ward_and_layer(store: str, tmp_path: Path) -> None:
+    out = tmp_path / "h.geojson"
+    result = runner.invoke(
+        app,
+        [
+            "hotspots",
+            "--store",
+            store,
+            "--layer",
+            "found",
+            "--area",
+            "Blackburn Central",
+            "--method",
+            "count",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = gpd.read_file(out)
+    assert 0 < len(frame) < 200
+    assert (frame.geometry.geom_type == "Polygon").all()
+
+
+def test_targets_and_weekly(store: str, tmp_path: Path) -> None:
+    out = tmp_path / "t.csv"
+    result = runner.invoke(app, ["targets", "--store", store, "--top", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    targets = pd.read_csv(out)
+    assert targets["rank"].tolist() == [1, 2, 3, 4, 5]
+    pack = tmp_path / "pack"
+    result = runner.invoke(
+        app,
+        [
+            "weekly",
+            "--store",
+            store,
+            "--area",
+            "Blackburn Central",
+            "--area",
+            "Wensley Fold",
+            "--audience",
+            "analyst",
+            "--lookback-weeks",
+            "8",
+            "--out",
+            str(pack),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run = json.loads((pack / "run.json").read_text())
+    assert run["wards"] == ["E05011511", "E05011523"]
+    assert run["parameters"]["lookback_weeks"] == 8
+    assert (pack / "pack.pdf").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--week", "2026-W99"], "not a week"),
+        (["--week", "next"], "2026-W02"),
+        (["--audience", "press"], "audience"),
+        (["--area", "Atlantis"], "no ward called"),
+        (["--res", "3"], "`res`"),
+        (["--week", "2019-W10"], "no episodes or intelligence"),
+    ],
+)
+def test_weekly_refuses_bad_requests(
+    store: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["weekly", "--store", store, "--out", str(tmp_path / "p"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
