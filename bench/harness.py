@@ -153,6 +153,18 @@ def cpu_usage(into: dict[str, Any]) -> Iterator[None]:
 
 # -------------------------------------------------------------- machine facts
 
+PG_SETTINGS = (
+    "shared_buffers",
+    "work_mem",
+    "maintenance_work_mem",
+    "max_wal_size",
+    "synchronous_commit",
+    "fsync",
+    "wal_level",
+    "max_parallel_maintenance_workers",
+    "autovacuum",
+)
+
 
 def _cpu_model() -> str:
     try:
@@ -180,6 +192,13 @@ def machine_facts(pg_url: str) -> dict[str, Any]:
             "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
         ).fetchone()
         full = conn.execute("SELECT postgis_full_version()").fetchone()
+        settings = dict(
+            conn.execute(
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)"
+                " ORDER BY name",
+                [list(PG_SETTINGS)],
+            ).fetchall()
+        )
     packages = (
         "numpy",
         "pandas",
@@ -206,6 +225,7 @@ def machine_facts(pg_url: str) -> dict[str, Any]:
         "postgresql": server[0] if server else None,
         "postgis": postgis[0] if postgis else None,
         "postgis_full": full[0] if full else None,
+        "postgresql_settings": settings,
     }
 
 

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
         benchmarks += ingest_postgis.run(args.rows, args.pg_url, args.repeat, args.chunksize)
     results = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
         "repeat": args.repeat,
         "statistic": "median of the timed runs (best also recorded); one warm-up run first",
