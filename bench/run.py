@@ -3,7 +3,12 @@
 Usage (from the repository root; ``make bench`` runs it with the defaults)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3] [--out bench/out/results.json]
+                                  [--only ingest|h3|kde|dbscan|weekly]
+                                  [--out bench/out/results.json]
+
+``--rows`` is the rows of the ingest, the points of the H3 benchmarks, the
+larger of the two sizes of the KDE and DBSCAN benchmarks (the smaller is a
+tenth of it) and the episodes in the weekly pack's stores.
 
 Prints a markdown table to stdout (progress goes to stderr) and writes the
 full results, with the machine's facts, to ``bench/out/results.json``.
@@ -36,6 +41,9 @@ from harness import (  # noqa: E402
 )
 
 
+BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows/points per benchmark")
@@ -52,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--chunksize", type=int, default=100_000, help="to_postgis chunksize (peer)"
     )
-    parser.add_argument("--only", choices=("ingest", "h3"), help="run one benchmark only")
+    parser.add_argument(
+        "--only", choices=BENCHMARKS, help="run one benchmark only (default: all, in this order)"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1 or args.chunksize < 1:
@@ -78,6 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         import ingest_postgis
 
         benchmarks += ingest_postgis.run(args.rows, args.pg_url, args.repeat, args.chunksize)
+    if args.only in (None, "kde"):
+        import kde_sklearn
+
+        benchmarks += kde_sklearn.run(args.rows, args.repeat)
+    if args.only in (None, "dbscan"):
+        import dbscan_sklearn
+
+        benchmarks += dbscan_sklearn.run(args.rows, args.repeat)
+    if args.only in (None, "weekly"):
+        import weekly_pack
+
+        benchmarks += weekly_pack.run(args.rows, args.pg_url, args.repeat)
     results = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
