@@ -287,6 +287,9 @@ def _project(frame: pd.DataFrame, lat: str, lng: str) -> pd.DataFrame:
     return frame.assign(x=x, y=y)
 
 
+FOUND_WITHIN = pd.Timedelta(days=90)
+"""Longest missing episode whose found location still counts in a later window."""
+
 EVENT_COLUMNS = [
     "layer",
     "x",
@@ -327,31 +330,25 @@ def load_events(
     parts: list[pd.DataFrame] = []
     wanted = {"last_seen", "found", "venues"} if layer == "all" else {layer}
     if wanted & {"last_seen", "found"}:
-        episodes = store.read(schemas.EPISODES)
-        if "last_seen" in wanted:
-            ls = episodes.loc[
-                _in(episodes["last_seen_at"], window) & episodes["last_seen_lat"].notna()
-            ]
+        # Episodes are stored by last-seen time; a child found in the window
+        # was last seen at most FOUND_WITHIN_DAYS before it.
+        widened = Window(
+            None if window.start is None else window.start - FOUND_WITHIN,
+            window.end,
+        )
+        episodes = store.read(schemas.EPISODES, window=widened)
+        for name, stamp in (("last_seen", "last_seen_at"), ("found", "found_at")):
+            if name not in wanted:
+                continue
+            rows = episodes.loc[_in(episodes[stamp], window) & episodes[f"{name}_lat"].notna()]
             parts.append(
-                _project(ls, "last_seen_lat", "last_seen_lng").assign(
-                    layer="last_seen",
-                    lat=ls["last_seen_lat"],
-                    lng=ls["last_seen_lng"],
-                    h3=ls["last_seen_h3"].astype(np.int64),
-                    at=ls["last_seen_at"],
-                    place_type=ls["last_seen_place_type"],
-                )
-            )
-        if "found" in wanted:
-            fd = episodes.loc[_in(episodes["found_at"], window) & episodes["found_lat"].notna()]
-            parts.append(
-                _project(fd, "found_lat", "found_lng").assign(
-                    layer="found",
-                    lat=fd["found_lat"],
-                    lng=fd["found_lng"],
-                    h3=fd["found_h3"].astype(np.int64),
-                    at=fd["found_at"],
-                    place_type=fd["found_place_type"],
+                _project(rows, f"{name}_lat", f"{name}_lng").assign(
+                    layer=name,
+                    lat=rows[f"{name}_lat"],
+                    lng=rows[f"{name}_lng"],
+                    h3=rows[f"{name}_h3"].astype(np.int64),
+                    at=rows[stamp],
+                    place_type=rows[f"{name}_place_type"],
                 )
             )
     if "venues" in wanted:

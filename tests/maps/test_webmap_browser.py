@@ -151,7 +151,8 @@ def test_hostile_text_is_inert(loaded: dict[str, Any]) -> None:
     assert HOSTILE_IMG in text
     assert TEMPLATE_JS in text
     with pytest.raises(NoAlertPresentException):
-        _ = d.switch_to.alert
+        alert = d.switch_to.alert
+        pytest.fail(f"an alert fired: {alert.text}")
     # No element was injected: the page has exactly the script tags of the file.
     parser = _Refs()
     parser.feed(loaded["path"].read_text(encoding="utf-8"))
