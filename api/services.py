@@ -433,6 +433,20 @@ def grid_for(polygon: Any, res: int) -> pd.DataFrame:
     return cells
 
 
+def _weight_params(params: AnalysisParams) -> Any:
+    from models.weights import WeightParams
+
+    return WeightParams(
+        half_life_days=params.half_life_days,
+        layer_weights={
+            "last_seen": 1.0,
+            "found": params.found_weight,
+            "venue_report": 1.0,
+            "incident": 1.0,
+        },
+    )
+
+
 def run_hotspots(
     events: pd.DataFrame,
     cells: pd.DataFrame,
@@ -444,17 +458,7 @@ def run_hotspots(
     """The hotspot frame for the chosen method (home and care-home events dropped)."""
     from models.hotspots import hotspots
     from models.targets import drop_private
-    from models.weights import WeightParams
 
-    weight_params = WeightParams(
-        half_life_days=params.half_life_days,
-        layer_weights={
-            "last_seen": 1.0,
-            "found": params.found_weight,
-            "venue_report": 1.0,
-            "incident": 1.0,
-        },
-    )
     kwargs: dict[str, Any] = {}
     if params.method == "kde":
         kwargs = {"bandwidth_m": params.bandwidth_m, "bin_res": params.bin_res}
@@ -465,10 +469,32 @@ def run_hotspots(
         cells,
         method=params.method,
         weights_as_of=as_of,
-        weight_params=weight_params,
+        weight_params=_weight_params(params),
         quiet=quiet,
         **kwargs,
     )
+
+
+def run_targets(
+    hotspots_frame: pd.DataFrame,
+    events: pd.DataFrame,
+    venues: pd.DataFrame,
+    params: AnalysisParams,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """Ranked, explained targets; events carry the same weights as the hotspots."""
+    from geo.crs import bng_to_grid_reference
+    from models.targets import TargetParams, drop_private, rank_targets
+    from models.weights import event_weights
+
+    kept = drop_private(events)
+    kept = kept.assign(weight=event_weights(kept, as_of, _weight_params(params)))
+    venues_xy = _project(venues, "lat", "lng") if len(venues) else None
+    targets = rank_targets(
+        hotspots_frame, kept, as_of=as_of, venues=venues_xy, params=TargetParams(top_n=params.top_n)
+    )
+    targets["grid_ref"] = bng_to_grid_reference(targets["x"], targets["y"], digits=8)
+    return targets
 
 
 @dataclass(frozen=True)
@@ -522,12 +548,10 @@ def weekly(
     import geopandas as gpd
 
     from geo import __version__
-    from geo.crs import bng_to_grid_reference
     from geo.errors import ValidationError
     from maps.exports import write_hotspots_geojson, write_targets_csv
     from maps.pack import build_pack
     from maps.webmap import write_map
-    from models.targets import TargetParams, rank_targets
 
     if audience not in AUDIENCES:
         msg = f"`audience` must be one of {', '.join(AUDIENCES)}, got {audience!r}."
@@ -551,12 +575,7 @@ def weekly(
         )
         raise ValidationError(msg)
     hs, meta = run_hotspots(events, cells, params, start)
-    venues_xy = _project(venues, "lat", "lng") if len(venues) else None
-    targets = rank_targets(
-        hs, events, as_of=start, venues=venues_xy, params=TargetParams(top_n=params.top_n)
-    )
-    gx, gy = targets["x"].to_numpy(), targets["y"].to_numpy()
-    targets["grid_ref"] = bng_to_grid_reference(gx, gy, digits=8)
+    targets = run_targets(hs, events, venues, params, start)
     targets["ward_name"] = targets["ward_name"].fillna("")
     shown = _audience_targets(targets, audience, params.suppress_below)
     out_dir = Path(out_dir)
@@ -694,8 +713,6 @@ def targets_table(
     params: AnalysisParams | None = None,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week (analyst view)."""
-    from geo.crs import bng_to_grid_reference
-    from models.targets import TargetParams, rank_targets
 
     params = params or AnalysisParams()
     week = week or latest_week(location)
@@ -707,9 +724,4 @@ def targets_table(
         events = load_events(store, Window(data_start.to_pydatetime(), start.to_pydatetime()))
         venues = store.read(schemas.VENUES)
     hs, _ = run_hotspots(events, cells, params, start)
-    venues_xy = _project(venues, "lat", "lng") if len(venues) else None
-    targets = rank_targets(
-        hs, events, as_of=start, venues=venues_xy, params=TargetParams(top_n=params.top_n)
-    )
-    targets["grid_ref"] = bng_to_grid_reference(targets["x"], targets["y"], digits=8)
-    return targets
+    return run_targets(hs, events, venues, params, start)

@@ -45,6 +45,9 @@ class TargetParams:
         Length of the recommended patrol window in hours (default 4).
     nearest_venue_max_m
         A known venue further than this, in metres, is not named (default 400).
+    snap_k
+        A target sits on the best-evidenced cell within this many rings of its
+        score peak (default 1; 0 keeps the peak cell itself).
     """
 
     top_n: int = 15
@@ -53,6 +56,7 @@ class TargetParams:
     trend_weeks: int = 4
     patrol_hours: int = 4
     nearest_venue_max_m: float = 400.0
+    snap_k: int = 1
 
     def __post_init__(self) -> None:
         if self.top_n < 1:
@@ -73,21 +77,41 @@ def drop_private(events: pd.DataFrame) -> pd.DataFrame:
     return events.loc[~events["place_type"].isin(PRIVATE_PLACE_TYPES)]
 
 
-def _choose(hotspots: pd.DataFrame, evidence: pd.Series, params: TargetParams) -> pd.DataFrame:
+def _choose(
+    hotspots: pd.DataFrame, evidence: pd.Series, weighted: pd.Series, params: TargetParams
+) -> pd.DataFrame:
+    """Peaks of the score in order, each placed on the best-evidenced cell beside it.
+
+    A peak of a smooth surface (KDE) can sit between the cells that hold the
+    events; with ``snap_k`` > 0 the target moves to the cell within ``snap_k``
+    rings of the peak that holds the most weighted evidence (ties: the higher
+    score, then the lower cell id), so the marker sits on the evidence.
+    """
     own = hotspots["h3"].map(evidence).fillna(0).to_numpy()
     ranked = hotspots.loc[own >= params.min_events].sort_values(
         ["score", "h3"], ascending=[False, True], kind="stable"
     )
+    eligible = set(int(c) for c in ranked["h3"])
+    score = dict(zip(ranked["h3"].astype(int), ranked["score"], strict=True))
     chosen: list[int] = []
     blocked: set[int] = set()
     for cell in ranked["h3"].to_numpy():
         if len(chosen) == params.top_n:
             break
-        c = int(cell)
-        if c in blocked:
+        peak = int(cell)
+        if peak in blocked:
             continue
-        chosen.append(c)
-        blocked.update(int(v) for v in h3i.grid_disk(c, params.separation_k))
+        pick = peak
+        if params.snap_k > 0:
+            near = [
+                int(v)
+                for v in h3i.grid_disk(peak, params.snap_k)
+                if int(v) in eligible and int(v) not in blocked
+            ]
+            pick = max(near, key=lambda c: (weighted.get(c, 0.0), score[c], -c))
+        chosen.append(pick)
+        blocked.update(int(v) for v in h3i.grid_disk(pick, params.separation_k))
+        blocked.update(int(v) for v in h3i.grid_disk(peak, params.separation_k))
     return ranked.set_index("h3").loc[chosen].reset_index()
 
 
@@ -164,7 +188,10 @@ def rank_targets(
     ev = events.assign(cell=cells_to_parent(events["h3"].to_numpy(), res))
     # Evidence is counted afresh from the non-private events, whatever the
     # hotspot frame says, so a cell lit only by homes can never be chosen.
-    chosen = _choose(hotspots, ev.groupby("cell").size(), params)
+    weights = ev["weight"] if "weight" in ev.columns else pd.Series(1.0, index=ev.index)
+    chosen = _choose(
+        hotspots, ev.groupby("cell").size(), weights.groupby(ev["cell"]).sum(), params
+    )
     ev = ev.loc[ev["cell"].isin(chosen["h3"])]
     layer = ev["layer"] if "layer" in ev.columns else pd.Series("", index=ev.index)
     episodes = ev.loc[layer.isin(["last_seen", "found"])]
@@ -186,8 +213,10 @@ def rank_targets(
     timed = ev.loc[layer.isin(["last_seen", "found"]) & ev["at"].notna()]
     if timed.empty:
         timed = ev.loc[ev["at"].notna()]
-    weights = timed["weight"].to_numpy() if "weight" in timed.columns else None
-    windows = patrol_windows(timed["cell"], timed["at"], weights, hours=params.patrol_hours)
+    window_weights = timed["weight"].to_numpy() if "weight" in timed.columns else None
+    windows = patrol_windows(
+        timed["cell"], timed["at"], window_weights, hours=params.patrol_hours
+    )
     by_cell = by_cell.join(windows[["patrol_window", "window_share"]])
     by_cell["patrol_window"] = by_cell["patrol_window"].fillna("")
     by_cell["window_share"] = by_cell["window_share"].fillna(0.0)
