@@ -137,3 +137,19 @@ def test_bad_input(cells: pd.DataFrame) -> None:
         rank_targets(cells, _events(int(cells["h3"].iloc[0]), 1), as_of=AS_OF)
     with pytest.raises(ValidationError, match="`top_n`"):
         TargetParams(top_n=0)
+
+
+def test_a_peak_is_placed_on_the_evidence_beside_it(cells: pd.DataFrame) -> None:
+    c = set(int(x) for x in cells["h3"])
+    peak = next(int(x) for x in cells["h3"] if all(int(v) in c for v in h3i.grid_disk(int(x), 1)))
+    ring = sorted(int(v) for v in h3i.grid_ring(peak, 1))
+    events = pd.concat(
+        [_events(peak, 1), _events(ring[0], 2), _events(ring[1], 5)], ignore_index=True
+    )
+    # The smooth surface peaks at `peak`, but most events lie in ring[1].
+    hs = _hotspots(cells, {peak: 9.0, ring[0]: 8.0, ring[1]: 7.0}, {})
+    placed = rank_targets(hs, events, as_of=AS_OF, params=TargetParams(top_n=1))
+    assert placed["h3"].tolist() == [ring[1]]
+    assert placed["found"].tolist() == [5]
+    kept = rank_targets(hs, events, as_of=AS_OF, params=TargetParams(top_n=1, snap_k=0))
+    assert kept["h3"].tolist() == [peak]
