@@ -269,13 +269,13 @@ def patrol_week(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 def latest_week(location: str) -> str:
     """The ISO week after the latest stored episode (the week to patrol next)."""
     with opened_store(location) as store:
-        frame = store.read(schemas.EPISODES, columns=["last_seen_at"])
-    if frame.empty:
+        _, latest = store.time_bounds(schemas.EPISODES)
+    if latest is None:
         from geo.errors import ValidationError
 
         msg = "the store holds no episodes; ingest some before building a pack."
         raise ValidationError(msg)
-    last = frame["last_seen_at"].max().tz_convert("Europe/London")
+    last = latest.tz_convert("Europe/London")
     nxt = (last + pd.Timedelta(days=7)).isocalendar()
     return f"{nxt.year}-W{nxt.week:02d}"
 

@@ -253,6 +253,10 @@ def machine_facts(pg_url: str) -> dict[str, Any]:
         "psycopg",
         "sqlalchemy",
         "geoalchemy2",
+        "scipy",
+        "scikit-learn",
+        "matplotlib",
+        "reportlab",
         "engage-hotspots",
     )
     return {

@@ -162,9 +162,7 @@ class Sides:
         return {PEER_APPROX: fit + score}, d
 
 
-def check(
-    sides: Sides, out: dict[str, np.ndarray], log_density_peer: np.ndarray
-) -> dict[str, Any]:
+def check(sides: Sides, out: dict[str, np.ndarray], log_density_peer: np.ndarray) -> dict[str, Any]:
     """Every agreement promised in the module docstring; stops the run when one fails."""
     ours, exact, peer, approx = out["ours"], out["ours_exact"], out["peer"], out["peer_approx"]
     rng = np.random.default_rng(3)

@@ -40,7 +40,6 @@ from harness import (  # noqa: E402
     with_database,
 )
 
-
 BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly")
 
 

@@ -189,9 +189,7 @@ def rank_targets(
     # Evidence is counted afresh from the non-private events, whatever the
     # hotspot frame says, so a cell lit only by homes can never be chosen.
     weights = ev["weight"] if "weight" in ev.columns else pd.Series(1.0, index=ev.index)
-    chosen = _choose(
-        hotspots, ev.groupby("cell").size(), weights.groupby(ev["cell"]).sum(), params
-    )
+    chosen = _choose(hotspots, ev.groupby("cell").size(), weights.groupby(ev["cell"]).sum(), params)
     ev = ev.loc[ev["cell"].isin(chosen["h3"])]
     layer = ev["layer"] if "layer" in ev.columns else pd.Series("", index=ev.index)
     episodes = ev.loc[layer.isin(["last_seen", "found"])]
@@ -214,9 +212,7 @@ def rank_targets(
     if timed.empty:
         timed = ev.loc[ev["at"].notna()]
     window_weights = timed["weight"].to_numpy() if "weight" in timed.columns else None
-    windows = patrol_windows(
-        timed["cell"], timed["at"], window_weights, hours=params.patrol_hours
-    )
+    windows = patrol_windows(timed["cell"], timed["at"], window_weights, hours=params.patrol_hours)
     by_cell = by_cell.join(windows[["patrol_window", "window_share"]])
     by_cell["patrol_window"] = by_cell["patrol_window"].fillna("")
     by_cell["window_share"] = by_cell["window_share"].fillna(0.0)

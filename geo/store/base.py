@@ -143,6 +143,9 @@ class Store(Protocol):
     def count(self, table: Table) -> int:
         """Rows in ``table``."""
 
+    def time_bounds(self, table: Table) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """Earliest and latest value (UTC) of the table's time column; None when empty."""
+
     def existing_keys(self, table: Table, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are already stored in ``table``."""
 

@@ -832,6 +832,19 @@ class GpkgStore:
         with self._lock:
             return int(self._open().execute(f"SELECT count(*) FROM {_q(t.name)}").fetchone()[0])
 
+    def time_bounds(self, table: Table) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """Earliest and latest value (UTC) of the table's time column, from its index."""
+        t = _known(table)
+        col = _q(t.time_column)
+        with self._lock:
+            lo, hi = (
+                self._open().execute(f"SELECT min({col}), max({col}) FROM {_q(t.name)}").fetchone()
+            )
+        return (
+            None if lo is None else pd.Timestamp(lo).tz_convert("UTC"),
+            None if hi is None else pd.Timestamp(hi).tz_convert("UTC"),
+        )
+
     def existing_keys(self, table: Table, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are already stored in ``table`` (queried in chunks)."""
         t = _known(table)

@@ -567,6 +567,20 @@ class PostgisStore:
             ).fetchone()
         return int(row[0]) if row else 0
 
+    def time_bounds(self, table: Table) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """Earliest and latest value (UTC) of the table's time column, from its index."""
+        spec = _spec(table)
+        query = sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
+            c=sql.Identifier(spec.time_column), t=self._table_id(spec)
+        )
+        with self._connection(f"time bounds of {spec.name}") as conn:
+            row = conn.execute(query).fetchone()
+        lo, hi = row if row else (None, None)
+        return (
+            None if lo is None else pd.Timestamp(lo).tz_convert("UTC"),
+            None if hi is None else pd.Timestamp(hi).tz_convert("UTC"),
+        )
+
     def existing_keys(self, table: Table, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are already stored in ``table``."""
         spec = _spec(table)

@@ -622,3 +622,49 @@ def test_bad_arguments(store: Store, frames: dict[str, pd.DataFrame]) -> None:
         store.read(EPISODES, area=Area(ward="Atlantis"))
     with pytest.raises(ValidationError):
         store.read(EPISODES, cells=[12345])
+
+
+def test_time_bounds(store: Store) -> None:
+    from geo import schemas as sch
+
+    assert store.time_bounds(sch.INCIDENTS) == (None, None)
+    frame = _incidents_for_bounds()
+    with store.writer() as w:
+        w.stage(sch.INCIDENTS, frame)
+    lo, hi = store.time_bounds(sch.INCIDENTS)
+    assert lo == frame["occurred_at"].min()
+    assert hi == frame["occurred_at"].max()
+
+
+def _incidents_for_bounds() -> pd.DataFrame:
+    import numpy as np
+
+    from geo.boundaries import assign_areas
+    from geo.h3index import latlng_to_cells
+
+    lat = np.array([53.745, 53.75, 53.74])
+    lng = np.array([-2.48, -2.47, -2.49])
+    areas = assign_areas(lat, lng)
+    return pd.DataFrame(
+        {
+            "incident_id": ["a", "b", "c"],
+            "category": "x",
+            "occurred_at": pd.to_datetime(
+                [
+                    "2024-05-01T10:00:00.123Z",
+                    "2023-01-02T00:00:00.000Z",
+                    "2025-12-31T23:59:59.000Z",
+                ],
+                utc=True,
+            ),
+            "time_precision": "exact",
+            "lat": lat,
+            "lng": lng,
+            "h3": latlng_to_cells(lat, lng),
+            "district": areas["district"],
+            "ward": areas["ward"],
+            "lsoa": areas["lsoa"],
+            "source": "t",
+            "content_hash": [1, 2, 3],
+        }
+    )
