@@ -244,7 +244,9 @@ def _params(
         _fail(str(exc))
 
 
-MethodOpt = Annotated[str | None, typer.Option(help="kde (default), dbscan or count.")]
+MethodOpt = Annotated[
+    str | None, typer.Option(help="kde (default), dbscan, count or gistar (Getis-Ord Gi*).")
+]
 ResOpt = Annotated[
     int | None, typer.Option(help="H3 resolution of the analysis (7-11; default 9).")
 ]

@@ -197,7 +197,7 @@ def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> De
 # --- hotspots, targets and the weekly pack ---------------------------------
 
 LAYERS = ("last_seen", "found", "venues", "incidents", "all")
-METHODS = ("kde", "dbscan", "count")
+METHODS = ("kde", "dbscan", "count", "gistar")
 AUDIENCES = ("analyst", "neighbourhood", "partner")
 DEFAULT_METHOD = "kde"
 

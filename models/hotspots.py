@@ -66,7 +66,10 @@ CELL_COLUMNS = ("h3", "x", "y")
 
 BUILTIN_METHODS = ("kde", "count")
 _METHODS: dict[str, HotspotMethod] = {}
-_LAZY_METHODS: dict[str, tuple[str, str]] = {"dbscan": ("models.dbscan", "dbscan_hotspots")}
+_LAZY_METHODS: dict[str, tuple[str, str]] = {
+    "dbscan": ("models.dbscan", "dbscan_hotspots"),
+    "gistar": ("models.gistar", "gistar_hotspots"),
+}
 
 
 def register_method(name: str, fn: HotspotMethod, *, replace: bool = False) -> None:

@@ -34,7 +34,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return location
 
 
-@pytest.mark.parametrize("method", ["kde", "count", "dbscan"])
+@pytest.mark.parametrize("method", ["kde", "count", "dbscan", "gistar"])
 def test_hotspots_one_row_per_cell(store: str, tmp_path: Path, method: str) -> None:
     out = tmp_path / f"{method}.csv"
     result = runner.invoke(
@@ -44,7 +44,13 @@ def test_hotspots_one_row_per_cell(store: str, tmp_path: Path, method: str) -> N
     table = pd.read_csv(out)
     assert table["h3"].is_unique
     assert {"h3", "lat", "lng", "score"} <= set(table.columns)
-    assert (table["score"] >= 0).all() and table["score"].max() > 0
+    assert table["score"].max() > 0
+    if method == "gistar":
+        # Gi* z-scores: cold spots score below zero; classes and p-values beside them.
+        assert {"gi_z", "p", "p_adj", "gi_class"} <= set(table.columns)
+        assert (table["p_adj"] >= table["p"] - 1e-12).all()
+    else:
+        assert (table["score"] >= 0).all()
     # One row per res-9 cell of Blackburn with Darwen (1,455 cell centres).
     assert len(table) == 1455
     if method == "kde":
