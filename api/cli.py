@@ -318,6 +318,55 @@ def hotspots(
 
 
 @app.command()
+def trends(
+    out: Annotated[Path, typer.Option("--out", help="FILE.csv or FILE.geojson.")],
+    since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+    ] = None,
+    layer: Annotated[str, typer.Option(help="last_seen, found, venues, incidents or all.")] = "all",
+    category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    k: Annotated[int, typer.Option(help="Gi* neighbourhood in H3 rings.")] = 1,
+    store: StoreOpt = None,
+) -> None:
+    """Emerging hotspot classes per cell over weekly bins (Gi* + Mann-Kendall)."""
+    settings = _settings()
+    if out.suffix.lower() not in (".geojson", ".csv"):
+        _fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
+    try:
+        frame, meta = services.trends_table(
+            _store(store, settings),
+            start=_parse_day(since, "--from"),
+            end=_parse_day(until, "--to"),
+            settings=settings,
+            layer=layer,
+            category=category,
+            areas=area,
+            res=res or 9,
+            k=k,
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        from geo.h3index import cells_to_str_array
+
+        table = frame.copy()
+        table["h3"] = cells_to_str_array(table["h3"])
+        table.to_csv(out, index=False)
+    else:
+        from maps.exports import write_hotspots_geojson
+
+        write_hotspots_geojson(out, frame.assign(score=frame["mk_z"].fillna(0.0)))
+    counts = frame["pattern"].value_counts()
+    typer.echo(f"{len(frame)} cells over {meta['n_weeks']} weeks -> {out}")
+    for pattern, n in counts.items():
+        typer.echo(f"  {pattern}: {n}")
+
+
+@app.command()
 def targets(
     out: Annotated[Path, typer.Option("--out", help="FILE.csv.")],
     week: Annotated[

@@ -725,3 +725,49 @@ def targets_table(
         venues = store.read(schemas.VENUES)
     hs, _ = run_hotspots(events, cells, params, start)
     return run_targets(hs, events, venues, params, start)
+
+
+def trends_table(
+    location: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    settings: Settings,
+    layer: str = "all",
+    category: str | None = None,
+    areas: list[str] | None = None,
+    res: int = 9,
+    k: int = 1,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Emerging hotspot class of every cell over weekly bins (Gi* per week + Mann-Kendall).
+
+    Weeks start on Monday, UK time; home and care-home events are left out.
+    """
+    from models.counts import week_start
+    from models.emerging import emerging_hotspots
+    from models.targets import drop_private
+
+    polygon, _, _ = analysis_area(settings, areas)
+    cells = grid_for(polygon, res)
+    with opened_store(location) as store:
+        events = drop_private(
+            load_events(store, Window(start, end), layer=layer, category=category)
+        )
+    from geo.errors import ValidationError
+    from geo.h3index import cells_to_parent
+
+    if events.empty:
+        msg = "no events in the window; widen --from/--to or ingest data first."
+        raise ValidationError(msg)
+    cell = cells_to_parent(events["h3"].to_numpy(dtype=np.int64), res)
+    inside = np.isin(cell, cells["h3"].to_numpy())
+    weeks = week_start(events.loc[inside, "at"]).dt.date
+    counts = pd.crosstab(weeks.to_numpy(), cell[inside])
+    first, last = counts.index.min(), counts.index.max()
+    all_weeks = pd.date_range(first, last, freq="7D").date
+    counts = counts.reindex(index=all_weeks, fill_value=0)
+    counts.columns = counts.columns.astype(np.int64)
+    frame, meta = emerging_hotspots(cells["h3"].to_numpy(), counts, k=k)
+    frame = cells[["h3", "lat", "lng", "ward", "ward_name"]].merge(frame, on="h3", how="left")
+    meta = {key: value for key, value in meta.items() if key != "z"}
+    return frame, meta

@@ -130,3 +130,34 @@ def test_weekly_refuses_bad_requests(
     result = runner.invoke(app, ["weekly", "--store", store, "--out", str(tmp_path / "p"), *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_trends_classify_every_cell(store: str, tmp_path: Path) -> None:
+    from models.emerging import PATTERNS
+
+    out = tmp_path / "trends.csv"
+    result = runner.invoke(app, ["trends", "--store", store, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert len(table) == 1455 and table["h3"].is_unique
+    assert set(table["pattern"]) <= set(PATTERNS)
+    assert (table["pattern"] != "no_pattern").any()
+    counted = sum(
+        int(line.split(": ")[1]) for line in result.output.splitlines() if line.startswith("  ")
+    )
+    assert counted == len(table)
+    bad = runner.invoke(
+        app,
+        [
+            "trends",
+            "--store",
+            store,
+            "--from",
+            "2019-01-01",
+            "--to",
+            "2019-02-01",
+            "--out",
+            str(out),
+        ],
+    )
+    assert bad.exit_code == 2 and "no events in the window" in bad.output
