@@ -1,0 +1,207 @@
+"""DBSCAN inside PostGIS: ``ST_ClusterDBSCAN`` on a stored table's points.
+
+:func:`db_dbscan` clusters one point of a :class:`~geo.store.postgis.PostgisStore`
+table (default its main point) in British National Grid metres without
+reading the rows into Python. One query does it::
+
+    WITH pts AS MATERIALIZED (
+        SELECT t.<key> AS key, ST_Transform(t.<prefix>geom, 27700) AS g
+        FROM <schema>.<table> AS t
+        WHERE t.<prefix>geom IS NOT NULL [AND <time window>]
+    )
+    SELECT p.key,
+           ST_ClusterDBSCAN(p.g, eps => :eps_m, minpoints => :min_samples) OVER (),
+           (SELECT count(*) FROM pts AS q WHERE ST_DWithin(p.g, q.g, :eps_m)) >= :min_samples
+    FROM pts AS p
+
+The CTE is materialised so every point is transformed to EPSG:27700 once;
+both the clustering and the neighbour count then work on the same projected
+geometries.
+
+Semantics
+---------
+* **Neighbours.** Two points are neighbours when their 27700 distance is at
+  most ``eps_m`` (``ST_DWithin``, boundary included), as in
+  :func:`models.dbscan.dbscan`.
+* **Core.** ``core`` is computed in SQL from a neighbour count: a point is
+  core when the number of stored points within ``eps_m`` of it, *itself
+  included*, is at least ``min_samples``. This is exactly the core rule of
+  ``ST_ClusterDBSCAN`` (whose ``minpoints`` counts the point itself) and of
+  :func:`models.dbscan.dbscan` with unit weights. Points at the same spot
+  each count (once per row). The count is a correlated subquery over the materialised
+  CTE, which has no spatial index, so it costs O(n²) distance tests in C:
+  comfortable for tens of thousands of points; for far larger tables cluster
+  in Python (:func:`models.dbscan.dbscan`).
+* **Noise.** ``ST_ClusterDBSCAN`` returns NULL for noise; it is reported as
+  ``-1``.
+* **Cluster ids** are PostGIS's (0, 1, 2, ... in its processing order); they
+  are not the ids :func:`models.dbscan.dbscan` gives. Compare partitions, not
+  ids.
+
+Border points: the one difference from :mod:`models.dbscan`
+----------------------------------------------------------
+Which points are core, how core points are partitioned into clusters and
+which points are noise do not depend on any border rule, so PostGIS and
+:func:`models.dbscan.dbscan` agree on all three (on the same coordinates).
+They differ only for a *border* point (not core, but within ``eps_m`` of core
+points) reachable from two or more clusters: PostGIS assigns it to whichever
+cluster reaches it first in its processing order, while
+:func:`models.dbscan.dbscan` assigns it to the cluster of its *nearest* core
+point (exact ties to the lowest cluster id). Where that matters, re-label the
+border points in Python with :func:`models.dbscan.dbscan`.
+
+Coordinates: PostGIS ``ST_Transform`` (server PROJ) and :func:`geo.crs.latlng_to_bng`
+(pyproj) may differ by millimetres, so a pair of points almost exactly
+``eps_m`` apart can be neighbours in one and not the other.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg import sql
+
+from geo.errors import ValidationError
+from geo.schemas import TABLES, Table
+from geo.store.base import Window
+from geo.store.postgis import PostgisStore
+
+BNG_SRID = 27700
+"""British National Grid, the projected CRS the clustering runs in (metres)."""
+
+
+def _check_table(table: Table) -> Table:
+    spec = TABLES.get(getattr(table, "name", ""))
+    if spec is None or spec != table:
+        msg = f"unknown table {table!r}; pass one of geo.schemas.TABLES ({', '.join(TABLES)})."
+        raise ValidationError(msg)
+    return spec
+
+
+def _check_point(spec: Table, point: str | None) -> str:
+    if not spec.points:
+        msg = f"table `{spec.name}` has no points; DBSCAN needs a table with points."
+        raise ValidationError(msg)
+    if point is None:
+        return spec.points[0]
+    if point not in spec.points:
+        msg = (
+            f"table `{spec.name}` has no point {point!r}; choose one of "
+            f"{list(spec.points)} (column prefixes; '' is the plain `geom`)."
+        )
+        raise ValidationError(msg)
+    return point
+
+
+def _check_eps(eps_m: Any) -> float:
+    if isinstance(eps_m, bool) or not isinstance(eps_m, int | float | np.integer | np.floating):
+        msg = f"`eps_m` must be a number of metres > 0, got {eps_m!r}. Pass a distance in metres."
+        raise ValidationError(msg)
+    if not math.isfinite(float(eps_m)) or eps_m <= 0:
+        msg = f"`eps_m` must be finite and > 0, got {eps_m!r}. Pass a distance in metres."
+        raise ValidationError(msg)
+    return float(eps_m)
+
+
+def _check_min_samples(min_samples: Any) -> int:
+    if (
+        isinstance(min_samples, bool)
+        or not isinstance(min_samples, int | np.integer)
+        or min_samples < 1
+    ):
+        msg = (
+            f"`min_samples` must be a whole number >= 1, got {min_samples!r}. Pass the number "
+            "of points (itself included) within `eps_m` that makes a core point."
+        )
+        raise ValidationError(msg)
+    if min_samples > np.iinfo(np.int32).max:
+        msg = f"`min_samples` must fit a PostgreSQL integer, got {min_samples!r}."
+        raise ValidationError(msg)
+    return int(min_samples)
+
+
+def _window_filters(spec: Table, window: Window | None) -> tuple[list[sql.Composable], list[Any]]:
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    if window is None or (window.start is None and window.end is None):
+        return where, params
+    if not spec.time_column:
+        msg = f"table `{spec.name}` has no time column; drop `window` for it."
+        raise ValidationError(msg)
+    tcol = sql.Identifier("t", spec.time_column)
+    if window.start is not None:
+        where.append(sql.SQL("{} >= %s").format(tcol))
+        params.append(window.start)
+    if window.end is not None:
+        where.append(sql.SQL("{} < %s").format(tcol))
+        params.append(window.end)
+    return where, params
+
+
+def db_dbscan(
+    store: PostgisStore,
+    table: Table,
+    *,
+    eps_m: float,
+    min_samples: int,
+    window: Window | None = None,
+    point: str | None = None,
+) -> pd.DataFrame:
+    """DBSCAN of a stored table's points, run by PostGIS ``ST_ClusterDBSCAN``.
+
+    Parameters
+    ----------
+    store
+        An initialised :class:`~geo.store.postgis.PostgisStore`.
+    table
+        One of :data:`geo.schemas.TABLES` with points.
+    eps_m
+        Neighbourhood radius in metres (British National Grid), finite, > 0.
+        Points exactly ``eps_m`` apart are neighbours.
+    min_samples
+        Whole number >= 1: points within ``eps_m``, the point itself included,
+        that make a core point.
+    window
+        Half-open UTC window on the table's time column; default all rows.
+    point
+        Which of the table's points (its column prefix, e.g. ``"found_"``);
+        default the main point. Rows whose chosen point is null are left out.
+
+    Returns
+    -------
+    DataFrame ordered by key with columns ``key`` (the table key, str),
+    ``cluster`` (int64, PostGIS cluster id, -1 for noise) and ``core`` (bool).
+    See the module docstring for how border points differ from
+    :func:`models.dbscan.dbscan`.
+    """
+    spec = _check_table(table)
+    prefix = _check_point(spec, point)
+    eps = _check_eps(eps_m)
+    ms = _check_min_samples(min_samples)
+    geom = sql.Identifier("t", f"{prefix}geom")
+    where, params = _window_filters(spec, window)
+    where.insert(0, sql.SQL("{} IS NOT NULL").format(geom))
+    query = sql.SQL(
+        "WITH pts AS MATERIALIZED ("
+        " SELECT t.{key} AS key, ST_Transform({geom}, {srid}) AS g FROM {table} AS t WHERE {where}"
+        ") "
+        "SELECT p.key,"
+        " ST_ClusterDBSCAN(p.g, eps => %s::float8, minpoints => %s::int) OVER () AS cluster,"
+        " (SELECT count(*) FROM pts AS q WHERE ST_DWithin(p.g, q.g, %s::float8)) >= %s AS core "
+        "FROM pts AS p ORDER BY p.key"
+    ).format(
+        key=sql.Identifier(spec.key),
+        geom=geom,
+        srid=sql.Literal(BNG_SRID),
+        table=sql.Identifier(store.schema, spec.name),
+        where=sql.SQL(" AND ").join(where),
+    )
+    with store._connection(f"run DBSCAN on {spec.name}") as conn:
+        rows = conn.execute(query, [*params, eps, ms, eps, ms]).fetchall()
+    keys = np.array([r[0] for r in rows], dtype=object)
+    cluster = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
+    core = np.array([bool(r[2]) for r in rows], dtype=bool)
+    return pd.DataFrame({"key": keys, "cluster": cluster, "core": core})
