@@ -367,6 +367,65 @@ def trends(
 
 
 @app.command()
+def backtest(
+    since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for backtest.csv, summary.csv, backtest.html.")
+    ],
+    horizon: Annotated[str, typer.Option(help="week or month.")] = "week",
+    coverage: Annotated[
+        str, typer.Option(help="Shares of the area, comma separated.")
+    ] = "0.01,0.02,0.05",
+    methods: Annotated[
+        str, typer.Option(help="Comma separated: kde, count, dbscan, gistar, naive, persistence.")
+    ] = "kde,count,naive,persistence",
+    layer: Annotated[
+        str, typer.Option(help="incidents (default), last_seen, found, venues or all.")
+    ] = "incidents",
+    category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
+    train_periods: Annotated[int, typer.Option(help="Periods of data each forecast sees.")] = 12,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+    store: StoreOpt = None,
+) -> None:
+    """Rolling-origin backtest: hit rate, PAI and PEI* per method and coverage, with baselines."""
+    from api.backtest import backtest as run_backtest
+    from api.backtest import write_report
+
+    settings = _settings()
+    start, end = _parse_day(since, "--from"), _parse_day(until, "--to")
+    assert start is not None and end is not None
+    try:
+        coverages = tuple(float(c) for c in coverage.split(",") if c.strip())
+    except ValueError:
+        _fail(f"`--coverage` must be numbers like 0.01,0.05, got {coverage!r}.")
+    try:
+        result = run_backtest(
+            _store(store, settings),
+            start=start,
+            end=end,
+            settings=settings,
+            horizon=horizon,
+            coverages=coverages,
+            methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+            layer=layer,
+            category=category,
+            areas=area,
+            params=_params(None, res),
+            train_periods=train_periods,
+            seed=seed,
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    files = write_report(result, out)
+    typer.echo(result.summary.to_string(index=False))
+    for name, path in files.items():
+        typer.echo(f"  {name:<8} {path}")
+
+
+@app.command()
 def targets(
     out: Annotated[Path, typer.Option("--out", help="FILE.csv.")],
     week: Annotated[

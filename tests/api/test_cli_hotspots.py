@@ -161,3 +161,53 @@ def test_trends_classify_every_cell(store: str, tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2 and "no events in the window" in bad.output
+
+
+def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--store",
+            store,
+            "--from",
+            "2025-01-06",
+            "--to",
+            "2025-05-26",
+            "--layer",
+            "all",
+            "--train-periods",
+            "8",
+            "--methods",
+            "count,naive,persistence",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(out / "backtest.csv")
+    # 20 weeks less 8 of training: 12 folds of 3 methods x 3 coverages.
+    assert len(folds) == 12 * 3 * 3
+    assert folds["hit_rate"].between(0, 1).all()
+    html = (out / "backtest.html").read_text()
+    assert html.count("data:image/png") == 2 and "http" not in html
+    bad = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--store",
+            store,
+            "--from",
+            "2025-01-06",
+            "--to",
+            "2025-05-26",
+            "--methods",
+            "magic",
+            "--layer",
+            "all",
+            "--out",
+            str(out),
+        ],
+    )
+    assert bad.exit_code == 2
