@@ -426,6 +426,84 @@ def backtest(
 
 
 @app.command()
+def tune(
+    since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")],
+    grid: Annotated[
+        str, typer.Option(help='e.g. "res=8,9; bandwidth_m=150,250,400; half_life_days=14,28".')
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for tune.csv, params.json, tune.html.")
+    ],
+    horizon: Annotated[str, typer.Option(help="week or month.")] = "week",
+    coverage: Annotated[
+        float, typer.Option(help="Share of the area the ranking is judged at.")
+    ] = 0.02,
+    layer: Annotated[
+        str, typer.Option(help="incidents (default), last_seen, found, venues or all.")
+    ] = "incidents",
+    category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
+    area: AreaOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+    accept: Annotated[
+        bool, typer.Option(help="Make the best parameters the store's current ones.")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Backtest every combination of a parameter grid; rank them against the baselines."""
+    from api import tune as tuning
+
+    settings = _settings()
+    start, end = _parse_day(since, "--from"), _parse_day(until, "--to")
+    assert start is not None and end is not None
+    location = _store(store, settings)
+    try:
+        combos = tuning.parse_grid(grid)
+        result = tuning.tune(
+            location,
+            start=start,
+            end=end,
+            settings=settings,
+            grid=combos,
+            horizon=horizon,
+            coverage=coverage,
+            layer=layer,
+            category=category,
+            areas=area,
+            seed=seed,
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    files = tuning.write_report(result, out)
+    cols = [
+        "rank",
+        "config",
+        "method",
+        "res",
+        "bandwidth_m",
+        "half_life_days",
+        "lookback_weeks",
+        "hit_rate_mean",
+        "pai_mean",
+        "pai_low",
+        "pai_high",
+        "pei_star_mean",
+    ]
+    typer.echo(result.table[[c for c in cols if c in result.table.columns]].to_string(index=False))
+    beats = result.meta["best_beats_baseline"]
+    typer.echo(
+        "best configuration beats naive: "
+        f"{'yes' if beats['naive'] else 'NO'}; persistence: "
+        f"{'yes' if beats['persistence'] else 'NO'}"
+    )
+    if accept:
+        services.accept_params(location, result.best, result.meta)
+        typer.echo("accepted: `engage weekly` now uses these parameters")
+    for name, path in files.items():
+        typer.echo(f"  {name:<7} {path}")
+
+
+@app.command()
 def targets(
     out: Annotated[Path, typer.Option("--out", help="FILE.csv.")],
     week: Annotated[
@@ -480,20 +558,42 @@ def weekly(
     marking: Annotated[
         str, typer.Option(help="Security marking on every page.")
     ] = "OFFICIAL-SENSITIVE",
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params",
+            help="Parameter file from `engage tune` (default: the store's accepted one).",
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """The weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json."""
+    import dataclasses
     import os
 
+    from api.tune import read_params
+
     settings = _settings()
-    params = _params(
-        method,
-        res,
-        bandwidth_m=bandwidth_m,
-        half_life_days=half_life_days,
-        lookback_weeks=lookback_weeks,
-        top=top,
-    )
+    try:
+        base = (
+            read_params(params_file)
+            if params_file is not None
+            else services.accepted_params(_store(store, settings)) or services.AnalysisParams()
+        )
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    given: dict[str, Any] = {
+        "method": method,
+        "res": res,
+        "bandwidth_m": bandwidth_m,
+        "half_life_days": half_life_days,
+        "lookback_weeks": lookback_weeks,
+        "top_n": top,
+    }
+    try:
+        params = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        _fail(str(exc))
     try:
         result = services.weekly(
             _store(store, settings),

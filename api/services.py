@@ -771,3 +771,24 @@ def trends_table(
     frame = cells[["h3", "lat", "lng", "ward", "ward_name"]].merge(frame, on="h3", how="left")
     meta = {key: value for key, value in meta.items() if key != "z"}
     return frame, meta
+
+
+ACCEPTED_PARAMS = "params_accepted"
+
+
+def accept_params(location: str, params: AnalysisParams, evidence: dict[str, Any]) -> int:
+    """Make ``params`` the store's current parameters (recorded as a run)."""
+    with opened_store(location) as store:
+        return store.record_run(ACCEPTED_PARAMS, params.as_dict(), evidence)
+
+
+def accepted_params(location: str) -> AnalysisParams | None:
+    """The store's current parameters: the latest accepted, or None."""
+    with opened_store(location) as store:
+        runs = store.runs()
+    if runs.empty:
+        return None
+    accepted = runs.loc[runs["kind"] == ACCEPTED_PARAMS]
+    if accepted.empty:
+        return None
+    return AnalysisParams(**accepted.iloc[-1]["params"])

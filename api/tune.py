@@ -1,0 +1,295 @@
+"""Parameter search by backtest: every combination of a grid, ranked with evidence.
+
+``engage tune --grid "res=8,9; bandwidth_m=150,250,400; half_life_days=14,28"``
+runs the rolling-origin backtest of :mod:`api.backtest` for each combination
+and for the naive and persistence baselines, ranks the combinations by mean
+PAI at the primary coverage (ties: higher PEI*, then the grid's order), and
+writes ``tune.csv`` (the ranked table with bootstrap intervals), ``params.json``
+(the best combination, which ``engage weekly --params FILE`` reads and
+``engage tune --accept`` makes the store's current parameters) and
+``tune.html`` (the table and a plot, offline).
+
+Each combination's forecasts see ``lookback_weeks`` of data before every
+origin: that many weeks with ``--horizon week``, or the nearest whole number
+of months (at least one) with ``--horizon month``. Runs on the local cores.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from api.backtest import backtest
+from api.services import AnalysisParams
+from api.settings import Settings
+from geo.errors import ValidationError
+
+GRID_KEYS: dict[str, type] = {
+    "method": str,
+    "res": int,
+    "bandwidth_m": float,
+    "half_life_days": float,
+    "lookback_weeks": int,
+    "found_weight": float,
+    "eps_m": float,
+    "min_samples": int,
+}
+WEEKS_PER_MONTH = 365.25 / 12 / 7
+MAX_COMBINATIONS = 500
+
+
+def parse_grid(text: str) -> list[dict[str, Any]]:
+    """Combinations from ``"res=8,9; bandwidth_m=150,250"``, each checked as parameters.
+
+    ``bandwidth_m=rule`` (or ``eps_m=rule``) means the automatic choice.
+    """
+    if not text or not text.strip():
+        msg = '`--grid` is empty. Give e.g. "res=8,9; bandwidth_m=150,250,400".'
+        raise ValidationError(msg)
+    axes: dict[str, list[Any]] = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        key, sep, values = part.partition("=")
+        key = key.strip()
+        if not sep or key not in GRID_KEYS:
+            msg = f"`--grid` part {part!r} is not NAME=V1,V2; names are {', '.join(GRID_KEYS)}."
+            raise ValidationError(msg)
+        if key in axes:
+            msg = f"`--grid` names `{key}` twice."
+            raise ValidationError(msg)
+        parsed: list[Any] = []
+        for raw in (v.strip() for v in values.split(",") if v.strip()):
+            if raw.lower() == "rule" and key in ("bandwidth_m", "eps_m"):
+                parsed.append(None)
+                continue
+            try:
+                parsed.append(GRID_KEYS[key](raw))
+            except ValueError:
+                msg = f"`--grid` value {raw!r} for `{key}` is not a {GRID_KEYS[key].__name__}."
+                raise ValidationError(msg) from None
+        if not parsed:
+            msg = f"`--grid` gives no values for `{key}`."
+            raise ValidationError(msg)
+        axes[key] = parsed
+    if not axes:
+        msg = '`--grid` is empty. Give e.g. "res=8,9; bandwidth_m=150,250,400".'
+        raise ValidationError(msg)
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    if len(combos) > MAX_COMBINATIONS:
+        msg = f"`--grid` makes {len(combos)} combinations; at most {MAX_COMBINATIONS}."
+        raise ValidationError(msg)
+    for combo in combos:
+        AnalysisParams(**combo)  # refuses absurd values with the reason
+    return combos
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The ranked table (one row per combination and baseline) and the best parameters."""
+
+    table: pd.DataFrame
+    best: AnalysisParams
+    meta: dict[str, Any]
+
+
+def train_periods_for(lookback_weeks: int, horizon: str) -> int:
+    """How many backtest periods a lookback of ``lookback_weeks`` is."""
+    if horizon == "week":
+        return lookback_weeks
+    return max(1, round(lookback_weeks / WEEKS_PER_MONTH))
+
+
+def tune(
+    location: str,
+    *,
+    start: datetime,
+    end: datetime,
+    settings: Settings,
+    grid: list[dict[str, Any]],
+    horizon: str = "week",
+    coverage: float = 0.02,
+    layer: str = "incidents",
+    category: str | None = None,
+    areas: list[str] | None = None,
+    seed: int = 0,
+) -> TuneResult:
+    """Backtest every combination and the baselines; rank by mean PAI at ``coverage``."""
+    if not 0 < coverage <= 1:
+        msg = f"`coverage` must be in (0, 1], got {coverage}."
+        raise ValidationError(msg)
+    rows: list[dict[str, Any]] = []
+    for i, combo in enumerate(grid):
+        params = AnalysisParams(**combo)
+        result = backtest(
+            location,
+            start=start,
+            end=end,
+            settings=settings,
+            horizon=horizon,
+            coverages=(coverage,),
+            methods=(params.method,),
+            layer=layer,
+            category=category,
+            areas=areas,
+            params=params,
+            train_periods=train_periods_for(params.lookback_weeks, horizon),
+            seed=seed,
+        )
+        summary = result.summary.iloc[0].to_dict()
+        rows.append({"config": i, **params.as_dict(), **_metrics(summary)})
+    for baseline in ("naive", "persistence"):
+        base = AnalysisParams(**grid[0])
+        result = backtest(
+            location,
+            start=start,
+            end=end,
+            settings=settings,
+            horizon=horizon,
+            coverages=(coverage,),
+            methods=(baseline,),
+            layer=layer,
+            category=category,
+            areas=areas,
+            params=base,
+            train_periods=train_periods_for(base.lookback_weeks, horizon),
+            seed=seed,
+        )
+        rows.append(
+            {
+                "config": baseline,
+                "method": baseline,
+                "res": base.res,
+                **_metrics(result.summary.iloc[0].to_dict()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["coverage"] = coverage
+    order = table.sort_values(
+        ["pai_mean", "pei_star_mean"], ascending=[False, False], kind="stable"
+    )
+    order.insert(0, "rank", range(1, len(order) + 1))
+    configs = order.loc[order["config"].map(lambda c: isinstance(c, int))]
+    best_row = configs.iloc[0]
+    best = AnalysisParams(**grid[int(best_row["config"])])
+    beats = {
+        b: bool(best_row["pai_mean"] > order.loc[order["config"] == b, "pai_mean"].iloc[0])
+        for b in ("naive", "persistence")
+    }
+    meta = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "horizon": horizon,
+        "coverage": coverage,
+        "layer": layer,
+        "category": category,
+        "combinations": len(grid),
+        "ranked_by": f"mean PAI at {coverage:.0%} coverage (ties: mean PEI*)",
+        "best_beats_baseline": beats,
+        "seed": seed,
+    }
+    return TuneResult(order.reset_index(drop=True), best, meta)
+
+
+def _metrics(summary: dict[Any, Any]) -> dict[str, float]:
+    keys = ("hit_rate", "pai", "pei_star")
+    return {f"{k}_{s}": float(summary[f"{k}_{s}"]) for k in keys for s in ("mean", "low", "high")}
+
+
+def write_params(path: Path, params: AnalysisParams, meta: dict[str, Any]) -> Path:
+    """A parameter file ``engage weekly --params`` reads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"parameters": params.as_dict(), "evidence": meta}
+    path.write_text(json.dumps(body, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def read_params(path: Path) -> AnalysisParams:
+    """Parameters from a file written by :func:`write_params` (checked)."""
+    path = Path(path)
+    try:
+        body = json.loads(path.read_text())
+        values = body["parameters"]
+    except FileNotFoundError:
+        msg = f"{path}: parameter file not found. Run `engage tune` to write one."
+        raise ValidationError(msg) from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        msg = f"{path}: not a parameter file written by `engage tune` ({exc})."
+        raise ValidationError(msg) from None
+    known = set(AnalysisParams.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        msg = f"{path}: unknown parameters {unknown}; expected some of {sorted(known)}."
+        raise ValidationError(msg)
+    return AnalysisParams(**values)
+
+
+def write_report(result: TuneResult, out_dir: Path) -> dict[str, Path]:
+    """``tune.csv``, ``params.json`` and an offline ``tune.html`` with a plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "table": out_dir / "tune.csv",
+        "params": out_dir / "params.json",
+        "report": out_dir / "tune.html",
+    }
+    result.table.to_csv(files["table"], index=False)
+    write_params(files["params"], result.best, result.meta)
+    t = result.table
+    labels = [
+        str(c) if not isinstance(c, int) else f"#{c} {m} r{r}"
+        for c, m, r in zip(t["config"], t["method"], t["res"], strict=True)
+    ]
+    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(t))))
+    y = range(len(t))
+    ax.barh(list(y), t["pai_mean"], color="#c0392b")
+    err_low = (t["pai_mean"] - t["pai_low"]).clip(lower=0)
+    err_high = (t["pai_high"] - t["pai_mean"]).clip(lower=0)
+    ax.errorbar(t["pai_mean"], list(y), xerr=[err_low, err_high], fmt="none", ecolor="black")
+    ax.set_yticks(list(y), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"mean PAI at {result.meta['coverage']:.0%} coverage (95% bootstrap interval)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in t.itertuples(index=False)
+    )
+    facts = "".join(
+        f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in result.meta.items()
+    )
+    files["report"].write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>Parameter search</title>"
+        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}</style></head><body>"
+        f"<h1>Parameter search</h1><ul>{facts}</ul>"
+        f"<img alt='PAI by configuration' src='data:image/png;base64,{png}'>"
+        f"<table><tr>{head}</tr>{body}</table></body></html>\n"
+    )
+    return files
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)

@@ -1,0 +1,135 @@
+"""`engage tune`: grids checked, combinations ranked against baselines, parameters used."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from api import services
+from api.cli import app
+from api.settings import Settings
+from api.tune import parse_grid, read_params, write_params
+from geo.errors import ValidationError
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("tune")
+    services.simulate_scenario(root / "s", seed=5, weeks=20)
+    location = str(root / "engage.gpkg")
+    settings = Settings(store=location, quarantine_dir=root / "q")
+    for kind, name in services.DEMO_ORDER:
+        services.ingest_files(
+            location,
+            kind,
+            [root / "s" / name],
+            settings=settings,
+            key="tune-test-key-0123456789-abcdefghijk",
+        )
+    return location
+
+
+def test_grid_parsing() -> None:
+    combos = parse_grid("res=8,9; bandwidth_m=150,rule; half_life_days=14")
+    assert len(combos) == 4
+    assert combos[0] == {"res": 8, "bandwidth_m": 150.0, "half_life_days": 14.0}
+    assert combos[1]["bandwidth_m"] is None
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ("", "empty"),
+        ("   ;  ", "empty"),
+        ("res=3", "`res`"),
+        ("bandwidth_m=-5", "`bandwidth_m` must be > 0"),
+        ("colour=red", "names are"),
+        ("res=8,x", "not a int"),
+        ("res=8; res=9", "twice"),
+        ("res=", "no values"),
+    ],
+)
+def test_absurd_grids_are_refused(grid: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        parse_grid(grid)
+
+
+def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    result = runner.invoke(
+        app,
+        [
+            "tune",
+            "--store",
+            store,
+            "--from",
+            "2025-01-06",
+            "--to",
+            "2025-05-26",
+            "--layer",
+            "all",
+            "--grid",
+            "method=kde,count; half_life_days=14,56; lookback_weeks=8",
+            "--out",
+            str(out),
+            "--accept",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "tune.csv")
+    assert len(table) == 4 + 2  # four combinations and two baselines
+    assert table["rank"].tolist() == list(range(1, 7))
+    assert table["pai_mean"].is_monotonic_decreasing
+    assert {"naive", "persistence"} <= set(table["config"].astype(str))
+    params = read_params(out / "params.json")
+    best = table.loc[table["config"].astype(str).str.isdigit()].iloc[0]
+    assert params.method == best["method"]
+    assert params.half_life_days == best["half_life_days"]
+    assert "data:image/png" in (out / "tune.html").read_text()
+    # Accepted: the weekly pack now runs with the tuned parameters.
+    pack = tmp_path / "pack"
+    weekly = runner.invoke(app, ["weekly", "--store", store, "--out", str(pack)])
+    assert weekly.exit_code == 0, weekly.output
+    run = json.loads((pack / "run.json").read_text())
+    assert run["parameters"]["half_life_days"] == params.half_life_days
+    assert run["parameters"]["lookback_weeks"] == 8
+    # An explicit file wins over the accepted parameters, and options over both.
+    other = write_params(
+        tmp_path / "p.json", services.AnalysisParams(method="count", half_life_days=7.0), {}
+    )
+    weekly = runner.invoke(
+        app,
+        [
+            "weekly",
+            "--store",
+            store,
+            "--params",
+            str(other),
+            "--lookback-weeks",
+            "6",
+            "--out",
+            str(tmp_path / "p2"),
+        ],
+    )
+    assert weekly.exit_code == 0, weekly.output
+    run = json.loads((tmp_path / "p2" / "run.json").read_text())
+    assert (run["parameters"]["method"], run["parameters"]["half_life_days"]) == ("count", 7.0)
+    assert run["parameters"]["lookback_weeks"] == 6
+
+
+def test_bad_parameter_files(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="not found"):
+        read_params(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"parameters": {"colour": 1}}')
+    with pytest.raises(ValidationError, match="unknown parameters"):
+        read_params(bad)
+    bad.write_text("not json")
+    with pytest.raises(ValidationError, match="not a parameter file"):
+        read_params(bad)
