@@ -448,6 +448,9 @@ def tune(
     accept: Annotated[
         bool, typer.Option(help="Make the best parameters the store's current ones.")
     ] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler tcp://HOST:PORT (default: local cores).")
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Backtest every combination of a parameter grid; rank them against the baselines."""
@@ -471,6 +474,7 @@ def tune(
             category=category,
             areas=area,
             seed=seed,
+            scheduler=scheduler,
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))

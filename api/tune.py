@@ -11,7 +11,8 @@ writes ``tune.csv`` (the ranked table with bootstrap intervals), ``params.json``
 
 Each combination's forecasts see ``lookback_weeks`` of data before every
 origin: that many weeks with ``--horizon week``, or the nearest whole number
-of months (at least one) with ``--horizon month``. Runs on the local cores.
+of months (at least one) with ``--horizon month``. Runs on the local cores,
+or on a Dask distributed cluster with ``--scheduler tcp://HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,44 @@ def train_periods_for(lookback_weeks: int, horizon: str) -> int:
     return max(1, round(lookback_weeks / WEEKS_PER_MONTH))
 
 
+def _run_one(
+    location: str,
+    start: datetime,
+    end: datetime,
+    settings: Settings,
+    label: int | str,
+    combo: dict[str, Any],
+    method: str,
+    horizon: str,
+    coverage: float,
+    layer: str,
+    category: str | None,
+    areas: list[str] | None,
+    seed: int,
+) -> dict[str, Any]:
+    """One backtest: a grid combination (``method`` = its own) or a baseline."""
+    params = AnalysisParams(**combo)
+    result = backtest(
+        location,
+        start=start,
+        end=end,
+        settings=settings,
+        horizon=horizon,
+        coverages=(coverage,),
+        methods=(method,),
+        layer=layer,
+        category=category,
+        areas=areas,
+        params=params,
+        train_periods=train_periods_for(params.lookback_weeks, horizon),
+        seed=seed,
+    )
+    metrics = _metrics(result.summary.iloc[0].to_dict())
+    if isinstance(label, int):
+        return {"config": label, **params.as_dict(), **metrics}
+    return {"config": label, "method": label, "res": params.res, **metrics}
+
+
 def tune(
     location: str,
     *,
@@ -123,56 +162,31 @@ def tune(
     category: str | None = None,
     areas: list[str] | None = None,
     seed: int = 0,
+    scheduler: str | None = None,
+    connect_timeout_s: float = 10.0,
 ) -> TuneResult:
-    """Backtest every combination and the baselines; rank by mean PAI at ``coverage``."""
+    """Backtest every combination and the baselines; rank by mean PAI at ``coverage``.
+
+    With ``scheduler`` (``tcp://HOST:PORT`` of a Dask distributed scheduler)
+    each backtest is one task on the cluster; the workers must reach the same
+    store location. The result is identical to the local run: every
+    backtest is deterministic and the ranking is done here.
+    """
     if not 0 < coverage <= 1:
         msg = f"`coverage` must be in (0, 1], got {coverage}."
         raise ValidationError(msg)
-    rows: list[dict[str, Any]] = []
-    for i, combo in enumerate(grid):
-        params = AnalysisParams(**combo)
-        result = backtest(
-            location,
-            start=start,
-            end=end,
-            settings=settings,
-            horizon=horizon,
-            coverages=(coverage,),
-            methods=(params.method,),
-            layer=layer,
-            category=category,
-            areas=areas,
-            params=params,
-            train_periods=train_periods_for(params.lookback_weeks, horizon),
-            seed=seed,
-        )
-        summary = result.summary.iloc[0].to_dict()
-        rows.append({"config": i, **params.as_dict(), **_metrics(summary)})
-    for baseline in ("naive", "persistence"):
-        base = AnalysisParams(**grid[0])
-        result = backtest(
-            location,
-            start=start,
-            end=end,
-            settings=settings,
-            horizon=horizon,
-            coverages=(coverage,),
-            methods=(baseline,),
-            layer=layer,
-            category=category,
-            areas=areas,
-            params=base,
-            train_periods=train_periods_for(base.lookback_weeks, horizon),
-            seed=seed,
-        )
-        rows.append(
-            {
-                "config": baseline,
-                "method": baseline,
-                "res": base.res,
-                **_metrics(result.summary.iloc[0].to_dict()),
-            }
-        )
+    jobs: list[tuple[int | str, dict[str, Any], str]] = [
+        (i, combo, AnalysisParams(**combo).method) for i, combo in enumerate(grid)
+    ]
+    jobs += [(b, grid[0], b) for b in ("naive", "persistence")]
+    args = (horizon, coverage, layer, category, areas, seed)
+    if scheduler is None:
+        rows = [
+            _run_one(location, start, end, settings, label, combo, method, *args)
+            for label, combo, method in jobs
+        ]
+    else:
+        rows = _on_cluster(scheduler, connect_timeout_s, location, start, end, settings, jobs, args)
     table = pd.DataFrame(rows)
     table["coverage"] = coverage
     order = table.sort_values(
@@ -197,8 +211,54 @@ def tune(
         "ranked_by": f"mean PAI at {coverage:.0%} coverage (ties: mean PEI*)",
         "best_beats_baseline": beats,
         "seed": seed,
+        "ran_on": scheduler or "local",
     }
     return TuneResult(order.reset_index(drop=True), best, meta)
+
+
+def _on_cluster(
+    scheduler: str,
+    timeout_s: float,
+    location: str,
+    start: datetime,
+    end: datetime,
+    settings: Settings,
+    jobs: list[tuple[int | str, dict[str, Any], str]],
+    args: tuple[Any, ...],
+) -> list[dict[str, Any]]:
+    """Run the backtests as tasks on a Dask distributed cluster, in job order."""
+    from distributed import Client
+
+    if not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        msg = f"`--scheduler` must look like tcp://HOST:PORT, got {scheduler!r}."
+        raise ValidationError(msg)
+    try:
+        client = Client(scheduler, timeout=f"{timeout_s}s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        msg = (
+            f"the Dask scheduler at {scheduler} did not answer within {timeout_s:g} s ({exc}). "
+            "Start it (`dask scheduler`) or run without --scheduler on the local cores."
+        )
+        raise ValidationError(msg) from None
+    try:
+        futures = [
+            client.submit(
+                _run_one,
+                location,
+                start,
+                end,
+                settings,
+                label,
+                combo,
+                method,
+                *args,
+                pure=False,
+            )
+            for label, combo, method in jobs
+        ]
+        return list(client.gather(futures))
+    finally:
+        client.close()
 
 
 def _metrics(summary: dict[Any, Any]) -> dict[str, float]:

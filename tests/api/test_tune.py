@@ -133,3 +133,58 @@ def test_bad_parameter_files(tmp_path: Path) -> None:
     bad.write_text("not json")
     with pytest.raises(ValidationError, match="not a parameter file"):
         read_params(bad)
+
+
+def test_a_dask_cluster_gives_the_identical_result(store: str, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    from api.tune import tune
+
+    settings = Settings(store=store, quarantine_dir=tmp_path / "q")
+    grid = parse_grid("method=kde,count; half_life_days=14,56; lookback_weeks=8")
+    window = {
+        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+    }
+    local = tune(store, settings=settings, grid=grid, layer="all", **window)
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = tune(
+            store,
+            settings=settings,
+            grid=grid,
+            layer="all",
+            scheduler=cluster.scheduler_address,
+            **window,
+        )
+    assert remote.meta["ran_on"].startswith("tcp://")
+    pd.testing.assert_frame_equal(local.table, remote.table)
+    assert local.best == remote.best
+
+
+def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path: Path) -> None:
+    from api.tune import tune
+
+    settings = Settings(store=store, quarantine_dir=tmp_path / "q")
+    with pytest.raises(ValidationError, match="did not answer"):
+        tune(
+            store,
+            settings=settings,
+            grid=parse_grid("method=count"),
+            layer="all",
+            start=pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+            end=pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+            scheduler="tcp://127.0.0.1:1",
+            connect_timeout_s=2.0,
+        )
+    with pytest.raises(ValidationError, match="tcp://HOST:PORT"):
+        tune(
+            store,
+            settings=settings,
+            grid=parse_grid("method=count"),
+            layer="all",
+            start=pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+            end=pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+            scheduler="localhost:8786",
+        )
