@@ -559,23 +559,10 @@ def weekly(
     params = params or AnalysisParams()
     if audience == "partner" and params.res != 8:
         params = AnalysisParams(**{**params.as_dict(), "res": 8})
-    week = week or latest_week(location)
-    start, end = patrol_week(week)
-    data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
-    window = Window(data_start.to_pydatetime(), start.to_pydatetime())
-    polygon, area_name, ward_list = analysis_area(settings, areas)
-    cells = grid_for(polygon, params.res)
-    with opened_store(location) as store:
-        events = load_events(store, window)
-        venues = store.read(schemas.VENUES)
-    if len(events) == 0:
-        msg = (
-            f"no episodes or intelligence between {data_start.date()} and {start.date()}; "
-            "ingest data for the weeks before the patrol week, or choose another --week."
-        )
-        raise ValidationError(msg)
-    hs, meta = run_hotspots(events, cells, params, start)
-    targets = run_targets(hs, events, venues, params, start)
+    a = analyse_week(location, week=week, settings=settings, areas=areas, params=params)
+    week, start, end, data_start = a.week, a.start, a.end, a.data_start
+    area_name, ward_list, events, venues = a.area_name, a.ward_list, a.events, a.venues
+    hs, meta, targets = a.hotspots, a.meta, a.targets
     targets["ward_name"] = targets["ward_name"].fillna("")
     shown = _audience_targets(targets, audience, params.suppress_below)
     out_dir = Path(out_dir)
@@ -704,6 +691,56 @@ def hotspots_table(
     return run_hotspots(events, cells, params, as_of, quiet=quiet)
 
 
+@dataclass(frozen=True)
+class WeekAnalysis:
+    """Hotspots and targets of one patrol week, before any output is written."""
+
+    week: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    data_start: pd.Timestamp
+    area_name: str
+    ward_list: list[tuple[str, str]]
+    events: pd.DataFrame
+    venues: pd.DataFrame
+    hotspots: pd.DataFrame
+    meta: dict[str, Any]
+    targets: pd.DataFrame
+
+
+def analyse_week(
+    location: str,
+    *,
+    week: str | None,
+    settings: Settings,
+    areas: list[str] | None = None,
+    params: AnalysisParams | None = None,
+) -> WeekAnalysis:
+    """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday."""
+    from geo.errors import ValidationError
+
+    params = params or AnalysisParams()
+    week = week or latest_week(location)
+    start, end = patrol_week(week)
+    data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
+    polygon, area_name, ward_list = analysis_area(settings, areas)
+    cells = grid_for(polygon, params.res)
+    with opened_store(location) as store:
+        events = load_events(store, Window(data_start.to_pydatetime(), start.to_pydatetime()))
+        venues = store.read(schemas.VENUES)
+    if len(events) == 0:
+        msg = (
+            f"no episodes or intelligence between {data_start.date()} and {start.date()}; "
+            "ingest data for the weeks before the patrol week, or choose another --week."
+        )
+        raise ValidationError(msg)
+    hs, meta = run_hotspots(events, cells, params, start)
+    targets = run_targets(hs, events, venues, params, start)
+    return WeekAnalysis(
+        week, start, end, data_start, area_name, ward_list, events, venues, hs, meta, targets
+    )
+
+
 def targets_table(
     location: str,
     *,
@@ -713,18 +750,7 @@ def targets_table(
     params: AnalysisParams | None = None,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week (analyst view)."""
-
-    params = params or AnalysisParams()
-    week = week or latest_week(location)
-    start, _ = patrol_week(week)
-    data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
-    polygon, _, _ = analysis_area(settings, areas)
-    cells = grid_for(polygon, params.res)
-    with opened_store(location) as store:
-        events = load_events(store, Window(data_start.to_pydatetime(), start.to_pydatetime()))
-        venues = store.read(schemas.VENUES)
-    hs, _ = run_hotspots(events, cells, params, start)
-    return run_targets(hs, events, venues, params, start)
+    return analyse_week(location, week=week, settings=settings, areas=areas, params=params).targets
 
 
 def trends_table(
