@@ -244,6 +244,29 @@ def _params(
         _fail(str(exc))
 
 
+def _check_cells_out(out: Path) -> None:
+    if out.suffix.lower() not in (".geojson", ".csv"):
+        _fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
+
+
+def _write_cells(out: Path, frame: pd.DataFrame) -> None:
+    """A per-cell table as CSV (h3 as hex, formulas neutralised) or GeoJSON hexagons."""
+    from geo.export import neutralise_formulas
+    from geo.h3index import cells_to_str_array
+    from maps.exports import write_hotspots_geojson
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".geojson":
+        write_hotspots_geojson(out, frame)
+        return
+    table = frame.copy()
+    table["h3"] = cells_to_str_array(table["h3"])
+    for c in table.columns:
+        if table[c].dtype == object:
+            table[c] = neutralise_formulas(table[c])
+    table.to_csv(out, index=False)
+
+
 MethodOpt = Annotated[
     str | None, typer.Option(help="kde (default), dbscan, count or gistar (Getis-Ord Gi*).")
 ]
@@ -277,13 +300,9 @@ def hotspots(
     store: StoreOpt = None,
 ) -> None:
     """One row per cell of the study area: counts, score (higher is hotter), method columns."""
-    from geo.export import neutralise_formulas
-    from geo.h3index import cells_to_str_array
-
     settings = _settings()
     params = _params(method, res, bandwidth_m=bandwidth_m, eps_m=eps_m, min_samples=min_samples)
-    if out.suffix.lower() not in (".geojson", ".csv"):
-        _fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
+    _check_cells_out(out)
     try:
         frame, meta = services.hotspots_table(
             _store(store, settings),
@@ -298,18 +317,7 @@ def hotspots(
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
     frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        table = frame.copy()
-        table["h3"] = cells_to_str_array(table["h3"])
-        for c in table.columns:
-            if table[c].dtype == object:
-                table[c] = neutralise_formulas(table[c])
-        table.to_csv(out, index=False)
-    else:
-        from maps.exports import write_hotspots_geojson
-
-        write_hotspots_geojson(out, frame)
+    _write_cells(out, frame)
     hot = int((frame["score"] > 0).sum())
     typer.echo(f"{len(frame)} cells ({hot} with a score above 0) -> {out}")
     for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule"):
@@ -333,8 +341,7 @@ def trends(
 ) -> None:
     """Emerging hotspot classes per cell over weekly bins (Gi* + Mann-Kendall)."""
     settings = _settings()
-    if out.suffix.lower() not in (".geojson", ".csv"):
-        _fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
+    _check_cells_out(out)
     try:
         frame, meta = services.trends_table(
             _store(store, settings),
@@ -349,17 +356,7 @@ def trends(
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        from geo.h3index import cells_to_str_array
-
-        table = frame.copy()
-        table["h3"] = cells_to_str_array(table["h3"])
-        table.to_csv(out, index=False)
-    else:
-        from maps.exports import write_hotspots_geojson
-
-        write_hotspots_geojson(out, frame.assign(score=frame["mk_z"].fillna(0.0)))
+    _write_cells(out, frame.assign(score=frame["mk_z"].fillna(0.0)))
     counts = frame["pattern"].value_counts()
     typer.echo(f"{len(frame)} cells over {meta['n_weeks']} weeks -> {out}")
     for pattern, n in counts.items():
