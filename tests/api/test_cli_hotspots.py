@@ -10,28 +10,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from api import services
 from api.cli import app
-from api.settings import Settings
+
+from .conftest import synthetic_store
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("cli")
-    services.simulate_scenario(root / "s", seed=11, weeks=20)
-    location = str(root / "engage.gpkg")
-    settings = Settings(store=location, quarantine_dir=root / "q")
-    for kind, name in services.DEMO_ORDER:
-        services.ingest_files(
-            location,
-            kind,
-            [root / "s" / name],
-            settings=settings,
-            key="cli-hotspots-key-0123456789-abcdefgh",
-        )
-    return location
+    return synthetic_store(tmp_path_factory.mktemp("cli"), seed=11)
 
 
 @pytest.mark.parametrize("method", ["kde", "count", "dbscan", "gistar"])

@@ -15,24 +15,14 @@ from api.settings import Settings
 from api.tune import parse_grid, read_params, write_params
 from geo.errors import ValidationError
 
+from .conftest import synthetic_store
+
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    root = tmp_path_factory.mktemp("tune")
-    services.simulate_scenario(root / "s", seed=5, weeks=20)
-    location = str(root / "engage.gpkg")
-    settings = Settings(store=location, quarantine_dir=root / "q")
-    for kind, name in services.DEMO_ORDER:
-        services.ingest_files(
-            location,
-            kind,
-            [root / "s" / name],
-            settings=settings,
-            key="tune-test-key-0123456789-abcdefghijk",
-        )
-    return location
+    return synthetic_store(tmp_path_factory.mktemp("tune"), seed=5)
 
 
 def test_grid_parsing() -> None:

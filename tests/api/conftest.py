@@ -1,0 +1,22 @@
+"""A synthetic store for the command-line tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from api import services
+from api.settings import Settings
+
+SYNTHETIC_KEY = "api-tests-synthetic-key-0123456789-abcdef"
+
+
+def synthetic_store(root: Path, *, seed: int, weeks: int = 20) -> str:
+    """Simulate ``weeks`` of Blackburn with Darwen and ingest it into ``root/engage.gpkg``."""
+    services.simulate_scenario(root / "s", seed=seed, weeks=weeks)
+    location = str(root / "engage.gpkg")
+    settings = Settings(store=location, quarantine_dir=root / "q")
+    for kind, name in services.DEMO_ORDER:
+        services.ingest_files(
+            location, kind, [root / "s" / name], settings=settings, key=SYNTHETIC_KEY
+        )
+    return location
