@@ -67,7 +67,7 @@ from psycopg import sql
 from geo.errors import ValidationError
 from geo.schemas import TABLES, Table
 from geo.store.base import Window
-from geo.store.postgis import PostgisStore
+from geo.store.postgis import PostgisStore, window_filters
 
 BNG_SRID = 27700
 """British National Grid, the projected CRS the clustering runs in (metres)."""
@@ -123,24 +123,6 @@ def _check_min_samples(min_samples: Any) -> int:
     return int(min_samples)
 
 
-def _window_filters(spec: Table, window: Window | None) -> tuple[list[sql.Composable], list[Any]]:
-    where: list[sql.Composable] = []
-    params: list[Any] = []
-    if window is None or (window.start is None and window.end is None):
-        return where, params
-    if not spec.time_column:
-        msg = f"table `{spec.name}` has no time column; drop `window` for it."
-        raise ValidationError(msg)
-    tcol = sql.Identifier("t", spec.time_column)
-    if window.start is not None:
-        where.append(sql.SQL("{} >= %s").format(tcol))
-        params.append(window.start)
-    if window.end is not None:
-        where.append(sql.SQL("{} < %s").format(tcol))
-        params.append(window.end)
-    return where, params
-
-
 def db_dbscan(
     store: PostgisStore,
     table: Table,
@@ -182,7 +164,7 @@ def db_dbscan(
     eps = _check_eps(eps_m)
     ms = _check_min_samples(min_samples)
     geom = sql.Identifier("t", f"{prefix}geom")
-    where, params = _window_filters(spec, window)
+    where, params = window_filters(spec, window)
     where.insert(0, sql.SQL("{} IS NOT NULL").format(geom))
     query = sql.SQL(
         "WITH pts AS MATERIALIZED ("

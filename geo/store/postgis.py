@@ -317,6 +317,25 @@ def _parent_mask(res: int) -> int:
 # -------------------------------------------------------------------------- store
 
 
+def window_filters(spec: Table, window: Window | None) -> tuple[list[sql.Composable], list[Any]]:
+    """WHERE conditions on ``t.<time column>`` for a half-open window, and their parameters."""
+    where: list[sql.Composable] = []
+    params: list[Any] = []
+    if window is None or (window.start is None and window.end is None):
+        return where, params
+    if not spec.time_column:
+        msg = f"table `{spec.name}` has no time column; drop `window` for it."
+        raise ValidationError(msg)
+    tcol = sql.Identifier("t", spec.time_column)
+    if window.start is not None:
+        where.append(sql.SQL("{} >= %s").format(tcol))
+        params.append(window.start)
+    if window.end is not None:
+        where.append(sql.SQL("{} < %s").format(tcol))
+        params.append(window.end)
+    return where, params
+
+
 class PostgisStore:
     """The tables of :mod:`geo.schemas` in a PostgreSQL schema with PostGIS.
 
@@ -602,19 +621,7 @@ class PostgisStore:
         area: Area | None,
     ) -> tuple[list[sql.Composable], list[Any]]:
         """WHERE conditions (ANDed) and their parameters for a window and an area."""
-        where: list[sql.Composable] = []
-        params: list[Any] = []
-        if window is not None and (window.start is not None or window.end is not None):
-            if not spec.time_column:
-                msg = f"table `{spec.name}` has no time column; drop `window` for it."
-                raise ValidationError(msg)
-            tcol = sql.Identifier("t", spec.time_column)
-            if window.start is not None:
-                where.append(sql.SQL("{} >= %s").format(tcol))
-                params.append(window.start)
-            if window.end is not None:
-                where.append(sql.SQL("{} < %s").format(tcol))
-                params.append(window.end)
+        where, params = window_filters(spec, window)
         if area is not None:
             if prefix is None:
                 msg = f"table `{spec.name}` has no points; drop `area` for it."
