@@ -295,6 +295,7 @@ def backtest(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     train_periods: int = 12,
+    first_origin: int | None = None,
     seed: int = 0,
     keep_scores: bool = False,
 ) -> BacktestResult:
@@ -322,6 +323,12 @@ def backtest(
         ``train_periods`` periods).
     train_periods
         Periods each origin trains on; also the persistence baseline's window.
+    first_origin
+        Index (from 0, in whole periods from the window's first period start)
+        of the first origin; default ``train_periods``, the first that has
+        ``train_periods`` of history. Comparisons of several training lengths
+        (``engage tune``) pass the longest, so every one is judged on the same
+        folds.
     seed
         Seed of the bootstrap intervals.
     keep_scores
@@ -339,13 +346,20 @@ def backtest(
 
     s, e, covs, meths = _check_arguments(start, end, horizon, coverages, methods, train_periods)
     params = params or AnalysisParams()
+    first = train_periods if first_origin is None else first_origin
+    if isinstance(first, bool) or not isinstance(first, int) or first < train_periods:
+        msg = (
+            f"`first_origin` must be a whole number of periods >= train_periods "
+            f"({train_periods}), got {first_origin!r}."
+        )
+        raise ValidationError(msg)
     bounds = period_boundaries(s, e, horizon)
     n_periods = max(len(bounds) - 1, 0)
-    if n_periods < train_periods + 1:
+    if n_periods < first + 1:
         msg = (
             f"the window {s.date()} to {e.date()} holds {n_periods} whole {horizon}(s); "
             f"a backtest with train_periods={train_periods} needs at least "
-            f"{train_periods + 1}. Widen --from/--to or lower train_periods."
+            f"{first + 1}. Widen --from/--to or lower train_periods."
         )
         raise ValidationError(msg)
 
@@ -378,7 +392,7 @@ def backtest(
     fold_frames: list[pd.DataFrame] = []
     score_frames: list[pd.DataFrame] = []
     previous: dict[tuple[str, float], pd.Index] = {}
-    for i in range(train_periods, n_periods):
+    for i in range(first, n_periods):
         t = bounds[i]
         train_mask = (period >= i - train_periods) & (period < i)
         train = events.loc[train_mask]
@@ -432,7 +446,8 @@ def backtest(
         "periods": n_periods,
         "period_starts": [b.isoformat() for b in bounds[:-1]],
         "train_periods": train_periods,
-        "folds": n_periods - train_periods,
+        "first_origin": bounds[first].isoformat(),
+        "folds": n_periods - first,
         "methods": meths,
         "coverages": covs,
         "layer": layer,

@@ -11,7 +11,9 @@ writes ``tune.csv`` (the ranked table with bootstrap intervals), ``params.json``
 
 Each combination's forecasts see ``lookback_weeks`` of data before every
 origin: that many weeks with ``--horizon week``, or the nearest whole number
-of months (at least one) with ``--horizon month``. Runs on the local cores,
+of months (at least one) with ``--horizon month``. All of them, and the
+baselines, are judged on the same folds: the first origin is the first with
+the grid's longest lookback behind it (``folds`` in ``tune.csv``). Runs on the local cores,
 or on a Dask distributed cluster with ``--scheduler tcp://HOST:PORT``.
 """
 
@@ -125,6 +127,7 @@ def _run_one(
     category: str | None,
     areas: list[str] | None,
     seed: int,
+    first_origin: int,
 ) -> dict[str, Any]:
     """One backtest: a grid combination (``method`` = its own) or a baseline."""
     params = AnalysisParams(**combo)
@@ -141,6 +144,7 @@ def _run_one(
         areas=areas,
         params=params,
         train_periods=train_periods_for(params.lookback_weeks, horizon),
+        first_origin=first_origin,
         seed=seed,
     )
     metrics = _metrics(result.summary.iloc[0].to_dict())
@@ -179,7 +183,12 @@ def tune(
         (i, combo, AnalysisParams(**combo).method) for i, combo in enumerate(grid)
     ]
     jobs += [(b, grid[0], b) for b in ("naive", "persistence")]
-    args = (horizon, coverage, layer, category, areas, seed)
+    # Every combination is judged on the same folds: the first origin is the
+    # first with the longest lookback of the grid behind it.
+    first_origin = max(
+        train_periods_for(AnalysisParams(**combo).lookback_weeks, horizon) for combo in grid
+    )
+    args = (horizon, coverage, layer, category, areas, seed, first_origin)
     if scheduler is None:
         rows = [
             _run_one(location, start, end, settings, label, combo, method, *args)
@@ -208,6 +217,7 @@ def tune(
         "layer": layer,
         "category": category,
         "combinations": len(grid),
+        "first_origin_period": first_origin,
         "ranked_by": f"mean PAI at {coverage:.0%} coverage (ties: mean PEI*)",
         "best_beats_baseline": beats,
         "seed": seed,
@@ -261,9 +271,11 @@ def _on_cluster(
         client.close()
 
 
-def _metrics(summary: dict[Any, Any]) -> dict[str, float]:
+def _metrics(summary: dict[Any, Any]) -> dict[str, float | int]:
     keys = ("hit_rate", "pai", "pei_star")
-    return {f"{k}_{s}": float(summary[f"{k}_{s}"]) for k in keys for s in ("mean", "low", "high")}
+    out = {f"{k}_{s}": float(summary[f"{k}_{s}"]) for k in keys for s in ("mean", "low", "high")}
+    out["folds"] = int(summary["folds"])
+    return out
 
 
 def write_params(path: Path, params: AnalysisParams, meta: dict[str, Any]) -> Path:

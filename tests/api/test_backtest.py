@@ -147,6 +147,37 @@ def test_one_fold_per_test_period(
         assert (group["N"] == per_week[week]).all()
 
 
+def test_a_later_first_origin_judges_the_same_later_folds(
+    result: BacktestResult, data: tuple[str, pd.DataFrame, Settings]
+) -> None:
+    location, _, settings = data
+    later = backtest(
+        location,
+        start=START,
+        end=START + timedelta(weeks=WEEKS),
+        settings=settings,
+        horizon="week",
+        coverages=COVERAGES,
+        methods=METHODS,
+        train_periods=TRAIN,
+        first_origin=TRAIN + 2,
+        seed=11,
+    )
+    assert later.meta["folds"] == WEEKS - TRAIN - 2
+    assert later.meta["first_origin"] == _monday(TRAIN + 2).isoformat()
+    tail = result.folds.loc[result.folds["origin"] >= _monday(TRAIN + 2)].reset_index(drop=True)
+    # Stability compares a fold with the one before: the later run's first fold has none.
+    first = later.folds["origin"] == _monday(TRAIN + 2)
+    assert later.folds.loc[first, "stability"].isna().all()
+    assert tail.loc[first, "stability"].notna().all()
+    pd.testing.assert_frame_equal(
+        later.folds.drop(columns="stability"), tail.drop(columns="stability")
+    )
+    pd.testing.assert_series_equal(
+        later.folds.loc[~first, "stability"], tail.loc[~first, "stability"]
+    )
+
+
 def test_metrics_within_bounds(result: BacktestResult) -> None:
     f = result.folds
     assert f["hit_rate"].between(0, 1).all()
@@ -276,6 +307,9 @@ def test_refusals(data: tuple[str, pd.DataFrame, Settings]) -> None:
         ({"start": START.replace(tzinfo=None)}, "timezone-aware"),
         ({"train_periods": 0}, "train_periods"),
         ({"train_periods": 20}, "needs at least 21"),
+        ({"first_origin": TRAIN - 1}, "first_origin"),
+        ({"first_origin": 2.5}, "first_origin"),
+        ({"first_origin": WEEKS}, f"needs at least {WEEKS + 1}"),
     ]
     for kwargs, pattern in bad:
         args: dict[str, object] = {"start": START, "end": end, "train_periods": TRAIN, **kwargs}

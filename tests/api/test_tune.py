@@ -113,6 +113,57 @@ def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_p
     assert run["parameters"]["lookback_weeks"] == 6
 
 
+def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
+    store: str, tmp_path: Path
+) -> None:
+    from api.backtest import backtest
+    from api.tune import tune
+
+    settings = Settings(store=store, quarantine_dir=tmp_path / "q")
+    window = {
+        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+    }
+    result = tune(
+        store,
+        settings=settings,
+        grid=parse_grid("method=count; lookback_weeks=4,10"),
+        layer="all",
+        **window,
+    )
+    # 20 whole weeks; the longest lookback (10) leaves 10 folds for every row.
+    assert result.table["folds"].tolist() == [10] * 4
+    assert result.meta["first_origin_period"] == 10
+    # The 4-week row is the plain backtest restricted to those same folds.
+    alone = backtest(
+        store,
+        settings=settings,
+        horizon="week",
+        coverages=(0.02,),
+        methods=("count",),
+        layer="all",
+        params=services.AnalysisParams(method="count", lookback_weeks=4),
+        train_periods=4,
+        first_origin=10,
+        **window,
+    )
+    row = result.table.loc[result.table["config"] == 0].iloc[0]
+    assert row["lookback_weeks"] == 4
+    assert row["pai_mean"] == pytest.approx(alone.summary["pai_mean"].iloc[0], rel=1e-12)
+    unrestricted = backtest(
+        store,
+        settings=settings,
+        horizon="week",
+        coverages=(0.02,),
+        methods=("count",),
+        layer="all",
+        params=services.AnalysisParams(method="count", lookback_weeks=4),
+        train_periods=4,
+        **window,
+    )
+    assert unrestricted.meta["folds"] == 16
+
+
 def test_bad_parameter_files(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not found"):
         read_params(tmp_path / "none.json")
