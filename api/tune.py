@@ -47,6 +47,12 @@ GRID_KEYS: dict[str, type] = {
     "eps_m": float,
     "min_samples": int,
 }
+METHOD_ONLY: dict[str, set[str]] = {
+    "bandwidth_m": {"kde"},
+    "eps_m": {"dbscan"},
+    "min_samples": {"dbscan"},
+}
+"""Parameters only some methods use; other methods' combinations leave them out."""
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 MAX_COMBINATIONS = 500
 
@@ -55,6 +61,8 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
     """Combinations from ``"res=8,9; bandwidth_m=150,250"``, each checked as parameters.
 
     ``bandwidth_m=rule`` (or ``eps_m=rule``) means the automatic choice.
+    Parameters a method does not use (:data:`METHOD_ONLY`) are left out of
+    its combinations, and repeated combinations are kept once, in grid order.
     """
     if not text or not text.strip():
         msg = '`--grid` is empty. Give e.g. "res=8,9; bandwidth_m=150,250,400".'
@@ -88,7 +96,23 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
     if not axes:
         msg = '`--grid` is empty. Give e.g. "res=8,9; bandwidth_m=150,250,400".'
         raise ValidationError(msg)
-    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    methods = set(axes.get("method", [AnalysisParams().method]))
+    for key, owners in METHOD_ONLY.items():
+        if key in axes and not methods & owners:
+            msg = (
+                f"`--grid` varies `{key}`, which only method {' or '.join(sorted(owners))} "
+                f"uses, but the grid's methods are {', '.join(sorted(methods))}. "
+                f"Add method={','.join(sorted(owners))} or drop `{key}`."
+            )
+            raise ValidationError(msg)
+    combos: list[dict[str, Any]] = []
+    for values in itertools.product(*axes.values()):
+        combo = dict(zip(axes, values, strict=True))
+        method = combo.get("method", AnalysisParams().method)
+        # A parameter the method does not use would only repeat the same backtest.
+        combo = {k: v for k, v in combo.items() if k not in METHOD_ONLY or method in METHOD_ONLY[k]}
+        if combo not in combos:
+            combos.append(combo)
     if len(combos) > MAX_COMBINATIONS:
         msg = f"`--grid` makes {len(combos)} combinations; at most {MAX_COMBINATIONS}."
         raise ValidationError(msg)

@@ -30,6 +30,14 @@ def test_grid_parsing() -> None:
     assert len(combos) == 4
     assert combos[0] == {"res": 8, "bandwidth_m": 150.0, "half_life_days": 14.0}
     assert combos[1]["bandwidth_m"] is None
+    # count does not use the bandwidth: one combination per half-life, not three.
+    mixed = parse_grid("method=kde,count; bandwidth_m=150,300,rule; half_life_days=28,91")
+    assert len(mixed) == 3 * 2 + 2
+    assert [c for c in mixed if c["method"] == "count"] == [
+        {"method": "count", "half_life_days": 28.0},
+        {"method": "count", "half_life_days": 91.0},
+    ]
+    assert all("bandwidth_m" in c for c in mixed if c["method"] == "kde")
 
 
 @pytest.mark.parametrize(
@@ -43,6 +51,8 @@ def test_grid_parsing() -> None:
         ("res=8,x", "not a int"),
         ("res=8; res=9", "twice"),
         ("res=", "no values"),
+        ("method=count; bandwidth_m=150,300", "only method kde"),
+        ("method=kde,count; eps_m=100", "only method dbscan"),
     ],
 )
 def test_absurd_grids_are_refused(grid: str, message: str) -> None:
