@@ -297,6 +297,12 @@ def hotspots(
     bandwidth_m: Annotated[float | None, typer.Option(help="KDE bandwidth in metres.")] = None,
     eps_m: Annotated[float | None, typer.Option(help="DBSCAN eps in metres.")] = None,
     min_samples: Annotated[int | None, typer.Option(help="DBSCAN min_samples.")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where DBSCAN runs: python, or db (PostGIS ST_ClusterDBSCAN; PostGIS store only)."
+        ),
+    ] = "python",
     store: StoreOpt = None,
 ) -> None:
     """One row per cell of the study area: counts, score (higher is hotter), method columns."""
@@ -313,6 +319,7 @@ def hotspots(
             category=category,
             areas=area,
             params=params,
+            engine=engine,
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
@@ -320,7 +327,7 @@ def hotspots(
     _write_cells(out, frame)
     hot = int((frame["score"] > 0).sum())
     typer.echo(f"{len(frame)} cells ({hot} with a score above 0) -> {out}")
-    for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule"):
+    for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule", "engine", "core_rule"):
         if key in meta:
             typer.echo(f"  {key}: {meta[key]}")
 

@@ -306,7 +306,9 @@ EVENT_COLUMNS = [
     "intelligence_assessment",
     "handling_code",
     "category",
+    "record",
 ]
+"""Columns of :func:`load_events`; ``record`` is the key of the event's stored row."""
 
 
 def load_events(
@@ -349,6 +351,7 @@ def load_events(
                     h3=rows[f"{name}_h3"].astype(np.int64),
                     at=rows[stamp],
                     place_type=rows[f"{name}_place_type"],
+                    record=rows["episode_id"],
                 )
             )
     if "venues" in wanted:
@@ -361,6 +364,7 @@ def load_events(
                 at=joined["reported_at"],
                 place_type="venue",
                 h3=joined["h3"].astype(np.int64),
+                record=joined["report_id"],
             )
         )
     if "incidents" in wanted:
@@ -377,6 +381,7 @@ def load_events(
                 at=incidents["occurred_at"],
                 place_type="public",
                 h3=incidents["h3"].astype(np.int64),
+                record=incidents["incident_id"],
             )
         )
     frames = [p.reindex(columns=EVENT_COLUMNS) for p in parts if len(p)]
@@ -454,8 +459,13 @@ def run_hotspots(
     as_of: pd.Timestamp,
     *,
     quiet: bool = True,
+    labeller: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The hotspot frame for the chosen method (home and care-home events dropped)."""
+    """The hotspot frame for the chosen method (home and care-home events dropped).
+
+    ``labeller`` (DBSCAN only): another engine's clustering, see
+    :func:`models.dbscan.dbscan_hotspots`.
+    """
     from models.hotspots import hotspots
     from models.targets import drop_private
 
@@ -464,6 +474,8 @@ def run_hotspots(
         kwargs = {"bandwidth_m": params.bandwidth_m, "bin_res": params.bin_res}
     elif params.method == "dbscan":
         kwargs = {"eps_m": params.eps_m, "min_samples": params.min_samples}
+        if labeller is not None:
+            kwargs["labeller"] = labeller
     return hotspots(
         drop_private(events),
         cells,
@@ -673,22 +685,66 @@ def hotspots_table(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     quiet: bool = False,
+    engine: str = "python",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per cell of the study area: counts, score and the method's columns."""
+    """One row per cell of the study area: counts, score and the method's columns.
+
+    ``engine="db"`` (DBSCAN on a PostGIS store only) clusters the same events
+    inside PostGIS with ``ST_ClusterDBSCAN`` (:mod:`geo.store.db_dbscan`);
+    each event then counts 1 towards ``min_samples``, where the Python engine
+    counts its recency weight.
+    """
+    from geo.errors import ValidationError
+
     params = params or AnalysisParams()
+    if engine not in ENGINES:
+        msg = f"`engine` must be one of {', '.join(ENGINES)}, got {engine!r}."
+        raise ValidationError(msg)
+    if engine == "db" and params.method != "dbscan":
+        msg = (
+            f"--engine db runs DBSCAN in PostGIS; it does not apply to --method {params.method}. "
+            "Use --method dbscan, or drop --engine."
+        )
+        raise ValidationError(msg)
     polygon, _, _ = analysis_area(settings, areas)
     cells = grid_for(polygon, params.res)
     with opened_store(location) as store:
         events = load_events(store, Window(start, end), layer=layer, category=category)
-    # Recency weights count back from the end of the data window (or from the
-    # latest event when the window is open-ended), never from today.
-    if end is not None:
-        as_of = pd.Timestamp(end)
-    elif len(events):
-        as_of = events["at"].max()
-    else:
-        as_of = pd.Timestamp.now(tz="UTC")
-    return run_hotspots(events, cells, params, as_of, quiet=quiet)
+        # Recency weights count back from the end of the data window (or from the
+        # latest event when the window is open-ended), never from today.
+        if end is not None:
+            as_of = pd.Timestamp(end)
+        elif len(events):
+            as_of = events["at"].max()
+        else:
+            as_of = pd.Timestamp.now(tz="UTC")
+        labeller = _db_labeller(store) if engine == "db" else None
+        return run_hotspots(events, cells, params, as_of, quiet=quiet, labeller=labeller)
+
+
+ENGINES = ("python", "db")
+"""Where DBSCAN runs: here (``python``) or inside PostGIS (``db``)."""
+
+
+def _db_labeller(store: Store) -> Any:
+    """``ST_ClusterDBSCAN`` of the events' stored points (a PostGIS store only)."""
+    from geo.errors import ValidationError
+    from geo.store.postgis import PostgisStore
+
+    if not isinstance(store, PostgisStore):
+        msg = (
+            "--engine db needs the PostGIS store (--store postgresql://...); "
+            "a GeoPackage store clusters in Python: drop --engine."
+        )
+        raise ValidationError(msg)
+
+    def label(events: pd.DataFrame, eps_m: float, min_samples: int) -> pd.DataFrame:
+        from geo.store.db_dbscan import db_dbscan_records
+
+        return db_dbscan_records(store, events, eps_m=eps_m, min_samples=min_samples)
+
+    label.engine = "postgis ST_ClusterDBSCAN"  # type: ignore[attr-defined]
+    return label
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -85,6 +85,8 @@ logger = logging.getLogger("models.dbscan")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Labeller = Callable[[pd.DataFrame, float, int], pd.DataFrame]
+"""``labeller(events, eps_m, min_samples)`` -> ``cluster``, ``core`` per event (another engine)."""
 BoolArray = npt.NDArray[np.bool_]
 
 PAIR_BUDGET = 1_000_000
@@ -803,6 +805,7 @@ def dbscan_hotspots(
     eps_m: float | None = None,
     min_samples: int = 5,
     quiet: bool = False,
+    labeller: Labeller | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """DBSCAN hotspots summarised on analysis cells (the hotspot-frame contract).
 
@@ -827,6 +830,14 @@ def dbscan_hotspots(
         a core event; default 5.
     quiet
         Default False: announce automatic choices on the ``models.dbscan`` logger.
+    labeller
+        Default None: cluster here with :func:`dbscan` (event weights count
+        towards ``min_samples``). Otherwise a function ``labeller(events,
+        eps_m, min_samples)`` returning ``cluster`` and ``core`` for every
+        event in order, e.g. PostGIS ``ST_ClusterDBSCAN`` through
+        :func:`geo.store.db_dbscan.db_dbscan_records` (``engage hotspots
+        --engine db``), where each event counts 1 towards ``min_samples``.
+        The score is the same summed weight of clustered events either way.
 
     Returns
     -------
@@ -882,7 +893,18 @@ def dbscan_hotspots(
     else:
         eps, eps_rule = _check_eps(eps_m), "given by the caller"
 
-    if n_events and math.isfinite(eps):
+    if n_events and math.isfinite(eps) and labeller is not None:
+        _check_xy(x, y)
+        labels = labeller(events, eps, ms)
+        if len(labels) != n_events or not {"cluster", "core"} <= set(labels.columns):
+            msg = (
+                f"the labeller returned {len(labels)} rows with columns {list(labels.columns)}; "
+                f"it must return `cluster` and `core` for each of the {n_events} events."
+            )
+            raise ValidationError(msg)
+        cluster = labels["cluster"].to_numpy(dtype=np.int64)
+        core = labels["core"].to_numpy(dtype=bool)
+    elif n_events and math.isfinite(eps):
         labels = dbscan(x, y, eps_m=eps, min_samples=ms, weights=given_w)
         cluster = labels["cluster"].to_numpy()
         core = labels["core"].to_numpy()
@@ -932,6 +954,12 @@ def dbscan_hotspots(
         "min_samples": ms,
         "res": res,
         "weighted": weighted,
+        "engine": "python" if labeller is None else getattr(labeller, "engine", "external"),
+        "core_rule": (
+            "weight of events within eps_m (itself included) >= min_samples"
+            if labeller is None
+            else "number of events within eps_m (itself included) >= min_samples"
+        ),
         "n_events": n_events,
         "n_events_outside_cells": int((~inside).sum()),
         "n_clusters": int(sizes.size),

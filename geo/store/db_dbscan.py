@@ -2,21 +2,23 @@
 
 :func:`db_dbscan` clusters one point of a :class:`~geo.store.postgis.PostgisStore`
 table (default its main point) in British National Grid metres without
-reading the rows into Python. One query does it::
+reading the rows into Python; :func:`db_dbscan_records` clusters events
+chosen by key across the episode, venue-report and incident tables together
+(what ``engage hotspots --method dbscan --engine db`` uses). Both run, in one
+transaction::
 
-    WITH pts AS MATERIALIZED (
-        SELECT t.<key> AS key, ST_Transform(t.<prefix>geom, 27700) AS g
-        FROM <schema>.<table> AS t
-        WHERE t.<prefix>geom IS NOT NULL [AND <time window>]
-    )
+    CREATE TEMP TABLE engage_dbscan_points ON COMMIT DROP AS
+        SELECT <key> AS key, ST_Transform(<point>, 27700) AS g FROM ... ;
+    CREATE INDEX ON engage_dbscan_points USING gist (g);
     SELECT p.key,
            ST_ClusterDBSCAN(p.g, eps => :eps_m, minpoints => :min_samples) OVER (),
-           (SELECT count(*) FROM pts AS q WHERE ST_DWithin(p.g, q.g, :eps_m)) >= :min_samples
-    FROM pts AS p
+           (SELECT count(*) FROM engage_dbscan_points AS q
+             WHERE ST_DWithin(p.g, q.g, :eps_m)) >= :min_samples
+    FROM engage_dbscan_points AS p
 
-The CTE is materialised so every point is transformed to EPSG:27700 once;
-both the clustering and the neighbour count then work on the same projected
-geometries.
+so every point is transformed to EPSG:27700 once, and the clustering and the
+neighbour count work on the same projected geometries; the count is a GiST
+index search per point.
 
 Semantics
 ---------
@@ -24,14 +26,12 @@ Semantics
   most ``eps_m`` (``ST_DWithin``, boundary included), as in
   :func:`models.dbscan.dbscan`.
 * **Core.** ``core`` is computed in SQL from a neighbour count: a point is
-  core when the number of stored points within ``eps_m`` of it, *itself
+  core when the number of points within ``eps_m`` of it, *itself
   included*, is at least ``min_samples``. This is exactly the core rule of
   ``ST_ClusterDBSCAN`` (whose ``minpoints`` counts the point itself) and of
   :func:`models.dbscan.dbscan` with unit weights. Points at the same spot
-  each count (once per row). The count is a correlated subquery over the materialised
-  CTE, which has no spatial index, so it costs O(n²) distance tests in C:
-  comfortable for tens of thousands of points; for far larger tables cluster
-  in Python (:func:`models.dbscan.dbscan`).
+  each count (once per row). ``ST_ClusterDBSCAN`` has no sample weights: in
+  the database every event counts 1 towards ``min_samples``.
 * **Noise.** ``ST_ClusterDBSCAN`` returns NULL for noise; it is reported as
   ``-1``.
 * **Cluster ids** are PostGIS's (0, 1, 2, ... in its processing order); they
@@ -166,14 +166,8 @@ def db_dbscan(
     geom = sql.Identifier("t", f"{prefix}geom")
     where, params = window_filters(spec, window)
     where.insert(0, sql.SQL("{} IS NOT NULL").format(geom))
-    query = sql.SQL(
-        "WITH pts AS MATERIALIZED ("
-        " SELECT t.{key} AS key, ST_Transform({geom}, {srid}) AS g FROM {table} AS t WHERE {where}"
-        ") "
-        "SELECT p.key,"
-        " ST_ClusterDBSCAN(p.g, eps => %s::float8, minpoints => %s::int) OVER () AS cluster,"
-        " (SELECT count(*) FROM pts AS q WHERE ST_DWithin(p.g, q.g, %s::float8)) >= %s AS core "
-        "FROM pts AS p ORDER BY p.key"
+    points = sql.SQL(
+        "SELECT t.{key} AS key, ST_Transform({geom}, {srid}) AS g FROM {table} AS t WHERE {where}"
     ).format(
         key=sql.Identifier(spec.key),
         geom=geom,
@@ -182,8 +176,125 @@ def db_dbscan(
         where=sql.SQL(" AND ").join(where),
     )
     with store._connection(f"run DBSCAN on {spec.name}") as conn:
-        rows = conn.execute(query, [*params, eps, ms, eps, ms]).fetchall()
+        rows = _cluster(conn, points, params, eps, ms)
     keys = np.array([r[0] for r in rows], dtype=object)
     cluster = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
     core = np.array([bool(r[2]) for r in rows], dtype=bool)
     return pd.DataFrame({"key": keys, "cluster": cluster, "core": core})
+
+
+RECORD_LAYERS = ("last_seen", "found", "venue_report", "incident")
+"""Event layers :func:`db_dbscan_records` can find (the ``layer`` of api.services events)."""
+
+
+def db_dbscan_records(
+    store: PostgisStore,
+    records: pd.DataFrame,
+    *,
+    eps_m: float,
+    min_samples: int,
+) -> pd.DataFrame:
+    """DBSCAN, by ``ST_ClusterDBSCAN``, of chosen stored events from several tables at once.
+
+    ``records`` names the events, one row each: ``layer`` (one of
+    :data:`RECORD_LAYERS`) and ``record`` (the key of the row: an episode id for
+    ``last_seen`` and ``found``, a report id for ``venue_report``, an incident
+    id for ``incident``). Their stored points (an episode's last-seen or found
+    point, the reported venue's point, the incident's point) are clustered
+    together in British National Grid metres. Which events to cluster is the
+    caller's choice, so the in-database engine clusters exactly the events the
+    Python engine would (same window, category and private-place rules).
+
+    Returns a frame aligned with ``records`` (same order and index):
+    ``cluster`` (int64, PostGIS ids, -1 noise) and ``core`` (bool), with the
+    semantics of the module docstring. A record no longer in the store is a
+    :class:`~geo.errors.StoreError`.
+    """
+    from geo.errors import StoreError
+
+    missing = [c for c in ("layer", "record") if c not in records.columns]
+    if missing:
+        msg = f"`records` is missing column(s) {missing}; pass `layer` and `record` per event."
+        raise ValidationError(msg)
+    eps = _check_eps(eps_m)
+    ms = _check_min_samples(min_samples)
+    layers = records["layer"].astype(str).to_numpy()
+    unknown = sorted(set(layers) - set(RECORD_LAYERS))
+    if unknown:
+        msg = f"`records` has layer(s) {unknown}; the layers are {', '.join(RECORD_LAYERS)}."
+        raise ValidationError(msg)
+    if len(records) == 0:
+        return pd.DataFrame(
+            {"cluster": np.zeros(0, dtype=np.int64), "core": np.zeros(0, dtype=bool)},
+            index=records.index,
+        )
+    s = store.schema
+
+    def t(name: str) -> sql.Composable:
+        return sql.Identifier(s, name)
+
+    points = sql.SQL(
+        "WITH w AS (SELECT * FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY"
+        " AS w(layer, record, key)) "
+        "SELECT w.key, ST_Transform(e.last_seen_geom, {srid}) AS g FROM w"
+        " JOIN {episodes} AS e ON e.episode_id = w.record"
+        " WHERE w.layer = 'last_seen' AND e.last_seen_geom IS NOT NULL "
+        "UNION ALL SELECT w.key, ST_Transform(e.found_geom, {srid}) FROM w"
+        " JOIN {episodes} AS e ON e.episode_id = w.record"
+        " WHERE w.layer = 'found' AND e.found_geom IS NOT NULL "
+        "UNION ALL SELECT w.key, ST_Transform(v.geom, {srid}) FROM w"
+        " JOIN {reports} AS r ON r.report_id = w.record"
+        " JOIN {venues} AS v ON v.venue_id = r.venue_id"
+        " WHERE w.layer = 'venue_report' AND v.geom IS NOT NULL "
+        "UNION ALL SELECT w.key, ST_Transform(i.geom, {srid}) FROM w"
+        " JOIN {incidents} AS i ON i.incident_id = w.record"
+        " WHERE w.layer = 'incident' AND i.geom IS NOT NULL"
+    ).format(
+        srid=sql.Literal(BNG_SRID),
+        episodes=t("episodes"),
+        reports=t("venue_reports"),
+        venues=t("venues"),
+        incidents=t("incidents"),
+    )
+    params = [list(layers), records["record"].astype(str).tolist()]
+    with store._connection("run DBSCAN on the chosen events") as conn:
+        rows = _cluster(conn, points, params, eps, ms)
+    if len(rows) != len(records):
+        found = {int(r[0]) for r in rows}
+        lost = [i for i in range(1, len(records) + 1) if i not in found][:3]
+        examples = [f"{layers[i - 1]} {records['record'].iloc[i - 1]}" for i in lost]
+        msg = (
+            f"{len(records) - len(rows)} of the {len(records)} events to cluster are no longer "
+            f"in the store (e.g. {', '.join(examples)}); it changed during the run. Run again."
+        )
+        raise StoreError(msg)
+    cluster = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
+    core = np.array([bool(r[2]) for r in rows], dtype=bool)
+    return pd.DataFrame({"cluster": cluster, "core": core}, index=records.index)
+
+
+def _cluster(
+    conn: Any, points: sql.Composable, params: list[Any], eps: float, ms: int
+) -> list[tuple[Any, Any, Any]]:
+    """``(key, cluster, core)`` per point of ``points`` (columns ``key``, ``g``), by key.
+
+    The points go into a temporary table (dropped at commit) with a GiST
+    index, so both ``ST_ClusterDBSCAN`` and the core-point count work on the
+    projected points transformed once, and the count's ``ST_DWithin`` is an
+    index search rather than a scan of every pair.
+    """
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE engage_dbscan_points ON COMMIT DROP AS {}").format(points),
+        params,
+    )
+    conn.execute("CREATE INDEX ON engage_dbscan_points USING gist (g)")
+    conn.execute("ANALYZE engage_dbscan_points")
+    query = (
+        "SELECT p.key,"
+        " ST_ClusterDBSCAN(p.g, eps => %s::float8, minpoints => %s::int) OVER () AS cluster,"
+        " (SELECT count(*) FROM engage_dbscan_points AS q WHERE ST_DWithin(p.g, q.g, %s::float8))"
+        " >= %s AS core "
+        "FROM engage_dbscan_points AS p ORDER BY p.key"
+    )
+    rows: list[tuple[Any, Any, Any]] = conn.execute(query, [eps, ms, eps, ms]).fetchall()
+    return rows

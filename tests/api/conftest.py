@@ -10,10 +10,13 @@ from api.settings import Settings
 SYNTHETIC_KEY = "api-tests-synthetic-key-0123456789-abcdef"
 
 
-def synthetic_store(root: Path, *, seed: int, weeks: int = 20) -> str:
-    """Simulate ``weeks`` of Blackburn with Darwen and ingest it into ``root/engage.gpkg``."""
+def synthetic_store(root: Path, *, seed: int, weeks: int = 20, location: str | None = None) -> str:
+    """Simulate ``weeks`` of Blackburn with Darwen and ingest it into ``root/engage.gpkg``.
+
+    ``location``: another store to ingest into (e.g. a PostGIS URL).
+    """
     services.simulate_scenario(root / "s", seed=seed, weeks=weeks)
-    location = str(root / "engage.gpkg")
+    location = location or str(root / "engage.gpkg")
     settings = Settings(store=location, quarantine_dir=root / "q")
     for kind, name in services.DEMO_ORDER:
         services.ingest_files(

@@ -459,3 +459,33 @@ def test_dbscan_hotspots_without_events_or_with_events_outside() -> None:
     assert meta["n_events_outside_cells"] == outside
     assert frame["n"].sum() == len(events) - outside
     assert len(frame) == len(inner)
+
+
+def test_a_labeller_that_loses_events_is_refused() -> None:
+    from models.dbscan import dbscan_hotspots
+
+    rng = np.random.default_rng(3)
+    xy = rng.normal(0, 50, size=(40, 2)) + np.array([368_300.0, 428_100.0])
+    from geo.crs import bng_to_latlng
+    from geo.h3index import latlng_to_cells
+
+    lat, lng = bng_to_latlng(xy[:, 0], xy[:, 1])
+    h3 = latlng_to_cells(lat, lng, 12)
+    events = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "h3": h3})
+    from geo.h3index import cells_to_parent
+
+    cells = pd.DataFrame({"h3": np.unique(cells_to_parent(h3, 9))})
+
+    def short(ev: pd.DataFrame, eps: float, ms: int) -> pd.DataFrame:
+        return pd.DataFrame({"cluster": np.zeros(len(ev) - 1, dtype=np.int64), "core": True})
+
+    with pytest.raises(ValidationError, match="for each of the 40 events"):
+        dbscan_hotspots(events, cells, eps_m=60.0, min_samples=3, labeller=short)
+
+    def same(ev: pd.DataFrame, eps: float, ms: int) -> pd.DataFrame:
+        return dbscan(ev["x"].to_numpy(), ev["y"].to_numpy(), eps_m=eps, min_samples=ms)
+
+    a, meta_a = dbscan_hotspots(events, cells, eps_m=60.0, min_samples=3, labeller=same)
+    b, meta_b = dbscan_hotspots(events, cells, eps_m=60.0, min_samples=3)
+    pd.testing.assert_frame_equal(a, b)
+    assert (meta_a["engine"], meta_b["engine"]) == ("external", "python")
