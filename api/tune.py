@@ -2,12 +2,15 @@
 
 ``engage tune --grid "res=8,9; bandwidth_m=150,250,400; half_life_days=14,28"``
 runs the rolling-origin backtest of :mod:`api.backtest` for each combination
-and for the naive and persistence baselines, ranks the combinations by mean
+and for the naive and persistence baselines (at each resolution of the grid,
+since PAI depends on the cell size; persistence sums the grid's longest
+lookback), ranks the combinations by mean
 PAI at the primary coverage (ties: higher PEI*, then the grid's order), and
 writes ``tune.csv`` (the ranked table with bootstrap intervals), ``params.json``
 (the best combination, which ``engage weekly --params FILE`` reads and
-``engage tune --accept`` makes the store's current parameters) and
-``tune.html`` (the table and a plot, offline).
+``engage tune --accept`` makes the store's current parameters),
+``tune.html`` (the table and a plot, offline) and ``tune.pdf`` (the same on
+A4, the security marking on every page).
 
 Each combination's forecasts see ``lookback_weeks`` of data before every
 origin: that many weeks with ``--horizon week``, or the nearest whole number
@@ -174,7 +177,13 @@ def _run_one(
     metrics = _metrics(result.summary.iloc[0].to_dict())
     if isinstance(label, int):
         return {"config": label, **params.as_dict(), **metrics}
-    return {"config": label, "method": label, "res": params.res, **metrics}
+    return {
+        "config": label,
+        "method": label,
+        "res": params.res,
+        "lookback_weeks": params.lookback_weeks,
+        **metrics,
+    }
 
 
 def tune(
@@ -206,7 +215,13 @@ def tune(
     jobs: list[tuple[int | str, dict[str, Any], str]] = [
         (i, combo, AnalysisParams(**combo).method) for i, combo in enumerate(grid)
     ]
-    jobs += [(b, grid[0], b) for b in ("naive", "persistence")]
+    # The baselines at every resolution of the grid (PAI depends on the cell
+    # size), persistence over the grid's longest lookback.
+    chosen = [AnalysisParams(**combo) for combo in grid]
+    longest = max(p.lookback_weeks for p in chosen)
+    for res in dict.fromkeys(p.res for p in chosen):
+        base = {"res": res, "lookback_weeks": longest}
+        jobs += [(b, base, b) for b in ("naive", "persistence")]
     # Every combination is judged on the same folds: the first origin is the
     # first with the longest lookback of the grid behind it.
     first_origin = max(
@@ -229,8 +244,9 @@ def tune(
     configs = order.loc[order["config"].map(lambda c: isinstance(c, int))]
     best_row = configs.iloc[0]
     best = AnalysisParams(**grid[int(best_row["config"])])
+    same_res = order.loc[order["res"] == best.res]
     beats = {
-        b: bool(best_row["pai_mean"] > order.loc[order["config"] == b, "pai_mean"].iloc[0])
+        b: bool(best_row["pai_mean"] > same_res.loc[same_res["config"] == b, "pai_mean"].iloc[0])
         for b in ("naive", "persistence")
     }
     meta = {

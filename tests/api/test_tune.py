@@ -174,6 +174,53 @@ def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
     assert unrestricted.meta["folds"] == 16
 
 
+def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -> None:
+    from api.backtest import backtest
+    from api.tune import tune
+
+    settings = Settings(store=store, quarantine_dir=tmp_path / "q")
+    window = {
+        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+    }
+    result = tune(
+        store,
+        settings=settings,
+        grid=parse_grid("method=count; res=8,9; lookback_weeks=4,6"),
+        layer="all",
+        **window,
+    )
+    t = result.table
+    baselines = t.loc[t["config"].isin(["naive", "persistence"])]
+    assert sorted(zip(baselines["config"], baselines["res"], strict=True)) == [
+        ("naive", 8),
+        ("naive", 9),
+        ("persistence", 8),
+        ("persistence", 9),
+    ]
+    assert (baselines["lookback_weeks"] == 6).all()
+    # The res 9 persistence row is the plain backtest of persistence at res 9 over 6 weeks.
+    alone = backtest(
+        store,
+        settings=settings,
+        horizon="week",
+        coverages=(0.02,),
+        methods=("persistence",),
+        layer="all",
+        params=services.AnalysisParams(res=9),
+        train_periods=6,
+        **window,
+    )
+    row = baselines.loc[(baselines["config"] == "persistence") & (baselines["res"] == 9)].iloc[0]
+    assert row["pai_mean"] == pytest.approx(alone.summary["pai_mean"].iloc[0], rel=1e-12)
+    # "Beats the baseline" compares the best configuration with baselines at its own res.
+    best = t.loc[t["config"].map(lambda c: isinstance(c, int))].iloc[0]
+    for b in ("naive", "persistence"):
+        same = baselines.loc[(baselines["config"] == b) & (baselines["res"] == best["res"])]
+        want = bool(best["pai_mean"] > same["pai_mean"].iloc[0])
+        assert result.meta["best_beats_baseline"][b] == want
+
+
 def test_bad_parameter_files(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not found"):
         read_params(tmp_path / "none.json")
