@@ -109,11 +109,11 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
             )
             raise ValidationError(msg)
     combos: list[dict[str, Any]] = []
-    for values in itertools.product(*axes.values()):
-        combo = dict(zip(axes, values, strict=True))
-        method = combo.get("method", AnalysisParams().method)
+    for chosen in itertools.product(*axes.values()):
+        full: dict[str, Any] = dict(zip(axes, chosen, strict=True))
+        method = full.get("method", AnalysisParams().method)
         # A parameter the method does not use would only repeat the same backtest.
-        combo = {k: v for k, v in combo.items() if k not in METHOD_ONLY or method in METHOD_ONLY[k]}
+        combo = {k: v for k, v in full.items() if k not in METHOD_ONLY or method in METHOD_ONLY[k]}
         if combo not in combos:
             combos.append(combo)
     if len(combos) > MAX_COMBINATIONS:
