@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -61,6 +60,7 @@ from api.services import (
 from api.settings import Settings
 from geo.errors import ValidationError
 from geo.store import Window
+from maps.audience import DEFAULT_MARKING
 from models.counts import LOCAL_TZ
 from models.evaluation import (
     evaluate_many,
@@ -474,33 +474,6 @@ def backtest(
 # --- the report ------------------------------------------------------------------------
 
 
-def _plot(summary: pd.DataFrame, metric: str, label: str) -> str:
-    """A PNG (base64) of ``metric`` by coverage per method, with its intervals."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.0, 4.0), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for method, group in summary.groupby("method", sort=False):
-        g = group.sort_values("coverage")
-        x = g["coverage"].to_numpy() * 100
-        mean = g[f"{metric}_mean"].to_numpy(dtype=np.float64)
-        low = g[f"{metric}_low"].to_numpy(dtype=np.float64)
-        high = g[f"{metric}_high"].to_numpy(dtype=np.float64)
-        err = np.vstack([np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)])
-        ax.errorbar(x, mean, yerr=err, marker="o", capsize=4, label=str(method))
-    ax.set_xlabel("coverage (% of study area)")
-    ax.set_ylabel(label)
-    ax.set_title(f"{label} by coverage (mean and 95% bootstrap interval)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.3f}"
@@ -516,25 +489,39 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
-    """Write ``backtest.csv`` (folds), ``summary.csv`` and ``backtest.html``.
+def write_report(
+    result: BacktestResult, out_dir: Path, *, marking: str = DEFAULT_MARKING
+) -> dict[str, Path]:
+    """Write ``backtest.csv`` (folds), ``summary.csv``, ``backtest.html`` and ``backtest.pdf``.
 
     The HTML report is one offline file: the summary table and two PNG plots
     (hit rate and PAI by coverage per method, with their intervals) embedded
-    as data URIs; no external links or scripts.
+    as data URIs; no external links or scripts. The PDF
+    (:func:`api.reports.backtest_pdf`) is the A4 print of the same, with a
+    PEI* plot too. Both carry the security ``marking`` (default
+    ``OFFICIAL-SENSITIVE``, as the weekly pack), the PDF on every page.
     """
+    from api.reports import backtest_facts, backtest_pdf, marking_text, metric_by_coverage_png
+
+    marking = marking_text(marking)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "folds": out / "backtest.csv",
         "summary": out / "summary.csv",
         "report": out / "backtest.html",
+        "pdf": out / "backtest.pdf",
     }
     result.folds.to_csv(files["folds"], index=False)
     result.summary.to_csv(files["summary"], index=False)
     meta = result.meta
-    hit_png = _plot(result.summary, "hit_rate", "hit rate")
-    pai_png = _plot(result.summary, "pai", "PAI")
+
+    def png64(metric: str, label: str) -> str:
+        png = metric_by_coverage_png(result.summary, metric, label)
+        return base64.b64encode(png).decode("ascii")
+
+    hit_png = png64("hit_rate", "hit rate")
+    pai_png = png64("pai", "PAI")
     shown = result.summary[
         [
             "method",
@@ -550,20 +537,7 @@ def write_report(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
             "stability_mean",
         ]
     ]
-    boot = meta.get("bootstrap", {})
-    facts = {
-        "area": meta.get("area"),
-        "window": f"{meta.get('start')} to {meta.get('end')}",
-        "horizon": meta.get("horizon"),
-        "folds": meta.get("folds"),
-        "train periods": meta.get("train_periods"),
-        "layer": meta.get("layer"),
-        "category": meta.get("category") or "all",
-        "events": meta.get("events"),
-        "cells (res)": f"{meta.get('cells')} ({meta.get('res')})",
-        "interval": f"{boot.get('kind')} bootstrap, {boot.get('resamples')} resamples, "
-        f"seed {boot.get('seed')}",
-    }
+    facts = backtest_facts(meta)
     facts_html = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in facts.items()
@@ -575,7 +549,10 @@ body {{ font-family: sans-serif; margin: 2em; }}
 table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
 th, td {{ border: 1px solid #999; padding: 0.25em 0.5em; text-align: right; }}
 th {{ background: #eee; }}
+.marking {{ background: #1d1d1b; color: #fff; font-weight: bold; text-align: center;
+  padding: 0.2em; margin: 0 0 1em 0; }}
 </style></head><body>
+<div class="marking">{html.escape(marking)}</div>
 <h1>Hotspot backtest</h1>
 <p>Rolling origin: each period is forecast from the {html.escape(str(meta.get("train_periods")))}
 periods before it only, and judged on the events of that period.</p>
@@ -586,7 +563,9 @@ periods before it only, and judged on the events of that period.</p>
 <img alt="hit rate by coverage" src="data:image/png;base64,{hit_png}">
 <h2>PAI</h2>
 <img alt="PAI by coverage" src="data:image/png;base64,{pai_png}">
+<div class="marking">{html.escape(marking)}</div>
 </body></html>
 """
     files["report"].write_text(page, encoding="utf-8")
+    backtest_pdf(result, files["pdf"], marking=marking)
     return files

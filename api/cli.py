@@ -19,6 +19,7 @@ from api import services
 from api.settings import Settings
 from geo.errors import InputFileError, StoreError, ValidationError
 from geo.ingest import KINDS, StrictRefusal
+from maps.audience import DEFAULT_MARKING
 
 app = typer.Typer(
     name="engage",
@@ -35,6 +36,9 @@ StoreOpt = Annotated[
         help="A .gpkg path or a postgresql:// URL (default $ENGAGE_STORE or ./engage.gpkg).",
     ),
 ]
+
+
+MarkingOpt = Annotated[str, typer.Option(help="Security marking on every page of the reports.")]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -375,7 +379,10 @@ def backtest(
     since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
     until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")],
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for backtest.csv, summary.csv, backtest.html.")
+        Path,
+        typer.Option(
+            "--out", help="Folder for backtest.csv, summary.csv, backtest.html, backtest.pdf."
+        ),
     ],
     horizon: Annotated[str, typer.Option(help="week or month.")] = "week",
     coverage: Annotated[
@@ -392,6 +399,7 @@ def backtest(
     res: ResOpt = None,
     area: AreaOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+    marking: MarkingOpt = DEFAULT_MARKING,
     store: StoreOpt = None,
 ) -> None:
     """Rolling-origin backtest: hit rate, PAI and PEI* per method and coverage, with baselines."""
@@ -423,7 +431,7 @@ def backtest(
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
-    files = write_report(result, out)
+    files = write_report(result, out, marking=marking)
     typer.echo(result.summary.to_string(index=False))
     for name, path in files.items():
         typer.echo(f"  {name:<8} {path}")
@@ -437,7 +445,8 @@ def tune(
         str, typer.Option(help='e.g. "res=8,9; bandwidth_m=150,250,400; half_life_days=14,28".')
     ],
     out: Annotated[
-        Path, typer.Option("--out", help="Folder for tune.csv, params.json, tune.html.")
+        Path,
+        typer.Option("--out", help="Folder for tune.csv, params.json, tune.html, tune.pdf."),
     ],
     horizon: Annotated[str, typer.Option(help="week or month.")] = "week",
     coverage: Annotated[
@@ -455,6 +464,7 @@ def tune(
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler tcp://HOST:PORT (default: local cores).")
     ] = None,
+    marking: MarkingOpt = DEFAULT_MARKING,
     store: StoreOpt = None,
 ) -> None:
     """Backtest every combination of a parameter grid; rank them against the baselines."""
@@ -482,7 +492,7 @@ def tune(
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
-    files = tuning.write_report(result, out)
+    files = tuning.write_report(result, out, marking=marking)
     cols = [
         "rank",
         "config",

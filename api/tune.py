@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import itertools
 import json
 import math
@@ -39,6 +38,7 @@ from api.backtest import backtest
 from api.services import AnalysisParams
 from api.settings import Settings
 from geo.errors import ValidationError
+from maps.audience import DEFAULT_MARKING
 
 GRID_KEYS: dict[str, type] = {
     "method": str,
@@ -347,41 +347,32 @@ def read_params(path: Path) -> AnalysisParams:
     return AnalysisParams(**values)
 
 
-def write_report(result: TuneResult, out_dir: Path) -> dict[str, Path]:
-    """``tune.csv``, ``params.json`` and an offline ``tune.html`` with a plot."""
-    import matplotlib
+def write_report(
+    result: TuneResult, out_dir: Path, *, marking: str = DEFAULT_MARKING
+) -> dict[str, Path]:
+    """``tune.csv``, ``params.json``, an offline ``tune.html`` with a plot, and ``tune.pdf``.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The PDF (:func:`api.reports.tune_pdf`) is the A4 print: run facts, the
+    best parameters against the baselines, the plot and the ranked table.
+    Both reports carry the security ``marking`` (default
+    ``OFFICIAL-SENSITIVE``, as the weekly pack), the PDF on every page.
+    """
+    from api.reports import marking_text, pai_by_config_png, tune_pdf
 
+    marking = marking_text(marking)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         "table": out_dir / "tune.csv",
         "params": out_dir / "params.json",
         "report": out_dir / "tune.html",
+        "pdf": out_dir / "tune.pdf",
     }
     result.table.to_csv(files["table"], index=False)
     write_params(files["params"], result.best, result.meta)
     t = result.table
-    labels = [
-        str(c) if not isinstance(c, int) else f"#{c} {m} r{r}"
-        for c, m, r in zip(t["config"], t["method"], t["res"], strict=True)
-    ]
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(t))))
-    y = range(len(t))
-    ax.barh(list(y), t["pai_mean"], color="#c0392b")
-    err_low = (t["pai_mean"] - t["pai_low"]).clip(lower=0)
-    err_high = (t["pai_high"] - t["pai_mean"]).clip(lower=0)
-    ax.errorbar(t["pai_mean"], list(y), xerr=[err_low, err_high], fmt="none", ecolor="black")
-    ax.set_yticks(list(y), labels)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"mean PAI at {result.meta['coverage']:.0%} coverage (95% bootstrap interval)")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    png = base64.b64encode(buf.getvalue()).decode("ascii")
+    png_bytes = pai_by_config_png(t, coverage=float(result.meta["coverage"]))
+    png = base64.b64encode(png_bytes).decode("ascii")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
@@ -390,14 +381,18 @@ def write_report(result: TuneResult, out_dir: Path) -> dict[str, Path]:
     facts = "".join(
         f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in result.meta.items()
     )
+    banner = f"<div class='marking'>{html.escape(marking)}</div>"
     files["report"].write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>Parameter search</title>"
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}</style></head><body>"
-        f"<h1>Parameter search</h1><ul>{facts}</ul>"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
+        ".marking{background:#1d1d1b;color:#fff;font-weight:bold;text-align:center;"
+        "padding:2px;margin:0 0 1em 0}</style></head><body>"
+        f"{banner}<h1>Parameter search</h1><ul>{facts}</ul>"
         f"<img alt='PAI by configuration' src='data:image/png;base64,{png}'>"
-        f"<table><tr>{head}</tr>{body}</table></body></html>\n"
+        f"<table><tr>{head}</tr>{body}</table>{banner}</body></html>\n"
     )
+    tune_pdf(result, files["pdf"], marking=marking)
     return files
 
 

@@ -319,7 +319,7 @@ def test_refusals(data: tuple[str, pd.DataFrame, Settings]) -> None:
 
 def test_report_is_offline_with_two_plots(result: BacktestResult, tmp_path: Path) -> None:
     files = write_report(result, tmp_path / "out")
-    assert set(files) == {"folds", "summary", "report"}
+    assert set(files) == {"folds", "summary", "report", "pdf"}
     assert all(p.exists() for p in files.values())
     folds = pd.read_csv(files["folds"])
     assert len(folds) == len(result.folds)

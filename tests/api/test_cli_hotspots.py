@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -169,6 +170,8 @@ def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
             "8",
             "--methods",
             "count,naive,persistence",
+            "--marking",
+            "OFFICIAL",
             "--out",
             str(out),
         ],
@@ -180,6 +183,13 @@ def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
     assert folds["hit_rate"].between(0, 1).all()
     html = (out / "backtest.html").read_text()
     assert html.count("data:image/png") == 2 and "http" not in html
+    # The A4 report, printed path and all, with the marking asked for on every page.
+    assert f"pdf      {out / 'backtest.pdf'}" in result.output
+    pages = PdfReader(out / "backtest.pdf").pages
+    assert len(pages) >= 2
+    for page in pages:
+        text = page.extract_text()
+        assert text.count("OFFICIAL") == 2 and "OFFICIAL-SENSITIVE" not in text
     bad = runner.invoke(
         app,
         [

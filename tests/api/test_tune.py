@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from api import services
@@ -92,6 +93,8 @@ def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_p
     assert params.method == best["method"]
     assert params.half_life_days == best["half_life_days"]
     assert "data:image/png" in (out / "tune.html").read_text()
+    assert f"pdf     {out / 'tune.pdf'}" in result.output
+    assert PdfReader(out / "tune.pdf").pages[0].extract_text().count("OFFICIAL-SENSITIVE") == 2
     # Accepted: the weekly pack now runs with the tuned parameters.
     pack = tmp_path / "pack"
     weekly = runner.invoke(app, ["weekly", "--store", store, "--out", str(pack)])

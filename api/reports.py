@@ -1,0 +1,724 @@
+"""The analysts' reports as print-ready A4 PDFs, and the plots they share with the HTML.
+
+:func:`backtest_pdf` prints an :class:`api.backtest.BacktestResult`: the run
+facts, how to read hit rate, PAI and PEI* and the baselines, the summary
+table (mean across folds and the 95% bootstrap interval), and three plots
+(hit rate, PAI and PEI* by coverage per method).
+
+:func:`tune_pdf` prints an :class:`api.tune.TuneResult`: the run facts, the
+best parameters and whether they beat each baseline, the plot of mean PAI per
+configuration and the ranked table.
+
+Every page carries the security marking in its header and its footer, with
+"Page n of m", as the weekly pack does (DESIGN.md, "Outputs"). Long tables
+split across pages with the header row repeated. Text from data is escaped
+for reportlab's paragraph markup, so ``<b>`` prints as itself. Fonts are
+DejaVu Sans, shipped with matplotlib. The output is reproducible: the same
+result and marking give the same bytes (no timestamps in the PDF or in the
+PNG plots).
+
+The plots are drawn with matplotlib's object API (``Figure`` and
+``FigureCanvasAgg``, no pyplot state): :func:`metric_by_coverage_png` and
+:func:`pai_by_config_png` return PNG bytes that the HTML reports embed as
+data URIs and the PDFs as images.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Mapping
+from functools import cache, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    Image,
+    KeepTogether,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from maps.audience import DEFAULT_MARKING, text_or_dash
+from maps.style import TARGET_FILL
+
+if TYPE_CHECKING:
+    from api.backtest import BacktestResult
+    from api.tune import TuneResult
+
+PAGE_W, PAGE_H = A4
+MARGIN_X = 15 * mm
+MARGIN_TOP = 24 * mm
+MARGIN_BOTTOM = 19 * mm
+FRAME_W = PAGE_W - 2 * MARGIN_X
+FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
+PDF_DPI = 200
+"""Resolution of the plots printed in the PDFs (dots per inch)."""
+PDF_PLOT_ROWS = 30
+"""The tune PDF's plot shows at most this many configurations (and the baselines)."""
+
+FONT = "EngageReportSans"
+FONT_BOLD = "EngageReportSans-Bold"
+
+SUMMARY_COLUMNS = (
+    "Method",
+    "Coverage",
+    "Folds",
+    "Hit rate [95% CI]",
+    "PAI [95% CI]",
+    "PEI*",
+    "Stability",
+)
+"""Header of the backtest PDF's summary table."""
+RANKED_COLUMNS = ("Rank", "Configuration", "Hit rate", "PAI [95% CI]", "PEI*")
+"""Header of the tune PDF's ranked table."""
+BASELINES = ("naive", "persistence")
+
+
+# --- numbers as printed -------------------------------------------------------------------
+
+
+def fmt_number(value: Any, digits: int = 3) -> str:
+    """A metric as the reports print it: ``digits`` decimals, ``-`` when missing."""
+    if value is None or value is pd.NA:
+        return "-"
+    x = float(value)
+    return "-" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def interval_text(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
+    """``"0.412 [0.380, 0.445]"``: a mean and its interval; ``-`` when the mean is missing."""
+    m = fmt_number(mean, digits)
+    if m == "-":
+        return m
+    return f"{m} [{fmt_number(low, digits)}, {fmt_number(high, digits)}]"
+
+
+def coverage_text(coverage: Any) -> str:
+    """A share of the study area as a percentage: 0.02 -> ``"2%"``, 0.005 -> ``"0.5%"``."""
+    return f"{float(coverage) * 100:g}%"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return "-" if math.isnan(float(value)) else f"{float(value):g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_value_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_value_text(v) for v in value)
+    return text_or_dash(value)
+
+
+def backtest_facts(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The run facts both backtest reports print (HTML and PDF), from ``BacktestResult.meta``."""
+    boot = meta.get("bootstrap") or {}
+    level = boot.get("level")
+    level_text = f"{float(level):.0%} " if isinstance(level, int | float) else ""
+    return {
+        "area": text_or_dash(meta.get("area")),
+        "window": f"{meta.get('start')} to {meta.get('end')}",
+        "horizon": text_or_dash(meta.get("horizon")),
+        "folds": text_or_dash(meta.get("folds")),
+        "train periods": text_or_dash(meta.get("train_periods")),
+        "layer": text_or_dash(meta.get("layer")),
+        "category": str(meta.get("category") or "all"),
+        "events": text_or_dash(meta.get("events")),
+        "cells (res)": f"{meta.get('cells')} ({meta.get('res')})",
+        "interval": f"{level_text}{boot.get('kind')} bootstrap of the mean across folds, "
+        f"{boot.get('resamples')} resamples, seed {boot.get('seed')}",
+    }
+
+
+# --- plots ----------------------------------------------------------------------------------
+
+
+def _png(fig: Any, dpi: int) -> bytes:
+    """The figure as PNG bytes, without the software tag (so the bytes are reproducible)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def metric_by_coverage_png(
+    summary: pd.DataFrame, metric: str, label: str, *, dpi: int = 100
+) -> bytes:
+    """PNG of ``metric`` by coverage, one line per method, with its 95% intervals.
+
+    ``summary`` is :attr:`api.backtest.BacktestResult.summary` (``method``,
+    ``coverage`` and ``<metric>_mean``, ``_low``, ``_high``). The figure is
+    6 x 4 inches at ``dpi`` dots per inch.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.0), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for method, group in summary.groupby("method", sort=False):
+        g = group.sort_values("coverage")
+        x = g["coverage"].to_numpy(dtype=np.float64) * 100
+        mean = g[f"{metric}_mean"].to_numpy(dtype=np.float64)
+        low = g[f"{metric}_low"].to_numpy(dtype=np.float64)
+        high = g[f"{metric}_high"].to_numpy(dtype=np.float64)
+        err = np.vstack([np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)])
+        ax.errorbar(x, mean, yerr=err, marker="o", capsize=4, label=str(method))
+    ax.set_xlabel("coverage (% of study area)")
+    ax.set_ylabel(label)
+    ax.set_title(f"{label} by coverage (mean and 95% bootstrap interval)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _png(fig, dpi)
+
+
+def config_labels(table: pd.DataFrame) -> list[str]:
+    """Short plot labels of a tune table's rows: ``#3 kde r9``, or the baseline's name."""
+    return [
+        f"#{c} {m} r{r}" if _is_config(c) else str(c)
+        for c, m, r in zip(table["config"], table["method"], table["res"], strict=True)
+    ]
+
+
+def pai_by_config_png(table: pd.DataFrame, *, coverage: float, dpi: int = 110) -> bytes:
+    """PNG of mean PAI per configuration (bars, best first) with 95% intervals.
+
+    ``table`` is :attr:`api.tune.TuneResult.table` (or some of its rows); the
+    figure is 8 inches wide and 0.3 inch per row tall (at least 2.5).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, max(2.5, 0.3 * len(table))), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    y = np.arange(len(table))
+    mean = table["pai_mean"].to_numpy(dtype=np.float64)
+    err_low = np.clip(mean - table["pai_low"].to_numpy(dtype=np.float64), 0, None)
+    err_high = np.clip(table["pai_high"].to_numpy(dtype=np.float64) - mean, 0, None)
+    ax.barh(y, mean, color="#c0392b")
+    ax.errorbar(mean, y, xerr=np.vstack([err_low, err_high]), fmt="none", ecolor="black")
+    ax.set_yticks(y, config_labels(table))
+    ax.invert_yaxis()
+    ax.set_xlabel(f"mean PAI at {coverage:.0%} coverage (95% bootstrap interval)")
+    fig.tight_layout()
+    return _png(fig, dpi)
+
+
+# --- PDF building blocks --------------------------------------------------------------------
+
+
+@cache
+def _register_fonts() -> None:
+    import matplotlib
+
+    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
+    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT)
+
+
+def _styles() -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=11.5)
+    return {
+        "body": base,
+        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
+        "cellb": ParagraphStyle("cellb", parent=base, fontName=FONT_BOLD, fontSize=7.5, leading=9),
+        "head": ParagraphStyle(
+            "head", parent=base, fontName=FONT_BOLD, fontSize=7.5, leading=9, textColor=colors.white
+        ),
+        "title": ParagraphStyle(
+            "title", parent=base, fontName=FONT_BOLD, fontSize=20, leading=24, spaceAfter=4
+        ),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=12, leading=15),
+        "h2": ParagraphStyle(
+            "h2", parent=base, fontName=FONT_BOLD, fontSize=12, leading=15, spaceAfter=3
+        ),
+        "bullet": ParagraphStyle(
+            "bullet", parent=base, fontSize=8.8, leading=11.2, leftIndent=10, bulletIndent=0
+        ),
+    }
+
+
+def _p(text: Any, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of text from data: escaped, so markup in it prints literally."""
+    return Paragraph(escape(text_or_dash(text)), style)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def marking_text(marking: str | None) -> str:
+    """The marking as printed: stripped; empty means :data:`maps.audience.DEFAULT_MARKING`."""
+    return str(marking or DEFAULT_MARKING).strip() or DEFAULT_MARKING
+
+
+class _MarkedCanvas(Canvas):
+    """Draws the marking header and footer, with "Page n of m", once all pages are known."""
+
+    def __init__(
+        self, *args: Any, marking: str, title: str, subtitle: str, version: str, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._marking = marking
+        self._title = title
+        self._subtitle = subtitle
+        self._version = version
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:  # reportlab's method name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        total = len(self._pages)
+        for state in self._pages:
+            self.__dict__.update(state)
+            self._decorate(total)
+            super().showPage()
+        super().save()
+
+    def _decorate(self, total: int) -> None:
+        w, h = self._pagesize
+        self.saveState()
+        # Header: marking, then the report's title and run under it.
+        self.setFont(FONT_BOLD, 11)
+        self.drawCentredString(w / 2, h - 11 * mm, self._marking)
+        self.setFont(FONT, 7.5)
+        self.setFillColor(colors.HexColor("#333333"))
+        self.drawString(MARGIN_X, h - 17 * mm, _clip(self._title, 60))
+        self.drawRightString(w - MARGIN_X, h - 17 * mm, _clip(self._subtitle, 70))
+        self.setStrokeColor(colors.HexColor("#888888"))
+        self.setLineWidth(0.5)
+        self.line(MARGIN_X, h - 18.8 * mm, w - MARGIN_X, h - 18.8 * mm)
+        # Footer: rule, product left, page right, marking centred below.
+        self.line(MARGIN_X, 15 * mm, w - MARGIN_X, 15 * mm)
+        self.drawString(MARGIN_X, 11.5 * mm, f"Engage Hotspots {self._version}".strip())
+        self.drawRightString(w - MARGIN_X, 11.5 * mm, f"Page {self._pageNumber} of {total}")
+        self.setFillColor(colors.black)
+        self.setFont(FONT_BOLD, 11)
+        self.drawCentredString(w / 2, 6 * mm, self._marking)
+        self.restoreState()
+
+
+def _kv_table(rows: list[tuple[str, str]], styles: dict[str, ParagraphStyle]) -> Table:
+    data = [[_p(k, styles["cellb"]), _p(v, styles["cell"])] for k, v in rows]
+    t = Table(data, colWidths=[FRAME_W * 0.3, FRAME_W * 0.7], hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return t
+
+
+def _grid_table(
+    header: tuple[str, ...],
+    rows: list[list[Any]],
+    widths_mm: tuple[float, ...],
+    styles: dict[str, ParagraphStyle],
+) -> Table:
+    """A table with a coloured header row that repeats on every page it spans."""
+    scale = (FRAME_W / mm) / sum(widths_mm)
+    data: list[list[Any]] = [[_p(h, styles["head"]) for h in header], *rows]
+    t = Table(data, colWidths=[w * mm * scale for w in widths_mm], repeatRows=1, hAlign="LEFT")
+    commands: list[tuple[Any, ...]] = [
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("FONT", (0, 1), (-1, -1), FONT, 7.5),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
+    ]
+    commands += [
+        ("BACKGROUND", (0, r), (-1, r), colors.HexColor("#eef2f7")) for r in range(2, len(data), 2)
+    ]
+    t.setStyle(TableStyle(commands))
+    return t
+
+
+def _plot_block(title: str, caption: str, png: bytes, width_mm: float, styles: Any) -> Flowable:
+    """A plot with its heading and caption, kept on one page, scaled to ``width_mm``."""
+    from reportlab.lib.utils import ImageReader
+
+    w_px, h_px = ImageReader(io.BytesIO(png)).getSize()
+    width = width_mm * mm
+    height = width * h_px / w_px
+    max_h = FRAME_H - 20 * mm
+    if height > max_h:
+        width, height = width * max_h / height, max_h
+    return KeepTogether(
+        [
+            Paragraph(escape(title), styles["h2"]),
+            Paragraph(caption, styles["small"]),
+            Spacer(1, 1.5 * mm),
+            Image(io.BytesIO(png), width=width, height=height),
+            Spacer(1, 4 * mm),
+        ]
+    )
+
+
+def _build(
+    path: Path,
+    story: list[Flowable],
+    *,
+    marking: str,
+    title: str,
+    subtitle: str,
+) -> Path:
+    """Write ``story`` as an A4 PDF at ``path``, whole or not at all."""
+    from geo import __version__
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    doc = BaseDocTemplate(
+        str(tmp),
+        pagesize=A4,
+        leftMargin=MARGIN_X,
+        rightMargin=MARGIN_X,
+        topMargin=MARGIN_TOP,
+        bottomMargin=MARGIN_BOTTOM,
+        title=title,
+        author="Engage Hotspots",
+        subject=f"{marking} - {title}",
+        creator=f"Engage Hotspots {__version__}",
+        invariant=1,
+    )
+    frame = Frame(
+        MARGIN_X,
+        MARGIN_BOTTOM,
+        FRAME_W,
+        FRAME_H,
+        id="body",
+        leftPadding=0,
+        rightPadding=0,
+        topPadding=0,
+        bottomPadding=0,
+    )
+    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
+    maker: Callable[..., Canvas] = partial(
+        _MarkedCanvas, marking=marking, title=title, subtitle=subtitle, version=__version__
+    )
+    try:
+        doc.build(story, canvasmaker=maker)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _bullets(notes: list[str], styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    return [Paragraph(n, styles["bullet"], bulletText="•") for n in notes]
+
+
+# --- the backtest report --------------------------------------------------------------------
+
+
+def summary_rows(summary: pd.DataFrame) -> list[list[str]]:
+    """The backtest summary as printed: one list of :data:`SUMMARY_COLUMNS` texts per row."""
+    rows = []
+    for r in summary.to_dict("records"):
+        rows.append(
+            [
+                text_or_dash(r["method"]),
+                coverage_text(r["coverage"]),
+                str(int(r["folds"])),
+                interval_text(r["hit_rate_mean"], r["hit_rate_low"], r["hit_rate_high"]),
+                interval_text(r["pai_mean"], r["pai_low"], r["pai_high"]),
+                fmt_number(r["pei_star_mean"]),
+                fmt_number(r["stability_mean"]),
+            ]
+        )
+    return rows
+
+
+def backtest_pdf(result: BacktestResult, path: Path, *, marking: str) -> Path:
+    """Write the backtest report as an A4 PDF; returns its path.
+
+    Parameters
+    ----------
+    result
+        From :func:`api.backtest.backtest`.
+    path
+        Output file (``.pdf``); written whole or not at all.
+    marking
+        Security marking printed in the header and footer of every page
+        (empty means :data:`maps.audience.DEFAULT_MARKING`).
+    """
+    _register_fonts()
+    marking = marking_text(marking)
+    styles = _styles()
+    meta = result.meta
+    horizon = str(meta.get("horizon") or "period")
+    train = meta.get("train_periods")
+    area = text_or_dash(meta.get("area"))
+    window = f"{str(meta.get('start', ''))[:10]} to {str(meta.get('end', ''))[:10]}"
+    facts = backtest_facts(meta)
+    story: list[Flowable] = [
+        _p("Hotspot backtest", styles["title"]),
+        Paragraph(
+            f"{escape(area)}: {escape(window)}, forecasting each {escape(horizon)}",
+            styles["subtitle"],
+        ),
+        Spacer(1, 4 * mm),
+        _p("This run", styles["h2"]),
+        _kv_table(list(facts.items()), styles),
+        Spacer(1, 5 * mm),
+        _p("How to read this report", styles["h2"]),
+    ]
+    notes = [
+        f"<b>Rolling origin.</b> Each {escape(horizon)} was forecast from the "
+        f"{escape(text_or_dash(train))} {escape(horizon)}s before it only, and the forecast was "
+        f"judged on where events happened in that {escape(horizon)}. Each such forecast is a "
+        "<b>fold</b>; the tables and plots average the folds.",
+        "<b>Coverage</b> is the share of the study area patrolled: the highest-scoring cells "
+        "until that share of the area is reached.",
+        "<b>Hit rate</b> is the share of the period's events that fell inside the patrolled "
+        "cells. 0.25 at 2% coverage means a quarter of the events happened in 2% of the area.",
+        "<b>PAI</b> (predictive accuracy index) is the hit rate divided by the coverage: how "
+        "many times more concentrated the events were in the patrolled cells than across the "
+        "whole area. 1 is no better than chance; higher is better.",
+        "<b>PEI*</b> (predictive efficiency index) is the events caught divided by the most "
+        "that any choice of the same area could have caught, looking back. 1 is perfect.",
+        "<b>Stability</b> is how many of the patrolled cells stay the same from one fold to "
+        "the next (Jaccard similarity; 1 = the same cells). Stable targets are easier to "
+        "brief and patrol.",
+        "<b>Baselines.</b> <i>naive</i> patrols where events happened last "
+        f"{escape(horizon)}; <i>persistence</i> patrols where the most events happened over "
+        f"the last {escape(text_or_dash(train))} {escape(horizon)}s. A method is worth using "
+        "only where it beats both.",
+        "<b>[low, high]</b> is the 95% bootstrap interval of the mean across folds: where the "
+        "mean would plausibly lie with other periods of the same kind. Overlapping intervals "
+        "mean the difference may be chance.",
+    ]
+    story += _bullets(notes, styles)
+    story.append(PageBreak())
+    rows = summary_rows(result.summary)
+    cells = [[_p(r[0], styles["cellb"]), *r[1:]] for r in rows]
+    story += [
+        KeepTogether(
+            [
+                _p("Summary: mean across folds and 95% interval", styles["h2"]),
+                Spacer(1, 1.5 * mm),
+            ]
+        ),
+        _grid_table(SUMMARY_COLUMNS, cells, (24, 17, 12, 42, 45, 18, 18), styles),
+        Spacer(1, 6 * mm),
+    ]
+    plots = (
+        ("hit_rate", "hit rate", "Hit rate by coverage"),
+        ("pai", "PAI", "PAI by coverage"),
+        ("pei_star", "PEI*", "PEI* by coverage"),
+    )
+    caption = "Mean across folds per method; the bars are the 95% bootstrap interval."
+    for metric, label, title in plots:
+        png = metric_by_coverage_png(result.summary, metric, label, dpi=PDF_DPI)
+        story.append(_plot_block(title, caption, png, 160, styles))
+    return _build(
+        path,
+        story,
+        marking=marking,
+        title="Hotspot backtest",
+        subtitle=f"{area} · {window}",
+    )
+
+
+# --- the tune report ------------------------------------------------------------------------
+
+
+def _is_config(value: Any) -> bool:
+    """Whether a tune table's ``config`` is a grid combination (a number), not a baseline."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | np.integer):
+        return True
+    return isinstance(value, str) and value.isdigit()
+
+
+def _param_text(key: str, value: Any) -> str:
+    missing = value is None or (isinstance(value, float | np.floating) and math.isnan(value))
+    if missing and key in ("bandwidth_m", "eps_m"):
+        return "rule"
+    if isinstance(value, float | np.floating) and not math.isnan(value):
+        return f"{float(value):g}"
+    return text_or_dash(value)
+
+
+def config_text(table: pd.DataFrame) -> list[str]:
+    """The ranked table's *Configuration* texts.
+
+    A grid combination prints as ``#n`` and its method, resolution and every
+    parameter that varies across the grid (``bandwidth_m=rule`` for the
+    automatic choice); a baseline as ``naive (baseline)``.
+    """
+    from api.services import AnalysisParams
+
+    is_config = table["config"].map(_is_config).to_numpy(dtype=bool)
+    configs = table.loc[is_config]
+    keys = ["method", "res"]
+    for key in AnalysisParams.__dataclass_fields__:
+        if key in keys or key not in table.columns:
+            continue
+        values = {_param_text(key, v) for v in configs[key]}
+        if len(values) > 1:
+            keys.append(key)
+    out = []
+    for flag, row in zip(is_config, table.to_dict("records"), strict=True):
+        if flag:
+            params = ", ".join(f"{k}={_param_text(k, row[k])}" for k in keys)
+            out.append(f"#{row['config']} {params}")
+        else:
+            out.append(f"{row['config']} (baseline)")
+    return out
+
+
+def ranked_rows(table: pd.DataFrame) -> list[list[str]]:
+    """The tune table as printed: one list of :data:`RANKED_COLUMNS` texts per row."""
+    labels = config_text(table)
+    return [
+        [
+            str(int(r["rank"])),
+            label,
+            fmt_number(r["hit_rate_mean"]),
+            interval_text(r["pai_mean"], r["pai_low"], r["pai_high"]),
+            fmt_number(r["pei_star_mean"]),
+        ]
+        for r, label in zip(table.to_dict("records"), labels, strict=True)
+    ]
+
+
+def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
+    """Write the parameter search report as an A4 PDF; returns its path.
+
+    Parameters
+    ----------
+    result
+        From :func:`api.tune.tune`.
+    path
+        Output file (``.pdf``); written whole or not at all.
+    marking
+        Security marking printed in the header and footer of every page
+        (empty means :data:`maps.audience.DEFAULT_MARKING`).
+    """
+    _register_fonts()
+    marking = marking_text(marking)
+    styles = _styles()
+    meta = result.meta
+    table = result.table
+    coverage = float(meta.get("coverage", table["coverage"].iloc[0]))
+    window = f"{str(meta.get('start', ''))[:10]} to {str(meta.get('end', ''))[:10]}"
+    is_config = table["config"].map(_is_config).to_numpy(dtype=bool)
+    best_row = table.loc[is_config].iloc[0]
+    beats: Mapping[str, Any] = meta.get("best_beats_baseline") or {}
+
+    story: list[Flowable] = [
+        _p("Parameter search", styles["title"]),
+        Paragraph(
+            f"{escape(window)}: {escape(text_or_dash(meta.get('combinations')))} configurations "
+            f"ranked by mean PAI at {escape(coverage_text(coverage))} coverage",
+            styles["subtitle"],
+        ),
+        Spacer(1, 4 * mm),
+        _p("This run", styles["h2"]),
+        _kv_table(
+            [
+                (k, coverage_text(v) if k == "coverage" else _value_text(v))
+                for k, v in meta.items()
+                if k != "best_beats_baseline"
+            ],
+            styles,
+        ),
+        Spacer(1, 5 * mm),
+        _p(f"Best parameters (configuration #{best_row['config']})", styles["h2"]),
+        _kv_table(
+            [(k, _param_text(k, v)) for k, v in result.best.as_dict().items()],
+            styles,
+        ),
+        Spacer(1, 3 * mm),
+    ]
+    verdicts = []
+    best_pai = fmt_number(best_row["pai_mean"])
+    for name in BASELINES:
+        base = table.loc[table["config"].astype(str) == name, "pai_mean"]
+        base_pai = fmt_number(base.iloc[0]) if len(base) else "-"
+        word = ("yes" if beats[name] else "<b>NO</b>") if name in beats else "-"
+        verdicts.append(
+            f"Beats the <b>{name}</b> baseline: {word} (mean PAI {best_pai} against {base_pai})."
+        )
+    if beats and not all(beats.values()):
+        verdicts.append(
+            "The best configuration does not beat every baseline: on this data a simple "
+            "baseline predicts as well or better. Widen the grid or the data window before "
+            "relying on these parameters."
+        )
+    story += _bullets(verdicts, styles)
+    story += [Spacer(1, 5 * mm), _p("How to read this report", styles["h2"])]
+    notes = [
+        "Every configuration was backtested as <i>engage backtest</i> does: each period "
+        "forecast from the periods before it only, and judged on where events then happened.",
+        f"<b>PAI</b> at {escape(coverage_text(coverage))} coverage ranks the configurations: "
+        "the hit rate (share of events inside the patrolled cells) divided by the share of the "
+        "area patrolled. Ties go to the higher <b>PEI*</b> (events caught over the most any "
+        "choice of the same area could have caught; 1 is perfect).",
+        "<b>[low, high]</b> is the 95% bootstrap interval of the mean across folds. "
+        "Configurations whose intervals overlap may differ only by chance.",
+        "<b>Baselines</b>: <i>naive</i> patrols where events happened last period; "
+        "<i>persistence</i> where most happened over the lookback.",
+    ]
+    story += _bullets(notes, styles)
+    story.append(PageBreak())
+
+    configs_shown = table.loc[is_config].head(PDF_PLOT_ROWS)
+    shown = table.loc[table.index.isin(configs_shown.index) | ~is_config]
+    n_configs = int(is_config.sum())
+    caption = (
+        f"Best first. The best {len(configs_shown)} of {n_configs} configurations and the "
+        "baselines; the table below lists all."
+        if len(configs_shown) < n_configs
+        else "Best first; the black lines are the 95% bootstrap intervals."
+    )
+    png = pai_by_config_png(shown, coverage=coverage, dpi=PDF_DPI)
+    story.append(_plot_block("Mean PAI by configuration", caption, png, 170, styles))
+    cells = [
+        [r[0], _p(r[1], styles["cellb" if not _is_config(c) else "cell"]), *r[2:]]
+        for r, c in zip(ranked_rows(table), table["config"], strict=True)
+    ]
+    story += [
+        KeepTogether([_p("Ranked configurations", styles["h2"]), Spacer(1, 1.5 * mm)]),
+        _grid_table(RANKED_COLUMNS, cells, (11, 95, 17, 45, 17), styles),
+    ]
+    return _build(
+        path,
+        story,
+        marking=marking,
+        title="Parameter search",
+        subtitle=f"{window} · ranked by PAI at {coverage_text(coverage)}",
+    )
