@@ -652,7 +652,7 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
             [
                 (k, coverage_text(v) if k == "coverage" else _value_text(v))
                 for k, v in meta.items()
-                if k != "best_beats_baseline"
+                if k not in ("best_beats_baseline", "best_vs_baseline")
             ],
             styles,
         ),
@@ -666,13 +666,30 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     ]
     verdicts = []
     best_pai = fmt_number(best_row["pai_mean"])
+    paired: Mapping[str, Any] = meta.get("best_vs_baseline") or {}
     for name in BASELINES:
-        base = table.loc[table["config"].astype(str) == name, "pai_mean"]
+        same = (table["config"].astype(str) == name) & (table["res"] == best_row["res"])
+        base = table.loc[same, "pai_mean"]
         base_pai = fmt_number(base.iloc[0]) if len(base) else "-"
         word = ("yes" if beats[name] else "<b>NO</b>") if name in beats else "-"
-        verdicts.append(
-            f"Beats the <b>{name}</b> baseline: {word} (mean PAI {best_pai} against {base_pai})."
+        text = (
+            f"Beats the <b>{name}</b> baseline at the same resolution: {word} "
+            f"(mean PAI {best_pai} against {base_pai})."
         )
+        if name in paired:
+            d = paired[name]
+            verdict = (
+                "clearly better"
+                if d["clearly_better"]
+                else "clearly worse"
+                if d["clearly_worse"]
+                else "not clearly different"
+            )
+            text += (
+                f" Fold by fold the difference is {fmt_number(d['pai_difference_mean'])} "
+                f"[{fmt_number(d['low'])}, {fmt_number(d['high'])}]: {verdict}."
+            )
+        verdicts.append(text)
     if beats and not all(beats.values()):
         verdicts.append(
             "The best configuration does not beat every baseline: on this data a simple "
@@ -689,7 +706,9 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
         "area patrolled. Ties go to the higher <b>PEI*</b> (events caught over the most any "
         "choice of the same area could have caught; 1 is perfect).",
         "<b>[low, high]</b> is the 95% bootstrap interval of the mean across folds. "
-        "Configurations whose intervals overlap may differ only by chance.",
+        "Every configuration is judged on the same folds, so a difference from a baseline "
+        "is taken fold by fold (the pai_minus_* columns of tune.csv): an interval of the "
+        "difference above 0 is a real gain on these folds; one that straddles 0 is not.",
         "<b>Baselines</b>: <i>naive</i> patrols where events happened last period; "
         "<i>persistence</i> where most happened over the lookback.",
     ]

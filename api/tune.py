@@ -32,9 +32,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from api.backtest import backtest
+from api.backtest import backtest, bootstrap_interval
 from api.services import AnalysisParams
 from api.settings import Settings
 from geo.errors import ValidationError
@@ -174,7 +175,9 @@ def _run_one(
         first_origin=first_origin,
         seed=seed,
     )
-    metrics = _metrics(result.summary.iloc[0].to_dict())
+    metrics: dict[str, Any] = _metrics(result.summary.iloc[0].to_dict())
+    # Per-fold PAI in origin order, for the paired comparison with the baselines.
+    metrics["_fold_pai"] = result.folds.sort_values("origin")["pai"].tolist()
     if isinstance(label, int):
         return {"config": label, **params.as_dict(), **metrics}
     return {
@@ -235,8 +238,10 @@ def tune(
         ]
     else:
         rows = _on_cluster(scheduler, connect_timeout_s, location, start, end, settings, jobs, args)
+    fold_pai = [np.asarray(row.pop("_fold_pai"), dtype=np.float64) for row in rows]
     table = pd.DataFrame(rows)
     table["coverage"] = coverage
+    table = _paired_differences(table, fold_pai, seed)
     order = table.sort_values(
         ["pai_mean", "pei_star_mean"], ascending=[False, False], kind="stable"
     )
@@ -247,6 +252,16 @@ def tune(
     same_res = order.loc[order["res"] == best.res]
     beats = {
         b: bool(best_row["pai_mean"] > same_res.loc[same_res["config"] == b, "pai_mean"].iloc[0])
+        for b in ("naive", "persistence")
+    }
+    paired = {
+        b: {
+            "pai_difference_mean": float(best_row[f"pai_minus_{b}_mean"]),
+            "low": float(best_row[f"pai_minus_{b}_low"]),
+            "high": float(best_row[f"pai_minus_{b}_high"]),
+            "clearly_better": bool(best_row[f"pai_minus_{b}_low"] > 0),
+            "clearly_worse": bool(best_row[f"pai_minus_{b}_high"] < 0),
+        }
         for b in ("naive", "persistence")
     }
     meta = {
@@ -260,10 +275,42 @@ def tune(
         "first_origin_period": first_origin,
         "ranked_by": f"mean PAI at {coverage:.0%} coverage (ties: mean PEI*)",
         "best_beats_baseline": beats,
+        "best_vs_baseline": paired,
+        "paired_interval": (
+            "95% percentile bootstrap of the mean per-fold PAI difference from the "
+            "baseline at the same resolution (same folds)"
+        ),
         "seed": seed,
         "ran_on": scheduler or "local",
     }
     return TuneResult(order.reset_index(drop=True), best, meta)
+
+
+def _paired_differences(table: pd.DataFrame, fold_pai: list[np.ndarray], seed: int) -> pd.DataFrame:
+    """Per row, the mean per-fold PAI difference from each baseline at its resolution.
+
+    Every row is judged on the same folds (see :func:`tune`), so the
+    difference is paired fold by fold; its 95% interval is the percentile
+    bootstrap of :func:`api.backtest.bootstrap_interval` (one generator per
+    row and baseline, seeded with ``seed``). An interval above 0 means the
+    configuration forecast better than the baseline on these folds beyond
+    what fold-to-fold variation explains; overlapping intervals of the two
+    means (``pai_low``/``pai_high``) do not tell that.
+    """
+    table = table.copy()
+    for b in ("naive", "persistence"):
+        means, lows, highs = [], [], []
+        for res, pai in zip(table["res"], fold_pai, strict=True):
+            ref = table.index[(table["config"] == b) & (table["res"] == res)]
+            diff = pai - fold_pai[int(ref[0])]
+            mean, low, high = bootstrap_interval(diff, seed=seed)
+            means.append(mean)
+            lows.append(low)
+            highs.append(high)
+        table[f"pai_minus_{b}_mean"] = means
+        table[f"pai_minus_{b}_low"] = lows
+        table[f"pai_minus_{b}_high"] = highs
+    return table
 
 
 def _on_cluster(

@@ -253,13 +253,20 @@ def test_tune_pdf_best_verdicts_table_and_plot(
     best = configs.iloc[0]
     assert f"Best parameters (configuration #{best['config']})" in text
     assert f"half_life_days\n{tuned.best.half_life_days:g}" in text
+    flat = text.replace("\n", " ")
     for name, beats in tuned.meta["best_beats_baseline"].items():
-        base = table.loc[table["config"] == name, "pai_mean"].iloc[0]
+        same = (table["config"] == name) & (table["res"] == best["res"])
+        base = table.loc[same, "pai_mean"].iloc[0]
         verdict = "yes" if beats else "NO"
         assert (
-            f"Beats the {name} baseline: {verdict} (mean PAI {_num(best['pai_mean'])} "
-            f"against {_num(base)})"
-        ) in text.replace("\n", " ")
+            f"Beats the {name} baseline at the same resolution: {verdict} "
+            f"(mean PAI {_num(best['pai_mean'])} against {_num(base)})"
+        ) in flat
+        d = [best[f"pai_minus_{name}_{k}"] for k in ("mean", "low", "high")]
+        word = "clearly better" if d[1] > 0 else "clearly worse" if d[2] < 0 else "not clearly"
+        assert (
+            f"Fold by fold the difference is {_num(d[0])} [{_num(d[1])}, {_num(d[2])}]: {word}"
+        ) in flat
     got, pages = _table(reader, RANKED_HEADER)
     assert pages == 1
     want = [

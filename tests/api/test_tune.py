@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pypdf import PdfReader
@@ -216,6 +217,31 @@ def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -
     )
     row = baselines.loc[(baselines["config"] == "persistence") & (baselines["res"] == 9)].iloc[0]
     assert row["pai_mean"] == pytest.approx(alone.summary["pai_mean"].iloc[0], rel=1e-12)
+    # The paired difference: the same folds, fold by fold, bootstrapped with the seed.
+    from api.backtest import bootstrap_interval
+
+    config = backtest(
+        store,
+        settings=settings,
+        horizon="week",
+        coverages=(0.02,),
+        methods=("count",),
+        layer="all",
+        params=services.AnalysisParams(method="count", res=9, lookback_weeks=4),
+        train_periods=4,
+        first_origin=6,
+        **window,
+    )
+    diff = (
+        config.folds.sort_values("origin")["pai"].to_numpy()
+        - alone.folds.sort_values("origin")["pai"].to_numpy()
+    )
+    want = bootstrap_interval(diff, seed=0)
+    mine = t.loc[(t["config"].map(str) != "naive") & (t["res"] == 9) & (t["lookback_weeks"] == 4)]
+    mine = mine.loc[mine["config"].map(lambda c: isinstance(c, int))].iloc[0]
+    got = tuple(mine[f"pai_minus_persistence_{k}"] for k in ("mean", "low", "high"))
+    assert got == pytest.approx(want, rel=1e-12)
+    assert len(diff) == 14 and not np.isnan(diff).all()
     # "Beats the baseline" compares the best configuration with baselines at its own res.
     best = t.loc[t["config"].map(lambda c: isinstance(c, int))].iloc[0]
     for b in ("naive", "persistence"):
