@@ -575,6 +575,19 @@ def weekly(
     week, start, end, data_start = a.week, a.start, a.end, a.data_start
     area_name, ward_list, events, venues = a.area_name, a.ward_list, a.events, a.venues
     hs, meta, targets = a.hotspots, a.meta, a.targets
+    layers, layers_meta = a.layers, a.layers_meta
+    if layers is not None and audience == "partner":
+        # Partners see a Gi* class or trend pattern only where it rests on at
+        # least `suppress_below` children (maps.significance applies it).
+        layers = layers.assign(
+            disclosable=_disclosable(
+                layers["h3"].to_numpy(dtype=np.int64),
+                events,
+                res=params.res,
+                k=GISTAR_K,
+                threshold=params.suppress_below,
+            )
+        )
     targets["ward_name"] = targets["ward_name"].fillna("")
     shown = _audience_targets(targets, audience, params.suppress_below)
     out_dir = Path(out_dir)
@@ -630,6 +643,8 @@ def weekly(
         hulls=hulls,
         venues=show_venues,
         tiles=tiles,
+        significance=layers,
+        significance_meta=layers_meta,
     )
     build_pack(
         files["pack"],
@@ -639,9 +654,16 @@ def weekly(
         meta=meta_out,
         hulls=hulls,
         wards=ward_list if areas else None,
+        significance=layers,
+        significance_meta=layers_meta,
     )
     write_targets_csv(files["targets"], shown)
-    write_hotspots_geojson(files["hotspots"], hs, meta=meta_out)
+    cells_out = hs
+    if layers is not None:
+        # The layers' columns replace any of the same name (method "gistar" has gi_z too).
+        clash = [c for c in layers.columns if c != "h3" and c in hs.columns]
+        cells_out = hs.drop(columns=clash).merge(layers, on="h3", how="left")
+    write_hotspots_geojson(files["hotspots"], cells_out, meta=meta_out)
     run = {
         "kind": "weekly",
         "week": week,
@@ -656,6 +678,7 @@ def weekly(
         "version": __version__,
         "generated_at": meta_out["generated_at"],
         "outputs": {k: v.name for k, v in files.items()},
+        "layers": layers_meta,
     }
     files["run"].write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
     with opened_store(location) as store:
@@ -762,6 +785,10 @@ class WeekAnalysis:
     hotspots: pd.DataFrame
     meta: dict[str, Any]
     targets: pd.DataFrame
+    layers: pd.DataFrame | None
+    """Gi* and emerging-pattern columns per hotspot cell, or None (see :func:`_week_layers`)."""
+    layers_meta: dict[str, Any]
+    """``{"gistar": {...}, "emerging": {...}}``: what each layer used, or why it is absent."""
 
 
 def analyse_week(
@@ -792,8 +819,21 @@ def analyse_week(
         raise ValidationError(msg)
     hs, meta = run_hotspots(events, cells, params, start)
     targets = run_targets(hs, events, venues, params, start)
+    layers, layers_meta = _week_layers(hs, events, params, start)
     return WeekAnalysis(
-        week, start, end, data_start, area_name, ward_list, events, venues, hs, meta, targets
+        week,
+        start,
+        end,
+        data_start,
+        area_name,
+        ward_list,
+        events,
+        venues,
+        hs,
+        meta,
+        targets,
+        layers,
+        layers_meta,
     )
 
 
@@ -823,10 +863,9 @@ def trends_table(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Emerging hotspot class of every cell over weekly bins (Gi* per week + Mann-Kendall).
 
-    Weeks start on Monday, UK time; home and care-home events are left out.
+    Weeks start on Monday, UK time, and run from the first week with an
+    event to the last; home and care-home events are left out.
     """
-    from models.counts import week_start
-    from models.emerging import emerging_hotspots
     from models.targets import drop_private
 
     polygon, _, _ = analysis_area(settings, areas)
@@ -836,23 +875,232 @@ def trends_table(
             load_events(store, Window(start, end), layer=layer, category=category)
         )
     from geo.errors import ValidationError
-    from geo.h3index import cells_to_parent
 
     if events.empty:
         msg = "no events in the window; widen --from/--to or ingest data first."
         raise ValidationError(msg)
+    frame, meta = _emerging(events, cells["h3"].to_numpy(dtype=np.int64), res=res, k=k)
+    frame = cells[["h3", "lat", "lng", "ward", "ward_name"]].merge(frame, on="h3", how="left")
+    return frame, meta
+
+
+def _weekly_counts(
+    events: pd.DataFrame,
+    cells: np.ndarray,
+    *,
+    res: int,
+    first_week: pd.Timestamp | None = None,
+    n_weeks: int | None = None,
+) -> pd.DataFrame:
+    """Weeks x cells event counts (weeks start on Monday, UK time), every week present.
+
+    Without ``first_week`` the weeks run from the first week with an event in
+    ``cells`` to the last. With ``first_week`` (a naive local Monday) they are
+    exactly ``n_weeks`` weeks from it; an event of the window that falls just
+    outside (the hour a clock change moves across a Monday midnight) is counted
+    in the nearest of those weeks.
+    """
+    from geo.h3index import cells_to_parent
+    from models.counts import week_start
+
     cell = cells_to_parent(events["h3"].to_numpy(dtype=np.int64), res)
-    inside = np.isin(cell, cells["h3"].to_numpy())
-    weeks = week_start(events.loc[inside, "at"]).dt.date
-    counts = pd.crosstab(weeks.to_numpy(), cell[inside])
-    first, last = counts.index.min(), counts.index.max()
+    inside = np.isin(cell, cells)
+    weeks = week_start(events.loc[inside, "at"])
+    if first_week is None:
+        first, last = weeks.min(), weeks.max()
+    else:
+        first = pd.Timestamp(first_week)
+        last = first + pd.Timedelta(weeks=(n_weeks or 1) - 1)
+        weeks = weeks.where(weeks >= first, first).where(weeks <= last, last)
+    counts = pd.crosstab(weeks.dt.date.to_numpy(), cell[inside])
     all_weeks = pd.date_range(first, last, freq="7D").date
     counts = counts.reindex(index=all_weeks, fill_value=0)
     counts.columns = counts.columns.astype(np.int64)
-    frame, meta = emerging_hotspots(cells["h3"].to_numpy(), counts, k=k)
-    frame = cells[["h3", "lat", "lng", "ward", "ward_name"]].merge(frame, on="h3", how="left")
-    meta = {key: value for key, value in meta.items() if key != "z"}
-    return frame, meta
+    return counts
+
+
+def _emerging(
+    events: pd.DataFrame,
+    cells: np.ndarray,
+    *,
+    res: int,
+    k: int,
+    first_week: pd.Timestamp | None = None,
+    n_weeks: int | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Emerging pattern of every cell from the (non-private) events' weekly counts.
+
+    Shared by ``engage trends`` and the weekly pack's trend layer; see
+    :func:`_weekly_counts` for the weeks.
+    """
+    from models.emerging import emerging_hotspots
+
+    counts = _weekly_counts(events, cells, res=res, first_week=first_week, n_weeks=n_weeks)
+    frame, meta = emerging_hotspots(cells, counts, k=k)
+    return frame, {key: value for key, value in meta.items() if key != "z"}
+
+
+GISTAR_K = 1
+"""Gi* neighbourhood of the weekly pack's layers: the cell and its first ring."""
+MIN_TREND_WEEKS = 10
+"""Fewest weekly bins for the trend layer (Esri's recommendation for Emerging Hot Spot
+Analysis: with fewer, the 90% rules need every week and Mann-Kendall rarely reaches
+significance)."""
+
+
+def _week_layers(
+    hotspots_frame: pd.DataFrame,
+    events: pd.DataFrame,
+    params: AnalysisParams,
+    start: pd.Timestamp,
+) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Gi* classes and emerging patterns on the week's hotspot cells and lookback.
+
+    Gi* takes each cell's ``weighted`` value from the hotspot frame: the same
+    events, weights (recency from the patrol Monday, found and grading
+    weights) and cells as the hotspot score, so the layer tests the surface
+    the targets come from. The trend layer takes plain weekly counts (the
+    recency weights would themselves make every cell look like it was
+    rising), over the ``lookback_weeks`` whole weeks before the patrol week,
+    as ``engage trends`` does. Either layer is left out, with the reason in
+    its metadata, when the lookback holds fewer than
+    :data:`models.gistar.MIN_EVENTS` events in the cells, when the values
+    have no variance, or (trends) when the lookback is shorter than
+    :data:`MIN_TREND_WEEKS` weeks.
+
+    Returns
+    -------
+    ``(frame, meta)``: ``frame`` has ``h3`` and the columns of each computed
+    layer (``gi_z``, ``gi_p``, ``gi_p_adj``, ``gi_class``; ``pattern``,
+    ``mk_z``, ``mk_p``, ``mk_trend``), or is None when neither was
+    computed; ``meta`` is ``{"gistar": {...}, "emerging": {...}}``, each
+    with ``status`` (``computed`` or ``absent``) and, when absent, ``reason``.
+    """
+    from geo.errors import ValidationError
+    from models.gistar import MIN_EVENTS, gistar
+    from models.targets import drop_private
+
+    cells = hotspots_frame["h3"].to_numpy(dtype=np.int64)
+    n_events = int(hotspots_frame["n"].sum())
+    frame = pd.DataFrame({"h3": cells})
+    too_few = (
+        f"{n_events} events in the area's cells in the lookback; Gi* needs at least "
+        f"{MIN_EVENTS} (ArcGIS's Optimized Hot Spot Analysis refuses fewer too)"
+    )
+    gi_meta: dict[str, Any] = {
+        "k": GISTAR_K,
+        "fdr": True,
+        "values": "weighted: the summed event weights per cell, as the hotspot score "
+        "(recency from the patrol Monday, found and grading weights), zeros included",
+        "n_events": n_events,
+    }
+    if n_events < MIN_EVENTS:
+        gi_meta |= {"status": "absent", "reason": too_few}
+    else:
+        try:
+            gi, found = gistar(
+                cells, hotspots_frame["weighted"].to_numpy(dtype=np.float64), k=GISTAR_K
+            )
+        except ValidationError as exc:
+            gi_meta |= {"status": "absent", "reason": str(exc)}
+        else:
+            frame["gi_z"] = gi["gi_z"].to_numpy()
+            frame["gi_p"] = gi["p"].to_numpy()
+            frame["gi_p_adj"] = gi["p_adj"].to_numpy()
+            frame["gi_class"] = gi["gi_class"].to_numpy()
+            labels = gi["gi_class"].value_counts()
+            gi_meta |= {
+                "status": "computed",
+                "correction": found["correction"],
+                "alpha_levels": list(found["alpha_levels"]),
+                "weights": found["weights"],
+                "class_counts": {c: int(labels.get(c, 0)) for c in found["classes"]},
+            }
+
+    n_weeks = params.lookback_weeks
+    em_meta: dict[str, Any] = {
+        "k": GISTAR_K,
+        "fdr": True,
+        "alpha": 0.05,
+        "n_weeks": n_weeks,
+        "values": "events per cell per week (counts, not weighted); weeks Monday to Sunday, "
+        "UK time",
+        "n_events": n_events,
+    }
+    if n_weeks < MIN_TREND_WEEKS:
+        em_meta |= {
+            "status": "absent",
+            "reason": f"the lookback has {n_weeks} weeks; the trend layer needs at least "
+            f"{MIN_TREND_WEEKS} (Esri's recommendation for Emerging Hot Spot Analysis)",
+        }
+    elif n_events < MIN_EVENTS:
+        em_meta |= {"status": "absent", "reason": too_few}
+    else:
+        monday = start.tz_convert("Europe/London").tz_localize(None).normalize()
+        try:
+            em, found = _emerging(
+                drop_private(events),
+                cells,
+                res=params.res,
+                k=GISTAR_K,
+                first_week=monday - pd.Timedelta(weeks=n_weeks),
+                n_weeks=n_weeks,
+            )
+        except ValidationError as exc:
+            em_meta |= {"status": "absent", "reason": str(exc)}
+        else:
+            if found["n_skipped_weeks"] == found["n_weeks"]:
+                em_meta |= {
+                    "status": "absent",
+                    "reason": "no week of the lookback has counts that vary between cells",
+                }
+            else:
+                frame["pattern"] = em["pattern"].to_numpy()
+                frame["mk_z"] = em["mk_z"].to_numpy()
+                frame["mk_p"] = em["mk_p"].to_numpy()
+                frame["mk_trend"] = em["trend"].to_numpy()
+                em_meta |= {
+                    "status": "computed",
+                    "first_week": str(found["first_week"]),
+                    "last_week": str(found["last_week"]),
+                    "skipped_weeks": [str(w) for w in found["skipped_weeks"]],
+                    "pattern_counts": found["pattern_counts"],
+                    "definitions": found["definitions"],
+                }
+    meta = {"gistar": gi_meta, "emerging": em_meta}
+    return (frame if frame.shape[1] > 1 else None), meta
+
+
+def _disclosable(
+    cells: np.ndarray, events: pd.DataFrame, *, res: int, k: int, threshold: int
+) -> np.ndarray:
+    """Whether each cell's ``grid_disk(k)`` neighbourhood holds ``threshold`` or more children.
+
+    Distinct ``child_ref`` of the non-private events in the cell and its
+    neighbours among ``cells``: a sparse cells x children presence matrix
+    multiplied by the Gi* neighbour matrix, so a child seen in two cells of
+    one neighbourhood counts once.
+    """
+    from scipy import sparse
+
+    from geo.h3index import cells_to_parent
+    from models.gistar import neighbour_matrix
+    from models.targets import drop_private
+
+    kept = drop_private(events)
+    kept = kept.loc[kept["child_ref"].notna()]
+    cell = cells_to_parent(kept["h3"].to_numpy(dtype=np.int64), res)
+    order = np.argsort(cells, kind="stable")
+    pos = np.minimum(np.searchsorted(cells[order], cell), cells.size - 1)
+    inside = cells[order][pos] == cell
+    rows = order[pos[inside]]
+    child, _ = pd.factorize(kept["child_ref"].to_numpy()[inside])
+    presence = sparse.csr_matrix(
+        (np.ones(rows.size), (rows, child)), shape=(cells.size, int(child.max(initial=-1)) + 1)
+    )
+    reach = neighbour_matrix(cells, k=k) @ presence
+    distinct = np.asarray((reach > 0).sum(axis=1)).ravel()
+    return np.asarray(distinct >= threshold)
 
 
 ACCEPTED_PARAMS = "params_accepted"

@@ -7,7 +7,12 @@ the exports):
 - ``neighbourhood``: no venues layer; never child-level points (no output here
   draws event points for any audience).
 - ``partner``: cells at resolution 8 or coarser, and every count of children or
-  episodes below ``suppress_below`` (default 5) shown as ``<5``.
+  episodes below ``suppress_below`` (default 5) shown as ``<5``; Gi* classes and
+  emerging patterns only where the cell's neighbourhood holds at least
+  ``suppress_below`` children (:mod:`maps.significance`).
+- The printed Gi* and trend pages are for ``analyst`` packs only
+  (:attr:`OutputMeta.shows_significance_pages`); the web map offers both layers
+  to every audience, switched off.
 
 Home and care-home locations are never given to this package and never drawn.
 """
@@ -120,6 +125,19 @@ class OutputMeta:
     @property
     def shows_venues(self) -> bool:
         """Whether the venues layer may be drawn (the analyst audience only)."""
+        return self.audience == "analyst"
+
+    @property
+    def shows_significance_pages(self) -> bool:
+        """Whether the printed pack carries the Gi* and trend pages (analysts only).
+
+        The neighbourhood pack is a patrol briefing: its map already ranks the
+        same cells, and each target row says whether it is rising or falling.
+        A second colouring of the same hexagons by statistical confidence
+        invites "which red do we patrol?", and the caveats (false discovery
+        rate, 90% vs 99%) do not survive a shift briefing. The web map keeps
+        both layers, switched off, for anyone who wants to look.
+        """
         return self.audience == "analyst"
 
     def count_text(self, value: Any, column: str) -> str:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from geo.export import neutralise_formulas
 from geo.h3index import cells_to_str_array
+from maps import significance as sig
 from maps.audience import CHILD_COUNT_COLUMNS, OutputMeta, require_columns
 from maps.cells import cells_as_int, cells_to_polygons, polygon_lnglat
 
@@ -57,7 +58,9 @@ def _suppressed(frame: pd.DataFrame, meta: Mapping[str, Any] | None) -> pd.DataF
     for col in out.columns:
         if col in CHILD_COUNT_COLUMNS:
             out[col] = info.count_texts(out[col], col)
-    return out
+    # Gi* classes and trend patterns: "suppressed" where few children (maps.significance).
+    shown = sig.for_audience(out, info) if "h3" in out.columns else out
+    return out if shown is None else shown
 
 
 def _atomic_write_text(path: Path, text: str) -> Path:
@@ -129,7 +132,9 @@ def write_hotspots_geojson(
         copied; the geometry is the cell's hexagon.
     meta
         Optional: with ``audience`` ``partner``, child counts below
-        ``suppress_below`` become ``<5`` text.
+        ``suppress_below`` become ``<5`` text, and Gi* classes and trend
+        patterns of cells that are not ``disclosable`` become ``suppressed``
+        with no statistics (:mod:`maps.significance`).
     """
     require_columns(hotspots, "hotspots", ("h3",))
     frame = _suppressed(hotspots, meta)

@@ -8,7 +8,11 @@ Pages, in order:
    (:mod:`maps.staticmap`) zoomed to the ward, with its numbered targets, a
    legend, a scale bar in metres, a north arrow and the 1 km OS grid, and a
    key giving each target's grid reference and patrol window.
-3. The target table, split over pages as needed, its header repeated. Each
+3. Analyst packs only: a page of Getis-Ord Gi* hot and cold spots and a page of
+   emerging-hotspot trend classes over the whole area, each with its legend, a
+   key of cells per class and the targets numbered (when the weekly service
+   computed them; otherwise the cover says why they are missing).
+4. The target table, split over pages as needed, its header repeated. Each
    target is one row of fixed fields (so it prints, and extracts from the PDF,
    as one line) and a second row with the explanation.
 
@@ -59,10 +63,11 @@ from reportlab.platypus import (
 from geo.boundaries import wards as all_wards
 from geo.crs import BNG
 from geo.errors import ValidationError
+from maps import significance as sig
 from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
 from maps.cells import cells_as_int, check_partner_resolution, check_unique_cells
-from maps.staticmap import StaticMapSpec, render_static_map
-from maps.style import TARGET_FILL
+from maps.staticmap import ClassLayer, StaticMapSpec, render_static_map
+from maps.style import TARGET_FILL, CellClass, cell_class_lookup
 
 PAGE_W, PAGE_H = A4
 MARGIN_X = 15 * mm
@@ -246,6 +251,7 @@ def _cover(
     n_targets: int,
     n_maps: int,
     res: int | None,
+    omitted: Sequence[str] = (),
 ) -> list[Flowable]:
     story: list[Flowable] = [
         Spacer(1, 4 * mm),
@@ -309,6 +315,7 @@ def _cover(
             f"Disclosure control: counts below {k} are shown as &lt;{k} so that no child can "
             "be recognised."
         )
+    notes += [escape(text) for text in omitted]
     notes.append(
         f"Handle as <b>{escape(info.marking)}</b>: do not leave unattended or copy beyond the "
         "briefing, and destroy securely at the end of the patrol week."
@@ -452,6 +459,157 @@ def _map_page(
     return story
 
 
+GISTAR_PAGE_TITLE = "Gi* hot and cold spots"
+EMERGING_PAGE_TITLE = "Emerging hot and cold spots"
+
+
+def _class_key(
+    rows: list[tuple[list[CellClass], str, list[int]]],
+    head: list[str],
+    styles: dict[str, ParagraphStyle],
+) -> Table:
+    """A key table: colour swatch(es), class name, cells; one row per class."""
+    n_swatches = len(rows[0][0]) if rows else 1
+    data: list[list[Any]] = [[_p(h, styles["head"]) for h in head]]
+    commands: list[tuple[Any, ...]] = [
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#cccccc")),
+        ("TOPPADDING", (0, 0), (-1, -1), 1),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+    ]
+    for i, (swatches, label, counts) in enumerate(rows, start=1):
+        cells_text = [str(c) for c in counts]
+        data.append(["" for _ in swatches] + [_p(label, styles["small"]), *cells_text])
+        for j, cls in enumerate(swatches):
+            commands += [
+                ("BACKGROUND", (j, i), (j, i), colors.HexColor(cls.colour)),
+                ("BOX", (j, i), (j, i), 0.8, colors.HexColor(cls.edge)),
+            ]
+    n_counts = len(head) - n_swatches - 1
+    widths = [12 * mm] * n_swatches + [60 * mm] + [20 * mm] * n_counts
+    table = Table(data, colWidths=widths, hAlign="LEFT")
+    table.setStyle(TableStyle(commands))
+    return table
+
+
+def _significance_pages(
+    frame: pd.DataFrame,
+    notes: Mapping[str, Any],
+    hotspots: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    area: gpd.GeoDataFrame,
+    hulls: gpd.GeoDataFrame | None,
+    info: OutputMeta,
+    styles: dict[str, ParagraphStyle],
+) -> list[Flowable]:
+    """The Gi* page and the trend page (each only when its columns are present)."""
+    story: list[Flowable] = []
+    where = info.area_name or "pack area"
+    for group in sig.GROUPS:
+        rows = sig.drawn(frame, group)
+        if rows is None:
+            continue
+        group_notes = dict(notes.get(group.name) or {})
+        counts = sig.class_counts(rows, group)
+        lookup = cell_class_lookup(group.classes)
+        if group is sig.GISTAR:
+            title = f"{GISTAR_PAGE_TITLE}: {where}"
+            k = int(group_notes.get("k", 1))
+            fdr = bool(group_notes.get("fdr", True))
+            intro = (
+                "Getis-Ord Gi* of each cell's weighted events (the same weights as the hotspot "
+                f"score) against the whole area, neighbours within {k} ring"
+                f"{'s' if k != 1 else ''}. A hot spot is a cell whose neighbourhood holds more "
+                "than chance would put there; a cold spot, less. "
+                + (
+                    "Confidence is after the false discovery rate correction "
+                    "(Benjamini-Hochberg) for the many cells tested. "
+                    if fdr
+                    else "Confidence is not corrected for the many cells tested. "
+                )
+                + "Cells that are not significant are left blank."
+            )
+            key = _class_key(
+                [([c], c.label, [counts[c.key]]) for c in group.classes],
+                ["Key", "Class", "Cells"],
+                styles,
+            )
+            layer_title = "Gi* hot and cold spots"
+            legend_all = True
+        else:
+            weeks = group_notes.get("n_weeks")
+            span = f"the {int(weeks)} weeks" if weeks else "the weeks"
+            title = f"{EMERGING_PAGE_TITLE}: {where}"
+            intro = (
+                f"Gi* of each week's events, then the Mann-Kendall trend of each cell's weekly "
+                f"z-scores over {span} of the data window; patterns after ArcGIS Pro's Emerging "
+                "Hot Spot Analysis (new, consecutive, intensifying, persistent, diminishing, "
+                "sporadic, oscillating, historical). Hot spots have solid outlines, cold spots "
+                "dashed. Cells with no pattern are left blank."
+            )
+            half = group.classes[: len(group.classes) // 2]
+            key = _class_key(
+                [
+                    (
+                        [c, lookup[c.key.replace("_hot", "_cold")]],
+                        c.label.removesuffix(" hot spot"),
+                        [counts[c.key], counts[c.key.replace("_hot", "_cold")]],
+                    )
+                    for c in half
+                ],
+                ["Hot", "Cold", "Pattern", "Hot cells", "Cold cells"],
+                styles,
+            )
+            layer_title = "Emerging hot and cold spots"
+            legend_all = False
+        layer = ClassLayer(
+            cells=cells_as_int(rows["h3"]),
+            keys=rows[group.class_column].astype(str).tolist(),
+            classes=group.classes,
+            title=layer_title,
+            legend_all=legend_all,
+        )
+
+        def render(spec: StaticMapSpec, layer: ClassLayer = layer) -> bytes:
+            return render_static_map(
+                hotspots, targets, focus=area, area=area, hulls=hulls, spec=spec, class_layer=layer
+            )
+
+        head: list[Flowable] = [
+            Paragraph(escape(title), styles["h2"]),
+            Paragraph(escape(intro), styles["small"]),
+            Spacer(1, 1.5 * mm),
+        ]
+        used = sum(
+            f.wrap(FRAME_W, FRAME_H)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in head
+        )
+        key_h = key.wrap(FRAME_W, FRAME_H)[1] + 2 * mm
+        height_mm = min(MAP_MAX_MM, max(MAP_MIN_MM, (FRAME_H - used - key_h) / mm - 2))
+        spec = StaticMapSpec(width_mm=FRAME_W / mm, height_mm=height_mm)
+        png = render(spec)
+        story += [
+            *head,
+            Image(io.BytesIO(png), width=spec.width_mm * mm, height=spec.height_mm * mm),
+            Spacer(1, 2 * mm),
+            key,
+            PageBreak(),
+        ]
+    return story
+
+
+def _omitted_notes(frame: pd.DataFrame | None, notes: Mapping[str, Any]) -> list[str]:
+    """Cover notes for the analyst pages left out, with the reason the service gave."""
+    out = []
+    for group, page in ((sig.GISTAR, GISTAR_PAGE_TITLE), (sig.EMERGING, EMERGING_PAGE_TITLE)):
+        if sig.has_group(frame, group):
+            continue
+        reason = str(dict(notes.get(group.name) or {}).get("reason") or "not computed")
+        out.append(f"{page}: no page this week, {reason}")
+    return out
+
+
 def target_table(
     targets: pd.DataFrame, info: OutputMeta, styles: dict[str, ParagraphStyle] | None = None
 ) -> Table:
@@ -530,6 +688,8 @@ def build_pack(
     meta: Mapping[str, Any],
     hulls: gpd.GeoDataFrame | None = None,
     wards: WardsArg = None,
+    significance: pd.DataFrame | None = None,
+    significance_meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the A4 PDF pack; returns its path.
 
@@ -554,6 +714,14 @@ def build_pack(
         Map pages: ``None`` for one map of the whole ``area``, or a list of
         ``(code, name)`` pairs or a GeoDataFrame for one page per ward, each
         zoomed to its ward and numbering its own targets.
+    significance
+        Optional Gi* and emerging-pattern columns per cell (see
+        :mod:`maps.significance`). Analyst packs get a page for each group
+        present, after the map pages; other audiences get none.
+    significance_meta
+        Optional ``{"gistar": {...}, "emerging": {...}}``: ``k``, ``fdr`` and
+        ``n_weeks`` for the pages' text, and ``reason`` for a layer that was not
+        computed (printed on an analyst pack's cover).
 
     Raises
     ------
@@ -575,7 +743,30 @@ def build_pack(
     pages = _pages_of(wards, area)
     ranks_per_page = _assign_pages(targets, pages)
 
-    story: list[Flowable] = _cover(info, styles, n_targets=len(targets), n_maps=len(pages), res=res)
+    notes = dict(significance_meta or {})
+    shown_sig = sig.for_audience(significance, info) if info.shows_significance_pages else None
+    omitted: list[str] = []
+    if info.shows_significance_pages:
+        omitted = _omitted_notes(shown_sig, notes)
+        if shown_sig is not None:
+            sig_cells = cells_as_int(shown_sig["h3"])
+            check_unique_cells(sig_cells, "significance")
+            stray = ~np.isin(sig_cells, cells)
+            if stray.any():
+                msg = (
+                    f"`significance` has {int(stray.sum())} cells that are not in `hotspots`; "
+                    "pass the layers of the same cells."
+                )
+                raise ValidationError(msg)
+    n_sig = sum(sig.has_group(shown_sig, g) for g in sig.GROUPS)
+    story: list[Flowable] = _cover(
+        info,
+        styles,
+        n_targets=len(targets),
+        n_maps=len(pages) + n_sig,
+        res=res,
+        omitted=omitted,
+    )
     story.append(PageBreak())
     for i, (page, ranks) in enumerate(zip(pages, ranks_per_page, strict=True)):
         page_targets = targets[targets["rank"].astype(int).isin(ranks)]
@@ -599,6 +790,10 @@ def build_pack(
             )
 
         story += _map_page(title, page_targets, render, info, styles)
+    if shown_sig is not None:
+        story += _significance_pages(
+            shown_sig, notes, hotspots, targets, area=area, hulls=hulls, info=info, styles=styles
+        )
     story.append(
         KeepTogether(
             [

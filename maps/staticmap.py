@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.boundaries import districts, wards
 from geo.crs import BNG, bng_to_grid_reference, latlng_to_bng
+from geo.errors import ValidationError
 from maps.cells import cells_as_int, cells_to_polygons
 from maps.style import (
     AREA_COLOUR,
@@ -38,6 +39,8 @@ from maps.style import (
     SCORE_CLASSES,
     TARGET_FILL,
     TARGET_TEXT,
+    CellClass,
+    cell_class_lookup,
     score_class_index,
 )
 
@@ -60,6 +63,33 @@ class StaticMapSpec:
     width_mm: float = 180.0
     height_mm: float = 190.0
     dpi: int = 200
+
+
+@dataclass(frozen=True)
+class ClassLayer:
+    """Cells coloured by class in place of the hotspot score (the Gi* and trend pages).
+
+    Parameters
+    ----------
+    cells
+        H3 cells (int64) to draw.
+    keys
+        The class key of each cell, one of ``classes``.
+    classes
+        The layer's classes (:data:`maps.style.GISTAR_CLASSES` or
+        :data:`maps.style.EMERGING_CLASSES`).
+    title
+        Legend title.
+    legend_all
+        List every class in the legend (default); ``False`` lists only the
+        classes drawn, for long class lists.
+    """
+
+    cells: np.ndarray
+    keys: Sequence[str]
+    classes: tuple[CellClass, ...]
+    title: str
+    legend_all: bool = True
 
 
 def mpl_text(text: str) -> str:
@@ -209,6 +239,53 @@ def _north_arrow(ax: Axes, extent: tuple[float, float, float, float]) -> None:
     ax.text(ax_, ay - size * 0.08, "grid", ha="center", va="top", fontsize=5, zorder=22)
 
 
+def _cell_verts(cells: np.ndarray) -> list[np.ndarray]:
+    """Each cell's hexagon as an array of BNG (easting, northing) vertices."""
+    verts = []
+    for poly in cells_to_polygons(cells):
+        ring = shapely.get_coordinates(poly.exterior)
+        e, n = latlng_to_bng(ring[:, 1], ring[:, 0])
+        verts.append(np.c_[e, n])
+    return verts
+
+
+def _draw_classes(ax: Axes, layer: ClassLayer) -> list[Patch | Line2D]:
+    """Draw a :class:`ClassLayer`'s cells; returns its legend handles."""
+    lookup = cell_class_lookup(layer.classes)
+    keys = [str(k) for k in layer.keys]
+    unknown = sorted(set(keys) - set(lookup))
+    if unknown:
+        msg = f"`class_layer.keys` holds classes {unknown[:5]} not in its `classes`."
+        raise ValidationError(msg)
+    if keys:
+        picked = [lookup[k] for k in keys]
+        ax.add_collection(
+            PolyCollection(
+                _cell_verts(np.asarray(layer.cells, dtype=np.int64)),
+                facecolors=[c.colour for c in picked],
+                edgecolors=[c.edge for c in picked],
+                linestyles=["--" if c.dashed else "-" for c in picked],
+                linewidths=0.6,
+                alpha=0.85,
+                zorder=4,
+            )
+        )
+    listed = [c for c in layer.classes if layer.legend_all or c.key in set(keys)]
+    handles: list[Patch | Line2D] = [
+        Patch(
+            facecolor=c.colour,
+            edgecolor=c.edge,
+            linestyle="--" if c.dashed else "-",
+            linewidth=0.8,
+            label=c.label,
+        )
+        for c in listed
+    ]
+    if not listed:
+        handles.append(Patch(facecolor="none", edgecolor="none", label="No cells this period"))
+    return handles
+
+
 def render_static_map(
     hotspots: pd.DataFrame,
     targets: pd.DataFrame,
@@ -218,6 +295,7 @@ def render_static_map(
     hulls: gpd.GeoDataFrame | None = None,
     highlight: Collection[int] | None = None,
     spec: StaticMapSpec | None = None,
+    class_layer: ClassLayer | None = None,
 ) -> bytes:
     """One printed map as PNG bytes.
 
@@ -238,6 +316,9 @@ def render_static_map(
         highlights every target.
     spec
         Printed size and resolution; default 180 x 190 mm at 200 dpi.
+    class_layer
+        Draw these classed cells (Gi* classes, emerging patterns) with their
+        legend instead of the hotspot score classes.
     """
     spec = spec or StaticMapSpec()
     focus_bng = shapely.union_all(_to_bng(focus).geometry.to_numpy())
@@ -293,27 +374,31 @@ def render_static_map(
         if geom.intersects(view):
             _plot_outline(ax, geom, color="#555555", linewidth=1.2, zorder=2)
 
-    # Hotspot cells by score class.
-    score = pd.to_numeric(hotspots["score"], errors="coerce")
-    shown = hotspots.loc[score.gt(0).to_numpy()]
-    if len(shown):
-        classes = score_class_index(shown["score"].to_numpy(dtype=float))
-        polys = cells_to_polygons(cells_as_int(shown["h3"]))
-        verts = []
-        for poly in polys:
-            ring = shapely.get_coordinates(poly.exterior)
-            e, n = latlng_to_bng(ring[:, 1], ring[:, 0])
-            verts.append(np.c_[e, n])
-        ax.add_collection(
-            PolyCollection(
-                verts,
-                facecolors=[SCORE_CLASSES[int(c)].colour for c in classes],
-                edgecolors="#b35806",
-                linewidths=0.25,
-                alpha=0.78,
-                zorder=4,
+    # Hotspot cells by score class, or the classed cells of a Gi* / trend page.
+    handles: list[Patch | Line2D]
+    if class_layer is None:
+        score = pd.to_numeric(hotspots["score"], errors="coerce")
+        shown = hotspots.loc[score.gt(0).to_numpy()]
+        if len(shown):
+            classes = score_class_index(shown["score"].to_numpy(dtype=float))
+            ax.add_collection(
+                PolyCollection(
+                    _cell_verts(cells_as_int(shown["h3"])),
+                    facecolors=[SCORE_CLASSES[int(c)].colour for c in classes],
+                    edgecolors="#b35806",
+                    linewidths=0.25,
+                    alpha=0.78,
+                    zorder=4,
+                )
             )
-        )
+        handles = [
+            Patch(facecolor=c.colour, edgecolor="#b35806", linewidth=0.4, label=c.label)
+            for c in SCORE_CLASSES
+        ]
+        legend_title = "Hotspot score"
+    else:
+        handles = _draw_classes(ax, class_layer)
+        legend_title = class_layer.title
 
     if hulls is not None and len(hulls):
         for geom in _to_bng(hulls).geometry:
@@ -359,10 +444,6 @@ def render_static_map(
 
     _scale_bar(ax, extent)
     _north_arrow(ax, extent)
-    handles: list[Patch | Line2D] = [
-        Patch(facecolor=c.colour, edgecolor="#b35806", linewidth=0.4, label=c.label)
-        for c in SCORE_CLASSES
-    ]
     handles.append(
         Line2D(
             [],
@@ -397,8 +478,9 @@ def render_static_map(
     legend = ax.legend(
         handles=handles,
         loc="lower right",
+        ncol=2 if len(handles) > 12 else 1,
         fontsize=6.5,
-        title="Hotspot score",
+        title=mpl_text(legend_title),
         title_fontsize=7,
         framealpha=0.92,
         edgecolor="#666666",

@@ -1,8 +1,10 @@
 """Colours and classes shared by the web map and the printed pack.
 
 Cells are coloured by *score class*: the share of scored cells that a cell
-beats. The classes are the same on screen and on paper, so the legend reads
-the same in both.
+beats. The Gi* layer colours its significant cells by confidence
+(:data:`GISTAR_CLASSES`) and the trend layer by emerging pattern
+(:data:`EMERGING_CLASSES`). The classes are the same on screen and on paper,
+so the legends read the same in both.
 """
 
 from __future__ import annotations
@@ -70,3 +72,104 @@ def score_class_index(scores: npt.ArrayLike) -> npt.NDArray[np.int64]:
     # First class (hottest first) whose lower bound the share reaches.
     reached = share[:, None] >= lowers[None, :]
     return np.argmax(reached, axis=1).astype(np.int64)
+
+
+# --- significance layers: Gi* classes and emerging hot/cold spot patterns ----
+
+
+@dataclass(frozen=True)
+class CellClass:
+    """One class of a categorical cell layer (Gi* confidence, emerging pattern).
+
+    Parameters
+    ----------
+    key
+        The model's label (``hot_99``, ``new_hot``...).
+    label
+        Legend and tooltip text.
+    colour
+        Fill colour (hex).
+    edge
+        Outline colour (hex).
+    dashed
+        Whether the outline is dashed (cold patterns on the trend layer).
+    """
+
+    key: str
+    label: str
+    colour: str
+    edge: str
+    dashed: bool = False
+
+
+HOT_EDGE = "#67001f"
+COLD_EDGE = "#053061"
+
+# ColorBrewer RdBu, 6 classes (the neutral middle dropped: "not significant"
+# is never drawn). Diverging red/blue is readable with every common form of
+# colour blindness, and the darkest colours are the most confident on both
+# sides, so it also reads in greyscale as "stronger / weaker".
+GISTAR_CLASSES: tuple[CellClass, ...] = (
+    CellClass("hot_99", "Hot spot, 99% confidence", "#b2182b", HOT_EDGE),
+    CellClass("hot_95", "Hot spot, 95% confidence", "#ef8a62", HOT_EDGE),
+    CellClass("hot_90", "Hot spot, 90% confidence", "#fddbc7", HOT_EDGE),
+    CellClass("cold_90", "Cold spot, 90% confidence", "#d1e5f0", COLD_EDGE),
+    CellClass("cold_95", "Cold spot, 95% confidence", "#67a9cf", COLD_EDGE),
+    CellClass("cold_99", "Cold spot, 99% confidence", "#2166ac", COLD_EDGE),
+)
+
+EMERGING_PATTERN_LABELS: tuple[tuple[str, str], ...] = (
+    ("new", "New"),
+    ("consecutive", "Consecutive"),
+    ("intensifying", "Intensifying"),
+    ("persistent", "Persistent"),
+    ("diminishing", "Diminishing"),
+    ("sporadic", "Sporadic"),
+    ("oscillating", "Oscillating"),
+    ("historical", "Historical"),
+)
+"""The eight patterns of ArcGIS Pro's Emerging Hot Spot Analysis, in its order."""
+
+# Sixteen classes cannot each get a hue that every reader tells apart, so the
+# colour carries two things a reader can: the side (warm brown-orange for hot,
+# blue for cold; these stay apart under protanopia, deuteranopia and
+# tritanopia) and how current the pattern is (dark = new and growing, light =
+# fading or past), as lightness, which survives colour blindness and greyscale
+# printing. Cold cells also get a dashed outline. Hot: Paul Tol's YlOrBr
+# (8 darkest); cold: ColorBrewer Blues (8 darkest). Neither is the hotspot
+# score's YlOrRd nor the Gi* layer's RdBu, so the three layers never read as
+# one scale. The exact pattern is in every cell's tooltip.
+_HOT_SHADES = (
+    "#662506",
+    "#993404",
+    "#cc4c02",
+    "#ec7014",
+    "#fb9a29",
+    "#fec44f",
+    "#fee391",
+    "#fff7bc",
+)
+_COLD_SHADES = (
+    "#08306b",
+    "#08519c",
+    "#2171b5",
+    "#4292c6",
+    "#6baed6",
+    "#9ecae1",
+    "#c6dbef",
+    "#deebf7",
+)
+
+EMERGING_CLASSES: tuple[CellClass, ...] = tuple(
+    CellClass(f"{key}_hot", f"{label} hot spot", shade, HOT_EDGE)
+    for (key, label), shade in zip(EMERGING_PATTERN_LABELS, _HOT_SHADES, strict=True)
+) + tuple(
+    CellClass(f"{key}_cold", f"{label} cold spot", shade, COLD_EDGE, dashed=True)
+    for (key, label), shade in zip(EMERGING_PATTERN_LABELS, _COLD_SHADES, strict=True)
+)
+"""Every drawn emerging pattern (``no_pattern`` is never drawn), hot first."""
+
+
+def cell_class_lookup(classes: tuple[CellClass, ...]) -> dict[str, CellClass]:
+    """``{key: CellClass}`` of a class tuple."""
+    return {c.key: c for c in classes}

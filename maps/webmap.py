@@ -2,9 +2,11 @@
 
 Built with folium's element tree and templates, with Leaflet inlined from an
 installed package (:mod:`maps.assets`) in place of folium's CDN links. Layers:
-hotspot cells coloured by score class, DBSCAN cluster hulls, numbered targets,
-the pack's wards, the surrounding ward and district boundaries, and, for the
-``analyst`` audience only, venues. A tile layer is added only when a tile URL
+hotspot cells coloured by score class, Getis-Ord Gi* hot and cold spots and
+emerging-hotspot trend classes (when given; off until switched on, each with
+its own legend), DBSCAN cluster hulls, numbered targets, the pack's wards, the
+surrounding ward and district boundaries, and, for the ``analyst`` audience
+only, venues. A tile layer is added only when a tile URL
 template is given; otherwise the background is plain.
 
 Safety of text from data: every string from a frame or ``meta`` is
@@ -38,6 +40,7 @@ from folium.template import Template
 
 from geo.boundaries import districts, wards
 from geo.errors import ValidationError
+from maps import significance as sig
 from maps.assets import external_references, leaflet_assets
 from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
 from maps.cells import (
@@ -58,6 +61,8 @@ from maps.style import (
     TARGET_FILL,
     TARGET_TEXT,
     VENUE_COLOUR,
+    CellClass,
+    cell_class_lookup,
     score_class_index,
 )
 
@@ -66,6 +71,8 @@ TARGET_COLUMNS = ("rank", "h3", "lat", "lng", "score")
 VENUE_COLUMNS = ("name", "venue_type", "lat", "lng")
 
 LAYER_CELLS = "Hotspot cells (score class)"
+LAYER_GISTAR = "Gi* hot and cold spots (99/95/90%)"
+LAYER_EMERGING = "Emerging trends"
 LAYER_HULLS = "Clusters (DBSCAN hulls)"
 LAYER_TARGETS = "Patrol targets (numbered)"
 LAYER_AREA = "Wards of this pack"
@@ -262,6 +269,42 @@ class _Legend(MacroElement):
         self.html = legend_html
 
 
+class _LayerLegend(MacroElement):
+    """A legend shown while its overlay is on the map (bottom left), hidden otherwise.
+
+    Leaflet's layer control fires ``overlayadd``/``overlayremove`` on the map
+    whenever one of its overlays is added or removed (by a click or by code).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.control({position: "bottomleft"});
+        {{ this.get_name() }}.onAdd = function () {
+            var div = L.DomUtil.create(
+                "div", "engage-legend leaflet-bar " + {{ this.css_class|tojson }});
+            div.innerHTML = {{ this.html|tojson }};
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        (function (map, layer, legend) {
+            map.on("overlayadd", function (e) { if (e.layer === layer) { legend.addTo(map); } });
+            map.on("overlayremove", function (e) { if (e.layer === layer) { legend.remove(); } });
+            if (map.hasLayer(layer)) { legend.addTo(map); }
+        })({{ this._parent.get_name() }}, {{ this.layer.get_name() }}, {{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: Layer, legend_html: str, css_class: str) -> None:
+        super().__init__()
+        self._name = "EngageLayerLegend"
+        self.layer = layer
+        self.html = legend_html
+        self.css_class = css_class
+
+
 class _Expose(MacroElement):
     """``window.ENGAGE``: the map, its layers and the targets, for tests and tools."""
 
@@ -372,6 +415,152 @@ def _cell_features(hotspots: pd.DataFrame, info: OutputMeta) -> list[dict[str, A
             }
         )
     return features
+
+
+def _stat(value: Any, spec: str) -> str:
+    """A statistic as text (``-`` when missing), e.g. ``_stat(2.5, ".2f")``."""
+    v = float(value) if value is not None else float("nan")
+    return "-" if not np.isfinite(v) else format(v, spec)
+
+
+def _p_text(value: Any) -> str:
+    v = float(value) if value is not None else float("nan")
+    if not np.isfinite(v):
+        return "-"
+    return "&lt; 0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def _significance_tips(rows: pd.DataFrame, group: sig.Group, fdr: bool) -> list[str]:
+    """Escaped tooltip HTML of each drawn cell of ``group``."""
+    lookup = cell_class_lookup(group.classes)
+    labels = [lookup[k].label for k in rows[group.class_column].astype(str)]
+    if group is sig.GISTAR:
+        adj = "p adjusted (FDR)" if fdr else "p (no FDR adjustment)"
+        return [
+            f"<b>{esc(label)}</b><br>Gi* z {esc(_stat(z, '.2f'))} &middot; p {_p_text(p)}"
+            f" &middot; {adj} {_p_text(p_adj)}"
+            for label, z, p, p_adj in zip(
+                labels, rows["gi_z"], rows["gi_p"], rows["gi_p_adj"], strict=True
+            )
+        ]
+    return [
+        f"<b>{esc(label)}</b><br>Mann-Kendall z {esc(_stat(z, '.2f'))}, p {_p_text(p)}"
+        f" ({esc(trend)})"
+        for label, z, p, trend in zip(
+            labels, rows["mk_z"], rows["mk_p"], rows["mk_trend"], strict=True
+        )
+    ]
+
+
+def _significance_features(
+    rows: pd.DataFrame, group: sig.Group, *, fdr: bool = True
+) -> list[dict[str, Any]]:
+    """Drawn cells of one significance layer as GeoJSON features with style and tip."""
+    if rows.empty:
+        return []
+    lookup = cell_class_lookup(group.classes)
+    cells = cells_as_int(rows["h3"])
+    keys = rows[group.class_column].astype(str).tolist()
+    tips = _significance_tips(rows, group, fdr)
+    features = []
+    for cell, poly, key, tip in zip(cells, cells_to_polygons(cells), keys, tips, strict=True):
+        cls = lookup[key]
+        style: dict[str, Any] = {
+            "color": cls.edge,
+            "weight": 1.4,
+            "opacity": 0.9,
+            "fillColor": cls.colour,
+            "fillOpacity": 0.75,
+        }
+        if cls.dashed:
+            style["dashArray"] = "4 3"
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [polygon_lnglat(poly)]},
+                "properties": {
+                    "h3": h3.int_to_str(int(cell)),
+                    "cls": key,
+                    "style": style,
+                    "tip": tip,
+                },
+            }
+        )
+    return features
+
+
+def _swatch(cls: CellClass) -> str:
+    border = "dashed" if cls.dashed else "solid"
+    return (
+        f'<i class="engage-swatch" data-class="{esc(cls.key)}" '
+        f'style="background:{cls.colour};border:1.5px {border} {cls.edge}"></i>'
+    )
+
+
+def _partner_note(info: OutputMeta) -> str:
+    return (
+        f" Cells whose neighbourhood holds fewer than {info.suppress_below} children are not shown."
+    )
+
+
+def _gistar_legend(counts: Mapping[str, int], info: OutputMeta, notes: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f'<div class="engage-legend-row" data-class="{esc(c.key)}">{_swatch(c)}'
+        f'{esc(c.label)} <span class="engage-legend-n">({int(counts.get(c.key, 0))})</span></div>'
+        for c in sig.GISTAR.classes
+    )
+    k = int(notes.get("k", 1))
+    fdr = bool(notes.get("fdr", True))
+    note = (
+        f"Getis-Ord Gi* of the weighted events per cell; neighbours within {k} ring"
+        f"{'s' if k != 1 else ''}, the cell included. "
+        + (
+            "Significance after the false discovery rate correction (Benjamini-Hochberg). "
+            if fdr
+            else "Significance without correction for the many cells tested. "
+        )
+        + "Cells that are not significant are not drawn; (n) counts cells."
+    )
+    if info.suppressing:
+        note += _partner_note(info)
+    return (
+        '<div class="engage-legend-title">Gi* hot and cold spots</div>'
+        + rows
+        + f'<div class="engage-legend-note">{note}</div>'
+    )
+
+
+def _emerging_legend(counts: Mapping[str, int], info: OutputMeta, notes: Mapping[str, Any]) -> str:
+    lookup = cell_class_lookup(sig.EMERGING.classes)
+    head = (
+        '<div class="engage-legend-row engage-legend-head"><span class="engage-legend-pair">'
+        "hot cold</span>pattern (cells)</div>"
+    )
+    rows = []
+    for c in sig.EMERGING.classes[: len(sig.EMERGING.classes) // 2]:
+        name = c.key.removesuffix("_hot")
+        cold = lookup[f"{name}_cold"]
+        n_hot, n_cold = int(counts.get(c.key, 0)), int(counts.get(cold.key, 0))
+        rows.append(
+            f'<div class="engage-legend-row" data-pattern="{esc(name)}">'
+            f'<span class="engage-legend-pair">{_swatch(c)}{_swatch(cold)}</span>'
+            f"{esc(c.label.removesuffix(' hot spot'))} ({n_hot} / {n_cold})</div>"
+        )
+    weeks = notes.get("n_weeks")
+    title = "Emerging trends" + (f" ({int(weeks)} weeks)" if weeks else "")
+    note = (
+        "Gi* in each week, then the Mann-Kendall trend of each cell's weekly z-scores; "
+        "patterns after ArcGIS Pro's Emerging Hot Spot Analysis. Hot spots solid outline, "
+        "cold spots dashed. Cells with no pattern are not drawn."
+    )
+    if info.suppressing:
+        note += _partner_note(info)
+    return (
+        f'<div class="engage-legend-title">{esc(title)}</div>'
+        + head
+        + "".join(rows)
+        + f'<div class="engage-legend-note">{note}</div>'
+    )
 
 
 def _polygon_features(
@@ -562,6 +751,10 @@ def _page_css() -> str:
     background:{TARGET_FILL}; color:{TARGET_TEXT}; font:bold 10px/16px Arial,sans-serif;
     text-align:center; margin-right:6px; flex:none; }}
   .engage-legend-note {{ margin-top:4px; color:#444; font-size:11px; }}
+  .engage-legend-row i.engage-swatch {{ width:14px; height:11px; margin-right:4px; }}
+  .engage-legend-pair {{ display:inline-flex; width:42px; flex:none; margin-right:2px; }}
+  .engage-legend-head {{ color:#444; font-size:11px; }}
+  .engage-legend-n {{ color:#444; margin-left:3px; }}
   @media print {{ .leaflet-control-layers {{ display:none; }} }}
 </style>
 """
@@ -576,6 +769,8 @@ def build_map(
     hulls: gpd.GeoDataFrame | None = None,
     venues: pd.DataFrame | None = None,
     tiles: str | None = None,
+    significance: pd.DataFrame | None = None,
+    significance_meta: Mapping[str, Any] | None = None,
 ) -> str:
     """The interactive map as one self-contained HTML document.
 
@@ -605,6 +800,17 @@ def build_map(
     tiles
         A tile URL template (``http://host:port/{z}/{x}/{y}.png``); ``None``
         (default) gives a plain background and no network request at all.
+    significance
+        Optional, one row per cell (a subset of ``hotspots``' cells): the Gi*
+        columns (``gi_z``, ``gi_p``, ``gi_p_adj``, ``gi_class``) and/or the
+        emerging-pattern columns (``pattern``, ``mk_z``, ``mk_p``,
+        ``mk_trend``); see :mod:`maps.significance`. Each group present
+        becomes a layer (:data:`LAYER_GISTAR`, :data:`LAYER_EMERGING`) of its
+        significant cells only, off until switched on; a group absent is no
+        layer. Partner maps also need ``disclosable``.
+    significance_meta
+        Optional ``{"gistar": {"k", "fdr"}, "emerging": {"n_weeks"}}`` for
+        the legends' notes.
 
     Returns
     -------
@@ -615,7 +821,8 @@ def build_map(
     ------
     ValidationError
         For missing columns, an unknown audience, partner cells finer than
-        resolution 8, or a tile template without ``{z}``, ``{x}``, ``{y}``.
+        resolution 8, a tile template without ``{z}``, ``{x}``, ``{y}``, or
+        significance cells that are not hotspot cells.
     """
     info = OutputMeta.from_mapping(meta)
     require_columns(hotspots, "hotspots", HOTSPOT_COLUMNS)
@@ -627,6 +834,18 @@ def build_map(
     check_partner_resolution(cells, info.audience)
     res = int(h3.get_resolution(h3.int_to_str(int(cells[0])))) if cells.size else None
     targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
+    shown_sig = sig.for_audience(significance, info)
+    if shown_sig is not None:
+        sig_cells = cells_as_int(shown_sig["h3"])
+        check_unique_cells(sig_cells, "significance")
+        check_partner_resolution(sig_cells, info.audience)
+        stray = ~np.isin(sig_cells, cells)
+        if stray.any():
+            msg = (
+                f"`significance` has {int(stray.sum())} cells that are not in `hotspots`, e.g. "
+                f"{h3.int_to_str(int(sig_cells[stray][0]))}; pass the layers of the same cells."
+            )
+            raise ValidationError(msg)
 
     assets = leaflet_assets()
     if len(area) and not area.geometry.is_empty.all():
@@ -692,6 +911,33 @@ def build_map(
 
     layers["cells"] = _add(m, _GeoJsonLayer(LAYER_CELLS, _cell_features(hotspots, info)))
 
+    # The Gi* and trend layers start switched off. They colour the same
+    # hexagons as the hotspot score, and two fills on one hexagon read as
+    # neither; the score layer is the patrol picture every audience opens the
+    # map for. An analyst switches Gi* on to ask "is this concentration beyond
+    # chance?" and the trends to ask "is it new, growing or fading?"; each
+    # brings its own legend (bottom left) and takes it away again when off.
+    notes = dict(significance_meta or {})
+    layer_legends: list[tuple[Layer, str, str]] = []
+    for key, group, name in (
+        ("gistar", sig.GISTAR, LAYER_GISTAR),
+        ("emerging", sig.EMERGING, LAYER_EMERGING),
+    ):
+        rows = sig.drawn(shown_sig, group)
+        if rows is None:
+            continue
+        group_notes = dict(notes.get(key) or {})
+        features = _significance_features(rows, group, fdr=bool(group_notes.get("fdr", True)))
+        layers[key] = _add(m, _GeoJsonLayer(name, features, show=False))
+        legend_fn = _gistar_legend if group is sig.GISTAR else _emerging_legend
+        layer_legends.append(
+            (
+                layers[key],
+                legend_fn(sig.class_counts(rows, group), info, group_notes),
+                f"engage-legend-{key}",
+            )
+        )
+
     if hulls is not None and len(hulls):
         hulls = _to_wgs84(hulls, "hulls")
         hull_tips = []
@@ -738,6 +984,8 @@ def build_map(
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     legend = _legend_html(info, has_hulls="hulls" in layers, has_venues=has_venues, res=res)
     _Legend(legend).add_to(m)
+    for layer, html_text, css_class in layer_legends:
+        _LayerLegend(layer, html_text, css_class).add_to(m)
     m.fit_bounds([[s, w], [n, e]], padding=(20, 20))
     _Expose(
         layers,
@@ -793,10 +1041,20 @@ def write_map(
     hulls: gpd.GeoDataFrame | None = None,
     venues: pd.DataFrame | None = None,
     tiles: str | None = None,
+    significance: pd.DataFrame | None = None,
+    significance_meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write :func:`build_map`'s HTML to ``path`` (UTF-8); returns the path."""
     page = build_map(
-        hotspots, targets, area=area, meta=meta, hulls=hulls, venues=venues, tiles=tiles
+        hotspots,
+        targets,
+        area=area,
+        meta=meta,
+        hulls=hulls,
+        venues=venues,
+        tiles=tiles,
+        significance=significance,
+        significance_meta=significance_meta,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

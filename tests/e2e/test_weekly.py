@@ -224,3 +224,240 @@ def test_pdf_marking_on_every_page_and_table_equals_targets_csv(
         ("reports", "venue_reports"),
     ):
         assert got[col].astype(int).tolist() == targets[want].tolist(), col
+
+
+# --- the Gi* and emerging-trend layers -------------------------------------------
+
+
+def _cells(path: Path) -> pd.DataFrame:
+    """hotspots.geojson's properties, ``h3`` as int64."""
+    doc = json.loads(path.read_text())
+    props = pd.DataFrame([f["properties"] for f in doc["features"]])
+    props["h3"] = np.array([h3i.str_to_int(c) for c in props["h3"]], dtype=np.int64)
+    return props
+
+
+def _non_private_events(location: str, run: dict[str, Any]) -> pd.DataFrame:
+    """The lookback's events as the store holds them, homes and care homes left out."""
+    from geo.store import Window
+    from models.targets import drop_private
+
+    store = open_store(location)
+    try:
+        events = services.load_events(
+            store,
+            Window(
+                pd.Timestamp(run["data_window"]["start"]).to_pydatetime(),
+                pd.Timestamp(run["data_window"]["end"]).to_pydatetime(),
+            ),
+        )
+    finally:
+        store.close()
+    return drop_private(events)
+
+
+def test_gistar_layer_agrees_with_models_gistar(pack: services.WeeklyResult) -> None:
+    from models.gistar import gistar
+
+    run = json.loads((pack.out_dir / "run.json").read_text())
+    meta = run["layers"]["gistar"]
+    assert meta["status"] == "computed"
+    assert meta["values"].startswith("weighted")
+    assert meta["k"] == 1 and meta["fdr"] is True and meta["correction"] == "benjamini-hochberg"
+    cells = _cells(pack.out_dir / "hotspots.geojson")
+    # Gi* run directly on the written cells and their weighted values (zeros included).
+    want, _ = gistar(cells["h3"].to_numpy(), cells["weighted"].to_numpy(dtype=float), k=1)
+    np.testing.assert_allclose(cells["gi_z"], want["gi_z"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cells["gi_p"], want["p"], rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(cells["gi_p_adj"], want["p_adj"], rtol=1e-9, atol=1e-300)
+    assert cells["gi_class"].tolist() == want["gi_class"].tolist()
+    counts = cells["gi_class"].value_counts()
+    assert meta["class_counts"] == {k: int(counts.get(k, 0)) for k in meta["class_counts"]}
+    assert counts.index.str.startswith("hot_").any()
+    # The layer's events are the hotspots' events: more than Gi*'s minimum of 30.
+    assert meta["n_events"] == int(cells["n"].sum()) >= 30
+
+
+def test_trend_layer_agrees_with_models_emerging(
+    world: dict[str, object], pack: services.WeeklyResult
+) -> None:
+    from geo.h3index import cells_to_parent
+    from models.emerging import emerging_hotspots
+
+    run = json.loads((pack.out_dir / "run.json").read_text())
+    meta = run["layers"]["emerging"]
+    assert meta["status"] == "computed" and meta["n_weeks"] == 12
+    cells = _cells(pack.out_dir / "hotspots.geojson")
+    events = _non_private_events(str(world["location"]), run)
+    # Weekly bins built here: UK-time Mondays, the 12 whole weeks before the patrol week.
+    local = events["at"].dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
+    monday = local - pd.to_timedelta(local.dt.day_of_week, unit="D")
+    patrol = pd.Timestamp(run["patrol_week"]["start"]).tz_convert("Europe/London")
+    last = patrol.tz_localize(None) - pd.Timedelta(weeks=1)
+    weeks = pd.date_range(end=last, periods=12, freq="7D")
+    assert str(weeks[0].date()) == meta["first_week"] and str(weeks[-1].date()) == meta["last_week"]
+    assert monday.min() >= weeks[0] and monday.max() <= weeks[-1]
+    cell = cells_to_parent(events["h3"].to_numpy(dtype=np.int64), 9)
+    inside = np.isin(cell, cells["h3"].to_numpy())
+    counts = pd.crosstab(monday[inside].to_numpy(), cell[inside]).reindex(index=weeks, fill_value=0)
+    want, _ = emerging_hotspots(cells["h3"].to_numpy(), counts, k=1)
+    assert cells["pattern"].tolist() == want["pattern"].tolist()
+    np.testing.assert_allclose(cells["mk_z"], want["mk_z"], rtol=1e-9, atol=1e-12)
+    assert cells["mk_trend"].tolist() == want["trend"].tolist()
+    assert (cells["pattern"] != "no_pattern").any()
+    assert (
+        meta["pattern_counts"]
+        == cells["pattern"]
+        .value_counts()
+        .reindex(list(meta["pattern_counts"]), fill_value=0)
+        .astype(int)
+        .to_dict()
+    )
+
+
+def test_map_layers_in_chromium_match_hotspots_geojson(
+    pack: services.WeeklyResult, browser: Any
+) -> None:
+    from maps.style import EMERGING_CLASSES, GISTAR_CLASSES
+    from maps.webmap import LAYER_EMERGING, LAYER_GISTAR
+
+    from .conftest import drawn_cells, open_map, overlay_names, toggle_overlay
+
+    cells = _cells(pack.out_dir / "hotspots.geojson")
+    open_map(browser, pack.out_dir / "map.html")
+    names = overlay_names(browser)
+    assert LAYER_GISTAR in names and LAYER_EMERGING in names
+    for key, name, column, classes in (
+        ("gistar", LAYER_GISTAR, "gi_class", GISTAR_CLASSES),
+        ("emerging", LAYER_EMERGING, "pattern", EMERGING_CLASSES),
+    ):
+        significant = cells.loc[cells[column].isin([c.key for c in classes])]
+        assert len(significant) > 0, key
+        assert drawn_cells(browser, key) == []  # off until switched on
+        toggle_overlay(browser, name)
+        drawn = drawn_cells(browser, key)
+        assert len(drawn) == len(significant), key
+        assert {h3i.str_to_int(p["h3"]) for p in drawn} == set(significant["h3"]), key
+        legend = browser.execute_script(
+            f"const e = document.querySelector('.engage-legend-{key}');"
+            "return e ? e.textContent : ''"
+        )
+        shown = [c for c in classes if c.key in set(significant[column])]
+        for c in shown:
+            label = c.label if key == "gistar" else c.label.removesuffix(" hot spot")
+            assert label.removesuffix(" cold spot") in legend, (key, c.label)
+        toggle_overlay(browser, name)
+
+
+def test_analyst_pdf_has_the_gistar_page_with_marking(pack: services.WeeklyResult) -> None:
+    from pypdf import PdfReader
+
+    from maps.pack import GISTAR_PAGE_TITLE
+
+    cells = _cells(pack.out_dir / "hotspots.geojson")
+    reader = PdfReader(pack.out_dir / "pack.pdf")
+    pages = [p for p in reader.pages if f"{GISTAR_PAGE_TITLE}: " in p.extract_text()]
+    assert len(pages) == 1
+    text = pages[0].extract_text(extraction_mode="layout")
+    assert text.count("OFFICIAL-SENSITIVE") >= 2
+    m = re.search(r"Hot spot, 99% confidence\s+(\d+)", text)
+    assert m is not None
+    assert int(m.group(1)) == int((cells["gi_class"] == "hot_99").sum())
+
+
+def test_too_few_events_gives_a_pack_without_the_layers(
+    world: dict[str, object], tmp_path: Path
+) -> None:
+    from pypdf import PdfReader
+
+    from maps.pack import EMERGING_PAGE_TITLE, GISTAR_PAGE_TITLE
+    from maps.webmap import LAYER_EMERGING, LAYER_GISTAR
+
+    episodes = pd.read_csv(Path(str(world["scenario"])) / "episodes.csv")
+    public = episodes.loc[
+        ~episodes["last_seen_place_type"].isin(["home", "care_home"])
+        & ~episodes["found_place_type"].isin(["home", "care_home"])
+    ]
+    few = public.sort_values("last_seen_at").tail(8)
+    path = tmp_path / "few.csv"
+    few.to_csv(path, index=False)
+    location = str(tmp_path / "few.gpkg")
+    settings = Settings(store=location, quarantine_dir=tmp_path / "q")
+    services.ingest_files(location, "episodes", [path], settings=settings, key=KEY)
+    result = services.weekly(
+        location, week=None, out_dir=tmp_path / "pack", settings=settings, audience="analyst"
+    )
+    run = json.loads(result.files["run"].read_text())
+    for name in ("gistar", "emerging"):
+        layer = run["layers"][name]
+        assert layer["status"] == "absent", name
+        assert "at least 30" in layer["reason"], name
+        assert layer["n_events"] < 30
+    reader = PdfReader(result.files["pack"])
+    assert len(reader.pages) >= 3
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    area = run["area"]
+    assert f"{GISTAR_PAGE_TITLE}: {area}" not in text
+    assert f"{EMERGING_PAGE_TITLE}: {area}" not in text
+    cover = " ".join(reader.pages[0].extract_text().split())
+    assert f"{GISTAR_PAGE_TITLE}: no page this week" in cover
+    html = result.files["map"].read_text()
+    assert LAYER_GISTAR not in html and LAYER_EMERGING not in html
+    props = json.loads(result.files["hotspots"].read_text())["features"][0]["properties"]
+    assert "gi_class" not in props and "pattern" not in props
+
+
+def test_short_lookback_keeps_gistar_and_drops_the_trend_layer(
+    world: dict[str, object], tmp_path: Path
+) -> None:
+    from maps.webmap import LAYER_EMERGING, LAYER_GISTAR
+
+    result = services.weekly(
+        str(world["location"]),
+        week=None,
+        out_dir=tmp_path / "short",
+        settings=world["settings"],  # type: ignore[arg-type]
+        audience="analyst",
+        params=services.AnalysisParams(lookback_weeks=6),
+    )
+    run = json.loads(result.files["run"].read_text())
+    assert run["layers"]["gistar"]["status"] == "computed"
+    trend = run["layers"]["emerging"]
+    assert trend["status"] == "absent"
+    assert "6 weeks" in trend["reason"] and "at least 10" in trend["reason"]
+    html = result.files["map"].read_text()
+    assert LAYER_GISTAR in html and LAYER_EMERGING not in html
+    props = json.loads(result.files["hotspots"].read_text())["features"][0]["properties"]
+    assert "gi_class" in props and "pattern" not in props
+
+
+def test_partner_layers_only_where_five_children_are_nearby(
+    world: dict[str, object], tmp_path: Path
+) -> None:
+    from geo.h3index import cells_to_parent
+
+    result = services.weekly(
+        str(world["location"]),
+        week=None,
+        out_dir=tmp_path / "partner",
+        settings=world["settings"],  # type: ignore[arg-type]
+        audience="partner",
+    )
+    run = json.loads(result.files["run"].read_text())
+    cells = _cells(result.files["hotspots"])
+    study = set(cells["h3"].tolist())
+    events = _non_private_events(str(world["location"]), run)
+    events = events.assign(cell=cells_to_parent(events["h3"].to_numpy(dtype=np.int64), 8))
+    children = events.dropna(subset=["child_ref"]).groupby("cell")["child_ref"].agg(set)
+
+    def nearby(cell: int) -> int:
+        disk = {int(c) for c in h3i.grid_disk(cell, 1)} & study
+        return len(set().union(*(children.get(c, set()) for c in disk)))
+
+    drawn = cells.loc[cells["gi_class"].str.startswith(("hot_", "cold_"))]
+    hidden = cells.loc[cells["gi_class"] == "suppressed"]
+    assert len(drawn) > 0 and len(hidden) > 0
+    assert all(nearby(int(c)) >= 5 for c in drawn["h3"])
+    assert all(nearby(int(c)) < 5 for c in hidden["h3"])
+    assert hidden[["gi_z", "gi_p", "gi_p_adj", "mk_z", "mk_p"]].isna().all().all()
+    assert (cells.loc[cells["gi_class"] == "suppressed", "pattern"] == "suppressed").all()

@@ -153,6 +153,53 @@ def make_venues(hotspots: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def make_significance(
+    hotspots: pd.DataFrame, *, seed: int = 5, weeks: int = 12
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Gi* classes and emerging patterns of the hotspot cells, from the models themselves.
+
+    Made-up values: about ten per cell, thirty more at the 15 hottest cells
+    and none in the northern 15% of the cells, so Gi* finds hot and cold
+    spots; weekly counts that grow at those 15 cells and fade in the north.
+    Returns the frame the weekly service passes to the maps and its meta.
+    """
+    from models.emerging import emerging_hotspots
+    from models.gistar import gistar
+
+    rng = np.random.default_rng(seed)
+    cells = hotspots["h3"].to_numpy(dtype=np.int64)
+    lat = hotspots["lat"].to_numpy(dtype=float)
+    hot = np.zeros(cells.size)
+    hot[np.argsort(-hotspots["score"].to_numpy(dtype=float), kind="stable")[:15]] = 1.0
+    north = (lat >= np.quantile(lat, 0.85)).astype(float)
+    values = rng.poisson(10, cells.size).astype(float) + 30 * hot
+    values[north > 0] = 0.0
+    gi, _ = gistar(cells, values, k=1)
+    ramp = np.linspace(0.0, 1.0, weeks)
+    lam = 4 + np.outer(ramp, 12 * hot) - np.outer(ramp, 4 * north)
+    counts = pd.DataFrame(
+        rng.poisson(lam),
+        index=pd.date_range("2025-10-06", periods=weeks, freq="7D").date,
+        columns=cells,
+    )
+    em, _ = emerging_hotspots(cells, counts, k=1)
+    frame = pd.DataFrame(
+        {
+            "h3": cells,
+            "gi_z": gi["gi_z"].to_numpy(),
+            "gi_p": gi["p"].to_numpy(),
+            "gi_p_adj": gi["p_adj"].to_numpy(),
+            "gi_class": gi["gi_class"].to_numpy(),
+            "pattern": em["pattern"].to_numpy(),
+            "mk_z": em["mk_z"].to_numpy(),
+            "mk_p": em["mk_p"].to_numpy(),
+            "mk_trend": em["trend"].to_numpy(),
+        }
+    )
+    meta = {"gistar": {"k": 1, "fdr": True}, "emerging": {"n_weeks": weeks}}
+    return frame, meta
+
+
 def make_meta(audience: str = "analyst", **extra: Any) -> dict[str, Any]:
     """A ``meta`` dict as the weekly-pack service builds it."""
     meta: dict[str, Any] = {
@@ -256,6 +303,44 @@ def open_map(driver: Any, path: Path, *, timeout_s: float = 10.0) -> list[dict[s
     )
     logs: list[dict[str, Any]] = driver.get_log("browser")
     return logs
+
+
+def toggle_overlay(driver: Any, name: str) -> None:
+    """Click the layer control's checkbox of the overlay ``name``, as a user would."""
+    from selenium.webdriver.common.by import By
+
+    for label in driver.find_elements(By.CSS_SELECTOR, ".leaflet-control-layers-overlays label"):
+        if label.text.strip() == name:
+            label.find_element(By.CSS_SELECTOR, "input").click()
+            return
+    pytest.fail(f"no layer control entry {name!r}")
+
+
+def overlay_names(driver: Any) -> list[str]:
+    """The overlay names listed in the layer control."""
+    return list(
+        driver.execute_script(
+            "return Array.from(document.querySelectorAll("
+            "'.leaflet-control-layers-overlays label')).map(e => e.textContent.trim())"
+        )
+    )
+
+
+_DRAWN = """
+const out = [];
+ENGAGE.layers[arguments[0]].eachLayer(g => g.eachLayer(p => {
+    if (p._path && document.body.contains(p._path)) {
+        out.push({h3: p.feature.properties.h3, fill: p.options.fillColor,
+                  dash: p.options.dashArray || null});
+    }
+}));
+return out;
+"""
+
+
+def drawn_cells(driver: Any, key: str) -> list[dict[str, Any]]:
+    """Polygons of ``ENGAGE.layers[key]`` that are in the page: ``h3``, ``fill``, ``dash``."""
+    return list(driver.execute_script(_DRAWN, key))
 
 
 # --- a local tile server ---------------------------------------------------------

@@ -10,12 +10,22 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 
+from geo.errors import ValidationError
 from geo.h3index import str_to_cell
 from maps.exports import write_hotspots_geojson, write_targets_csv
 
-from .conftest import FORMULA, HOSTILE, make_area, make_hotspots, make_meta, make_targets
+from .conftest import (
+    FORMULA,
+    HOSTILE,
+    make_area,
+    make_hotspots,
+    make_meta,
+    make_significance,
+    make_targets,
+)
 
 
 def _is_number(text: str) -> bool:
@@ -102,3 +112,32 @@ def test_geojson_accepts_hex_string_cells(tmp_path: Path) -> None:
     out = write_hotspots_geojson(tmp_path / "h.geojson", hotspots)
     gdf = gpd.read_file(out)
     assert gdf["h3"].tolist() == hotspots["h3"].tolist()
+
+
+def test_geojson_partner_significance_suppressed_where_few_children(tmp_path: Path) -> None:
+    hotspots = make_hotspots(make_area(), n_cells=120, res=8)
+    frame, _ = make_significance(hotspots)
+    significant = frame["gi_class"].str.startswith(("hot_", "cold_")).to_numpy()
+    assert significant.sum() >= 2
+    disclosable = np.zeros(len(frame), dtype=bool)
+    disclosable[np.flatnonzero(significant)[::2]] = True
+    cells = hotspots.merge(frame.assign(disclosable=disclosable), on="h3")
+    with pytest.raises(ValidationError, match="disclosable"):
+        write_hotspots_geojson(
+            tmp_path / "bad.geojson", cells.drop(columns="disclosable"), meta=make_meta("partner")
+        )
+    out = write_hotspots_geojson(tmp_path / "p.geojson", cells, meta=make_meta("partner"))
+    props = pd.DataFrame([f["properties"] for f in json.loads(out.read_text())["features"]])
+    props["h3"] = [str_to_cell(c) for c in props["h3"]]
+    got = props.set_index("h3").loc[cells["h3"]]
+    hidden = ~cells["disclosable"].to_numpy()
+    assert (got.loc[hidden, "gi_class"] == "suppressed").all()
+    assert (got.loc[hidden, "pattern"] == "suppressed").all()
+    for col in ("gi_z", "gi_p", "gi_p_adj", "mk_z", "mk_p", "mk_trend"):
+        assert got.loc[hidden, col].isna().all(), col
+    assert got.loc[~hidden, "gi_class"].tolist() == cells.loc[~hidden, "gi_class"].tolist()
+    np.testing.assert_allclose(got.loc[~hidden, "gi_z"], cells.loc[~hidden, "gi_z"])
+    # Analysts get every cell's statistics, as computed.
+    full = write_hotspots_geojson(tmp_path / "a.geojson", cells, meta=make_meta("analyst"))
+    classes = [f["properties"]["gi_class"] for f in json.loads(full.read_text())["features"]]
+    assert classes == cells["gi_class"].tolist()
