@@ -395,20 +395,45 @@ def backtest(
         str, typer.Option(help="incidents (default), last_seen, found, venues or all.")
     ] = "incidents",
     category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
-    train_periods: Annotated[int, typer.Option(help="Periods of data each forecast sees.")] = 12,
+    train_periods: Annotated[
+        int | None,
+        typer.Option(
+            help="Periods of data each forecast sees (default 12, or the --params lookback)."
+        ),
+    ] = None,
     res: ResOpt = None,
     area: AreaOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
     marking: MarkingOpt = DEFAULT_MARKING,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params",
+            help="Parameter file from `engage tune`: its bandwidth, half-life, res and lookback.",
+        ),
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """Rolling-origin backtest: hit rate, PAI and PEI* per method and coverage, with baselines."""
+    import dataclasses
+
     from api.backtest import backtest as run_backtest
     from api.backtest import write_report
+    from api.tune import read_params, train_periods_for
 
     settings = _settings()
     start, end = _parse_day(since, "--from"), _parse_day(until, "--to")
     assert start is not None and end is not None
+    try:
+        params = _params(None, res)
+        if params_file is not None:
+            params = read_params(params_file)
+            if res is not None:
+                params = dataclasses.replace(params, res=res)
+            if train_periods is None:
+                train_periods = train_periods_for(params.lookback_weeks, horizon)
+    except ValidationError as exc:
+        _fail(str(exc))
     try:
         coverages = tuple(float(c) for c in coverage.split(",") if c.strip())
     except ValueError:
@@ -425,8 +450,8 @@ def backtest(
             layer=layer,
             category=category,
             areas=area,
-            params=_params(None, res),
-            train_periods=train_periods,
+            params=params,
+            train_periods=12 if train_periods is None else train_periods,
             seed=seed,
         )
     except (ValidationError, StoreError) as exc:

@@ -143,9 +143,31 @@ def backtest_facts(meta: Mapping[str, Any]) -> dict[str, str]:
         "category": str(meta.get("category") or "all"),
         "events": text_or_dash(meta.get("events")),
         "cells (res)": f"{meta.get('cells')} ({meta.get('res')})",
+        "parameters": _parameters_text(meta.get("parameters") or {}),
         "interval": f"{level_text}{boot.get('kind')} bootstrap of the mean across folds, "
         f"{boot.get('resamples')} resamples, seed {boot.get('seed')}",
     }
+
+
+MODEL_PARAMETERS = (
+    "bandwidth_m",
+    "bin_res",
+    "half_life_days",
+    "found_weight",
+    "eps_m",
+    "min_samples",
+)
+"""The analysis parameters a backtest's forecasts depend on (res and lookback are shown apart)."""
+
+
+def _parameters_text(parameters: Mapping[str, Any]) -> str:
+    """``bandwidth_m rule; half_life_days 91; ...``: None means the automatic rule."""
+    parts = [
+        f"{k} {'rule' if parameters[k] is None else f'{parameters[k]:g}'}"
+        for k in MODEL_PARAMETERS
+        if k in parameters
+    ]
+    return "; ".join(parts) or "-"
 
 
 # --- plots ----------------------------------------------------------------------------------

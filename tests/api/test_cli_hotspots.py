@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from pypdf import PdfReader
@@ -150,6 +151,39 @@ def test_trends_classify_every_cell(store: str, tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2 and "no events in the window" in bad.output
+
+
+def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> None:
+    from api.services import AnalysisParams
+    from api.tune import write_params
+
+    params = write_params(
+        tmp_path / "params.json",
+        AnalysisParams(bandwidth_m=300.0, half_life_days=91.0, lookback_weeks=6),
+        {},
+    )
+    out = tmp_path / "tuned"
+    args = ["backtest", "--store", store, "--from", "2025-01-06", "--to", "2025-05-26"]
+    args += ["--layer", "all", "--methods", "kde,naive", "--params", str(params)]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    folds = pd.read_csv(out / "backtest.csv")
+    # The file's 6-week lookback is the training window: 20 - 6 = 14 folds.
+    assert folds["origin"].nunique() == 14
+    html = (out / "backtest.html").read_text()
+    assert "bandwidth_m 300; bin_res 11; half_life_days 91; found_weight 1.5" in html
+    # The file's kde scores differ from the default rule's.
+    plain = runner.invoke(app, [*args[:-2], "--train-periods", "6", "--out", str(tmp_path / "p")])
+    assert plain.exit_code == 0, plain.output
+    rule = pd.read_csv(tmp_path / "p" / "backtest.csv")
+    assert "bandwidth_m rule;" in (tmp_path / "p" / "backtest.html").read_text()
+    kde = folds["method"] == "kde"
+    assert not np.allclose(folds.loc[kde, "pai"], rule.loc[rule["method"] == "kde", "pai"])
+    naive = folds["method"] == "naive"
+    np.testing.assert_allclose(folds.loc[naive, "pai"], rule.loc[rule["method"] == "naive", "pai"])
+    bad = runner.invoke(app, [*args[:-1], str(tmp_path / "missing.json"), "--out", str(out)])
+    assert bad.exit_code != 0
+    assert "parameter file not found" in bad.output
 
 
 def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
