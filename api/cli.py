@@ -20,6 +20,7 @@ from api.settings import Settings
 from geo.errors import InputFileError, StoreError, ValidationError
 from geo.ingest import KINDS, StrictRefusal
 from maps.audience import DEFAULT_MARKING
+from models.counts import LOCAL_TZ
 
 app = typer.Typer(
     name="engage",
@@ -58,12 +59,24 @@ def _store(store: str | None, settings: Settings) -> str:
 
 
 def _parse_day(text: str | None, name: str) -> datetime | None:
+    """A day (``YYYY-MM-DD``) as its midnight in UK time, in UTC; a time with an offset as given.
+
+    Weeks and months start at midnight UK time everywhere in the product
+    (police.uk months, patrol weeks, backtest periods), so ``--from
+    2022-10-01`` takes October's events in summer time too.
+    """
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        value = datetime.fromisoformat(text)
     except ValueError:
         _fail(f"`{name}` must be a date like 2025-03-14, got {text!r}.")
+    if value.tzinfo is None:
+        local = pd.Timestamp(value).tz_localize(
+            LOCAL_TZ, ambiguous=False, nonexistent="shift_forward"
+        )
+        return local.tz_convert("UTC").to_pydatetime()
+    return value.astimezone(UTC)
 
 
 @app.command()
@@ -168,9 +181,11 @@ def simulate(
 def stats(
     store: StoreOpt = None,
     table: Annotated[str, typer.Option(help="episodes, incidents or disruptions.")] = "episodes",
-    since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (UK time).")
+    ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UK time).")
     ] = None,
     weeks: Annotated[int, typer.Option(help="Show the latest N weeks.")] = 8,
 ) -> None:
@@ -285,9 +300,11 @@ AreaOpt = Annotated[
 @app.command()
 def hotspots(
     out: Annotated[Path, typer.Option("--out", help="FILE.geojson or FILE.csv.")],
-    since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (UK time).")
+    ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UK time).")
     ] = None,
     layer: Annotated[
         str, typer.Option(help="last_seen, found, venues, incidents or all (MFH and intelligence).")
@@ -339,9 +356,11 @@ def hotspots(
 @app.command()
 def trends(
     out: Annotated[Path, typer.Option("--out", help="FILE.csv or FILE.geojson.")],
-    since: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (UK time).")
+    ] = None,
     until: Annotated[
-        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")
+        str | None, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UK time).")
     ] = None,
     layer: Annotated[str, typer.Option(help="last_seen, found, venues, incidents or all.")] = "all",
     category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
@@ -376,8 +395,8 @@ def trends(
 
 @app.command()
 def backtest(
-    since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
-    until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")],
+    since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UK time).")],
+    until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UK time).")],
     out: Annotated[
         Path,
         typer.Option(
@@ -464,8 +483,8 @@ def backtest(
 
 @app.command()
 def tune(
-    since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
-    until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")],
+    since: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UK time).")],
+    until: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UK time).")],
     grid: Annotated[
         str, typer.Option(help='e.g. "res=8,9; bandwidth_m=150,250,400; half_life_days=14,28".')
     ],

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 
-from .conftest import synthetic_store
+from .conftest import SYNTHETIC_KEY, synthetic_store
 
 runner = CliRunner()
 
@@ -243,3 +243,34 @@ def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2
+
+
+def test_days_are_uk_days(police_uk: Path, tmp_path: Path) -> None:
+    """police.uk months start at midnight UK time: October 2022 is stored from 23:00 UTC
+    on 30 September, and `--from 2022-10-01` must take all of it."""
+    from api import services
+    from api.settings import Settings
+    from geo import schemas
+
+    location = str(tmp_path / "oct.gpkg")
+    month = police_uk / "blackburn_with_darwen" / "2022-10-lancashire-street-bwd.csv"
+    settings = Settings(store=location, quarantine_dir=tmp_path / "q")
+    services.ingest_files(location, "police-uk", [month], settings=settings, key=SYNTHETIC_KEY)
+    with services.opened_store(location) as s:
+        stored = s.read(schemas.INCIDENTS)
+    assert (stored["occurred_at"] == pd.Timestamp("2022-09-30T23:00:00Z")).all()
+    out = tmp_path / "oct.csv"
+    args = ["hotspots", "--store", location, "--layer", "incidents", "--method", "count"]
+    result = runner.invoke(
+        app, [*args, "--from", "2022-10-01", "--to", "2022-11-01", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    inside = pd.read_csv(out)["n"].sum()
+    assert inside > 0.95 * len(stored)
+    # September (UK days) holds none of them.
+    sept = tmp_path / "sep.csv"
+    result = runner.invoke(
+        app, [*args, "--from", "2022-09-01", "--to", "2022-10-01", "--out", str(sept)]
+    )
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(sept)["n"].sum() == 0

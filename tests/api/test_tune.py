@@ -275,7 +275,7 @@ def test_a_dask_cluster_gives_the_identical_result(store: str, tmp_path: Path) -
     }
     local = tune(store, settings=settings, grid=grid, layer="all", **window)
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster:
         remote = tune(
             store,
