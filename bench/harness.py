@@ -227,21 +227,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def machine_facts(pg_url: str) -> dict[str, Any]:
-    """What the numbers were measured on."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        server = conn.execute("SHOW server_version").fetchone()
-        postgis = conn.execute(
-            "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
-        ).fetchone()
-        full = conn.execute("SELECT postgis_full_version()").fetchone()
-        settings = dict(
-            conn.execute(
-                "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)"
-                " ORDER BY name",
-                [list(PG_SETTINGS)],
-            ).fetchall()
-        )
+def machine_facts(pg_url: str | None) -> dict[str, Any]:
+    """What the numbers were measured on (no database facts when ``pg_url`` is None)."""
+    server = postgis = full = None
+    settings: dict[str, Any] = {}
+    if pg_url is not None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            server = conn.execute("SHOW server_version").fetchone()
+            postgis = conn.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
+            ).fetchone()
+            full = conn.execute("SELECT postgis_full_version()").fetchone()
+            settings = dict(
+                conn.execute(
+                    "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)"
+                    " ORDER BY name",
+                    [list(PG_SETTINGS)],
+                ).fetchall()
+            )
     packages = (
         "numpy",
         "pandas",
@@ -257,6 +260,10 @@ def machine_facts(pg_url: str) -> dict[str, Any]:
         "scikit-learn",
         "matplotlib",
         "reportlab",
+        "dask",
+        "distributed",
+        "esda",
+        "libpysal",
         "engage-hotspots",
     )
     return {
@@ -331,6 +338,9 @@ def markdown_tables(benchmarks: list[dict[str, Any]]) -> str:
     for bench in benchmarks:
         cores = " / ".join(f"{p:.0f}" for p in bench.get("cpu_percent_per_core", []))
         lines.append(f"| {bench['title']} | {bench.get('wall_s', 0):.1f} | {cores} |")
+    for bench in benchmarks:
+        if bench.get("extra_markdown"):  # a benchmark's own table (e.g. another unit)
+            lines += ["", bench["extra_markdown"]]
     return "\n".join(lines)
 
 

@@ -3,12 +3,16 @@
 Usage (from the repository root; ``make bench`` runs it with the defaults)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3|kde|dbscan|weekly]
-                                  [--out bench/out/results.json]
+                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar]
+                                  [--gistar-cells 100000] [--out bench/out/results.json]
 
 ``--rows`` is the rows of the ingest, the points of the H3 benchmarks, the
 larger of the two sizes of the KDE and DBSCAN benchmarks (the smaller is a
-tenth of it) and the episodes in the weekly pack's stores.
+tenth of it) and the episodes in the weekly pack's stores. The backtest
+throughput benchmark (``engage tune``, local against Dask) works on the real
+police.uk data and ignores it; the Gi* benchmark takes its cells from
+``--gistar-cells``. Neither uses the database: with ``--only backtest`` or
+``--only gistar`` PostgreSQL is not needed.
 
 Prints a markdown table to stdout (progress goes to stderr) and writes the
 full results, with the machine's facts, to ``bench/out/results.json``.
@@ -40,7 +44,9 @@ from harness import (  # noqa: E402
     with_database,
 )
 
-BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly")
+BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly", "backtest", "gistar")
+NO_DATABASE = ("backtest", "gistar")
+"""Benchmarks that never talk to PostgreSQL (run alone, they do not need it)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,18 +68,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only", choices=BENCHMARKS, help="run one benchmark only (default: all, in this order)"
     )
+    parser.add_argument(
+        "--gistar-cells", type=int, default=100_000, help="H3 cells of the Gi* benchmark"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1 or args.chunksize < 1:
         parser.error("--rows, --repeat and --chunksize must be at least 1")
+    if args.gistar_cells < 10:
+        parser.error("--gistar-cells must be at least 10")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    ensure_database(args.pg_url)
-    facts = machine_facts(args.pg_url)
+    database = args.only not in NO_DATABASE
+    if database:
+        ensure_database(args.pg_url)
+    facts = machine_facts(args.pg_url if database else None)
     log(
         f"{facts['cpu_model']}, {facts['logical_cores']} cores, Python {facts['python']}, "
         f"PostgreSQL {facts['postgresql']}, PostGIS {facts['postgis']}"
@@ -99,9 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         import weekly_pack
 
         benchmarks += weekly_pack.run(args.rows, args.pg_url, args.repeat)
+    if args.only in (None, "backtest"):
+        import backtest_throughput
+
+        benchmarks += backtest_throughput.run(args.repeat)
+    if args.only in (None, "gistar"):
+        import gistar_esda
+
+        benchmarks += gistar_esda.run(args.gistar_cells, args.repeat)
     results = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
+        "gistar_cells": args.gistar_cells,
         "repeat": args.repeat,
         "statistic": "median of the timed runs (best also recorded); one warm-up run first",
         "ratio": "ours rows/s / peer rows/s (above 1: ours is faster)",
@@ -112,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    size = {"backtest": "", "gistar": f"{args.gistar_cells:,} cells, "}.get(
+        args.only or "", f"{args.rows:,} rows, "
+    )
     print(
-        f"Engage Hotspots benchmarks, {facts['date']}: {args.rows:,} rows, "
+        f"Engage Hotspots benchmarks, {facts['date']}: {size}"
         f"median of {args.repeat} runs; {facts['cpu_model']}, {facts['logical_cores']} cores\n"
     )
     print(markdown_tables(benchmarks))
