@@ -408,8 +408,12 @@ def backtest(
         str, typer.Option(help="Shares of the area, comma separated.")
     ] = "0.01,0.02,0.05",
     methods: Annotated[
-        str, typer.Option(help="Comma separated: kde, count, dbscan, gistar, naive, persistence.")
-    ] = "kde,count,naive,persistence",
+        str | None,
+        typer.Option(
+            help="Comma separated: kde, count, dbscan, gistar, naive, persistence "
+            "(default kde,count,naive,persistence; with --params its method and the baselines)."
+        ),
+    ] = None,
     layer: Annotated[
         str, typer.Option(help="incidents (default), last_seen, found, venues or all.")
     ] = "incidents",
@@ -453,6 +457,18 @@ def backtest(
                 train_periods = train_periods_for(params.lookback_weeks, horizon)
     except ValidationError as exc:
         _fail(str(exc))
+    if methods is None:
+        methods = (
+            "kde,count,naive,persistence"
+            if params_file is None
+            else f"{params.method},naive,persistence"
+        )
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if params_file is not None and params.method not in chosen:
+        _fail(
+            f"{params_file} tunes method {params.method!r}, which --methods {methods!r} leaves "
+            f"out; add {params.method} to --methods or drop --methods."
+        )
     try:
         coverages = tuple(float(c) for c in coverage.split(",") if c.strip())
     except ValueError:
@@ -465,7 +481,7 @@ def backtest(
             settings=settings,
             horizon=horizon,
             coverages=coverages,
-            methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+            methods=chosen,
             layer=layer,
             category=category,
             areas=area,

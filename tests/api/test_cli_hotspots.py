@@ -184,6 +184,21 @@ def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> No
     bad = runner.invoke(app, [*args[:-1], str(tmp_path / "missing.json"), "--out", str(out)])
     assert bad.exit_code != 0
     assert "parameter file not found" in bad.output
+    # Without --methods the file's own method is backtested, with the baselines.
+    dbscan = write_params(
+        tmp_path / "dbscan.json",
+        AnalysisParams(method="dbscan", eps_m=120.0, min_samples=4, lookback_weeks=6),
+        {},
+    )
+    base = ["backtest", "--store", store, "--from", "2025-01-06", "--to", "2025-05-26"]
+    base += ["--layer", "all", "--params", str(dbscan)]
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    used = pd.read_csv(tmp_path / "d" / "backtest.csv")["method"].unique().tolist()
+    assert used == ["dbscan", "naive", "persistence"]
+    left_out = runner.invoke(app, [*base, "--methods", "kde,naive", "--out", str(out)])
+    assert left_out.exit_code != 0
+    assert "tunes method 'dbscan'" in left_out.output
 
 
 def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
