@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from api.backtest import backtest, bootstrap_interval
+from api.backtest import _utc, backtest, bootstrap_interval, period_boundaries
 from api.services import AnalysisParams
 from api.settings import Settings
 from geo.errors import ValidationError
@@ -109,14 +109,18 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
                 f"Add method={','.join(sorted(owners))} or drop `{key}`."
             )
             raise ValidationError(msg)
-    combos: list[dict[str, Any]] = []
+    n_raw = math.prod(len(v) for v in axes.values())
+    if n_raw > MAX_COMBINATIONS * 100:
+        msg = f"`--grid` makes {n_raw:,} combinations; at most {MAX_COMBINATIONS}."
+        raise ValidationError(msg)
+    unique: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
     for chosen in itertools.product(*axes.values()):
         full: dict[str, Any] = dict(zip(axes, chosen, strict=True))
         method = full.get("method", AnalysisParams().method)
         # A parameter the method does not use would only repeat the same backtest.
         combo = {k: v for k, v in full.items() if k not in METHOD_ONLY or method in METHOD_ONLY[k]}
-        if combo not in combos:
-            combos.append(combo)
+        unique.setdefault(tuple(combo.items()), combo)
+    combos = list(unique.values())
     if len(combos) > MAX_COMBINATIONS:
         msg = f"`--grid` makes {len(combos)} combinations; at most {MAX_COMBINATIONS}."
         raise ValidationError(msg)
@@ -230,6 +234,15 @@ def tune(
     first_origin = max(
         train_periods_for(AnalysisParams(**combo).lookback_weeks, horizon) for combo in grid
     )
+    periods = len(period_boundaries(_utc(start, "start"), _utc(end, "end"), horizon)) - 1
+    if periods < first_origin + 1:
+        longest = max(AnalysisParams(**combo).lookback_weeks for combo in grid)
+        msg = (
+            f"the window holds {max(periods, 0)} whole {horizon}(s); the grid's longest "
+            f"lookback_weeks={longest} ({first_origin} {horizon}(s)) leaves no fold to judge. "
+            "Drop the longer lookbacks or widen --from/--to."
+        )
+        raise ValidationError(msg)
     args = (horizon, coverage, layer, category, areas, seed, first_origin)
     if scheduler is None:
         rows = [

@@ -55,6 +55,13 @@ def test_grid_parsing() -> None:
         ("res=", "no values"),
         ("method=count; bandwidth_m=150,300", "only method kde"),
         ("method=kde,count; eps_m=100", "only method dbscan"),
+        (
+            "; ".join(
+                f"{k}={','.join(str(10 + i) for i in range(40))}"
+                for k in ("half_life_days", "lookback_weeks", "found_weight", "res")
+            ),
+            "2,560,000",
+        ),
     ],
 )
 def test_absurd_grids_are_refused(grid: str, message: str) -> None:
@@ -248,6 +255,21 @@ def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -
         same = baselines.loc[(baselines["config"] == b) & (baselines["res"] == best["res"])]
         want = bool(best["pai_mean"] > same["pai_mean"].iloc[0])
         assert result.meta["best_beats_baseline"][b] == want
+
+
+def test_a_lookback_longer_than_the_window_is_named(store: str, tmp_path: Path) -> None:
+    from api.tune import tune
+
+    settings = Settings(store=store, quarantine_dir=tmp_path / "q")
+    with pytest.raises(ValidationError, match="longest lookback_weeks=30"):
+        tune(
+            store,
+            settings=settings,
+            grid=parse_grid("method=count; lookback_weeks=4,30"),
+            layer="all",
+            start=pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+            end=pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+        )
 
 
 def test_bad_parameter_files(tmp_path: Path) -> None:
