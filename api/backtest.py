@@ -512,6 +512,9 @@ def write_report(
         "report": out / "backtest.html",
         "pdf": out / "backtest.pdf",
     }
+    # The PDF is the part most likely to fail (fonts, rendering): made first, so a
+    # failure leaves no half set of files behind.
+    backtest_pdf(result, files["pdf"], marking=marking)
     result.folds.to_csv(files["folds"], index=False)
     result.summary.to_csv(files["summary"], index=False)
     meta = result.meta
@@ -567,5 +570,4 @@ periods before it only, and judged on the events of that period.</p>
 </body></html>
 """
     files["report"].write_text(page, encoding="utf-8")
-    backtest_pdf(result, files["pdf"], marking=marking)
     return files

@@ -428,6 +428,9 @@ def write_report(
         "report": out_dir / "tune.html",
         "pdf": out_dir / "tune.pdf",
     }
+    # The PDF first: a rendering failure leaves no half set of files (and no
+    # params.json to accept) behind.
+    tune_pdf(result, files["pdf"], marking=marking)
     result.table.to_csv(files["table"], index=False)
     write_params(files["params"], result.best, result.meta)
     t = result.table
@@ -452,7 +455,6 @@ def write_report(
         f"<img alt='PAI by configuration' src='data:image/png;base64,{png}'>"
         f"<table><tr>{head}</tr>{body}</table>{banner}</body></html>\n"
     )
-    tune_pdf(result, files["pdf"], marking=marking)
     return files
 
 
