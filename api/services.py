@@ -712,10 +712,11 @@ def hotspots_table(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per cell of the study area: counts, score and the method's columns.
 
-    ``engine="db"`` (DBSCAN on a PostGIS store only) clusters the same events
-    inside PostGIS with ``ST_ClusterDBSCAN`` (:mod:`geo.store.db_dbscan`);
-    each event then counts 1 towards ``min_samples``, where the Python engine
-    counts its recency weight.
+    ``engine="db"`` (DBSCAN on a PostGIS store only) finds the same events'
+    core points (weighted, as the Python engine) and their clusters inside
+    PostGIS (:mod:`geo.store.db_dbscan`); ids and border points then follow
+    :func:`models.dbscan.canonical_labels`, so both engines give the same
+    frame on the same coordinates.
     """
     from geo.errors import ValidationError
 
@@ -764,7 +765,8 @@ def _db_labeller(store: Store) -> Any:
     def label(events: pd.DataFrame, eps_m: float, min_samples: int) -> pd.DataFrame:
         from geo.store.db_dbscan import db_dbscan_records
 
-        return db_dbscan_records(store, events, eps_m=eps_m, min_samples=min_samples)
+        records = events[["layer", "record", "weight"]]
+        return db_dbscan_records(store, records, eps_m=eps_m, min_samples=min_samples)
 
     label.engine = "postgis ST_ClusterDBSCAN"  # type: ignore[attr-defined]
     return label

@@ -567,6 +567,50 @@ def _nearest_to_centres(
     return np.minimum.reduceat(idx, cstart)
 
 
+def canonical_labels(
+    x: npt.ArrayLike, y: npt.ArrayLike, core: npt.ArrayLike, cluster: npt.ArrayLike, eps_m: float
+) -> IntArray:
+    """This module's cluster ids for a clustering another engine made.
+
+    ``core`` flags the core points and ``cluster`` gives each core point its
+    cluster under any numbering (other points' values are ignored). Clusters
+    are renumbered by their smallest ``(x, y)`` core point and every other
+    point joins its nearest core point's cluster within ``eps_m`` (exact ties
+    to the lowest id), else -1: exactly what :func:`dbscan` returns for the
+    same core points and core partition.
+    """
+    xa, ya = _check_xy(x, y)
+    eps = _check_eps(eps_m)
+    is_core = np.asarray(core, dtype=bool)
+    raw = np.asarray(cluster, dtype=np.int64)
+    if is_core.shape != xa.shape or raw.shape != xa.shape:
+        msg = f"`core` and `cluster` must have one value per point ({xa.size})."
+        raise ValidationError(msg)
+    out = np.full(xa.size, -1, dtype=np.int64)
+    core_pos = np.flatnonzero(is_core)
+    if core_pos.size == 0:
+        return out
+    if (raw[core_pos] < 0).any():
+        msg = "every core point needs a cluster id >= 0."
+        raise ValidationError(msg)
+    ids, comp = np.unique(raw[core_pos], return_inverse=True)
+    # lexicographic (x, y) rank of each core point; a cluster's id is the rank order
+    # of its smallest core point.
+    rank_of = np.empty(core_pos.size, dtype=np.int64)
+    rank_of[np.lexsort((ya[core_pos], xa[core_pos]))] = np.arange(core_pos.size)
+    smallest = np.full(ids.size, core_pos.size, dtype=np.int64)
+    np.minimum.at(smallest, comp, rank_of)
+    new_id = np.empty(ids.size, dtype=np.int64)
+    new_id[np.argsort(smallest)] = np.arange(ids.size)
+    out[core_pos] = new_id[comp]
+    free = np.flatnonzero(~is_core)
+    if free.size:
+        out[free] = _nearest_core_labels(
+            xa[free], ya[free], xa[core_pos], ya[core_pos], out[core_pos], eps
+        )
+    return out
+
+
 def _nearest_core_labels(
     qx: FloatArray, qy: FloatArray, cx: FloatArray, cy: FloatArray, clab: IntArray, eps: float
 ) -> IntArray:
@@ -831,13 +875,14 @@ def dbscan_hotspots(
     quiet
         Default False: announce automatic choices on the ``models.dbscan`` logger.
     labeller
-        Default None: cluster here with :func:`dbscan` (event weights count
-        towards ``min_samples``). Otherwise a function ``labeller(events,
-        eps_m, min_samples)`` returning ``cluster`` and ``core`` for every
-        event in order, e.g. PostGIS ``ST_ClusterDBSCAN`` through
+        Default None: cluster here with :func:`dbscan`. Otherwise another
+        engine: ``labeller(events, eps_m, min_samples)`` (``events`` with
+        their ``weight``) returns ``core`` and ``cluster`` for every event in
+        order, e.g. PostGIS through
         :func:`geo.store.db_dbscan.db_dbscan_records` (``engage hotspots
-        --engine db``), where each event counts 1 towards ``min_samples``.
-        The score is the same summed weight of clustered events either way.
+        --engine db``). Its core points and their partition are used; ids and
+        border points are set by :func:`canonical_labels`, so an engine with
+        the same core rule gives exactly this function's result.
 
     Returns
     -------
@@ -895,15 +940,17 @@ def dbscan_hotspots(
 
     if n_events and math.isfinite(eps) and labeller is not None:
         _check_xy(x, y)
-        labels = labeller(events, eps, ms)
+        labels = labeller(events.assign(weight=w), eps, ms)
         if len(labels) != n_events or not {"cluster", "core"} <= set(labels.columns):
             msg = (
                 f"the labeller returned {len(labels)} rows with columns {list(labels.columns)}; "
                 f"it must return `cluster` and `core` for each of the {n_events} events."
             )
             raise ValidationError(msg)
-        cluster = labels["cluster"].to_numpy(dtype=np.int64)
         core = labels["core"].to_numpy(dtype=bool)
+        # The other engine decides the core points and how they cluster; ids and
+        # border points follow this module's rules, so both engines agree.
+        cluster = canonical_labels(x, y, core, labels["cluster"].to_numpy(dtype=np.int64), eps)
     elif n_events and math.isfinite(eps):
         labels = dbscan(x, y, eps_m=eps, min_samples=ms, weights=given_w)
         cluster = labels["cluster"].to_numpy()
@@ -955,11 +1002,8 @@ def dbscan_hotspots(
         "res": res,
         "weighted": weighted,
         "engine": "python" if labeller is None else getattr(labeller, "engine", "external"),
-        "core_rule": (
-            "weight of events within eps_m (itself included) >= min_samples"
-            if labeller is None
-            else "number of events within eps_m (itself included) >= min_samples"
-        ),
+        "core_rule": "weight of events within eps_m (itself included) >= min_samples",
+        "border_rule": "nearest core point within eps_m, ties to the lowest cluster id",
         "n_events": n_events,
         "n_events_outside_cells": int((~inside).sum()),
         "n_clusters": int(sizes.size),

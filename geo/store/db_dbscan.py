@@ -2,10 +2,13 @@
 
 :func:`db_dbscan` clusters one point of a :class:`~geo.store.postgis.PostgisStore`
 table (default its main point) in British National Grid metres without
-reading the rows into Python; :func:`db_dbscan_records` clusters events
-chosen by key across the episode, venue-report and incident tables together
-(what ``engage hotspots --method dbscan --engine db`` uses). Both run, in one
-transaction::
+reading the rows into Python, with ``ST_ClusterDBSCAN``'s own semantics
+(below). :func:`db_dbscan_records` finds the weighted core points of events
+chosen by key across the episode, venue-report and incident tables together,
+and their clusters (what ``engage hotspots --method dbscan --engine db``
+uses; border points are then placed by :func:`models.dbscan.canonical_labels`,
+so that engine agrees with :mod:`models.dbscan` exactly). :func:`db_dbscan`
+runs, in one transaction::
 
     CREATE TEMP TABLE engage_dbscan_points ON COMMIT DROP AS
         SELECT <key> AS key, ST_Transform(<point>, 27700) AS g FROM ... ;
@@ -194,7 +197,7 @@ def db_dbscan_records(
     eps_m: float,
     min_samples: int,
 ) -> pd.DataFrame:
-    """DBSCAN, by ``ST_ClusterDBSCAN``, of chosen stored events from several tables at once.
+    """DBSCAN, inside PostGIS, of chosen stored events from several tables at once.
 
     ``records`` names the events, one row each: ``layer`` (one of
     :data:`RECORD_LAYERS`) and ``record`` (the key of the row: an episode id for
@@ -205,9 +208,19 @@ def db_dbscan_records(
     caller's choice, so the in-database engine clusters exactly the events the
     Python engine would (same window, category and private-place rules).
 
+    An optional ``weight`` column (finite, >= 0; default 1 each) makes the
+    core rule weighted, as in :func:`models.dbscan.dbscan`: a point is core
+    when the summed weight of the points within ``eps_m``, itself included,
+    reaches ``min_samples`` (a GiST-indexed ``ST_DWithin`` sum). The core
+    points are then clustered by ``ST_ClusterDBSCAN(minpoints => 1)``, which
+    links core points within ``eps_m`` of each other: DBSCAN's clusters of
+    core points.
+
     Returns a frame aligned with ``records`` (same order and index):
-    ``cluster`` (int64, PostGIS ids, -1 noise) and ``core`` (bool), with the
-    semantics of the module docstring. A record no longer in the store is a
+    ``core`` (bool) and ``cluster`` (int64, PostGIS ids for core points, -1
+    for every other point: border points are left to
+    :func:`models.dbscan.canonical_labels`, which gives them the nearest core
+    point's cluster). A record no longer in the store is a
     :class:`~geo.errors.StoreError`.
     """
     from geo.errors import StoreError
@@ -223,6 +236,13 @@ def db_dbscan_records(
     if unknown:
         msg = f"`records` has layer(s) {unknown}; the layers are {', '.join(RECORD_LAYERS)}."
         raise ValidationError(msg)
+    if "weight" in records.columns:
+        weights = records["weight"].to_numpy(dtype=np.float64)
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            msg = "`records.weight` must be finite and >= 0 for every event."
+            raise ValidationError(msg)
+    else:
+        weights = np.ones(len(records), dtype=np.float64)
     if len(records) == 0:
         return pd.DataFrame(
             {"cluster": np.zeros(0, dtype=np.int64), "core": np.zeros(0, dtype=bool)},
@@ -234,19 +254,19 @@ def db_dbscan_records(
         return sql.Identifier(s, name)
 
     points = sql.SQL(
-        "WITH w AS (SELECT * FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY"
-        " AS w(layer, record, key)) "
-        "SELECT w.key, ST_Transform(e.last_seen_geom, {srid}) AS g FROM w"
+        "WITH w AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[]) WITH ORDINALITY"
+        " AS w(layer, record, w, key)) "
+        "SELECT w.key, ST_Transform(e.last_seen_geom, {srid}) AS g, w.w FROM w"
         " JOIN {episodes} AS e ON e.episode_id = w.record"
         " WHERE w.layer = 'last_seen' AND e.last_seen_geom IS NOT NULL "
-        "UNION ALL SELECT w.key, ST_Transform(e.found_geom, {srid}) FROM w"
+        "UNION ALL SELECT w.key, ST_Transform(e.found_geom, {srid}), w.w FROM w"
         " JOIN {episodes} AS e ON e.episode_id = w.record"
         " WHERE w.layer = 'found' AND e.found_geom IS NOT NULL "
-        "UNION ALL SELECT w.key, ST_Transform(v.geom, {srid}) FROM w"
+        "UNION ALL SELECT w.key, ST_Transform(v.geom, {srid}), w.w FROM w"
         " JOIN {reports} AS r ON r.report_id = w.record"
         " JOIN {venues} AS v ON v.venue_id = r.venue_id"
         " WHERE w.layer = 'venue_report' AND v.geom IS NOT NULL "
-        "UNION ALL SELECT w.key, ST_Transform(i.geom, {srid}) FROM w"
+        "UNION ALL SELECT w.key, ST_Transform(i.geom, {srid}), w.w FROM w"
         " JOIN {incidents} AS i ON i.incident_id = w.record"
         " WHERE w.layer = 'incident' AND i.geom IS NOT NULL"
     ).format(
@@ -256,9 +276,9 @@ def db_dbscan_records(
         venues=t("venues"),
         incidents=t("incidents"),
     )
-    params = [list(layers), records["record"].astype(str).tolist()]
+    params = [list(layers), records["record"].astype(str).tolist(), weights.tolist()]
     with store._connection("run DBSCAN on the chosen events") as conn:
-        rows = _cluster(conn, points, params, eps, ms)
+        rows = _cluster(conn, points, params, eps, ms, weighted=True)
     if len(rows) != len(records):
         found = {int(r[0]) for r in rows}
         lost = [i for i in range(1, len(records) + 1) if i not in found][:3]
@@ -274,14 +294,24 @@ def db_dbscan_records(
 
 
 def _cluster(
-    conn: Any, points: sql.Composable, params: list[Any], eps: float, ms: int
+    conn: Any,
+    points: sql.Composable,
+    params: list[Any],
+    eps: float,
+    ms: int,
+    *,
+    weighted: bool = False,
 ) -> list[tuple[Any, Any, Any]]:
     """``(key, cluster, core)`` per point of ``points`` (columns ``key``, ``g``), by key.
 
     The points go into a temporary table (dropped at commit) with a GiST
     index, so both ``ST_ClusterDBSCAN`` and the core-point count work on the
     projected points transformed once, and the count's ``ST_DWithin`` is an
-    index search rather than a scan of every pair.
+    index search rather than a scan of every pair. ``weighted`` (``points``
+    has a column ``w``): core by the summed weight within ``eps``, and only
+    core points clustered (``minpoints => 1``); other points get NULL.
+    The temporary table needs a writable transaction (a primary server, not
+    a read-only replica).
     """
     conn.execute(
         sql.SQL("CREATE TEMP TABLE engage_dbscan_points ON COMMIT DROP AS {}").format(points),
@@ -296,5 +326,18 @@ def _cluster(
         " >= %s AS core "
         "FROM engage_dbscan_points AS p ORDER BY p.key"
     )
-    rows: list[tuple[Any, Any, Any]] = conn.execute(query, [eps, ms, eps, ms]).fetchall()
+    if weighted:
+        query = (
+            "WITH c AS (SELECT p.key, p.g,"
+            " (SELECT sum(q.w) FROM engage_dbscan_points AS q"
+            "  WHERE ST_DWithin(p.g, q.g, %s::float8)) >= %s::float8 AS core"
+            " FROM engage_dbscan_points AS p) "
+            "SELECT key,"
+            " CASE WHEN core THEN ST_ClusterDBSCAN(g, eps => %s::float8, minpoints => 1)"
+            " OVER (PARTITION BY core) END AS cluster, core "
+            "FROM c ORDER BY key"
+        )
+        rows: list[tuple[Any, Any, Any]] = conn.execute(query, [eps, ms, eps]).fetchall()
+        return rows
+    rows = conn.execute(query, [eps, ms, eps, ms]).fetchall()
     return rows

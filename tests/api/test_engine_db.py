@@ -30,14 +30,14 @@ from geo.errors import StoreError, ValidationError
 from geo.store import Window
 from geo.store.db_dbscan import db_dbscan_records
 from geo.store.postgis import PostgisStore
-from models.dbscan import dbscan
-from models.hotspots import hotspots
+from models.dbscan import canonical_labels, dbscan
 from models.targets import drop_private
 
 from .conftest import SYNTHETIC_KEY, synthetic_store
 
 EPS_M = 120.0
 MIN_SAMPLES = 4
+WEIGHTED_MIN = 2
 START = pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime()
 END = pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime()
 runner = CliRunner()
@@ -105,15 +105,16 @@ def _partition(cluster: np.ndarray, core: np.ndarray) -> set[frozenset[int]]:
 
 
 @pytest.mark.parametrize(
-    ("layer", "category", "window"),
+    ("layer", "category", "window", "weighted"),
     [
-        ("all", None, None),
-        ("incidents", "Violence and sexual offences", OCTOBER),
-        ("incidents", None, OCTOBER),
+        ("all", None, None, False),
+        ("all", None, None, True),
+        ("incidents", "Violence and sexual offences", OCTOBER, False),
+        ("incidents", None, OCTOBER, True),
     ],
 )
 def test_the_database_clusters_the_events_as_models_dbscan_does(
-    pg_location: str, layer: str, category: str | None, window: Window | None
+    pg_location: str, layer: str, category: str | None, window: Window | None, weighted: bool
 ) -> None:
     events = _events(pg_location, layer, category, window)
     assert len(events) > 200
@@ -122,83 +123,68 @@ def test_the_database_clusters_the_events_as_models_dbscan_does(
     if category:
         assert set(events["category"]) == {category}
     x, y = _server_xy(pg_location, events)
-    # The server's and pyproj's transforms agree to well under a millimetre.
-    assert np.abs(x - events["x"].to_numpy()).max() < 0.01
-    assert np.abs(y - events["y"].to_numpy()).max() < 0.01
+    # The server's PROJ and pyproj agree to nanometres.
+    assert np.abs(x - events["x"].to_numpy()).max() < 1e-6
+    assert np.abs(y - events["y"].to_numpy()).max() < 1e-6
+    w = None
+    if weighted:  # weights in [0.2, 1.5), as recency and layer weights
+        w = np.random.default_rng(4).uniform(0.2, 1.5, len(events))
+        events = events.assign(weight=w)
 
     store = PostgisStore(pg_location)
     try:
         db = db_dbscan_records(store, events, eps_m=EPS_M, min_samples=MIN_SAMPLES)
     finally:
         store.close()
-    ref = dbscan(x, y, eps_m=EPS_M, min_samples=MIN_SAMPLES)
-    db_cluster = db["cluster"].to_numpy()
+    ref = dbscan(x, y, eps_m=EPS_M, min_samples=MIN_SAMPLES, weights=w)
+    core = ref["core"].to_numpy()
     ref_cluster = ref["cluster"].to_numpy()
     assert db.index.equals(events.index)
-    assert (db["core"].to_numpy() == ref["core"].to_numpy()).all()
-    assert ref["core"].sum() > 10
-    assert ((db_cluster < 0) == (ref_cluster < 0)).all()
-    core = ref["core"].to_numpy()
+    assert (db["core"].to_numpy() == core).all()
+    assert core.sum() > 10
+    # Core points and their partition come from PostGIS; other points are left -1.
+    db_cluster = db["cluster"].to_numpy()
+    assert (db_cluster[~core] == -1).all()
     assert _partition(db_cluster, core) == _partition(ref_cluster, core)
     assert len(np.unique(ref_cluster[ref_cluster >= 0])) >= 2
+    # Renumbered, with borders by the nearest core: models.dbscan's labels exactly.
+    labels = canonical_labels(x, y, core, db_cluster, EPS_M)
+    np.testing.assert_array_equal(labels, ref_cluster)
+    assert ((ref_cluster >= 0) & ~core).sum() > 0  # there are border points
 
 
-def test_engine_db_hotspots_equal_the_python_clustering_of_the_same_events(
-    pg_location: str, tmp_path: Path
-) -> None:
+def test_engine_db_gives_the_python_engines_frame(pg_location: str, tmp_path: Path) -> None:
     settings = _settings(pg_location, tmp_path)
-    params = services.AnalysisParams(method="dbscan", eps_m=EPS_M, min_samples=MIN_SAMPLES)
-    frame, meta = services.hotspots_table(
-        pg_location, start=START, end=END, settings=settings, params=params, engine="db"
-    )
+    # Recency-weighted events (half-life 28 days) are light: a lower weight makes a core.
+    params = services.AnalysisParams(method="dbscan", eps_m=EPS_M, min_samples=WEIGHTED_MIN)
+    window = {"start": START, "end": END, "settings": settings, "params": params}
+    frame, meta = services.hotspots_table(pg_location, **window, engine="db")
+    py, py_meta = services.hotspots_table(pg_location, **window)
     assert meta["engine"] == "postgis ST_ClusterDBSCAN"
-    assert "number of events" in meta["core_rule"]
-
-    # Reference: the same events and weights, clustered here with unit weights
-    # (on the server's coordinates, see _server_xy).
-    def here(ev: pd.DataFrame, eps: float, ms: int) -> pd.DataFrame:
-        x, y = _server_xy(pg_location, ev)
-        return dbscan(x, y, eps_m=eps, min_samples=ms)
-
-    polygon, _, _ = services.analysis_area(settings, None)
-    cells = services.grid_for(polygon, params.res)
-    ref, ref_meta = hotspots(
-        _events(pg_location, "all"),
-        cells,
-        method="dbscan",
-        weights_as_of=pd.Timestamp(END),
-        weight_params=services._weight_params(params),
-        eps_m=EPS_M,
-        min_samples=MIN_SAMPLES,
-        labeller=here,
-        quiet=True,
-    )
-    for key in ("n_clusters", "n_core", "n_noise", "n_events"):
-        assert meta[key] == ref_meta[key], key
-    got = frame.set_index("h3").sort_index()
-    want = ref.set_index("h3").sort_index()
-    assert (got["n"] == want["n"]).all()
-    assert (got["n_clustered"] == want["n_clustered"]).all()
-    np.testing.assert_allclose(got["score"], want["score"], rtol=1e-12)
-    assert (got["score"] > 0).sum() >= 5
-
-    # The Python engine counts each event's weight towards min_samples instead.
-    _, py_meta = services.hotspots_table(
-        pg_location, start=START, end=END, settings=settings, params=params
-    )
     assert py_meta["engine"] == "python"
-    assert py_meta["core_rule"].startswith("weight of events")
+    assert meta["core_rule"] == py_meta["core_rule"]
+    pd.testing.assert_frame_equal(frame, py)
+    for key in ("n_clusters", "n_core", "n_noise", "n_events"):
+        assert meta[key] == py_meta[key], key
+    assert meta["n_clusters"] >= 3 and (frame["score"] > 0).sum() >= 5
+    # The events are recency weighted (not all 1), so the weighted core rule mattered.
+    events = _events(pg_location, "all")
+    assert len(events) == meta["n_events"]
 
 
 def test_engine_db_on_the_command_line(pg_location: str, tmp_path: Path) -> None:
     out = tmp_path / "db.csv"
     args = ["hotspots", "--store", pg_location, "--from", "2025-01-06", "--to", "2025-05-26"]
-    args += ["--method", "dbscan", "--eps-m", str(EPS_M), "--min-samples", str(MIN_SAMPLES)]
+    args += ["--method", "dbscan", "--eps-m", str(EPS_M), "--min-samples", str(WEIGHTED_MIN)]
     result = runner.invoke(app, [*args, "--engine", "db", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "postgis ST_ClusterDBSCAN" in result.output
     table = pd.read_csv(out)
     assert (table["score"] > 0).sum() >= 5
+    python = tmp_path / "py.csv"
+    result = runner.invoke(app, [*args, "--out", str(python)])
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(table, pd.read_csv(python))
     assert {"cluster", "n_clustered"} <= set(table.columns)
 
 

@@ -489,3 +489,27 @@ def test_a_labeller_that_loses_events_is_refused() -> None:
     b, meta_b = dbscan_hotspots(events, cells, eps_m=60.0, min_samples=3)
     pd.testing.assert_frame_equal(a, b)
     assert (meta_a["engine"], meta_b["engine"]) == ("external", "python")
+
+
+def test_canonical_labels_restore_this_modules_ids_from_any_numbering() -> None:
+    from models.dbscan import canonical_labels
+
+    rng = np.random.default_rng(8)
+    centres = rng.uniform(0, 2_000, size=(6, 2))
+    xy = np.concatenate([c + rng.normal(0, 40, size=(60, 2)) for c in centres])
+    xy = np.concatenate([xy, rng.uniform(0, 2_000, size=(80, 2))])
+    w = rng.uniform(0.3, 1.5, len(xy))
+    ref = dbscan(xy[:, 0], xy[:, 1], eps_m=45.0, min_samples=4, weights=w)
+    core = ref["core"].to_numpy()
+    cluster = ref["cluster"].to_numpy()
+    assert ((cluster >= 0) & ~core).any() and (cluster < 0).any()
+    # Another engine's ids: shuffled, sparse, and nothing for the non-core points.
+    ids = np.unique(cluster[cluster >= 0])
+    other = dict(zip(ids, rng.permutation(ids) * 7 + 3, strict=True))
+    raw = np.array([other[c] if k else -5 for c, k in zip(cluster, core, strict=True)])
+    got = canonical_labels(xy[:, 0], xy[:, 1], core, raw, 45.0)
+    np.testing.assert_array_equal(got, cluster)
+    with pytest.raises(ValidationError, match="cluster id >= 0"):
+        canonical_labels(xy[:, 0], xy[:, 1], core, np.where(core, -1, 0), 45.0)
+    with pytest.raises(ValidationError, match="one value per point"):
+        canonical_labels(xy[:, 0], xy[:, 1], core[:-1], raw[:-1], 45.0)
