@@ -10,7 +10,8 @@ best parameters and whether they beat each baseline, the plot of mean PAI per
 configuration and the ranked table.
 
 Every page carries the security marking in its header and its footer, with
-"Page n of m", as the weekly pack does (DESIGN.md, "Outputs"). Long tables
+"Page n of m", as the weekly pack does (DESIGN.md, "Outputs"): both are built
+from the page furniture of :mod:`maps.pdf`. Long tables
 split across pages with the header row repeated. Text from data is escaped
 for reportlab's paragraph markup, so ``<b>`` prints as itself. Fonts are
 DejaVu Sans, shipped with matplotlib. The output is reproducible: the same
@@ -27,8 +28,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Mapping
-from functools import cache, partial
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
@@ -36,20 +36,13 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
-    BaseDocTemplate,
     Flowable,
-    Frame,
     Image,
     KeepTogether,
     PageBreak,
-    PageTemplate,
     Paragraph,
     Spacer,
     Table,
@@ -57,25 +50,30 @@ from reportlab.platypus import (
 )
 
 from maps.audience import DEFAULT_MARKING, text_or_dash
-from maps.style import TARGET_FILL
+from maps.pdf import (
+    BAND_COLOUR,
+    FONT,
+    FRAME_H,
+    FRAME_W,
+    build_pdf,
+    bullets,
+    clip,
+    kv_table,
+    para,
+    paragraph_styles,
+    product_text,
+    table_commands,
+    value_text,
+)
 
 if TYPE_CHECKING:
     from api.backtest import BacktestResult
     from api.tune import TuneResult
 
-PAGE_W, PAGE_H = A4
-MARGIN_X = 15 * mm
-MARGIN_TOP = 24 * mm
-MARGIN_BOTTOM = 19 * mm
-FRAME_W = PAGE_W - 2 * MARGIN_X
-FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
 PDF_DPI = 200
 """Resolution of the plots printed in the PDFs (dots per inch)."""
 PDF_PLOT_ROWS = 30
 """The tune PDF's plot shows at most this many configurations (and the baselines)."""
-
-FONT = "EngageReportSans"
-FONT_BOLD = "EngageReportSans-Bold"
 
 SUMMARY_COLUMNS = (
     "Method",
@@ -114,18 +112,6 @@ def interval_text(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
 def coverage_text(coverage: Any) -> str:
     """A share of the study area as a percentage: 0.02 -> ``"2%"``, 0.005 -> ``"0.5%"``."""
     return f"{float(coverage) * 100:g}%"
-
-
-def _value_text(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        return "-" if math.isnan(float(value)) else f"{float(value):g}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_value_text(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(_value_text(v) for v in value)
-    return text_or_dash(value)
 
 
 def backtest_facts(meta: Mapping[str, Any]) -> dict[str, str]:
@@ -248,46 +234,9 @@ def pai_by_config_png(table: pd.DataFrame, *, coverage: float, dpi: int = 110) -
 # --- PDF building blocks --------------------------------------------------------------------
 
 
-@cache
-def _register_fonts() -> None:
-    import matplotlib
-
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
-    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT)
-
-
 def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=11.5)
-    return {
-        "body": base,
-        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9),
-        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
-        "cellb": ParagraphStyle("cellb", parent=base, fontName=FONT_BOLD, fontSize=7.5, leading=9),
-        "head": ParagraphStyle(
-            "head", parent=base, fontName=FONT_BOLD, fontSize=7.5, leading=9, textColor=colors.white
-        ),
-        "title": ParagraphStyle(
-            "title", parent=base, fontName=FONT_BOLD, fontSize=20, leading=24, spaceAfter=4
-        ),
-        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=12, leading=15),
-        "h2": ParagraphStyle(
-            "h2", parent=base, fontName=FONT_BOLD, fontSize=12, leading=15, spaceAfter=3
-        ),
-        "bullet": ParagraphStyle(
-            "bullet", parent=base, fontSize=8.8, leading=11.2, leftIndent=10, bulletIndent=0
-        ),
-    }
-
-
-def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of text from data: escaped, so markup in it prints literally."""
-    return Paragraph(escape(text_or_dash(text)), style)
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """The paragraph styles of the reports (their table headers a little larger than the pack's)."""
+    return paragraph_styles(head_size=7.5)
 
 
 def marking_text(marking: str | None) -> str:
@@ -295,68 +244,8 @@ def marking_text(marking: str | None) -> str:
     return str(marking or DEFAULT_MARKING).strip() or DEFAULT_MARKING
 
 
-class _MarkedCanvas(Canvas):
-    """Draws the marking header and footer, with "Page n of m", once all pages are known."""
-
-    def __init__(
-        self, *args: Any, marking: str, title: str, subtitle: str, version: str, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._marking = marking
-        self._title = title
-        self._subtitle = subtitle
-        self._version = version
-        self._pages: list[dict[str, Any]] = []
-
-    def showPage(self) -> None:  # reportlab's method name
-        self._pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        total = len(self._pages)
-        for state in self._pages:
-            self.__dict__.update(state)
-            self._decorate(total)
-            super().showPage()
-        super().save()
-
-    def _decorate(self, total: int) -> None:
-        w, h = self._pagesize
-        self.saveState()
-        # Header: marking, then the report's title and run under it.
-        self.setFont(FONT_BOLD, 11)
-        self.drawCentredString(w / 2, h - 11 * mm, self._marking)
-        self.setFont(FONT, 7.5)
-        self.setFillColor(colors.HexColor("#333333"))
-        self.drawString(MARGIN_X, h - 17 * mm, _clip(self._title, 60))
-        self.drawRightString(w - MARGIN_X, h - 17 * mm, _clip(self._subtitle, 70))
-        self.setStrokeColor(colors.HexColor("#888888"))
-        self.setLineWidth(0.5)
-        self.line(MARGIN_X, h - 18.8 * mm, w - MARGIN_X, h - 18.8 * mm)
-        # Footer: rule, product left, page right, marking centred below.
-        self.line(MARGIN_X, 15 * mm, w - MARGIN_X, 15 * mm)
-        self.drawString(MARGIN_X, 11.5 * mm, f"Engage Hotspots {self._version}".strip())
-        self.drawRightString(w - MARGIN_X, 11.5 * mm, f"Page {self._pageNumber} of {total}")
-        self.setFillColor(colors.black)
-        self.setFont(FONT_BOLD, 11)
-        self.drawCentredString(w / 2, 6 * mm, self._marking)
-        self.restoreState()
-
-
 def _kv_table(rows: list[tuple[str, str]], styles: dict[str, ParagraphStyle]) -> Table:
-    data = [[_p(k, styles["cellb"]), _p(v, styles["cell"])] for k, v in rows]
-    t = Table(data, colWidths=[FRAME_W * 0.3, FRAME_W * 0.7], hAlign="LEFT")
-    t.setStyle(
-        TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-            ]
-        )
-    )
-    return t
+    return kv_table(rows, styles, (FRAME_W * 0.3, FRAME_W * 0.7))
 
 
 def _grid_table(
@@ -367,20 +256,13 @@ def _grid_table(
 ) -> Table:
     """A table with a coloured header row that repeats on every page it spans."""
     scale = (FRAME_W / mm) / sum(widths_mm)
-    data: list[list[Any]] = [[_p(h, styles["head"]) for h in header], *rows]
+    data: list[list[Any]] = [[para(h, styles["head"]) for h in header], *rows]
     t = Table(data, colWidths=[w * mm * scale for w in widths_mm], repeatRows=1, hAlign="LEFT")
-    commands: list[tuple[Any, ...]] = [
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("FONT", (0, 1), (-1, -1), FONT, 7.5),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#cccccc")),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
-    ]
+    commands = table_commands(pad_h=2.5)
+    commands.append(("FONT", (0, 1), (-1, -1), FONT, 7.5))
     commands += [
-        ("BACKGROUND", (0, r), (-1, r), colors.HexColor("#eef2f7")) for r in range(2, len(data), 2)
+        ("BACKGROUND", (0, r), (-1, r), colors.HexColor(BAND_COLOUR))
+        for r in range(2, len(data), 2)
     ]
     t.setStyle(TableStyle(commands))
     return t
@@ -407,58 +289,52 @@ def _plot_block(title: str, caption: str, png: bytes, width_mm: float, styles: A
     )
 
 
-def _build(
+def _window(meta: Mapping[str, Any]) -> str:
+    """``2025-01-06 to 2025-05-26``: the run's first day and the day after its last."""
+    return f"{str(meta.get('start', ''))[:10]} to {str(meta.get('end', ''))[:10]}"
+
+
+def _report(
     path: Path,
-    story: list[Flowable],
+    body: list[Flowable],
+    styles: dict[str, ParagraphStyle],
     *,
     marking: str,
     title: str,
     subtitle: str,
+    facts: list[tuple[str, str]],
+    running: str,
 ) -> Path:
-    """Write ``story`` as an A4 PDF at ``path``, whole or not at all."""
+    """Write a report as an A4 PDF at ``path``, whole or not at all; returns its path.
+
+    The first page opens with ``title``, ``subtitle`` (paragraph markup, data
+    in it escaped) and the run's ``facts``, then ``body`` follows. Every page
+    is marked (:func:`marking_text` of ``marking``) above and below, and its
+    header names ``title`` and ``running``.
+    """
     from geo import __version__
 
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    doc = BaseDocTemplate(
-        str(tmp),
-        pagesize=A4,
-        leftMargin=MARGIN_X,
-        rightMargin=MARGIN_X,
-        topMargin=MARGIN_TOP,
-        bottomMargin=MARGIN_BOTTOM,
+    marking = marking_text(marking)
+    story: list[Flowable] = [
+        para(title, styles["title"]),
+        Paragraph(subtitle, styles["subtitle"]),
+        Spacer(1, 4 * mm),
+        para("This run", styles["h2"]),
+        _kv_table(facts, styles),
+        Spacer(1, 5 * mm),
+        *body,
+    ]
+    return build_pdf(
+        path,
+        story,
+        marking=marking,
+        header=(clip(title, 60), clip(running, 70)),
+        footer=product_text(__version__),
         title=title,
-        author="Engage Hotspots",
         subject=f"{marking} - {title}",
-        creator=f"Engage Hotspots {__version__}",
-        invariant=1,
+        creator=product_text(__version__),
+        invariant=True,
     )
-    frame = Frame(
-        MARGIN_X,
-        MARGIN_BOTTOM,
-        FRAME_W,
-        FRAME_H,
-        id="body",
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
-    )
-    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
-    maker: Callable[..., Canvas] = partial(
-        _MarkedCanvas, marking=marking, title=title, subtitle=subtitle, version=__version__
-    )
-    try:
-        doc.build(story, canvasmaker=maker)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
-
-
-def _bullets(notes: list[str], styles: dict[str, ParagraphStyle]) -> list[Flowable]:
-    return [Paragraph(n, styles["bullet"], bulletText="•") for n in notes]
 
 
 # --- the backtest report --------------------------------------------------------------------
@@ -495,27 +371,13 @@ def backtest_pdf(result: BacktestResult, path: Path, *, marking: str) -> Path:
         Security marking printed in the header and footer of every page
         (empty means :data:`maps.audience.DEFAULT_MARKING`).
     """
-    _register_fonts()
-    marking = marking_text(marking)
     styles = _styles()
     meta = result.meta
     horizon = str(meta.get("horizon") or "period")
     train = meta.get("train_periods")
     area = text_or_dash(meta.get("area"))
-    window = f"{str(meta.get('start', ''))[:10]} to {str(meta.get('end', ''))[:10]}"
-    facts = backtest_facts(meta)
-    story: list[Flowable] = [
-        _p("Hotspot backtest", styles["title"]),
-        Paragraph(
-            f"{escape(area)}: {escape(window)}, forecasting each {escape(horizon)}",
-            styles["subtitle"],
-        ),
-        Spacer(1, 4 * mm),
-        _p("This run", styles["h2"]),
-        _kv_table(list(facts.items()), styles),
-        Spacer(1, 5 * mm),
-        _p("How to read this report", styles["h2"]),
-    ]
+    window = _window(meta)
+    story: list[Flowable] = [para("How to read this report", styles["h2"])]
     notes = [
         f"<b>Rolling origin.</b> Each {escape(horizon)} was forecast from the "
         f"{escape(text_or_dash(train))} {escape(horizon)}s before it only, and the forecast was "
@@ -541,14 +403,14 @@ def backtest_pdf(result: BacktestResult, path: Path, *, marking: str) -> Path:
         "mean would plausibly lie with other periods of the same kind. Overlapping intervals "
         "mean the difference may be chance.",
     ]
-    story += _bullets(notes, styles)
+    story += bullets(notes, styles)
     story.append(PageBreak())
     rows = summary_rows(result.summary)
-    cells = [[_p(r[0], styles["cellb"]), *r[1:]] for r in rows]
+    cells = [[para(r[0], styles["cellb"]), *r[1:]] for r in rows]
     story += [
         KeepTogether(
             [
-                _p("Summary: mean across folds and 95% interval", styles["h2"]),
+                para("Summary: mean across folds and 95% interval", styles["h2"]),
                 Spacer(1, 1.5 * mm),
             ]
         ),
@@ -564,12 +426,15 @@ def backtest_pdf(result: BacktestResult, path: Path, *, marking: str) -> Path:
     for metric, label, title in plots:
         png = metric_by_coverage_png(result.summary, metric, label, dpi=PDF_DPI)
         story.append(_plot_block(title, caption, png, 160, styles))
-    return _build(
+    return _report(
         path,
         story,
+        styles,
         marking=marking,
         title="Hotspot backtest",
-        subtitle=f"{area} · {window}",
+        subtitle=f"{escape(area)}: {escape(window)}, forecasting each {escape(horizon)}",
+        facts=list(backtest_facts(meta).items()),
+        running=f"{area} · {window}",
     )
 
 
@@ -640,46 +505,22 @@ def ranked_rows(table: pd.DataFrame) -> list[list[str]]:
 def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     """Write the parameter search report as an A4 PDF; returns its path.
 
-    Parameters
-    ----------
-    result
-        From :func:`api.tune.tune`.
-    path
-        Output file (``.pdf``); written whole or not at all.
-    marking
-        Security marking printed in the header and footer of every page
-        (empty means :data:`maps.audience.DEFAULT_MARKING`).
+    ``result`` is from :func:`api.tune.tune`; ``path`` and ``marking`` are as
+    for :func:`backtest_pdf`: the file is written whole or not at all, and the
+    marking printed in the header and footer of every page (empty means
+    :data:`maps.audience.DEFAULT_MARKING`).
     """
-    _register_fonts()
-    marking = marking_text(marking)
     styles = _styles()
     meta = result.meta
     table = result.table
     coverage = float(meta.get("coverage", table["coverage"].iloc[0]))
-    window = f"{str(meta.get('start', ''))[:10]} to {str(meta.get('end', ''))[:10]}"
+    window = _window(meta)
     is_config = table["config"].map(_is_config).to_numpy(dtype=bool)
     best_row = table.loc[is_config].iloc[0]
     beats: Mapping[str, Any] = meta.get("best_beats_baseline") or {}
 
     story: list[Flowable] = [
-        _p("Parameter search", styles["title"]),
-        Paragraph(
-            f"{escape(window)}: {escape(text_or_dash(meta.get('combinations')))} configurations "
-            f"ranked by mean PAI at {escape(coverage_text(coverage))} coverage",
-            styles["subtitle"],
-        ),
-        Spacer(1, 4 * mm),
-        _p("This run", styles["h2"]),
-        _kv_table(
-            [
-                (k, coverage_text(v) if k == "coverage" else _value_text(v))
-                for k, v in meta.items()
-                if k not in ("best_beats_baseline", "best_vs_baseline")
-            ],
-            styles,
-        ),
-        Spacer(1, 5 * mm),
-        _p(f"Best parameters (configuration #{best_row['config']})", styles["h2"]),
+        para(f"Best parameters (configuration #{best_row['config']})", styles["h2"]),
         _kv_table(
             [(k, _param_text(k, v)) for k, v in result.best.as_dict().items()],
             styles,
@@ -718,8 +559,8 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
             "baseline predicts as well or better. Widen the grid or the data window before "
             "relying on these parameters."
         )
-    story += _bullets(verdicts, styles)
-    story += [Spacer(1, 5 * mm), _p("How to read this report", styles["h2"])]
+    story += bullets(verdicts, styles)
+    story += [Spacer(1, 5 * mm), para("How to read this report", styles["h2"])]
     notes = [
         "Every configuration was backtested as <i>engage backtest</i> does: each period "
         "forecast from the periods before it only, and judged on where events then happened.",
@@ -734,7 +575,7 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
         "<b>Baselines</b>: <i>naive</i> patrols where events happened last period; "
         "<i>persistence</i> where most happened over the lookback.",
     ]
-    story += _bullets(notes, styles)
+    story += bullets(notes, styles)
     story.append(PageBreak())
 
     configs_shown = table.loc[is_config].head(PDF_PLOT_ROWS)
@@ -749,17 +590,26 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     png = pai_by_config_png(shown, coverage=coverage, dpi=PDF_DPI)
     story.append(_plot_block("Mean PAI by configuration", caption, png, 170, styles))
     cells = [
-        [r[0], _p(r[1], styles["cellb" if not _is_config(c) else "cell"]), *r[2:]]
+        [r[0], para(r[1], styles["cellb" if not _is_config(c) else "cell"]), *r[2:]]
         for r, c in zip(ranked_rows(table), table["config"], strict=True)
     ]
     story += [
-        KeepTogether([_p("Ranked configurations", styles["h2"]), Spacer(1, 1.5 * mm)]),
+        KeepTogether([para("Ranked configurations", styles["h2"]), Spacer(1, 1.5 * mm)]),
         _grid_table(RANKED_COLUMNS, cells, (11, 95, 17, 45, 17), styles),
     ]
-    return _build(
+    facts = [
+        (k, coverage_text(v) if k == "coverage" else value_text(v))
+        for k, v in meta.items()
+        if k not in ("best_beats_baseline", "best_vs_baseline")
+    ]
+    return _report(
         path,
         story,
+        styles,
         marking=marking,
         title="Parameter search",
-        subtitle=f"{window} · ranked by PAI at {coverage_text(coverage)}",
+        subtitle=f"{escape(window)}: {escape(text_or_dash(meta.get('combinations')))} "
+        f"configurations ranked by mean PAI at {escape(coverage_text(coverage))} coverage",
+        facts=facts,
+        running=f"{window} · ranked by PAI at {coverage_text(coverage)}",
     )

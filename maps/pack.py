@@ -19,7 +19,9 @@ Pages, in order:
 The security marking is printed in the header and the footer of every page,
 with "Page n of m". Text from data is escaped for reportlab's paragraph
 markup, so ``<script>`` prints as itself. Fonts are DejaVu Sans, shipped with
-matplotlib, so any Unicode in place names prints.
+matplotlib, so any Unicode in place names prints. The page furniture (fonts,
+styles, marked header and footer, document) is :mod:`maps.pdf`'s, shared with
+the analysts' reports.
 """
 
 from __future__ import annotations
@@ -27,33 +29,23 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeAlias
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
 import h3
-import matplotlib
 import numpy as np
 import pandas as pd
 import shapely
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
-    BaseDocTemplate,
     Flowable,
-    Frame,
     Image,
     KeepTogether,
     PageBreak,
-    PageTemplate,
     Paragraph,
     Spacer,
     Table,
@@ -66,20 +58,27 @@ from geo.errors import ValidationError
 from maps import significance as sig
 from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
 from maps.cells import cells_as_int, check_partner_resolution, check_unique_cells
+from maps.pdf import (
+    BAND_COLOUR,
+    FRAME_H,
+    FRAME_W,
+    PRODUCT,
+    build_pdf,
+    bullets,
+    clip,
+    kv_table,
+    para,
+    paragraph_styles,
+    product_text,
+    register_fonts,
+    table_commands,
+    value_text,
+)
 from maps.staticmap import ClassLayer, StaticMapSpec, render_static_map
-from maps.style import TARGET_FILL, CellClass, cell_class_lookup
+from maps.style import CellClass, cell_class_lookup
 
-PAGE_W, PAGE_H = A4
-MARGIN_X = 15 * mm
-MARGIN_TOP = 24 * mm
-MARGIN_BOTTOM = 19 * mm
-FRAME_W = PAGE_W - 2 * MARGIN_X
-FRAME_H = PAGE_H - MARGIN_TOP - MARGIN_BOTTOM
 MAP_MAX_MM = 200.0
 MAP_MIN_MM = 120.0
-
-FONT = "EngageSans"
-FONT_BOLD = "EngageSans-Bold"
 
 TARGET_TABLE_COLUMNS = (
     "#",
@@ -99,59 +98,6 @@ _COL_WIDTHS_MM = (8, 37, 30, 15, 15, 12, 15, 24, 24)
 WardsArg: TypeAlias = Sequence[tuple[str, str]] | gpd.GeoDataFrame | None
 
 
-@cache
-def _register_fonts() -> None:
-    ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    pdfmetrics.registerFont(TTFont(FONT, str(ttf / "DejaVuSans.ttf")))
-    pdfmetrics.registerFont(TTFont(FONT_BOLD, str(ttf / "DejaVuSans-Bold.ttf")))
-    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT)
-
-
-def _styles() -> dict[str, ParagraphStyle]:
-    base = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=11.5)
-    return {
-        "body": base,
-        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=9),
-        "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9),
-        "cellb": ParagraphStyle("cellb", parent=base, fontName=FONT_BOLD, fontSize=7.5, leading=9),
-        "head": ParagraphStyle(
-            "head", parent=base, fontName=FONT_BOLD, fontSize=7, leading=8.5, textColor=colors.white
-        ),
-        "title": ParagraphStyle(
-            "title", parent=base, fontName=FONT_BOLD, fontSize=20, leading=24, spaceAfter=4
-        ),
-        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=12, leading=15),
-        "h2": ParagraphStyle(
-            "h2", parent=base, fontName=FONT_BOLD, fontSize=12, leading=15, spaceAfter=3
-        ),
-        "bullet": ParagraphStyle(
-            "bullet", parent=base, fontSize=8.8, leading=11.2, leftIndent=10, bulletIndent=0
-        ),
-        "marking": ParagraphStyle(
-            "marking", parent=base, fontName=FONT_BOLD, fontSize=11, alignment=TA_CENTER
-        ),
-    }
-
-
-def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    """A paragraph of text from data: escaped, so markup in it prints literally."""
-    return Paragraph(escape(text_or_dash(text)), style)
-
-
-def _fmt_value(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, float | np.floating):
-        if math.isnan(float(value)):
-            return "-"
-        return f"{float(value):.4g}"
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_fmt_value(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(_fmt_value(v) for v in value)
-    return text_or_dash(value)
-
-
 _UNIT_SUFFIXES = (
     ("_m2", "m²"),
     ("_km2", "km²"),
@@ -169,81 +115,6 @@ def _label(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
-class _NumberedCanvas(Canvas):
-    """Draws the marking header and footer, with "Page n of m", once all pages are known."""
-
-    info: OutputMeta
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pages: list[dict[str, Any]] = []
-
-    def showPage(self) -> None:  # reportlab's method name
-        self._pages.append(dict(self.__dict__))
-        self._startPage()
-
-    def save(self) -> None:
-        total = len(self._pages)
-        for state in self._pages:
-            self.__dict__.update(state)
-            self._decorate(total)
-            super().showPage()
-        super().save()
-
-    def _decorate(self, total: int) -> None:
-        info = self.info
-        w, h = self._pagesize
-        self.saveState()
-        # Header: marking, then title and patrol week under it.
-        self.setFont(FONT_BOLD, 11)
-        self.drawCentredString(w / 2, h - 11 * mm, info.marking)
-        self.setFont(FONT, 7.5)
-        self.setFillColor(colors.HexColor("#333333"))
-        self.drawString(MARGIN_X, h - 17 * mm, _clip(info.title, 70))
-        self.drawRightString(w - MARGIN_X, h - 17 * mm, _clip(f"Patrol week {info.period}", 60))
-        self.setStrokeColor(colors.HexColor("#888888"))
-        self.setLineWidth(0.5)
-        self.line(MARGIN_X, h - 18.8 * mm, w - MARGIN_X, h - 18.8 * mm)
-        # Footer: rule, provenance left, page right, marking centred below.
-        self.line(MARGIN_X, 15 * mm, w - MARGIN_X, 15 * mm)
-        left = " · ".join(
-            p
-            for p in (
-                f"Generated {info.generated_at}" if info.generated_at else "",
-                f"Engage Hotspots {info.version}" if info.version else "Engage Hotspots",
-            )
-            if p
-        )
-        self.drawString(MARGIN_X, 11.5 * mm, _clip(left, 70))
-        self.drawRightString(w - MARGIN_X, 11.5 * mm, f"Page {self._pageNumber} of {total}")
-        self.setFillColor(colors.black)
-        self.setFont(FONT_BOLD, 11)
-        self.drawCentredString(w / 2, 6 * mm, info.marking)
-        self.restoreState()
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _kv_table(
-    rows: list[tuple[str, str]], styles: dict[str, ParagraphStyle], width: float
-) -> Table:
-    data = [[_p(k, styles["cellb"]), _p(v, styles["cell"])] for k, v in rows]
-    t = Table(data, colWidths=[width * 0.42, width * 0.58], hAlign="LEFT")
-    t.setStyle(
-        TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#cccccc")),
-                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-            ]
-        )
-    )
-    return t
-
-
 def _cover(
     info: OutputMeta,
     styles: dict[str, ParagraphStyle],
@@ -255,7 +126,7 @@ def _cover(
 ) -> list[Flowable]:
     story: list[Flowable] = [
         Spacer(1, 4 * mm),
-        _p(info.title, styles["title"]),
+        para(info.title, styles["title"]),
         Paragraph(f"Patrol week: <b>{escape(info.period or '-')}</b>", styles["subtitle"]),
         Spacer(1, 4 * mm),
     ]
@@ -270,16 +141,17 @@ def _cover(
     ]
     half = (FRAME_W - 8 * mm) / 2
     summary_rows = [(_label(k), info.count_text(v, k)) for k, v in info.summary.items()]
-    param_rows = [(_label(k), _fmt_value(v)) for k, v in info.parameters.items()]
-    left: list[Flowable] = [_p("This pack", styles["h2"]), _kv_table(facts, styles, half)]
+    param_rows = [(_label(k), value_text(v, ".4g")) for k, v in info.parameters.items()]
+    widths = (half * 0.42, half * 0.58)
+    left: list[Flowable] = [para("This pack", styles["h2"]), kv_table(facts, styles, widths)]
     if summary_rows:
         left += [
             Spacer(1, 4 * mm),
-            _p("Summary of the data window", styles["h2"]),
-            _kv_table(summary_rows, styles, half),
+            para("Summary of the data window", styles["h2"]),
+            kv_table(summary_rows, styles, widths),
         ]
-    right: list[Flowable] = [_p("Method and parameters", styles["h2"])]
-    right.append(_kv_table(param_rows or [("Parameters", "-")], styles, half))
+    right: list[Flowable] = [para("Method and parameters", styles["h2"])]
+    right.append(kv_table(param_rows or [("Parameters", "-")], styles, widths))
     columns = Table([[left, right]], colWidths=[half + 8 * mm, half])
     columns.setStyle(
         TableStyle(
@@ -290,7 +162,7 @@ def _cover(
             ]
         )
     )
-    story += [columns, Spacer(1, 6 * mm), _p("How to read this pack", styles["h2"])]
+    story += [columns, Spacer(1, 6 * mm), para("How to read this pack", styles["h2"])]
     cell_size = {8: "about 0.74 km²", 9: "about 0.1 km², edge about 200 m", 10: "about 0.015 km²"}
     size = f" (H3 resolution {res}, {cell_size.get(res, 'hexagonal')})" if res else ""
     k = info.suppress_below
@@ -320,7 +192,7 @@ def _cover(
         f"Handle as <b>{escape(info.marking)}</b>: do not leave unattended or copy beyond the "
         "briefing, and destroy securely at the end of the patrol week."
     )
-    story += [Paragraph(n, styles["bullet"], bulletText="•") for n in notes]
+    story += bullets(notes, styles)
     return story
 
 
@@ -407,27 +279,15 @@ def _key_table(
         for b in range(blocks):
             j = b * per + i
             cells = rows[j] if j < len(rows) else ["", "", "", ""]
-            line += [_p(c, styles["small"]) if c else "" for c in cells]
+            line += [para(c, styles["small"]) if c else "" for c in cells]
         data.append(line)
-    header = [_p(h, styles["head"]) for h in head] * blocks
+    header = [para(h, styles["head"]) for h in head] * blocks
     widths_mm = (7, 30, 29, 18) * blocks
     scale = (FRAME_W / mm) / sum(widths_mm) if blocks == 2 else 1.0
     t = Table(
         [header, *data], colWidths=[w * mm * scale for w in widths_mm], hAlign="LEFT", repeatRows=1
     )
-    t.setStyle(
-        TableStyle(
-            [
-                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#cccccc")),
-                ("TOPPADDING", (0, 0), (-1, -1), 1),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                ("LEFTPADDING", (0, 0), (-1, -1), 3),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 3),
-            ]
-        )
-    )
+    t.setStyle(TableStyle(table_commands(pad_v=1, pad_h=3)))
     return t
 
 
@@ -438,14 +298,20 @@ def _map_page(
     info: OutputMeta,
     styles: dict[str, ParagraphStyle],
 ) -> list[Flowable]:
-    """Title, the static map sized to leave room for the key, and the key table."""
+    """A ward's map page: title, the targets on it, the static map and the key table."""
     ranks = ", ".join(str(int(r)) for r in page_targets["rank"]) or "none"
     head: list[Flowable] = [
         Paragraph(escape(title), styles["h2"]),
         Paragraph(f"Targets on this map: {escape(ranks)}", styles["small"]),
         Spacer(1, 1.5 * mm),
     ]
-    key = _key_table(page_targets, info, styles)
+    return _map_with_key(head, _key_table(page_targets, info, styles), render)
+
+
+def _map_with_key(
+    head: list[Flowable], key: Table | None, render: Callable[[StaticMapSpec], bytes]
+) -> list[Flowable]:
+    """A map page: ``head``, the static map sized to leave room for the key, and the key."""
     used = sum(f.wrap(FRAME_W, FRAME_H)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in head)
     key_h = key.wrap(FRAME_W, FRAME_H)[1] + 2 * mm if key is not None else 0.0
     # Between 120 and 200 mm tall; a very long key flows on to the next page.
@@ -470,17 +336,11 @@ def _class_key(
 ) -> Table:
     """A key table: colour swatch(es), class name, cells; one row per class."""
     n_swatches = len(rows[0][0]) if rows else 1
-    data: list[list[Any]] = [[_p(h, styles["head"]) for h in head]]
-    commands: list[tuple[Any, ...]] = [
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.HexColor("#cccccc")),
-        ("TOPPADDING", (0, 0), (-1, -1), 1),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-    ]
+    data: list[list[Any]] = [[para(h, styles["head"]) for h in head]]
+    commands = table_commands(valign="MIDDLE", pad_v=1)
     for i, (swatches, label, counts) in enumerate(rows, start=1):
         cells_text = [str(c) for c in counts]
-        data.append(["" for _ in swatches] + [_p(label, styles["small"]), *cells_text])
+        data.append(["" for _ in swatches] + [para(label, styles["small"]), *cells_text])
         for j, cls in enumerate(swatches):
             commands += [
                 ("BACKGROUND", (j, i), (j, i), colors.HexColor(cls.colour)),
@@ -582,20 +442,7 @@ def _significance_pages(
             Paragraph(escape(intro), styles["small"]),
             Spacer(1, 1.5 * mm),
         ]
-        used = sum(
-            f.wrap(FRAME_W, FRAME_H)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in head
-        )
-        key_h = key.wrap(FRAME_W, FRAME_H)[1] + 2 * mm
-        height_mm = min(MAP_MAX_MM, max(MAP_MIN_MM, (FRAME_H - used - key_h) / mm - 2))
-        spec = StaticMapSpec(width_mm=FRAME_W / mm, height_mm=height_mm)
-        png = render(spec)
-        story += [
-            *head,
-            Image(io.BytesIO(png), width=spec.width_mm * mm, height=spec.height_mm * mm),
-            Spacer(1, 2 * mm),
-            key,
-            PageBreak(),
-        ]
+        story += _map_with_key(head, key, render)
     return story
 
 
@@ -618,18 +465,11 @@ def target_table(
     Columns are :data:`TARGET_TABLE_COLUMNS`. Rows of one target never split
     across pages; the header repeats on every page.
     """
-    _register_fonts()
-    styles = styles or _styles()
-    header = [_p(h, styles["head"]) for h in TARGET_TABLE_COLUMNS]
+    register_fonts()
+    styles = styles or paragraph_styles()
+    header = [para(h, styles["head"]) for h in TARGET_TABLE_COLUMNS]
     data: list[list[Any]] = [header]
-    commands: list[tuple[Any, ...]] = [
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(TARGET_FILL)),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
-    ]
+    commands = table_commands(rules_from=None, pad_h=2.5)
 
     def col(name: str) -> list[Any]:
         return targets[name].tolist() if name in targets.columns else [None] * len(targets)
@@ -651,15 +491,15 @@ def target_table(
         r = 1 + 2 * i
         data.append(
             [
-                _p(rank, styles["cellb"]),
-                _p(ward, styles["cell"]),
-                _p(grid, styles["cell"]),
-                _p(info.count_text(ep, "episodes"), styles["cell"]),
-                _p(info.count_text(ch, "children"), styles["cell"]),
-                _p(info.count_text(found, "found"), styles["cell"]),
-                _p(format_count(vr), styles["cell"]),
-                _p(window, styles["cell"]),
-                _p(venue, styles["cell"]),
+                para(rank, styles["cellb"]),
+                para(ward, styles["cell"]),
+                para(grid, styles["cell"]),
+                para(info.count_text(ep, "episodes"), styles["cell"]),
+                para(info.count_text(ch, "children"), styles["cell"]),
+                para(info.count_text(found, "found"), styles["cell"]),
+                para(format_count(vr), styles["cell"]),
+                para(window, styles["cell"]),
+                para(venue, styles["cell"]),
             ]
         )
         why_par = Paragraph(f"<b>Why:</b> {escape(text_or_dash(why))}", styles["cell"])
@@ -672,7 +512,7 @@ def target_table(
             ("BOTTOMPADDING", (0, r + 1), (-1, r + 1), 3),
         ]
         if i % 2 == 1:
-            commands.append(("BACKGROUND", (0, r), (-1, r + 1), colors.HexColor("#eef2f7")))
+            commands.append(("BACKGROUND", (0, r), (-1, r + 1), colors.HexColor(BAND_COLOUR)))
     widths = [w * mm * (FRAME_W / mm) / sum(_COL_WIDTHS_MM) for w in _COL_WIDTHS_MM]
     table = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TableStyle(commands))
@@ -729,7 +569,6 @@ def build_pack(
         For missing columns, an unknown audience, partner cells finer than
         resolution 8, or a ward that cannot be found.
     """
-    _register_fonts()
     info = OutputMeta.from_mapping(meta)
     require_columns(hotspots, "hotspots", ("h3", "lat", "lng", "score"))
     require_columns(targets, "targets", ("rank", "h3", "lat", "lng", "score"))
@@ -739,7 +578,7 @@ def build_pack(
     check_partner_resolution(cells, info.audience)
     res = int(h3.get_resolution(h3.int_to_str(int(cells[0])))) if cells.size else None
     targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
-    styles = _styles()
+    styles = paragraph_styles()
     pages = _pages_of(wards, area)
     ranks_per_page = _assign_pages(targets, pages)
 
@@ -808,41 +647,17 @@ def build_pack(
     )
     story.append(target_table(targets, info, styles))
 
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    doc = BaseDocTemplate(
-        str(tmp),
-        pagesize=A4,
-        leftMargin=MARGIN_X,
-        rightMargin=MARGIN_X,
-        topMargin=MARGIN_TOP,
-        bottomMargin=MARGIN_BOTTOM,
+    provenance = (
+        f"Generated {info.generated_at}" if info.generated_at else "",
+        f"{PRODUCT} {info.version}" if info.version else PRODUCT,
+    )
+    return build_pdf(
+        path,
+        story,
+        marking=info.marking,
+        header=(clip(info.title, 70), clip(f"Patrol week {info.period}", 60)),
+        footer=clip(" · ".join(p for p in provenance if p), 70),
         title=info.title,
-        author="Engage Hotspots",
         subject=f"{info.marking} - patrol week {info.period}",
-        creator=f"Engage Hotspots {info.version}".strip(),
+        creator=product_text(info.version),
     )
-    frame = Frame(
-        MARGIN_X,
-        MARGIN_BOTTOM,
-        FRAME_W,
-        FRAME_H,
-        id="body",
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
-    )
-    doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
-
-    class _Canvas(_NumberedCanvas):
-        pass
-
-    _Canvas.info = info
-    try:
-        doc.build(story, canvasmaker=_Canvas)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
