@@ -518,6 +518,10 @@ def tune(
     category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
     area: AreaOpt = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap intervals.")] = 0,
+    holdout: Annotated[
+        int,
+        typer.Option(help="Keep the last N periods out of the choice and judge the best on them."),
+    ] = 0,
     accept: Annotated[
         bool, typer.Option(help="Make the best parameters the store's current ones.")
     ] = False,
@@ -549,6 +553,7 @@ def tune(
             areas=area,
             seed=seed,
             scheduler=scheduler,
+            holdout=holdout,
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
@@ -566,14 +571,25 @@ def tune(
         "pai_low",
         "pai_high",
         "pei_star_mean",
+        "pai_holdout_mean",
     ]
     typer.echo(result.table[[c for c in cols if c in result.table.columns]].to_string(index=False))
     beats = result.meta["best_beats_baseline"]
     typer.echo(
         "best configuration beats naive: "
         f"{'yes' if beats['naive'] else 'NO'}; persistence: "
-        f"{'yes' if beats['persistence'] else 'NO'}"
+        f"{'yes' if beats['persistence'] else 'NO'} (in-sample: chosen on these folds)"
     )
+    held = result.meta.get("best_on_holdout")
+    if held:
+        typer.echo(
+            f"on the {holdout} held-out folds: mean PAI {held['pai_mean']:.3g}; "
+            + "; ".join(
+                f"{b} {held[b]['pai_difference_mean']:+.3g} "
+                f"[{held[b]['low']:+.3g}, {held[b]['high']:+.3g}]"
+                for b in ("naive", "persistence")
+            )
+        )
     if accept:
         services.accept_params(location, result.best, result.meta)
         typer.echo("accepted: `engage weekly` now uses these parameters")

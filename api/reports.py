@@ -550,9 +550,38 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
             )
             text += (
                 f" Fold by fold the difference is {fmt_number(d['pai_difference_mean'])} "
-                f"[{fmt_number(d['low'])}, {fmt_number(d['high'])}]: {verdict}."
+                f"[{fmt_number(d['low'])}, {fmt_number(d['high'])}]: {verdict} "
+                "(in-sample)."
             )
         verdicts.append(text)
+    held: Mapping[str, Any] = meta.get("best_on_holdout") or {}
+    if held:
+        n_held = meta.get("holdout_folds")
+        text = (
+            f"<b>Held out</b> ({escape(text_or_dash(n_held))} later folds, not used to choose): "
+            f"mean PAI {fmt_number(held['pai_mean'])} "
+            f"[{fmt_number(held['low'])}, {fmt_number(held['high'])}]."
+        )
+        for name in BASELINES:
+            if name in held:
+                d = held[name]
+                word = (
+                    "clearly better"
+                    if d["clearly_better"]
+                    else "clearly worse"
+                    if d["clearly_worse"]
+                    else "not clearly different"
+                )
+                text += (
+                    f" Against {name}: {fmt_number(d['pai_difference_mean'])} "
+                    f"[{fmt_number(d['low'])}, {fmt_number(d['high'])}], {word}."
+                )
+        verdicts.append(text)
+    else:
+        verdicts.append(
+            "These figures are in-sample: the best configuration was chosen on the same folds, "
+            "so they flatter it. Run with --holdout to judge it on later folds it never saw."
+        )
     if beats and not all(beats.values()):
         verdicts.append(
             "The best configuration does not beat every baseline: on this data a simple "
@@ -570,8 +599,9 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
         "choice of the same area could have caught; 1 is perfect).",
         "<b>[low, high]</b> is the 95% bootstrap interval of the mean across folds. "
         "Every configuration is judged on the same folds, so a difference from a baseline "
-        "is taken fold by fold (the pai_minus_* columns of tune.csv): an interval of the "
-        "difference above 0 is a real gain on these folds; one that straddles 0 is not.",
+        "is taken fold by fold (the pai_minus_* columns of tune.csv). Chosen as the best of "
+        "many on those folds, the winner's interval above 0 is optimistic; the held-out "
+        "folds (*_holdout columns, --holdout) are the fair test.",
         "<b>Baselines</b>: <i>naive</i> patrols where events happened last period; "
         "<i>persistence</i> where most happened over the lookback.",
     ]
@@ -600,7 +630,7 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     facts = [
         (k, coverage_text(v) if k == "coverage" else value_text(v))
         for k, v in meta.items()
-        if k not in ("best_beats_baseline", "best_vs_baseline")
+        if k not in ("best_beats_baseline", "best_vs_baseline", "best_on_holdout")
     ]
     return _report(
         path,

@@ -57,6 +57,7 @@ METHOD_ONLY: dict[str, set[str]] = {
     "min_samples": {"dbscan"},
 }
 """Parameters only some methods use; other methods' combinations leave them out."""
+FOLD_METRICS = ("hit_rate", "pai", "pei_star")
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 MAX_COMBINATIONS = 500
 
@@ -179,9 +180,10 @@ def _run_one(
         first_origin=first_origin,
         seed=seed,
     )
-    metrics: dict[str, Any] = _metrics(result.summary.iloc[0].to_dict())
-    # Per-fold PAI in origin order, for the paired comparison with the baselines.
-    metrics["_fold_pai"] = result.folds.sort_values("origin")["pai"].tolist()
+    # Per-fold metrics in origin order: tune() summarises them over the selection
+    # (and held-out) folds and pairs them with the baselines fold by fold.
+    folds = result.folds.sort_values("origin")
+    metrics: dict[str, Any] = {"_folds": {k: folds[k].tolist() for k in FOLD_METRICS}}
     if isinstance(label, int):
         return {"config": label, **params.as_dict(), **metrics}
     return {
@@ -208,8 +210,16 @@ def tune(
     seed: int = 0,
     scheduler: str | None = None,
     connect_timeout_s: float = 10.0,
+    holdout: int = 0,
 ) -> TuneResult:
     """Backtest every combination and the baselines; rank by mean PAI at ``coverage``.
+
+    ``holdout`` (whole periods, default 0): the last ``holdout`` folds are
+    kept out of the ranking. The best combination is chosen on the earlier
+    folds (the ``*_mean``/``*_low``/``*_high`` and ``pai_minus_*`` columns,
+    in-sample after selection, so optimistic), and every row is also scored
+    on the held-out folds (``*_holdout`` columns), which is the honest test
+    of the chosen settings.
 
     With ``scheduler`` (``tcp://HOST:PORT`` of a Dask distributed scheduler)
     each backtest is one task on the cluster; the workers must reach the same
@@ -235,6 +245,16 @@ def tune(
         train_periods_for(AnalysisParams(**combo).lookback_weeks, horizon) for combo in grid
     )
     periods = len(period_boundaries(_utc(start, "start"), _utc(end, "end"), horizon)) - 1
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
+        msg = f"`holdout` must be a whole number of periods >= 0, got {holdout!r}."
+        raise ValidationError(msg)
+    if holdout and periods - first_origin - holdout < 1:
+        msg = (
+            f"--holdout {holdout} leaves no fold to choose on: the window gives "
+            f"{max(periods - first_origin, 0)} fold(s) after the grid's longest lookback. "
+            "Hold out fewer periods or widen --from/--to."
+        )
+        raise ValidationError(msg)
     if periods < first_origin + 1:
         longest = max(AnalysisParams(**combo).lookback_weeks for combo in grid)
         msg = (
@@ -251,10 +271,21 @@ def tune(
         ]
     else:
         rows = _on_cluster(scheduler, connect_timeout_s, location, start, end, settings, jobs, args)
-    fold_pai = [np.asarray(row.pop("_fold_pai"), dtype=np.float64) for row in rows]
+    per_fold = [
+        {k: np.asarray(v, dtype=np.float64) for k, v in row.pop("_folds").items()} for row in rows
+    ]
+    n_folds = len(per_fold[0]["pai"])
+    chosen_on = slice(0, n_folds - holdout)
     table = pd.DataFrame(rows)
+    table = _summarise(table, [{k: v[chosen_on] for k, v in f.items()} for f in per_fold], seed)
     table["coverage"] = coverage
-    table = _paired_differences(table, fold_pai, seed)
+    table = _paired_differences(table, [f["pai"][chosen_on] for f in per_fold], seed)
+    if holdout:
+        held = slice(n_folds - holdout, n_folds)
+        table = _summarise(
+            table, [{k: v[held] for k, v in f.items()} for f in per_fold], seed, "_holdout"
+        )
+        table = _paired_differences(table, [f["pai"][held] for f in per_fold], seed, "_holdout")
     order = table.sort_values(
         ["pai_mean", "pei_star_mean"], ascending=[False, False], kind="stable"
     )
@@ -267,16 +298,20 @@ def tune(
         b: bool(best_row["pai_mean"] > same_res.loc[same_res["config"] == b, "pai_mean"].iloc[0])
         for b in ("naive", "persistence")
     }
-    paired = {
-        b: {
-            "pai_difference_mean": float(best_row[f"pai_minus_{b}_mean"]),
-            "low": float(best_row[f"pai_minus_{b}_low"]),
-            "high": float(best_row[f"pai_minus_{b}_high"]),
-            "clearly_better": bool(best_row[f"pai_minus_{b}_low"] > 0),
-            "clearly_worse": bool(best_row[f"pai_minus_{b}_high"] < 0),
+
+    def verdicts(suffix: str) -> dict[str, dict[str, Any]]:
+        return {
+            b: {
+                "pai_difference_mean": float(best_row[f"pai_minus_{b}{suffix}_mean"]),
+                "low": float(best_row[f"pai_minus_{b}{suffix}_low"]),
+                "high": float(best_row[f"pai_minus_{b}{suffix}_high"]),
+                "clearly_better": bool(best_row[f"pai_minus_{b}{suffix}_low"] > 0),
+                "clearly_worse": bool(best_row[f"pai_minus_{b}{suffix}_high"] < 0),
+            }
+            for b in ("naive", "persistence")
         }
-        for b in ("naive", "persistence")
-    }
+
+    paired = verdicts("")
     meta = {
         "start": start.isoformat(),
         "end": end.isoformat(),
@@ -293,13 +328,41 @@ def tune(
             "95% percentile bootstrap of the mean per-fold PAI difference from the "
             "baseline at the same resolution (same folds)"
         ),
+        "selection_folds": n_folds - holdout,
+        "in_sample": (
+            f"the best of {len(grid)} combinations, chosen on the same folds its figures "
+            "come from: optimistic; judge the settings on held-out folds (--holdout)"
+        ),
+        "holdout_folds": holdout,
         "seed": seed,
         "ran_on": scheduler or "local",
     }
+    if holdout:
+        meta["best_on_holdout"] = {
+            "pai_mean": float(best_row["pai_holdout_mean"]),
+            "low": float(best_row["pai_holdout_low"]),
+            "high": float(best_row["pai_holdout_high"]),
+            **verdicts("_holdout"),
+        }
     return TuneResult(order.reset_index(drop=True), best, meta)
 
 
-def _paired_differences(table: pd.DataFrame, fold_pai: list[np.ndarray], seed: int) -> pd.DataFrame:
+def _summarise(
+    table: pd.DataFrame, folds: list[dict[str, np.ndarray]], seed: int, suffix: str = ""
+) -> pd.DataFrame:
+    """Per row, mean and 95% bootstrap interval of each fold metric over the given folds."""
+    table = table.copy()
+    for k in FOLD_METRICS:
+        stats = [bootstrap_interval(f[k], seed=seed) for f in folds]
+        for i, part in enumerate(("mean", "low", "high")):
+            table[f"{k}{suffix}_{part}"] = [s[i] for s in stats]
+    table[f"folds{suffix}"] = [int(np.isfinite(f["pai"]).sum()) for f in folds]
+    return table
+
+
+def _paired_differences(
+    table: pd.DataFrame, fold_pai: list[np.ndarray], seed: int, suffix: str = ""
+) -> pd.DataFrame:
     """Per row, the mean per-fold PAI difference from each baseline at its resolution.
 
     Every row is judged on the same folds (see :func:`tune`), so the
@@ -320,9 +383,9 @@ def _paired_differences(table: pd.DataFrame, fold_pai: list[np.ndarray], seed: i
             means.append(mean)
             lows.append(low)
             highs.append(high)
-        table[f"pai_minus_{b}_mean"] = means
-        table[f"pai_minus_{b}_low"] = lows
-        table[f"pai_minus_{b}_high"] = highs
+        table[f"pai_minus_{b}{suffix}_mean"] = means
+        table[f"pai_minus_{b}{suffix}_low"] = lows
+        table[f"pai_minus_{b}{suffix}_high"] = highs
     return table
 
 
@@ -369,13 +432,6 @@ def _on_cluster(
         return list(client.gather(futures))
     finally:
         client.close()
-
-
-def _metrics(summary: dict[Any, Any]) -> dict[str, float | int]:
-    keys = ("hit_rate", "pai", "pei_star")
-    out = {f"{k}_{s}": float(summary[f"{k}_{s}"]) for k in keys for s in ("mean", "low", "high")}
-    out["folds"] = int(summary["folds"])
-    return out
 
 
 def write_params(path: Path, params: AnalysisParams, meta: dict[str, Any]) -> Path:

@@ -332,3 +332,32 @@ def test_reports_default_to_the_pack_marking(
         assert files["report"].read_text().count("OFFICIAL-SENSITIVE") == 2
         for page in PdfReader(files["pdf"]).pages:
             assert page.extract_text().count("OFFICIAL-SENSITIVE") == 2
+
+
+def test_tune_pdf_says_in_sample_or_gives_the_held_out_verdict(
+    setup: tuple[str, Settings, Path], tune_files: dict[str, Path]
+) -> None:
+    flat = " ".join(p.extract_text() for p in PdfReader(tune_files["pdf"]).pages)
+    flat = " ".join(flat.split())
+    assert "These figures are in-sample" in flat
+    assert "Held out" not in flat
+    location, settings, out = setup
+    held = tune(
+        location,
+        start=START,
+        end=END,
+        settings=settings,
+        grid=parse_grid("method=count; half_life_days=14,56; lookback_weeks=8"),
+        layer="all",
+        holdout=4,
+    )
+    files = write_tune(held, out / "held", marking=MARKING)
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(files["pdf"]).pages).split())
+    h = held.meta["best_on_holdout"]
+    assert (
+        f"Held out (4 later folds, not used to choose): mean PAI {_num(h['pai_mean'])} "
+        f"[{_num(h['low'])}, {_num(h['high'])}]."
+    ) in text
+    n = h["naive"]
+    assert f"Against naive: {_num(n['pai_difference_mean'])} [{_num(n['low'])}," in text
+    assert "These figures are in-sample" not in text

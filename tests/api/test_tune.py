@@ -272,6 +272,54 @@ def test_a_lookback_longer_than_the_window_is_named(store: str, tmp_path: Path) 
         )
 
 
+def test_holdout_chooses_on_earlier_folds_and_judges_on_later_ones(
+    store: str, tmp_path: Path
+) -> None:
+    from api.backtest import backtest, bootstrap_interval
+    from api.tune import tune
+
+    settings = Settings(store=store, quarantine_dir=tmp_path / "q")
+    window = {
+        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+    }
+    grid = parse_grid("method=count; half_life_days=7,56; lookback_weeks=6")
+    result = tune(store, settings=settings, grid=grid, layer="all", holdout=5, **window)
+    t = result.table
+    # 20 weeks - 6 of lookback = 14 folds: 9 to choose on, 5 held out.
+    assert (t["folds"] == 9).all() and (t["folds_holdout"] == 5).all()
+    assert result.meta["selection_folds"] == 9 and result.meta["holdout_folds"] == 5
+    plain = backtest(
+        store,
+        settings=settings,
+        horizon="week",
+        coverages=(0.02,),
+        methods=("count", "naive"),
+        layer="all",
+        params=services.AnalysisParams(method="count", half_life_days=56.0, lookback_weeks=6),
+        train_periods=6,
+        **window,
+    ).folds.sort_values(["method", "origin"])
+    pai = {m: g["pai"].to_numpy() for m, g in plain.groupby("method")}
+    row = t.loc[t["config"].map(str) == "1"].iloc[0]
+    assert row["half_life_days"] == 56.0
+    assert row["pai_mean"] == pytest.approx(pai["count"][:9].mean(), rel=1e-12)
+    assert row["pai_holdout_mean"] == pytest.approx(pai["count"][9:].mean(), rel=1e-12)
+    want = bootstrap_interval(pai["count"][9:] - pai["naive"][9:], seed=0)
+    got = tuple(row[f"pai_minus_naive_holdout_{k}"] for k in ("mean", "low", "high"))
+    assert got == pytest.approx(want, rel=1e-12)
+    # The choice uses the first 9 folds only: the ranking follows pai_mean there.
+    configs = t.loc[t["config"].map(lambda c: isinstance(c, int))]
+    assert result.best.half_life_days == configs.iloc[0]["half_life_days"]
+    assert configs["pai_mean"].iloc[0] >= configs["pai_mean"].max()
+    best = configs.iloc[0]
+    assert result.meta["best_on_holdout"]["pai_mean"] == best["pai_holdout_mean"]
+    with pytest.raises(ValidationError, match="leaves no fold to choose on"):
+        tune(store, settings=settings, grid=grid, layer="all", holdout=14, **window)
+    with pytest.raises(ValidationError, match="`holdout`"):
+        tune(store, settings=settings, grid=grid, layer="all", holdout=-1, **window)
+
+
 def test_bad_parameter_files(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="not found"):
         read_params(tmp_path / "none.json")
