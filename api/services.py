@@ -588,6 +588,7 @@ def weekly(
                 threshold=params.suppress_below,
             )
         )
+        layers_meta = _partner_layer_counts(layers, layers_meta)
     targets["ward_name"] = targets["ward_name"].fillna("")
     shown = _audience_targets(targets, audience, params.suppress_below)
     out_dir = Path(out_dir)
@@ -948,6 +949,27 @@ MIN_TREND_WEEKS = 10
 """Fewest weekly bins for the trend layer (Esri's recommendation for Emerging Hot Spot
 Analysis: with fewer, the 90% rules need every week and Mann-Kendall rarely reaches
 significance)."""
+
+
+def _partner_layer_counts(layers: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
+    """The layers' class counts as partners see them: hidden cells counted as suppressed.
+
+    The counts of every class before suppression would tell how many
+    significant cells rest on fewer children than the threshold.
+    """
+    import copy
+
+    out = copy.deepcopy(meta)
+    shown = layers["disclosable"].fillna(False).to_numpy(dtype=bool)
+    for key, column, counts in (
+        ("gistar", "gi_class", "class_counts"),
+        ("emerging", "pattern", "pattern_counts"),
+    ):
+        if column in layers.columns and counts in out.get(key, {}):
+            seen = pd.Series(np.where(shown, layers[column].astype(str), "suppressed"))
+            tally = seen.value_counts()
+            out[key][counts] = {c: int(tally.get(c, 0)) for c in [*out[key][counts], "suppressed"]}
+    return out
 
 
 def _week_layers(

@@ -461,3 +461,10 @@ def test_partner_layers_only_where_five_children_are_nearby(
     assert all(nearby(int(c)) < 5 for c in hidden["h3"])
     assert hidden[["gi_z", "gi_p", "gi_p_adj", "mk_z", "mk_p"]].isna().all().all()
     assert (cells.loc[cells["gi_class"] == "suppressed", "pattern"] == "suppressed").all()
+    # run.json counts the classes as partners see them, hidden cells as suppressed.
+    counts = run["layers"]["gistar"]["class_counts"]
+    assert counts["suppressed"] == len(hidden)
+    for label, n in counts.items():
+        assert n == int((cells["gi_class"] == label).sum()), label
+    patterns = run["layers"]["emerging"]["pattern_counts"]
+    assert patterns["suppressed"] == int((cells["pattern"] == "suppressed").sum())
