@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python scripts/evidence_tables.py backtest DIR [DIR:METHOD=LABEL ...]
+    .venv/bin/python scripts/evidence_tables.py backtest DIR [DIR:METHOD=LABEL ...] [--pair METHOD]
     .venv/bin/python scripts/evidence_tables.py tune DIR [--top 5]
 
 ``backtest`` prints one table of every method and coverage in the folders'
@@ -53,6 +53,28 @@ def backtest_table(specs: list[str]) -> str:
                     f"{_ci(r, 'pai', 1)} | {_ci(r, 'pei_star', 2)} | {r['folds']} |"
                 )
     return "\n".join(lines)
+
+
+def paired_lines(folder: str, method: str, coverage: float) -> str:
+    """``method`` minus each baseline, fold by fold, at ``coverage``: mean and 95% bootstrap."""
+    import numpy as np
+
+    from api.backtest import bootstrap_interval
+
+    folds = pd.read_csv(Path(folder) / "backtest.csv")
+    at = folds.loc[np.isclose(folds["coverage"], coverage)].sort_values("origin")
+    mine = at.loc[at["method"] == method, "pai"].to_numpy()
+    out = []
+    for base in ("naive", "persistence"):
+        theirs = at.loc[at["method"] == base, "pai"].to_numpy()
+        if len(theirs) != len(mine) or not len(mine):
+            continue
+        mean, low, high = bootstrap_interval(mine - theirs, seed=0)
+        out.append(
+            f"{method} − {base}, PAI at {coverage:.0%}, {len(mine)} folds: "
+            f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+        )
+    return "\n".join(out)
 
 
 def _describe(row: Any) -> str:
@@ -106,12 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="kind", required=True)
     b = sub.add_parser("backtest")
     b.add_argument("specs", nargs="+")
+    b.add_argument("--pair", help="METHOD: also its per-fold PAI difference from the baselines")
+    b.add_argument("--coverage", type=float, default=0.02)
     t = sub.add_parser("tune")
     t.add_argument("folder")
     t.add_argument("--top", type=int, default=5)
     args = parser.parse_args(argv)
     if args.kind == "backtest":
         print(backtest_table(args.specs))
+        if args.pair:
+            print()
+            print(paired_lines(args.specs[0].partition(":")[0], args.pair, args.coverage))
     else:
         print(tune_table(args.folder, args.top))
     return 0
