@@ -42,9 +42,10 @@ import secrets
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import psutil
@@ -55,8 +56,9 @@ SHARED_DATA = Path(
 )
 DATA_DIR = SHARED_DATA / "police_uk" / "lancashire"  # as tests/conftest.py finds it
 FILES_GLOB = "blackburn_with_darwen/202[012]-*.csv"
-START = datetime(2020, 10, 1, tzinfo=UTC)
-END = datetime(2022, 11, 1, tzinfo=UTC)
+# Midnight UK time, as `engage tune --from 2020-10-01 --to 2022-11-01` reads them.
+START = datetime(2020, 10, 1, tzinfo=ZoneInfo("Europe/London"))
+END = datetime(2022, 11, 1, tzinfo=ZoneInfo("Europe/London"))
 HORIZON = "month"
 CATEGORY = "Violence and sexual offences"
 COVERAGE = 0.02
