@@ -569,6 +569,15 @@ def weekly(
         msg = f"`audience` must be one of {', '.join(AUDIENCES)}, got {audience!r}."
         raise ValidationError(msg)
     params = params or AnalysisParams()
+    if audience == "partner" and params.method == "gistar":
+        from geo.errors import ValidationError
+
+        msg = (
+            "partner packs do not offer --method gistar: its per-cell z and p-values would "
+            "show statistics of cells with fewer than 5 children. Use --method kde or count; "
+            "the partner map still carries the Gi* layer, suppressed where children are few."
+        )
+        raise ValidationError(msg)
     if audience == "partner" and params.res != 8:
         params = AnalysisParams(**{**params.as_dict(), "res": 8})
     a = analyse_week(location, week=week, settings=settings, areas=areas, params=params)

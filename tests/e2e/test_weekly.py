@@ -468,3 +468,18 @@ def test_partner_layers_only_where_five_children_are_nearby(
         assert n == int((cells["gi_class"] == label).sum()), label
     patterns = run["layers"]["emerging"]["pattern_counts"]
     assert patterns["suppressed"] == int((cells["pattern"] == "suppressed").sum())
+
+
+def test_partner_packs_refuse_the_gistar_method(world: dict[str, object], tmp_path: Path) -> None:
+    from geo.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="partner packs do not offer --method gistar"):
+        services.weekly(
+            str(world["location"]),
+            week=None,
+            out_dir=tmp_path / "partner",
+            settings=world["settings"],  # type: ignore[arg-type]
+            audience="partner",
+            params=services.AnalysisParams(method="gistar"),
+        )
+    assert not (tmp_path / "partner").exists()
