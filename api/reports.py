@@ -502,6 +502,18 @@ def ranked_rows(table: pd.DataFrame) -> list[list[str]]:
     ]
 
 
+def _difference(d: Mapping[str, Any]) -> tuple[str, str]:
+    """A paired PAI difference (``api.tune`` verdict dict) as ``mean [low, high]`` and a word."""
+    diff = (
+        f"{fmt_number(d['pai_difference_mean'])} [{fmt_number(d['low'])}, {fmt_number(d['high'])}]"
+    )
+    if d["clearly_better"]:
+        return diff, "clearly better"
+    if d["clearly_worse"]:
+        return diff, "clearly worse"
+    return diff, "not clearly different"
+
+
 def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     """Write the parameter search report as an A4 PDF; returns its path.
 
@@ -540,19 +552,8 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
             f"(mean PAI {best_pai} against {base_pai})."
         )
         if name in paired:
-            d = paired[name]
-            verdict = (
-                "clearly better"
-                if d["clearly_better"]
-                else "clearly worse"
-                if d["clearly_worse"]
-                else "not clearly different"
-            )
-            text += (
-                f" Fold by fold the difference is {fmt_number(d['pai_difference_mean'])} "
-                f"[{fmt_number(d['low'])}, {fmt_number(d['high'])}]: {verdict} "
-                "(in-sample)."
-            )
+            diff, verdict = _difference(paired[name])
+            text += f" Fold by fold the difference is {diff}: {verdict} (in-sample)."
         verdicts.append(text)
     held: Mapping[str, Any] = meta.get("best_on_holdout") or {}
     if held:
@@ -564,18 +565,8 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
         )
         for name in BASELINES:
             if name in held:
-                d = held[name]
-                word = (
-                    "clearly better"
-                    if d["clearly_better"]
-                    else "clearly worse"
-                    if d["clearly_worse"]
-                    else "not clearly different"
-                )
-                text += (
-                    f" Against {name}: {fmt_number(d['pai_difference_mean'])} "
-                    f"[{fmt_number(d['low'])}, {fmt_number(d['high'])}], {word}."
-                )
+                diff, verdict = _difference(held[name])
+                text += f" Against {name}: {diff}, {verdict}."
         verdicts.append(text)
     else:
         verdicts.append(
