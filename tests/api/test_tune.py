@@ -22,6 +22,13 @@ from .conftest import synthetic_store
 runner = CliRunner()
 
 
+WINDOW = {
+    "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
+    "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+}
+"""The synthetic store's 20 whole weeks."""
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return synthetic_store(tmp_path_factory.mktemp("tune"), seed=5)
@@ -141,10 +148,7 @@ def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
     from api.tune import tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
-    window = {
-        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
-    }
+    window = dict(WINDOW)
     result = tune(
         store,
         settings=settings,
@@ -190,10 +194,7 @@ def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -
     from api.tune import tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
-    window = {
-        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
-    }
+    window = dict(WINDOW)
     result = tune(
         store,
         settings=settings,
@@ -267,8 +268,7 @@ def test_a_lookback_longer_than_the_window_is_named(store: str, tmp_path: Path) 
             settings=settings,
             grid=parse_grid("method=count; lookback_weeks=4,30"),
             layer="all",
-            start=pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-            end=pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+            **WINDOW,
         )
 
 
@@ -279,10 +279,7 @@ def test_holdout_chooses_on_earlier_folds_and_judges_on_later_ones(
     from api.tune import tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
-    window = {
-        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
-    }
+    window = dict(WINDOW)
     grid = parse_grid("method=count; half_life_days=7,56; lookback_weeks=6")
     result = tune(store, settings=settings, grid=grid, layer="all", holdout=5, **window)
     t = result.table
@@ -339,10 +336,7 @@ def test_a_dask_cluster_gives_the_identical_result(store: str, tmp_path: Path) -
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     grid = parse_grid("method=kde,count; half_life_days=14,56; lookback_weeks=8")
-    window = {
-        "start": pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-        "end": pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
-    }
+    window = dict(WINDOW)
     local = tune(store, settings=settings, grid=grid, layer="all", **window)
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
@@ -370,8 +364,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path:
             settings=settings,
             grid=parse_grid("method=count"),
             layer="all",
-            start=pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-            end=pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+            **WINDOW,
             scheduler="tcp://127.0.0.1:1",
             connect_timeout_s=2.0,
         )
@@ -381,7 +374,6 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path:
             settings=settings,
             grid=parse_grid("method=count"),
             layer="all",
-            start=pd.Timestamp("2025-01-06", tz="UTC").to_pydatetime(),
-            end=pd.Timestamp("2025-05-26", tz="UTC").to_pydatetime(),
+            **WINDOW,
             scheduler="localhost:8786",
         )
