@@ -39,7 +39,7 @@ StoreOpt = Annotated[
 ]
 
 
-MarkingOpt = Annotated[str, typer.Option(help="Security marking on every page of the reports.")]
+MarkingOpt = Annotated[str, typer.Option(help="Security marking on every printed page.")]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -246,7 +246,12 @@ def _params(
     eps_m: float | None = None,
     min_samples: int | None = None,
     top: int | None = None,
+    *,
+    base: services.AnalysisParams | None = None,
 ) -> services.AnalysisParams:
+    """``base`` (default the defaults) with the options given on the command line."""
+    import dataclasses
+
     given: dict[str, Any] = {
         "method": method,
         "res": res,
@@ -257,10 +262,34 @@ def _params(
         "min_samples": min_samples,
         "top_n": top,
     }
+    chosen = {k: v for k, v in given.items() if v is not None}
     try:
-        return services.AnalysisParams(**{k: v for k, v in given.items() if v is not None})
+        return dataclasses.replace(base or services.AnalysisParams(), **chosen)
     except ValidationError as exc:
         _fail(str(exc))
+
+
+def _base_params(params_file: Path | None, location: str | None) -> services.AnalysisParams:
+    """The parameters a run starts from: ``--params FILE``, else the store's accepted
+    ones (when ``location`` is given), else the defaults."""
+    from api.tune import read_params
+
+    try:
+        if params_file is not None:
+            return read_params(params_file)
+        accepted = services.accepted_params(location) if location is not None else None
+    except (ValidationError, StoreError) as exc:
+        _fail(str(exc))
+    return accepted or services.AnalysisParams()
+
+
+ParamsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--params",
+        help="Parameter file from `engage tune` (default: the store's accepted one).",
+    ),
+]
 
 
 def _check_cells_out(out: Path) -> None:
@@ -438,25 +467,17 @@ def backtest(
     store: StoreOpt = None,
 ) -> None:
     """Rolling-origin backtest: hit rate, PAI and PEI* per method and coverage, with baselines."""
-    import dataclasses
-
     from api.backtest import backtest as run_backtest
     from api.backtest import write_report
-    from api.tune import read_params, train_periods_for
+    from api.tune import train_periods_for
 
     settings = _settings()
     start, end = _parse_day(since, "--from"), _parse_day(until, "--to")
     assert start is not None and end is not None
-    try:
-        params = _params(None, res)
-        if params_file is not None:
-            params = read_params(params_file)
-            if res is not None:
-                params = dataclasses.replace(params, res=res)
-            if train_periods is None:
-                train_periods = train_periods_for(params.lookback_weeks, horizon)
-    except ValidationError as exc:
-        _fail(str(exc))
+    # A backtest judges settings: the defaults or a file's, never silently the accepted ones.
+    params = _params(None, res, base=_base_params(params_file, None))
+    if params_file is not None and train_periods is None:
+        train_periods = train_periods_for(params.lookback_weeks, horizon)
     if methods is None:
         methods = (
             "kde,count,naive,persistence"
@@ -610,16 +631,19 @@ def targets(
     lookback_weeks: Annotated[
         int | None, typer.Option(help="Weeks of data before the patrol week.")
     ] = None,
+    params_file: ParamsOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """The ranked, explained target list for a patrol week."""
+    """The ranked, explained target list for a patrol week (the weekly pack's targets)."""
     from maps.exports import write_targets_csv
 
     settings = _settings()
-    params = _params(method, res, lookback_weeks=lookback_weeks, top=top)
+    location = _store(store, settings)
+    base = _base_params(params_file, location)
+    params = _params(method, res, lookback_weeks=lookback_weeks, top=top, base=base)
     try:
         table = services.targets_table(
-            _store(store, settings), week=week, settings=settings, areas=area, params=params
+            location, week=week, settings=settings, areas=area, params=params
         )
     except (ValidationError, StoreError) as exc:
         _fail(str(exc))
@@ -649,48 +673,27 @@ def weekly(
         float | None, typer.Option(help="KDE bandwidth in metres (default: rule).")
     ] = None,
     top: Annotated[int | None, typer.Option(help="How many targets (default 15).")] = None,
-    marking: Annotated[
-        str, typer.Option(help="Security marking on every page.")
-    ] = "OFFICIAL-SENSITIVE",
-    params_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--params",
-            help="Parameter file from `engage tune` (default: the store's accepted one).",
-        ),
-    ] = None,
+    marking: MarkingOpt = DEFAULT_MARKING,
+    params_file: ParamsOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """The weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json."""
-    import dataclasses
     import os
 
-    from api.tune import read_params
-
     settings = _settings()
-    try:
-        base = (
-            read_params(params_file)
-            if params_file is not None
-            else services.accepted_params(_store(store, settings)) or services.AnalysisParams()
-        )
-    except (ValidationError, StoreError) as exc:
-        _fail(str(exc))
-    given: dict[str, Any] = {
-        "method": method,
-        "res": res,
-        "bandwidth_m": bandwidth_m,
-        "half_life_days": half_life_days,
-        "lookback_weeks": lookback_weeks,
-        "top_n": top,
-    }
-    try:
-        params = dataclasses.replace(base, **{k: v for k, v in given.items() if v is not None})
-    except ValidationError as exc:
-        _fail(str(exc))
+    location = _store(store, settings)
+    params = _params(
+        method,
+        res,
+        bandwidth_m=bandwidth_m,
+        half_life_days=half_life_days,
+        lookback_weeks=lookback_weeks,
+        top=top,
+        base=_base_params(params_file, location),
+    )
     try:
         result = services.weekly(
-            _store(store, settings),
+            location,
             week=week,
             out_dir=out,
             settings=settings,

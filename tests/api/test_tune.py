@@ -117,6 +117,13 @@ def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_p
     run = json.loads((pack / "run.json").read_text())
     assert run["parameters"]["half_life_days"] == params.half_life_days
     assert run["parameters"]["lookback_weeks"] == 8
+    # `engage targets` starts from the same accepted parameters: the same list as the pack's.
+    listed = tmp_path / "targets.csv"
+    targets = runner.invoke(app, ["targets", "--store", store, "--out", str(listed)])
+    assert targets.exit_code == 0, targets.output
+    mine = pd.read_csv(listed)
+    packed = pd.read_csv(pack / "targets.csv")
+    assert mine["h3"].tolist() == packed["h3"].tolist()
     # An explicit file wins over the accepted parameters, and options over both.
     other = write_params(
         tmp_path / "p.json", services.AnalysisParams(method="count", half_life_days=7.0), {}
