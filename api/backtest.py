@@ -13,9 +13,9 @@ last whole period before ``end``:
   always ``train_periods`` periods, so every origin trains on the same
   amount of history);
 * it scores every cell of the study area's grid (at ``params.res``); and
-* the scores are judged against the events of ``[t, t + 1 period)`` with
-  :func:`models.evaluation.evaluate_many` (hit rate, PAI, PEI*), using the
-  true cell areas ``cells["area_m2"]``.
+* the scores are judged against the events of ``[t, t + 1 period)`` by
+  :func:`models.evaluation.rolling_origin` (hit rate, PAI, PEI* and the
+  stability of the selection), using the true cell areas ``cells["area_m2"]``.
 
 Methods are any of :data:`api.services.METHODS` (scored through
 :func:`api.services.run_hotspots` with ``as_of = t``, so recency weights
@@ -62,13 +62,7 @@ from geo.errors import ValidationError
 from geo.store import Window
 from maps.audience import DEFAULT_MARKING
 from models.counts import LOCAL_TZ
-from models.evaluation import (
-    evaluate_many,
-    naive_scores,
-    persistence_scores,
-    select_by_coverage,
-    stability,
-)
+from models.evaluation import naive_scores, persistence_scores, rolling_origin
 
 HORIZONS = ("week", "month")
 BASELINES = ("naive", "persistence")
@@ -389,53 +383,52 @@ def backtest(
     period = np.searchsorted(edges, at_ns, side="right") - 1
     counts = _period_counts(period, cell, n_periods, cell_index)
 
+    train_events = np.bincount(period, minlength=n_periods)
     fold_frames: list[pd.DataFrame] = []
     score_frames: list[pd.DataFrame] = []
-    previous: dict[tuple[str, float], pd.Index] = {}
-    for i in range(first, n_periods):
-        t = bounds[i]
-        train_mask = (period >= i - train_periods) & (period < i)
-        train = events.loc[train_mask]
-        outcomes = counts.iloc[i]
-        for method in meths:
+    for method in meths:
+        # models.evaluation.rolling_origin walks the origins; the scorer sees the
+        # periods before origin i (its rows are ``counts.iloc[:i]``).
+        def scorer(past: pd.DataFrame, method: str = method) -> pd.Series:
+            i = len(past)
             if method == "naive":
-                scores = naive_scores(counts.iloc[i - 1])
+                scores = naive_scores(past.iloc[-1])
             elif method == "persistence":
-                scores = persistence_scores(
-                    counts.iloc[i - train_periods : i], periods=train_periods
-                )
+                scores = persistence_scores(past, periods=train_periods)
             else:
-                frame, _ = run_hotspots(train, cells, replace(params, method=method), t, quiet=True)
+                train = events.loc[(period >= i - train_periods) & (period < i)]
+                frame, _ = run_hotspots(
+                    train, cells, replace(params, method=method), bounds[i], quiet=True
+                )
                 scores = pd.Series(
                     frame["score"].to_numpy(dtype=np.float64),
                     index=pd.Index(frame["h3"].to_numpy(dtype=np.int64), name="h3"),
-                )
-            scores = scores.fillna(0.0) if method in METHODS else scores
-            ev = evaluate_many(scores, cell_areas, outcomes, covs)
-            stab = []
-            for c in covs:
-                chosen = select_by_coverage(scores, cell_areas, c)
-                key = (method, c)
-                stab.append(stability(previous[key], chosen) if key in previous else math.nan)
-                previous[key] = chosen
-            ev["stability"] = stab
-            ev.insert(0, "method", method)
-            ev.insert(0, "test_end", bounds[i + 1])
-            ev.insert(0, "origin", t)
-            ev["train_events"] = len(train)
-            fold_frames.append(ev)
+                ).fillna(0.0)
             if keep_scores:
                 score_frames.append(
                     pd.DataFrame(
                         {
-                            "origin": t,
+                            "origin": bounds[i],
                             "method": method,
                             "h3": scores.index.to_numpy(dtype=np.int64),
                             "score": scores.to_numpy(dtype=np.float64),
                         }
                     )
                 )
-    folds = pd.concat(fold_frames, ignore_index=True)[list(FOLD_COLUMNS)]
+            return scores
+
+        ev = rolling_origin(counts, cell_areas, scorer, min_train_periods=first, coverages=covs)
+        i = ev["origin"].to_numpy(dtype=np.int64)
+        ev["origin"] = [bounds[k] for k in i]
+        ev.insert(1, "test_end", [bounds[k + 1] for k in i])
+        ev.insert(2, "method", method)
+        ev["train_events"] = [int(train_events[max(k - train_periods, 0) : k].sum()) for k in i]
+        fold_frames.append(ev)
+    # One block per origin, methods and coverages in the order asked for.
+    folds = pd.concat(fold_frames, ignore_index=True).sort_values("origin", kind="stable")
+    folds = folds.reset_index(drop=True)[list(FOLD_COLUMNS)]
+    if keep_scores:
+        score_frames.sort(key=lambda f: f["origin"].iloc[0])
     summary = summarise(folds, seed=seed)
     meta: dict[str, Any] = {
         "area": area_name,
