@@ -36,7 +36,6 @@ metrics) are left out of that metric's summary.
 
 from __future__ import annotations
 
-import base64
 import html
 import math
 from collections.abc import Sequence
@@ -473,15 +472,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def write_report(
     result: BacktestResult, out_dir: Path, *, marking: str = DEFAULT_MARKING
 ) -> dict[str, Path]:
@@ -494,7 +484,15 @@ def write_report(
     PEI* plot too. Both carry the security ``marking`` (default
     ``OFFICIAL-SENSITIVE``, as the weekly pack), the PDF on every page.
     """
-    from api.reports import backtest_facts, backtest_pdf, marking_text, metric_by_coverage_png
+    from api.reports import (
+        backtest_facts,
+        backtest_pdf,
+        html_png,
+        html_report,
+        html_table,
+        marking_text,
+        metric_by_coverage_png,
+    )
 
     marking = marking_text(marking)
     out = Path(out_dir)
@@ -512,12 +510,6 @@ def write_report(
     result.summary.to_csv(files["summary"], index=False)
     meta = result.meta
 
-    def png64(metric: str, label: str) -> str:
-        png = metric_by_coverage_png(result.summary, metric, label)
-        return base64.b64encode(png).decode("ascii")
-
-    hit_png = png64("hit_rate", "hit rate")
-    pai_png = png64("pai", "PAI")
     shown = result.summary[
         [
             "method",
@@ -533,34 +525,23 @@ def write_report(
             "stability_mean",
         ]
     ]
-    facts = backtest_facts(meta)
     facts_html = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in facts.items()
+        for k, v in backtest_facts(meta).items()
     )
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Hotspot backtest</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-th, td {{ border: 1px solid #999; padding: 0.25em 0.5em; text-align: right; }}
-th {{ background: #eee; }}
-.marking {{ background: #1d1d1b; color: #fff; font-weight: bold; text-align: center;
-  padding: 0.2em; margin: 0 0 1em 0; }}
-</style></head><body>
-<div class="marking">{html.escape(marking)}</div>
-<h1>Hotspot backtest</h1>
-<p>Rolling origin: each period is forecast from the {html.escape(str(meta.get("train_periods")))}
-periods before it only, and judged on the events of that period.</p>
-<table>{facts_html}</table>
-<h2>Summary (mean across folds, 95% interval)</h2>
-{_table(shown)}
-<h2>Hit rate</h2>
-<img alt="hit rate by coverage" src="data:image/png;base64,{hit_png}">
-<h2>PAI</h2>
-<img alt="PAI by coverage" src="data:image/png;base64,{pai_png}">
-<div class="marking">{html.escape(marking)}</div>
-</body></html>
-"""
+    summary = result.summary
+    hit = html_png(metric_by_coverage_png(summary, "hit_rate", "hit rate"), "hit rate by coverage")
+    pai = html_png(metric_by_coverage_png(summary, "pai", "PAI"), "PAI by coverage")
+    page = html_report(
+        "Hotspot backtest",
+        marking,
+        f"<p>Rolling origin: each period is forecast from the "
+        f"{html.escape(str(meta.get('train_periods')))} periods before it only, and judged "
+        "on the events of that period.</p>\n"
+        f"<table>{facts_html}</table>\n"
+        "<h2>Summary (mean across folds, 95% interval)</h2>\n"
+        f"{html_table(shown, _fmt)}\n"
+        f"<h2>Hit rate</h2>\n{hit}\n<h2>PAI</h2>\n{pai}",
+    )
     files["report"].write_text(page, encoding="utf-8")
     return files

@@ -26,9 +26,11 @@ data URIs and the PDFs as images.
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
@@ -242,6 +244,44 @@ def _styles() -> dict[str, ParagraphStyle]:
 def marking_text(marking: str | None) -> str:
     """The marking as printed: stripped; empty means :data:`maps.audience.DEFAULT_MARKING`."""
     return str(marking or DEFAULT_MARKING).strip() or DEFAULT_MARKING
+
+
+# --- the offline HTML reports -----------------------------------------------------------
+
+HTML_STYLE = (
+    "body { font-family: sans-serif; margin: 2em; }\n"
+    "table { border-collapse: collapse; margin-bottom: 1.5em; }\n"
+    "th, td { border: 1px solid #999; padding: 0.25em 0.5em; text-align: right; }\n"
+    "th { background: #eee; }\n"
+    ".marking { background: #1d1d1b; color: #fff; font-weight: bold; text-align: center;\n"
+    "  padding: 0.2em; margin: 0 0 1em 0; }\n"
+)
+
+
+def html_table(frame: pd.DataFrame, fmt: Callable[[Any], str]) -> str:
+    """A frame as an HTML table, every cell formatted by ``fmt`` and escaped."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def html_png(png: bytes, alt: str) -> str:
+    """A PNG embedded as a data URI (the reports load nothing from elsewhere)."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def html_report(title: str, marking: str, body: str) -> str:
+    """One offline HTML page: the marking above and below ``body`` (already escaped HTML)."""
+    banner = f'<div class="marking">{html.escape(marking)}</div>'
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>\n<style>\n{HTML_STYLE}</style></head><body>\n"
+        f"{banner}\n<h1>{html.escape(title)}</h1>\n{body}\n{banner}\n</body></html>\n"
+    )
 
 
 def _kv_table(rows: list[tuple[str, str]], styles: dict[str, ParagraphStyle]) -> Table:

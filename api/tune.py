@@ -22,7 +22,6 @@ or on a Dask distributed cluster with ``--scheduler tcp://HOST:PORT``.
 
 from __future__ import annotations
 
-import base64
 import html
 import itertools
 import json
@@ -473,7 +472,14 @@ def write_report(
     Both reports carry the security ``marking`` (default
     ``OFFICIAL-SENSITIVE``, as the weekly pack), the PDF on every page.
     """
-    from api.reports import marking_text, pai_by_config_png, tune_pdf
+    from api.reports import (
+        html_png,
+        html_report,
+        html_table,
+        marking_text,
+        pai_by_config_png,
+        tune_pdf,
+    )
 
     marking = marking_text(marking)
     out_dir = Path(out_dir)
@@ -490,26 +496,17 @@ def write_report(
     result.table.to_csv(files["table"], index=False)
     write_params(files["params"], result.best, result.meta)
     t = result.table
-    png_bytes = pai_by_config_png(t, coverage=float(result.meta["coverage"]))
-    png = base64.b64encode(png_bytes).decode("ascii")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-        for row in t.itertuples(index=False)
-    )
     facts = "".join(
         f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in result.meta.items()
     )
-    banner = f"<div class='marking'>{html.escape(marking)}</div>"
+    png = pai_by_config_png(t, coverage=float(result.meta["coverage"]))
     files["report"].write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>Parameter search</title>"
-        "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
-        ".marking{background:#1d1d1b;color:#fff;font-weight:bold;text-align:center;"
-        "padding:2px;margin:0 0 1em 0}</style></head><body>"
-        f"{banner}<h1>Parameter search</h1><ul>{facts}</ul>"
-        f"<img alt='PAI by configuration' src='data:image/png;base64,{png}'>"
-        f"<table><tr>{head}</tr>{body}</table>{banner}</body></html>\n"
+        html_report(
+            "Parameter search",
+            marking,
+            f"<ul>{facts}</ul>\n{html_png(png, 'PAI by configuration')}\n{html_table(t, _fmt)}",
+        ),
+        encoding="utf-8",
     )
     return files
 
