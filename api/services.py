@@ -318,11 +318,13 @@ def load_events(
     layer: str = "all",
     category: str | None = None,
     area: Any = None,
+    venues: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The located events of a window as one frame (see models/hotspots.py).
 
     ``all`` means the MFH and intelligence layers (last seen, found, venue
-    reports); incidents are context and come only when asked for.
+    reports); incidents are context and come only when asked for. ``venues``:
+    the venues table when the caller has read it already (else read here).
     """
     from geo.errors import ValidationError
 
@@ -356,7 +358,8 @@ def load_events(
             )
     if "venues" in wanted:
         reports = store.read(schemas.VENUE_REPORTS, window=window)
-        venues = store.read(schemas.VENUES)
+        if venues is None:
+            venues = store.read(schemas.VENUES)
         joined = reports.merge(venues[["venue_id", "lat", "lng", "h3"]], on="venue_id", how="inner")
         parts.append(
             _project(joined, "lat", "lng").assign(
@@ -821,8 +824,9 @@ def analyse_week(
     polygon, area_name, ward_list = analysis_area(settings, areas)
     cells = grid_for(polygon, params.res)
     with opened_store(location) as store:
-        events = load_events(store, Window(data_start.to_pydatetime(), start.to_pydatetime()))
         venues = store.read(schemas.VENUES)
+        window = Window(data_start.to_pydatetime(), start.to_pydatetime())
+        events = load_events(store, window, venues=venues)
     if len(events) == 0:
         msg = (
             f"no episodes or intelligence between {data_start.date()} and {start.date()}; "
