@@ -68,35 +68,13 @@ import pandas as pd
 from psycopg import sql
 
 from geo.errors import ValidationError
-from geo.schemas import TABLES, Table
+from geo.schemas import Table
 from geo.store.base import Window
 from geo.store.postgis import PostgisStore, window_filters
+from geo.store.query import known_table, table_point
 
 BNG_SRID = 27700
 """British National Grid, the projected CRS the clustering runs in (metres)."""
-
-
-def _check_table(table: Table) -> Table:
-    spec = TABLES.get(getattr(table, "name", ""))
-    if spec is None or spec != table:
-        msg = f"unknown table {table!r}; pass one of geo.schemas.TABLES ({', '.join(TABLES)})."
-        raise ValidationError(msg)
-    return spec
-
-
-def _check_point(spec: Table, point: str | None) -> str:
-    if not spec.points:
-        msg = f"table `{spec.name}` has no points; DBSCAN needs a table with points."
-        raise ValidationError(msg)
-    if point is None:
-        return spec.points[0]
-    if point not in spec.points:
-        msg = (
-            f"table `{spec.name}` has no point {point!r}; choose one of "
-            f"{list(spec.points)} (column prefixes; '' is the plain `geom`)."
-        )
-        raise ValidationError(msg)
-    return point
 
 
 def _check_eps(eps_m: Any) -> float:
@@ -162,8 +140,8 @@ def db_dbscan(
     See the module docstring for how border points differ from
     :func:`models.dbscan.dbscan`.
     """
-    spec = _check_table(table)
-    prefix = _check_point(spec, point)
+    spec = known_table(table)
+    prefix = table_point(spec, point, needed_for="DBSCAN needs a table with points")
     eps = _check_eps(eps_m)
     ms = _check_min_samples(min_samples)
     geom = sql.Identifier("t", f"{prefix}geom")

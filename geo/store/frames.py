@@ -14,6 +14,8 @@ Frames read from a store carry one more column, ``ingested_at`` (timestamp).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -68,3 +70,10 @@ def empty(table: Table, *, with_ingested_at: bool = True) -> pd.DataFrame:
     if with_ingested_at:
         cols[INGESTED_AT] = pd.Series([], dtype=object)
     return conform(table, pd.DataFrame(cols), with_ingested_at=with_ingested_at)
+
+
+def conform_columns(table: Table, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """A frame of some of the table's columns (perhaps ``ingested_at``), conformed, as ``names``."""
+    sub = dataclasses.replace(table, columns=tuple(c for c in table.columns if c.name in names))
+    out = conform(sub, frame, with_ingested_at=INGESTED_AT in names)
+    return out[names].reset_index(drop=True)

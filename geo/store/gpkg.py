@@ -53,10 +53,18 @@ import shapely
 
 import geo
 from geo.errors import StoreError, ValidationError
-from geo.h3index import cells_resolution, cells_to_child_range, cells_valid, check_res
-from geo.schemas import STORE_RES, TABLES, Column, Table
+from geo.schemas import TABLES, Column, Table
 from geo.store.base import Area, UpsertResult, Window
-from geo.store.frames import INGESTED_AT, conform
+from geo.store.frames import INGESTED_AT, conform_columns
+from geo.store.query import (
+    Filters,
+    check_chunk_size,
+    check_count,
+    check_read,
+    known_table,
+    parent_bits,
+    staged_rows,
+)
 
 SCHEMA_VERSION = 1
 """Version of this store's table layout, kept in ``engage_meta``."""
@@ -88,7 +96,6 @@ _SQL_TYPES = {
     "h3": "INTEGER",
 }
 
-_RES_SHIFT = 52
 _WKB_POINT_LEN = 21
 """Bytes of a 2D little-endian WKB point: order (1), type (4), x (8), y (8)."""
 
@@ -488,29 +495,6 @@ def _json_default(value: Any) -> Any:
     raise ValidationError(msg)
 
 
-def _merge_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted, non-overlapping union of inclusive int64 ranges."""
-    order = np.argsort(lo, kind="stable")
-    lo, hi = lo[order], hi[order]
-    reach = np.maximum.accumulate(hi)
-    start = np.r_[True, lo[1:] > reach[:-1]]
-    first = np.flatnonzero(start)
-    return lo[first], np.maximum.reduceat(hi, first)
-
-
-def _parent_bits(res: int) -> tuple[int, int]:
-    """``(clear, set)`` with ``parent = (cell & clear) | set`` at resolution ``res``.
-
-    The same bit operation as :func:`geo.h3index.cells_to_parent`: replace the
-    resolution field and set digits ``res+1..15`` to 7.
-    """
-    digits = 0
-    for r in range(res + 1, 16):
-        digits |= 0b111 << ((15 - r) * 3)
-    clear = ~(0xF << _RES_SHIFT)
-    return clear, (res << _RES_SHIFT) | digits
-
-
 # ----------------------------------------------------------------------------- store
 
 
@@ -883,14 +867,15 @@ class GpkgStore:
             Columns to return (default every column and ``ingested_at``).
         """
         t = _known(table)
-        names = _columns(t, columns)
+        args = check_read(t, window=window, area=area, cells=cells, columns=columns)
+        names = args.columns
         with self._lock:
             conn = self._open()
-            query = _Query(t, conn)
-            query.window(window)
-            query.area(area, _main_prefix(t))
-            if cells is not None and not query.cells(cells):
+            if args.matches_nothing:
                 return _to_frame(t, names, [])
+            query = _Query(args.filters, conn)
+            if args.ranges is not None:
+                query.cells(*args.ranges)
             extra = query.needs
             select = names + [c for c in extra if c not in names]
             sql = (
@@ -917,22 +902,13 @@ class GpkgStore:
         ``point`` picks the point counted (default the main one); ``area``
         is tested on that same point. Rows whose point is null are not counted.
         """
-        res = check_res(res, low=7, high=STORE_RES)
         t = _known(table)
-        if not t.points:
-            msg = f"table `{t.name}` has no points, so it cannot be counted by H3 cell."
-            raise ValidationError(msg)
-        prefix = t.points[0] if point is None else point
-        if prefix not in t.points:
-            msg = f"`point` must be one of {list(t.points)} for `{t.name}`, got {point!r}."
-            raise ValidationError(msg)
+        res, prefix, filters = check_count(t, res, window=window, area=area, point=point)
         h3col = f"{prefix}h3"
-        clear, setbits = _parent_bits(res)
+        clear, setbits = parent_bits(res)
         with self._lock:
             conn = self._open()
-            query = _Query(t, conn)
-            query.window(window)
-            query.area(area, prefix)
+            query = _Query(filters, conn)
             query.where_parts.append(f"m.{_q(h3col)} IS NOT NULL")
             if query.post is None:
                 sql = (
@@ -963,9 +939,7 @@ class GpkgStore:
     def iter_rows(self, table: Table, *, chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
         """Every row of ``table`` in key order, ``chunk_size`` rows at a time."""
         t = _known(table)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            msg = f"`chunk_size` must be a positive whole number, got {chunk_size!r}."
-            raise ValidationError(msg)
+        chunk_size = check_chunk_size(chunk_size)
         names = [*t.column_names, INGESTED_AT]
         select = ", ".join(_q(c) for c in names)
         key = _q(t.key)
@@ -1025,18 +999,7 @@ class _Writer:
         if self.finished:
             msg = "cannot stage after `finish()`; open a new `store.writer()` block."
             raise StoreError(msg)
-        rows = conform(t, frame)
-        for col in t.columns:
-            if col.nullable:
-                continue
-            bad = rows[col.name].isna().to_numpy()
-            if bad.any():
-                first = int(np.flatnonzero(bad)[0])
-                msg = (
-                    f"`{t.name}.{col.name}` is required but empty in {int(bad.sum())} staged "
-                    f"row(s) (first at position {first}). Quarantine those rows before storing."
-                )
-                raise ValidationError(msg)
+        rows = staged_rows(t, frame)
         columns = [_bind_values(c, rows[c.name]) for c in t.columns]
         names = list(t.column_names)
         main = _main_prefix(t)
@@ -1151,16 +1114,21 @@ class _Writer:
 
 
 class _Query:
-    """WHERE clauses shared by :meth:`GpkgStore.read` and :meth:`GpkgStore.counts_by_cell`."""
+    """WHERE clauses shared by :meth:`GpkgStore.read` and :meth:`GpkgStore.counts_by_cell`.
 
-    def __init__(self, table: Table, conn: sqlite3.Connection) -> None:
-        self.table = table
+    Built from filters already checked by :mod:`geo.store.query`.
+    """
+
+    def __init__(self, filters: Filters, conn: sqlite3.Connection) -> None:
+        self.table = filters.table
         self.conn = conn
         self.where_parts: list[str] = []
         self.params: list[Any] = []
         self.needs: list[str] = []
         self.post: Callable[[pd.DataFrame], np.ndarray] | None = None
         self.join_cells = False
+        self._window(filters)
+        self._area(filters)
 
     def source(self) -> str:
         if self.join_cells:
@@ -1170,39 +1138,26 @@ class _Query:
     def where(self) -> str:
         return " AND ".join(self.where_parts) if self.where_parts else "true"
 
-    def window(self, window: Window | None) -> None:
-        if window is None:
-            return
-        if not isinstance(window, Window):
-            msg = f"`window` must be a geo.store.Window, got {type(window).__name__}."
-            raise ValidationError(msg)
-        col = self.table.time_column
-        if not col:
-            msg = f"table `{self.table.name}` has no time column; drop the `window`."
-            raise ValidationError(msg)
-        if window.start is not None:
-            self.where_parts.append(f"m.{_q(col)} >= ?")
-            self.params.append(_iso_bound(window.start))
-        if window.end is not None:
-            self.where_parts.append(f"m.{_q(col)} < ?")
-            self.params.append(_iso_bound(window.end))
+    def _window(self, filters: Filters) -> None:
+        col = _q(self.table.time_column)
+        if filters.start is not None:
+            self.where_parts.append(f"m.{col} >= ?")
+            self.params.append(_iso_bound(filters.start))
+        if filters.end is not None:
+            self.where_parts.append(f"m.{col} < ?")
+            self.params.append(_iso_bound(filters.end))
 
-    def area(self, area: Area | None, prefix: str | None) -> None:
+    def _area(self, filters: Filters) -> None:
+        prefix = filters.point
+        if filters.ward is not None:
+            assert prefix is not None
+            self.where_parts.append(f"m.{_q(prefix + 'ward')} = ?")
+            self.params.append(filters.ward)
+            return
+        area = filters.area
         if area is None:
             return
-        if not isinstance(area, Area):
-            msg = f"`area` must be a geo.store.Area, got {type(area).__name__}."
-            raise ValidationError(msg)
-        if prefix is None:
-            msg = f"table `{self.table.name}` has no points, so it cannot be filtered by `area`."
-            raise ValidationError(msg)
-        if area.ward is not None:
-            from geo.boundaries import find_ward
-
-            code, _ = find_ward(area.ward)
-            self.where_parts.append(f"m.{_q(prefix + 'ward')} = ?")
-            self.params.append(code)
-            return
+        assert prefix is not None
         bounds = area.bounds()
         assert bounds is not None
         x0, y0, x1, y1 = bounds
@@ -1219,31 +1174,10 @@ class _Query:
 
             self.post = inside
 
-    def cells(self, cells: Iterable[int]) -> bool:
-        """Restrict to descendants of ``cells``; False when there are none."""
+    def cells(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Restrict to the main point's res-12 cells in the inclusive ranges ``lo..hi``."""
         prefix = _main_prefix(self.table)
-        if prefix is None:
-            msg = f"table `{self.table.name}` has no points, so it cannot be filtered by `cells`."
-            raise ValidationError(msg)
-        try:
-            arr = np.asarray(list(cells), dtype=np.int64).ravel()
-        except (TypeError, ValueError, OverflowError) as exc:
-            msg = f"`cells` must be H3 cells as int64, got an unusable value ({exc})."
-            raise ValidationError(msg) from exc
-        if arr.size == 0:
-            return False
-        ok = cells_valid(arr)
-        if not ok.all():
-            bad = int(arr[~ok][0])
-            msg = f"`cells` holds {int((~ok).sum())} invalid H3 cell(s), e.g. {bad}."
-            raise ValidationError(msg)
-        if int(cells_resolution(arr).max()) > STORE_RES:
-            msg = (
-                f"`cells` must be at resolution {STORE_RES} or coarser "
-                f"(points are stored at res {STORE_RES})."
-            )
-            raise ValidationError(msg)
-        lo, hi = _merge_ranges(*cells_to_child_range(np.unique(arr), STORE_RES))
+        assert prefix is not None
         conn = self.conn
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _cells (lo INTEGER NOT NULL, hi INTEGER NOT NULL)"
@@ -1255,33 +1189,14 @@ class _Query:
         )
         self.where_parts.append(f"m.{_q(prefix + 'h3')} BETWEEN c.lo AND c.hi")
         self.join_cells = True
-        return True
 
 
 # --------------------------------------------------------------------------- helpers
 
 
 def _known(table: Table) -> Table:
-    """The store's spec for ``table``; a clear error for anything else."""
-    name = getattr(table, "name", table)
-    spec = TABLES.get(str(name))
-    if spec is None:
-        msg = f"unknown table `{name}`; expected one of {', '.join(TABLES)}."
-        raise ValidationError(msg)
-    return spec
-
-
-def _columns(table: Table, columns: list[str] | None) -> list[str]:
-    every = [*table.column_names, INGESTED_AT]
-    if columns is None:
-        return every
-    if isinstance(columns, str):
-        columns = [columns]
-    unknown = [c for c in columns if c not in every]
-    if unknown:
-        msg = f"table `{table.name}` has no columns {unknown}; choose from {every}."
-        raise ValidationError(msg)
-    return list(dict.fromkeys(columns))
+    """The store's spec for ``table`` (or for a table's name); a clear error for anything else."""
+    return known_table(TABLES.get(str(getattr(table, "name", table)), table))
 
 
 def _to_frame(table: Table, names: list[str], rows: list[tuple[Any, ...]]) -> pd.DataFrame:
@@ -1290,6 +1205,4 @@ def _to_frame(table: Table, names: list[str], rows: list[tuple[Any, ...]]) -> pd
     kinds[INGESTED_AT] = "timestamp"
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     raw = pd.DataFrame({n: _from_sql(kinds[n], v) for n, v in zip(names, cols, strict=True)})
-    sub = dataclasses.replace(table, columns=tuple(c for c in table.columns if c.name in names))
-    out = conform(sub, raw, with_ingested_at=INGESTED_AT in names)
-    return out[names].reset_index(drop=True)
+    return conform_columns(table, raw, names)

@@ -51,10 +51,20 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 import geo
 from geo.errors import StoreError, ValidationError
-from geo.h3index import cells_resolution, cells_to_child_range, cells_valid, check_res
-from geo.schemas import STORE_RES, TABLES, Column, Table
+from geo.schemas import TABLES, Column, Table
 from geo.store.base import Area, UpsertResult, Window
-from geo.store.frames import INGESTED_AT, conform
+from geo.store.frames import INGESTED_AT, conform_columns
+from geo.store.query import (
+    Filters,
+    check_chunk_size,
+    check_count,
+    check_read,
+    check_window,
+    known_table,
+    parent_bits,
+    staged_rows,
+)
+from geo.store.query import merge_ranges as merge_ranges
 
 DEFAULT_SCHEMA = "engage"
 """Schema used when the URL names none."""
@@ -194,14 +204,6 @@ def migrations() -> list[Migration]:
 # ------------------------------------------------------------------------ helpers
 
 
-def _spec(table: Table) -> Table:
-    spec = TABLES.get(getattr(table, "name", ""))
-    if spec is None or spec != table:
-        msg = f"unknown table {table!r}; pass one of geo.schemas.TABLES ({', '.join(TABLES)})."
-        raise ValidationError(msg)
-    return spec
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -279,60 +281,29 @@ def _read_csv(data: bytes | bytearray, columns: list[Column]) -> pd.DataFrame:
     return parsed.to_pandas(types_mapper=mapping.get)
 
 
-def _conform_out(table: Table, frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Conform read columns ``names`` (table columns and perhaps ``ingested_at``)."""
-    own = [table.column(n) for n in names if n != INGESTED_AT]
-    sub = Table(name=table.name, key=table.key, columns=tuple(own))
-    out = conform(sub, frame, with_ingested_at=INGESTED_AT in names)
-    return out[names].reset_index(drop=True)
-
-
-def merge_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge inclusive int64 ranges into sorted, disjoint ones.
-
-    Cells of one resolution give disjoint ranges already; a cell and its
-    ancestor (mixed resolutions) overlap, and the cell join would count such
-    rows twice without this.
-    """
-    order = np.argsort(lo, kind="stable")
-    lo, hi = lo[order], hi[order]
-    if lo.size < 2:
-        return lo, hi
-    reach = np.maximum.accumulate(hi)
-    starts = np.concatenate(([True], lo[1:] > reach[:-1]))
-    group = np.cumsum(starts) - 1
-    out_hi = np.full(int(group[-1]) + 1, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(out_hi, group, hi)
-    return lo[starts], out_hi
-
-
-def _parent_mask(res: int) -> int:
-    """Bits of digits ``res+1..15`` set to 1 (digits below a cell's resolution are 7)."""
-    mask = 0
-    for r in range(res + 1, 16):
-        mask |= 0b111 << ((15 - r) * 3)
-    return mask
-
-
 # -------------------------------------------------------------------------- store
 
 
 def window_filters(spec: Table, window: Window | None) -> tuple[list[sql.Composable], list[Any]]:
     """WHERE conditions on ``t.<time column>`` for a half-open window, and their parameters."""
+    return _time_filters(spec, *check_window(spec, window))
+
+
+def _time_filters(
+    spec: Table, start: datetime | None, end: datetime | None
+) -> tuple[list[sql.Composable], list[Any]]:
+    """WHERE conditions on ``t.<time column>`` for checked window bounds, and their parameters."""
     where: list[sql.Composable] = []
     params: list[Any] = []
-    if window is None or (window.start is None and window.end is None):
+    if start is None and end is None:
         return where, params
-    if not spec.time_column:
-        msg = f"table `{spec.name}` has no time column; drop `window` for it."
-        raise ValidationError(msg)
     tcol = sql.Identifier("t", spec.time_column)
-    if window.start is not None:
+    if start is not None:
         where.append(sql.SQL("{} >= %s").format(tcol))
-        params.append(window.start)
-    if window.end is not None:
+        params.append(start)
+    if end is not None:
         where.append(sql.SQL("{} < %s").format(tcol))
-        params.append(window.end)
+        params.append(end)
     return where, params
 
 
@@ -579,7 +550,7 @@ class PostgisStore:
 
     def count(self, table: Table) -> int:
         """Rows in ``table``."""
-        spec = _spec(table)
+        spec = known_table(table)
         with self._connection(f"count {spec.name}") as conn:
             row = conn.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(self._table_id(spec))
@@ -588,7 +559,7 @@ class PostgisStore:
 
     def time_bounds(self, table: Table) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """Earliest and latest value (UTC) of the table's time column, from its index."""
-        spec = _spec(table)
+        spec = known_table(table)
         query = sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
             c=sql.Identifier(spec.time_column), t=self._table_id(spec)
         )
@@ -602,7 +573,7 @@ class PostgisStore:
 
     def existing_keys(self, table: Table, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are already stored in ``table``."""
-        spec = _spec(table)
+        spec = known_table(table)
         wanted = sorted({str(k) for k in keys})
         if not wanted:
             return set()
@@ -613,24 +584,17 @@ class PostgisStore:
             rows = conn.execute(query, [wanted]).fetchall()
         return {r[0] for r in rows}
 
-    def _filters(
-        self,
-        spec: Table,
-        prefix: str | None,
-        window: Window | None,
-        area: Area | None,
-    ) -> tuple[list[sql.Composable], list[Any]]:
-        """WHERE conditions (ANDed) and their parameters for a window and an area."""
-        where, params = window_filters(spec, window)
-        if area is not None:
-            if prefix is None:
-                msg = f"table `{spec.name}` has no points; drop `area` for it."
-                raise ValidationError(msg)
+    def _filters(self, filters: Filters) -> tuple[list[sql.Composable], list[Any]]:
+        """WHERE conditions (ANDed) and their parameters for checked window and area."""
+        where, params = _time_filters(filters.table, filters.start, filters.end)
+        prefix = filters.point
+        if filters.ward is not None:
+            where.append(sql.SQL("{} = %s").format(sql.Identifier("t", f"{prefix}ward")))
+            params.append(filters.ward)
+        elif filters.area is not None:
+            area = filters.area
             geom = sql.Identifier("t", f"{prefix}geom")
-            if area.ward is not None:
-                where.append(sql.SQL("{} = %s").format(sql.Identifier("t", f"{prefix}ward")))
-                params.append(_ward_code(area.ward))
-            elif area.bbox is not None:
+            if area.bbox is not None:
                 where.append(sql.SQL("{} && ST_MakeEnvelope(%s, %s, %s, %s, 4326)").format(geom))
                 params.extend(float(v) for v in area.bbox)
             else:
@@ -639,31 +603,9 @@ class PostgisStore:
                 params.append(shapely.to_wkb(area.polygon))
         return where, params
 
-    def _cell_join(
-        self, spec: Table, prefix: str, cells: Iterable[int]
-    ) -> tuple[sql.Composable, list[Any]] | None:
-        """A join against inclusive res-12 ranges of ``cells``; None when no cells."""
-        try:
-            c = np.unique(np.asarray(list(cells), dtype=np.int64).ravel())
-        except (TypeError, ValueError, OverflowError) as exc:
-            msg = f"`cells` must be H3 cells as int64, got an unusable value ({exc})."
-            raise ValidationError(msg) from exc
-        if c.size == 0:
-            return None
-        bad = c[~cells_valid(c)]
-        if bad.size:
-            msg = (
-                f"`cells` holds {bad.size} value(s) that are not H3 cells, e.g. {int(bad[0])}. "
-                "Pass int64 H3 indexes (geo.h3index.str_to_cell converts hex strings)."
-            )
-            raise ValidationError(msg)
-        if int(cells_resolution(c).max()) > STORE_RES:
-            msg = (
-                f"`cells` must be at resolution {STORE_RES} or coarser (points are stored at "
-                f"res {STORE_RES}); pass coarser cells or their res-{STORE_RES} parents."
-            )
-            raise ValidationError(msg)
-        lo, hi = merge_ranges(*cells_to_child_range(c, STORE_RES))
+    @staticmethod
+    def _cell_join(prefix: str, lo: np.ndarray, hi: np.ndarray) -> tuple[sql.Composable, list[Any]]:
+        """A join against the inclusive res-12 ranges ``lo..hi`` of the point's cell."""
         join = sql.SQL(
             "JOIN unnest(%s::bigint[], %s::bigint[]) AS r(lo, hi) ON {} BETWEEN r.lo AND r.hi"
         ).format(sql.Identifier("t", f"{prefix}h3"))
@@ -680,7 +622,7 @@ class PostgisStore:
                 for block in copy:
                     buf += block
         columns = [_INGESTED if n == INGESTED_AT else spec.column(n) for n in names]
-        return _conform_out(spec, _read_csv(buf, columns), names)
+        return conform_columns(spec, _read_csv(buf, columns), names)
 
     def _select_list(self, spec: Table, names: list[str]) -> sql.Composable:
         items: list[sql.Composable] = []
@@ -694,18 +636,6 @@ class PostgisStore:
             else:
                 items.append(ident)
         return sql.SQL(", ").join(items)
-
-    def _columns(self, spec: Table, columns: list[str] | None) -> list[str]:
-        every = [*spec.column_names, INGESTED_AT]
-        if columns is None:
-            return every
-        if isinstance(columns, str):
-            columns = [columns]
-        unknown = [c for c in columns if c not in every]
-        if unknown:
-            msg = f"table `{spec.name}` has no columns {unknown}; choose from {every}."
-            raise ValidationError(msg)
-        return list(dict.fromkeys(columns))
 
     def read(
         self,
@@ -740,20 +670,17 @@ class PostgisStore:
         pandas.DataFrame
             Canonical dtypes (:mod:`geo.store.frames`), ordered by key.
         """
-        spec = _spec(table)
-        names = self._columns(spec, columns)
-        prefix = spec.points[0] if spec.points else None
-        where, params = self._filters(spec, prefix, window, area)
+        spec = known_table(table)
+        args = check_read(spec, window=window, area=area, cells=cells, columns=columns)
+        names = args.columns
+        if args.matches_nothing:
+            return self._copy_out_empty(spec, names)
+        where, params = self._filters(args.filters)
         join: sql.Composable = sql.SQL("")
         join_params: list[Any] = []
-        if cells is not None:
-            if prefix is None:
-                msg = f"table `{spec.name}` has no points; drop `cells` for it."
-                raise ValidationError(msg)
-            found = self._cell_join(spec, prefix, cells)
-            if found is None:
-                return self._copy_out_empty(spec, names)
-            join, join_params = found
+        if args.ranges is not None:
+            assert args.filters.point is not None
+            join, join_params = self._cell_join(args.filters.point, *args.ranges)
         query = sql.SQL("SELECT {cols} FROM {t} AS t {join} {where} ORDER BY {key}").format(
             cols=self._select_list(spec, names),
             t=self._table_id(spec),
@@ -765,7 +692,7 @@ class PostgisStore:
 
     def _copy_out_empty(self, spec: Table, names: list[str]) -> pd.DataFrame:
         columns = [_INGESTED if n == INGESTED_AT else spec.column(n) for n in names]
-        return _conform_out(spec, _read_csv(b"", columns), names)
+        return conform_columns(spec, _read_csv(b"", columns), names)
 
     def counts_by_cell(
         self,
@@ -788,24 +715,17 @@ class PostgisStore:
         pandas.DataFrame
             ``h3`` (int64) and ``n`` (int64), ordered by ``h3``.
         """
-        spec = _spec(table)
-        res = check_res(res, name="res", low=7, high=STORE_RES)
-        if not spec.points:
-            msg = f"table `{spec.name}` has no points to count by cell."
-            raise ValidationError(msg)
-        prefix = spec.points[0] if point is None else point
-        if prefix not in spec.points:
-            msg = f"`point` must be one of {list(spec.points)} for `{spec.name}`, got {point!r}."
-            raise ValidationError(msg)
+        spec = known_table(table)
+        res, prefix, filters = check_count(spec, res, window=window, area=area, point=point)
         h3col = sql.Identifier("t", f"{prefix}h3")
-        where, params = self._filters(spec, prefix, window, area)
+        where, params = self._filters(filters)
         where.insert(0, sql.SQL("{} IS NOT NULL").format(h3col))
         query = sql.SQL(
-            "SELECT (({h3} & ~(15::bigint << 52)) | (%s::bigint << 52) | %s::bigint) AS cell,"
+            "SELECT (({h3} & %s::bigint) | %s::bigint) AS cell,"
             " count(*) AS n FROM {t} AS t {where} GROUP BY cell ORDER BY cell"
         ).format(h3=h3col, t=self._table_id(spec), where=_where(where))
         with self._connection(f"count {spec.name} by cell") as conn:
-            rows = conn.execute(query, [res, _parent_mask(res), *params]).fetchall()
+            rows = conn.execute(query, [*parent_bits(res), *params]).fetchall()
         h3 = np.array([r[0] for r in rows], dtype=np.int64)
         n = np.array([r[1] for r in rows], dtype=np.int64)
         return pd.DataFrame({"h3": h3, "n": n})
@@ -816,10 +736,8 @@ class PostgisStore:
         Pages by key (``WHERE key > last ORDER BY key LIMIT n``), each page a
         short transaction, so no connection is held between chunks.
         """
-        spec = _spec(table)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            msg = f"`chunk_size` must be a whole number >= 1, got {chunk_size!r}."
-            raise ValidationError(msg)
+        spec = known_table(table)
+        chunk_size = check_chunk_size(chunk_size)
         names = [*spec.column_names, INGESTED_AT]
         key = sql.Identifier("t", spec.key)
         last: str | None = None
@@ -900,16 +818,6 @@ def _where(conditions: list[sql.Composable]) -> sql.Composable:
     return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions)
 
 
-def _ward_code(text: str) -> str:
-    """A stored ward code from a code (any GSS code) or a Blackburn with Darwen ward name."""
-    stripped = text.strip()
-    if re.fullmatch(r"[EWSN]\d{8}", stripped.upper()):
-        return stripped.upper()
-    from geo.boundaries import find_ward
-
-    return find_ward(stripped)[0]
-
-
 # ------------------------------------------------------------------------- writer
 
 
@@ -972,19 +880,8 @@ class PostgisWriter:
             key staged more than once (in one or several calls) keeps its last
             version.
         """
-        spec = _spec(table)
-        rows = conform(spec, frame)
-        for col in spec.columns:
-            if col.nullable:
-                continue
-            bad = rows[col.name].isna().to_numpy()
-            if bad.any():
-                first = int(np.flatnonzero(bad)[0])
-                msg = (
-                    f"`{spec.name}.{col.name}` is required but empty in {int(bad.sum())} staged "
-                    f"row(s) (first at position {first}). Quarantine those rows before storing."
-                )
-                raise ValidationError(msg)
+        spec = known_table(table)
+        rows = staged_rows(spec, frame)
         arrow = _to_arrow(spec, rows)
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
