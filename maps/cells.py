@@ -17,6 +17,9 @@ from geo.errors import ValidationError
 from geo.h3index import cells_resolution, str_to_cell
 from maps.audience import PARTNER_MAX_RES
 
+HOTSPOT_COLUMNS = ("h3", "lat", "lng", "score")
+"""Columns every hotspots frame of the map and the pack needs (one row per cell)."""
+
 
 def cells_as_int(values: pd.Series) -> np.ndarray:
     """H3 cells as int64, from int64 or hex-string values.
@@ -88,3 +91,23 @@ def check_unique_cells(cells: np.ndarray, name: str = "hotspots") -> None:
             "(aggregate first)."
         )
         raise ValidationError(msg)
+
+
+def checked_cells(values: pd.Series, audience: str, name: str = "hotspots") -> np.ndarray:
+    """A frame's cells as int64 (:func:`cells_as_int`), each listed once, partners' res <= 8.
+
+    Raises
+    ------
+    ValidationError
+        From :func:`cells_as_int`, :func:`check_unique_cells` (naming ``name``)
+        and :func:`check_partner_resolution`.
+    """
+    cells = cells_as_int(values)
+    check_unique_cells(cells, name)
+    check_partner_resolution(cells, audience)
+    return cells
+
+
+def first_resolution(cells: np.ndarray) -> int | None:
+    """The resolution the outputs name for ``cells`` (the first cell's); None when empty."""
+    return int(h3.get_resolution(h3.int_to_str(int(cells[0])))) if cells.size else None

@@ -34,8 +34,6 @@ from typing import Any, TypeAlias
 from xml.sax.saxutils import escape
 
 import geopandas as gpd
-import h3
-import numpy as np
 import pandas as pd
 import shapely
 from reportlab.lib import colors
@@ -56,8 +54,8 @@ from geo.boundaries import wards as all_wards
 from geo.crs import BNG
 from geo.errors import ValidationError
 from maps import significance as sig
-from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
-from maps.cells import cells_as_int, check_partner_resolution, check_unique_cells
+from maps.audience import OutputMeta, require_columns
+from maps.cells import HOTSPOT_COLUMNS, cells_as_int, checked_cells, first_resolution
 from maps.pdf import (
     BAND_COLOUR,
     FRAME_H,
@@ -76,6 +74,7 @@ from maps.pdf import (
 )
 from maps.staticmap import ClassLayer, StaticMapSpec, render_static_map
 from maps.style import CellClass, cell_class_lookup
+from maps.targetrows import TARGET_COLUMNS, target_rows
 
 MAP_MAX_MM = 200.0
 MAP_MIN_MM = 120.0
@@ -257,19 +256,9 @@ def _key_table(
     if targets.empty:
         return None
     head = ["#", "Grid ref", "Patrol window", "Children"]
-
-    def col(name: str) -> list[Any]:
-        return targets[name].tolist() if name in targets.columns else [None] * len(targets)
-
     rows = [
-        [str(int(rank)), text_or_dash(grid), text_or_dash(window), info.count_text(ch, "children")]
-        for rank, grid, window, ch in zip(
-            targets["rank"].tolist(),
-            col("grid_ref"),
-            col("patrol_window"),
-            col("children"),
-            strict=True,
-        )
+        [str(row.rank), row.grid_ref, row.patrol_window, row.children]
+        for row in target_rows(targets, info)
     ]
     blocks = 2 if len(rows) > 6 else 1
     per = math.ceil(len(rows) / blocks)
@@ -470,39 +459,22 @@ def target_table(
     header = [para(h, styles["head"]) for h in TARGET_TABLE_COLUMNS]
     data: list[list[Any]] = [header]
     commands = table_commands(rules_from=None, pad_h=2.5)
-
-    def col(name: str) -> list[Any]:
-        return targets[name].tolist() if name in targets.columns else [None] * len(targets)
-
-    rows = zip(
-        targets["rank"].astype(int).tolist(),
-        col("ward_name"),
-        col("grid_ref"),
-        col("episodes"),
-        col("children"),
-        col("found"),
-        col("venue_reports"),
-        col("patrol_window"),
-        col("nearest_venue"),
-        col("why"),
-        strict=True,
-    )
-    for i, (rank, ward, grid, ep, ch, found, vr, window, venue, why) in enumerate(rows):
+    for i, row in enumerate(target_rows(targets, info)):
         r = 1 + 2 * i
-        data.append(
-            [
-                para(rank, styles["cellb"]),
-                para(ward, styles["cell"]),
-                para(grid, styles["cell"]),
-                para(info.count_text(ep, "episodes"), styles["cell"]),
-                para(info.count_text(ch, "children"), styles["cell"]),
-                para(info.count_text(found, "found"), styles["cell"]),
-                para(format_count(vr), styles["cell"]),
-                para(window, styles["cell"]),
-                para(venue, styles["cell"]),
-            ]
+        fields = (
+            row.ward,
+            row.grid_ref,
+            row.episodes,
+            row.children,
+            row.found,
+            row.venue_reports,
+            row.patrol_window,
+            row.nearest_venue,
         )
-        why_par = Paragraph(f"<b>Why:</b> {escape(text_or_dash(why))}", styles["cell"])
+        data.append(
+            [para(row.rank, styles["cellb"])] + [para(text, styles["cell"]) for text in fields]
+        )
+        why_par = Paragraph(f"<b>Why:</b> {escape(row.why)}", styles["cell"])
         data.append(["", why_par] + [""] * (len(TARGET_TABLE_COLUMNS) - 2))
         commands += [
             ("SPAN", (1, r + 1), (-1, r + 1)),
@@ -570,13 +542,11 @@ def build_pack(
         resolution 8, or a ward that cannot be found.
     """
     info = OutputMeta.from_mapping(meta)
-    require_columns(hotspots, "hotspots", ("h3", "lat", "lng", "score"))
-    require_columns(targets, "targets", ("rank", "h3", "lat", "lng", "score"))
+    require_columns(hotspots, "hotspots", HOTSPOT_COLUMNS)
+    require_columns(targets, "targets", TARGET_COLUMNS)
     area = _to_wgs84(area, "area")
-    cells = cells_as_int(hotspots["h3"])
-    check_unique_cells(cells)
-    check_partner_resolution(cells, info.audience)
-    res = int(h3.get_resolution(h3.int_to_str(int(cells[0])))) if cells.size else None
+    cells = checked_cells(hotspots["h3"], info.audience)
+    res = first_resolution(cells)
     targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
     styles = paragraph_styles()
     pages = _pages_of(wards, area)
@@ -588,15 +558,7 @@ def build_pack(
     if info.shows_significance_pages:
         omitted = _omitted_notes(shown_sig, notes)
         if shown_sig is not None:
-            sig_cells = cells_as_int(shown_sig["h3"])
-            check_unique_cells(sig_cells, "significance")
-            stray = ~np.isin(sig_cells, cells)
-            if stray.any():
-                msg = (
-                    f"`significance` has {int(stray.sum())} cells that are not in `hotspots`; "
-                    "pass the layers of the same cells."
-                )
-                raise ValidationError(msg)
+            sig.check_cells(shown_sig, cells, info.audience)
     n_sig = sum(sig.has_group(shown_sig, g) for g in sig.GROUPS)
     story: list[Flowable] = _cover(
         info,

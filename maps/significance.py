@@ -30,11 +30,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import h3
 import numpy as np
 import pandas as pd
 
 from geo.errors import ValidationError
 from maps.audience import OutputMeta
+from maps.cells import checked_cells
 from maps.style import EMERGING_CLASSES, GISTAR_CLASSES, CellClass
 
 GISTAR_COLUMNS = ("gi_z", "gi_p", "gi_p_adj", "gi_class")
@@ -109,6 +111,25 @@ def for_audience(frame: pd.DataFrame | None, info: OutputMeta) -> pd.DataFrame |
             if col != group.class_column:
                 out[col] = out[col].where(~hidden, np.nan)
     return out
+
+
+def check_cells(frame: pd.DataFrame, hotspot_cells: np.ndarray, audience: str) -> None:
+    """Refuse significance cells that repeat, are too fine for partners or are not hotspot cells.
+
+    Raises
+    ------
+    ValidationError
+        From :func:`maps.cells.checked_cells`, or naming a cell of ``frame``
+        that is not among ``hotspot_cells``.
+    """
+    cells = checked_cells(frame["h3"], audience, "significance")
+    stray = ~np.isin(cells, hotspot_cells)
+    if stray.any():
+        msg = (
+            f"`significance` has {int(stray.sum())} cells that are not in `hotspots`, e.g. "
+            f"{h3.int_to_str(int(cells[stray][0]))}; pass the layers of the same cells."
+        )
+        raise ValidationError(msg)
 
 
 def drawn(frame: pd.DataFrame | None, group: Group) -> pd.DataFrame | None:

@@ -161,16 +161,13 @@ def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> str:
     return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0]
 
 
-def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
-    x0, y0, x1, y1 = extent
-    length = nice_scale_length(x1 - x0)
-    h = (y1 - y0) * 0.012
-    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.045
+def _backing(ax: Axes, x: float, y: float, width: float, height: float) -> None:
+    """The white box behind a piece of map furniture (scale bar, north arrow)."""
     ax.add_patch(
         Rectangle(
-            (bx - (x1 - x0) * 0.015, by - h * 1.6),
-            length + (x1 - x0) * 0.05,
-            h * 5.2,
+            (x, y),
+            width,
+            height,
             facecolor="white",
             edgecolor="#666666",
             linewidth=0.5,
@@ -178,6 +175,14 @@ def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
             zorder=20,
         )
     )
+
+
+def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
+    x0, y0, x1, y1 = extent
+    length = nice_scale_length(x1 - x0)
+    h = (y1 - y0) * 0.012
+    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.045
+    _backing(ax, bx - (x1 - x0) * 0.015, by - h * 1.6, length + (x1 - x0) * 0.05, h * 5.2)
     half = length / 2
     for i, colour in enumerate(("black", "white", "black", "white")):
         ax.add_patch(
@@ -207,18 +212,7 @@ def _north_arrow(ax: Axes, extent: tuple[float, float, float, float]) -> None:
     x0, y0, x1, y1 = extent
     size = (y1 - y0) * 0.06
     ax_, ay = x0 + (x1 - x0) * 0.06, y1 - (y1 - y0) * 0.17
-    ax.add_patch(
-        Rectangle(
-            (ax_ - size * 0.55, ay - size * 0.25),
-            size * 1.1,
-            size * 1.95,
-            facecolor="white",
-            edgecolor="#666666",
-            linewidth=0.5,
-            alpha=0.9,
-            zorder=20,
-        )
-    )
+    _backing(ax, ax_ - size * 0.55, ay - size * 0.25, size * 1.1, size * 1.95)
     ax.add_patch(
         FancyArrow(
             ax_,
@@ -284,6 +278,20 @@ def _draw_classes(ax: Axes, layer: ClassLayer) -> list[Patch | Line2D]:
     if not listed:
         handles.append(Patch(facecolor="none", edgecolor="none", label="No cells this period"))
     return handles
+
+
+def _target_handle(fill: str, size: float, label: str) -> Line2D:
+    """A legend entry for target circles of colour ``fill``."""
+    return Line2D(
+        [],
+        [],
+        marker="o",
+        linestyle="none",
+        markersize=size,
+        markerfacecolor=fill,
+        markeredgecolor="white",
+        label=label,
+    )
 
 
 def render_static_map(
@@ -444,31 +452,9 @@ def render_static_map(
 
     _scale_bar(ax, extent)
     _north_arrow(ax, extent)
-    handles.append(
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="none",
-            markersize=9,
-            markerfacecolor=TARGET_FILL,
-            markeredgecolor="white",
-            label="Patrol target (rank)",
-        )
-    )
+    handles.append(_target_handle(TARGET_FILL, 9, "Patrol target (rank)"))
     if highlight is not None:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                linestyle="none",
-                markersize=7,
-                markerfacecolor=OTHER_TARGET_FILL,
-                markeredgecolor="white",
-                label="Target in another ward",
-            )
-        )
+        handles.append(_target_handle(OTHER_TARGET_FILL, 7, "Target in another ward"))
     if hulls is not None and len(hulls):
         handles.append(Line2D([], [], color=HULL_COLOUR, linestyle=(0, (5, 3)), label="Cluster"))
     handles.append(Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label="Ward of this page"))

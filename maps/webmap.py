@@ -44,10 +44,11 @@ from maps import significance as sig
 from maps.assets import external_references, leaflet_assets
 from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
 from maps.cells import (
+    HOTSPOT_COLUMNS,
     cells_as_int,
     cells_to_polygons,
-    check_partner_resolution,
-    check_unique_cells,
+    checked_cells,
+    first_resolution,
     polygon_lnglat,
 )
 from maps.style import (
@@ -65,9 +66,8 @@ from maps.style import (
     cell_class_lookup,
     score_class_index,
 )
+from maps.targetrows import TARGET_COLUMNS, target_rows
 
-HOTSPOT_COLUMNS = ("h3", "lat", "lng", "score")
-TARGET_COLUMNS = ("rank", "h3", "lat", "lng", "score")
 VENUE_COLUMNS = ("name", "venue_type", "lat", "lng")
 
 LAYER_CELLS = "Hotspot cells (score class)"
@@ -153,8 +153,25 @@ class _GeoJsonLayer(Layer):
         self.interactive = interactive
 
 
-class _TargetLayer(Layer):
+class _ItemsLayer(Layer):
+    """An overlay of one marker per item (a dict passed to the page as JSON).
+
+    Subclasses give the ``_template`` that draws ``this.items`` and the
+    element's ``element_name``.
+    """
+
+    element_name = ""
+
+    def __init__(self, name: str, items: list[dict[str, Any]]) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = self.element_name
+        self.items = items
+
+
+class _TargetLayer(_ItemsLayer):
     """Numbered target markers (DivIcons) with escaped popups and tooltips."""
+
+    element_name = "EngageTargets"
 
     _template = Template(
         """
@@ -181,14 +198,12 @@ class _TargetLayer(Layer):
         """
     )
 
-    def __init__(self, name: str, items: list[dict[str, Any]]) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "EngageTargets"
-        self.items = items
 
-
-class _VenueLayer(Layer):
+class _VenueLayer(_ItemsLayer):
     """Venue points (analyst audience only) with escaped tooltips."""
+
+    element_name = "EngageVenues"
+    colour = VENUE_COLOUR
 
     _template = Template(
         """
@@ -204,12 +219,6 @@ class _VenueLayer(Layer):
         {% endmacro %}
         """
     )
-
-    def __init__(self, name: str, items: list[dict[str, Any]]) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "EngageVenues"
-        self.items = items
-        self.colour = VENUE_COLOUR
 
 
 class _TileLayer(Layer):
@@ -234,19 +243,33 @@ class _TileLayer(Layer):
 
 
 class _Legend(MacroElement):
-    """The legend, a Leaflet control whose (escaped) HTML comes as JSON."""
+    """A legend, a Leaflet control whose (escaped) HTML comes as JSON.
+
+    Without ``layer``, the map's legend: always shown (bottom right); it also
+    hides the ward names below :attr:`label_min_zoom`. With ``layer``, that
+    overlay's legend (bottom left, its div also of class ``css_class``): shown
+    while the overlay is on the map, hidden otherwise. Leaflet's layer control
+    fires ``overlayadd``/``overlayremove`` on the map whenever one of its
+    overlays is added or removed (by a click or by code).
+    """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomright"});
+        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
         {{ this.get_name() }}.onAdd = function () {
+        {%- if this.layer is none %}
             var div = L.DomUtil.create("div", "engage-legend leaflet-bar");
+        {%- else %}
+            var div = L.DomUtil.create(
+                "div", "engage-legend leaflet-bar " + {{ this.css_class|tojson }});
+        {%- endif %}
             div.innerHTML = {{ this.html|tojson }};
             L.DomEvent.disableClickPropagation(div);
             L.DomEvent.disableScrollPropagation(div);
             return div;
         };
+        {%- if this.layer is none %}
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
         (function (map) {
             function labels() {
@@ -256,6 +279,13 @@ class _Legend(MacroElement):
             map.on("zoomend", labels);
             map.whenReady(labels);
         })({{ this._parent.get_name() }});
+        {%- else %}
+        (function (map, layer, legend) {
+            map.on("overlayadd", function (e) { if (e.layer === layer) { legend.addTo(map); } });
+            map.on("overlayremove", function (e) { if (e.layer === layer) { legend.remove(); } });
+            if (map.hasLayer(layer)) { legend.addTo(map); }
+        })({{ this._parent.get_name() }}, {{ this.layer.get_name() }}, {{ this.get_name() }});
+        {%- endif %}
         {% endmacro %}
         """
     )
@@ -263,45 +293,12 @@ class _Legend(MacroElement):
     label_min_zoom = 12.5
     """Ward names are hidden below this zoom, where they would pile up."""
 
-    def __init__(self, legend_html: str) -> None:
+    def __init__(self, legend_html: str, layer: Layer | None = None, css_class: str = "") -> None:
         super().__init__()
-        self._name = "EngageLegend"
+        self._name = "EngageLegend" if layer is None else "EngageLayerLegend"
+        self.position = "bottomright" if layer is None else "bottomleft"
         self.html = legend_html
-
-
-class _LayerLegend(MacroElement):
-    """A legend shown while its overlay is on the map (bottom left), hidden otherwise.
-
-    Leaflet's layer control fires ``overlayadd``/``overlayremove`` on the map
-    whenever one of its overlays is added or removed (by a click or by code).
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: "bottomleft"});
-        {{ this.get_name() }}.onAdd = function () {
-            var div = L.DomUtil.create(
-                "div", "engage-legend leaflet-bar " + {{ this.css_class|tojson }});
-            div.innerHTML = {{ this.html|tojson }};
-            L.DomEvent.disableClickPropagation(div);
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
-        (function (map, layer, legend) {
-            map.on("overlayadd", function (e) { if (e.layer === layer) { legend.addTo(map); } });
-            map.on("overlayremove", function (e) { if (e.layer === layer) { legend.remove(); } });
-            if (map.hasLayer(layer)) { legend.addTo(map); }
-        })({{ this._parent.get_name() }}, {{ this.layer.get_name() }}, {{ this.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, layer: Layer, legend_html: str, css_class: str) -> None:
-        super().__init__()
-        self._name = "EngageLayerLegend"
         self.layer = layer
-        self.html = legend_html
         self.css_class = css_class
 
 
@@ -598,46 +595,33 @@ def _labels(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 
 def _target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]]:
-    def col(name: str) -> list[Any]:
-        return targets[name].tolist() if name in targets.columns else [None] * len(targets)
-
     items = []
-    rows = zip(
-        targets["rank"].tolist(),
+    for row, cell, lat, lng, score in zip(
+        target_rows(targets, info),
         cells_as_int(targets["h3"]).tolist(),
         targets["lat"].to_numpy(dtype=float).tolist(),
         targets["lng"].to_numpy(dtype=float).tolist(),
         targets["score"].tolist(),
-        col("ward_name"),
-        col("grid_ref"),
-        col("episodes"),
-        col("children"),
-        col("found"),
-        col("venue_reports"),
-        col("patrol_window"),
-        col("nearest_venue"),
-        col("why"),
         strict=True,
-    )
-    for rank, cell, lat, lng, score, ward, grid, ep, ch, found, vr, window, venue, why in rows:
-        r = int(rank)
+    ):
+        r = row.rank
         table = [
-            ("Ward", esc(ward)),
-            ("Grid ref", esc(grid)),
-            ("Patrol window", esc(window)),
-            ("Episodes", esc(info.count_text(ep, "episodes"))),
-            ("Children", esc(info.count_text(ch, "children"))),
-            ("Found here", esc(info.count_text(found, "found"))),
-            ("Venue reports", esc(format_count(vr))),
-            ("Nearest venue", esc(venue)),
-            ("Score", esc(_score_text(score))),
+            ("Ward", row.ward),
+            ("Grid ref", row.grid_ref),
+            ("Patrol window", row.patrol_window),
+            ("Episodes", row.episodes),
+            ("Children", row.children),
+            ("Found here", row.found),
+            ("Venue reports", row.venue_reports),
+            ("Nearest venue", row.nearest_venue),
+            ("Score", _score_text(score)),
         ]
-        rows_html = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in table)
+        rows_html = "".join(f"<tr><th>{k}</th><td>{esc(v)}</td></tr>" for k, v in table)
         popup = (
             f'<div class="engage-popup-body" data-rank="{r}"><h4>Target {r}</h4>'
-            f'<table>{rows_html}</table><p class="engage-why">{esc(why)}</p></div>'
+            f'<table>{rows_html}</table><p class="engage-why">{esc(row.why)}</p></div>'
         )
-        tooltip = f"<b>Target {r}</b> &middot; {esc(window)}<br>{esc(why)}"
+        tooltip = f"<b>Target {r}</b> &middot; {esc(row.patrol_window)}<br>{esc(row.why)}"
         items.append(
             {
                 "rank": r,
@@ -829,23 +813,12 @@ def build_map(
     require_columns(targets, "targets", TARGET_COLUMNS)
     tile_url = _check_tiles(tiles)
     area = _to_wgs84(area, "area")
-    cells = cells_as_int(hotspots["h3"])
-    check_unique_cells(cells)
-    check_partner_resolution(cells, info.audience)
-    res = int(h3.get_resolution(h3.int_to_str(int(cells[0])))) if cells.size else None
+    cells = checked_cells(hotspots["h3"], info.audience)
+    res = first_resolution(cells)
     targets = targets.sort_values("rank", kind="stable").reset_index(drop=True)
     shown_sig = sig.for_audience(significance, info)
     if shown_sig is not None:
-        sig_cells = cells_as_int(shown_sig["h3"])
-        check_unique_cells(sig_cells, "significance")
-        check_partner_resolution(sig_cells, info.audience)
-        stray = ~np.isin(sig_cells, cells)
-        if stray.any():
-            msg = (
-                f"`significance` has {int(stray.sum())} cells that are not in `hotspots`, e.g. "
-                f"{h3.int_to_str(int(sig_cells[stray][0]))}; pass the layers of the same cells."
-            )
-            raise ValidationError(msg)
+        sig.check_cells(shown_sig, cells, info.audience)
 
     assets = leaflet_assets()
     if len(area) and not area.geometry.is_empty.all():
@@ -985,7 +958,7 @@ def build_map(
     legend = _legend_html(info, has_hulls="hulls" in layers, has_venues=has_venues, res=res)
     _Legend(legend).add_to(m)
     for layer, html_text, css_class in layer_legends:
-        _LayerLegend(layer, html_text, css_class).add_to(m)
+        _Legend(html_text, layer, css_class).add_to(m)
     m.fit_bounds([[s, w], [n, e]], padding=(20, 20))
     _Expose(
         layers,

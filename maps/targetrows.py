@@ -1,0 +1,89 @@
+"""The fields each target shows, read once from the ranked targets frame.
+
+The web map's popups and tooltips and the pack's key and target tables show
+the same explanation columns of the same targets. :func:`target_rows` turns
+the frame into those fields, as plain text: a missing column or value is
+``-`` and child counts are suppressed for partners. Each output escapes the
+text for its own markup (HTML on the map, reportlab's paragraph markup in the
+pack) and lays the fields out its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from maps.audience import OutputMeta, text_or_dash
+
+TARGET_COLUMNS = ("rank", "h3", "lat", "lng", "score")
+"""Columns every targets frame needs; the explanation columns are optional."""
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One target's fields as shown, unescaped.
+
+    Free text (``ward``, ``grid_ref``, ``patrol_window``, ``nearest_venue``,
+    ``why``) is stripped, ``-`` when missing. Counts (``episodes``,
+    ``children``, ``found``, ``venue_reports``) are as
+    :meth:`OutputMeta.count_text` gives them: ``<5`` for partners' small child
+    counts, ``-`` when missing, text that was sent as text kept as it is.
+    """
+
+    rank: int
+    ward: str
+    grid_ref: str
+    patrol_window: str
+    episodes: str
+    children: str
+    found: str
+    venue_reports: str
+    nearest_venue: str
+    why: str
+
+
+def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
+    """The fields of each target, in the frame's order (``rank`` is required).
+
+    Parameters
+    ----------
+    targets
+        Ranked targets with any of ``ward_name``, ``grid_ref``, ``episodes``,
+        ``children``, ``found``, ``venue_reports``, ``patrol_window``,
+        ``nearest_venue``, ``why``; a missing column shows ``-``.
+    info
+        The checked ``meta``: its audience decides which counts are suppressed.
+    """
+
+    def col(name: str) -> list[Any]:
+        return targets[name].tolist() if name in targets.columns else [None] * len(targets)
+
+    return [
+        TargetRow(
+            rank=int(rank),
+            ward=text_or_dash(ward),
+            grid_ref=text_or_dash(grid),
+            patrol_window=text_or_dash(window),
+            episodes=info.count_text(episodes, "episodes"),
+            children=info.count_text(children, "children"),
+            found=info.count_text(found, "found"),
+            venue_reports=info.count_text(venue_reports, "venue_reports"),
+            nearest_venue=text_or_dash(venue),
+            why=text_or_dash(why),
+        )
+        for rank, ward, grid, window, episodes, children, found, venue_reports, venue, why in zip(
+            targets["rank"].tolist(),
+            col("ward_name"),
+            col("grid_ref"),
+            col("patrol_window"),
+            col("episodes"),
+            col("children"),
+            col("found"),
+            col("venue_reports"),
+            col("nearest_venue"),
+            col("why"),
+            strict=True,
+        )
+    ]
