@@ -1,6 +1,6 @@
 """Backtest throughput of ``engage tune``: the local path against a Dask cluster, one machine.
 
-``api.tune.tune`` runs ``api.backtest.backtest`` once per grid combination
+``api.usecases.backtest.tune`` runs ``models.backtest.backtest`` once per grid combination
 and once for each of the naive and persistence baselines, then ranks them.
 It runs the backtests one after another in this process (``scheduler=None``,
 the **baseline** here), or as one task each on a Dask distributed cluster
@@ -15,7 +15,7 @@ seconds** (the same work), i.e. Dask throughput / local throughput.
 Data (untimed setup, timed and reported): the real data.police.uk street
 crime of Blackburn with Darwen, the monthly CSV files ``202[012]-*.csv`` of
 ``../shared/data/police_uk/lancashire/blackburn_with_darwen`` ingested with
-``api.services.ingest_files(store, "police-uk", files)`` into a new
+``api.usecases.ingest.ingest_files(store, "police-uk", files)`` into a new
 GeoPackage. (The pseudonym key is a random one made in this process and
 never written; police.uk rows carry no person ids, so it is not used.)
 
@@ -76,8 +76,8 @@ DASK_COLD = "Dask path: first run after the cluster started (warm-up)"
 
 def build_store(tmp: Path) -> tuple[str, Any, dict[str, Any]]:
     """A GeoPackage of the Blackburn with Darwen police.uk months; location, settings, facts."""
-    from api.services import ingest_files
     from api.settings import Settings
+    from api.usecases.ingest import ingest_files
     from geo.pseudonym import KEY_ENV
 
     files = sorted(DATA_DIR.glob(FILES_GLOB))
@@ -109,7 +109,8 @@ def run_grid(
     setup: dict[str, Any],
 ) -> dict[str, Any]:
     """The throughput benchmark of one grid; one result dict."""
-    from api.tune import parse_grid, tune
+    from api.usecases.backtest import tune
+    from models.tuning import parse_grid
 
     grid = parse_grid(grid_text)
     backtests = len(grid) + 2  # the naive and persistence baselines

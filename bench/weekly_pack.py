@@ -16,14 +16,14 @@ Setup (untimed, but timed and reported):
   and written as the four CSV files of ``engage demo``, in last-seen order.
   At 1,000,000 episodes that is 118 simulated boroughs: about 1,900
   episodes a week, where the real borough has about 16.
-* **Stores.** ``api.services.ingest_files`` of the four files in
+* **Stores.** ``api.usecases.ingest.ingest_files`` of the four files in
   ``DEMO_ORDER`` into a new GeoPackage and into a new PostGIS schema
   (``bench_weekly_<pid>`` in the benchmark database, dropped at the end),
   with the pseudonym key of ``ENGAGE_PSEUDONYM_KEY`` or, when unset, a random
   key held in this process only (never written). Then ``VACUUM (ANALYZE)``
   of the PostGIS tables.
 
-Timed: ``api.services.weekly(location, week=None, out_dir=..., settings=...)``
+Timed: ``api.usecases.week.weekly(location, week=None, out_dir=..., settings=...)``
 with the default parameters (KDE, res 9, bin res 11, bandwidth by the
 spatial Silverman rule, 12-week lookback, neighbourhood audience): it finds
 the patrol week (the week after the last episode), reads the window's events,
@@ -123,7 +123,8 @@ def write_scenario(out: Path, episodes: int) -> dict[str, Any]:
 
 def build_store(location: str, scenario: Path, settings: Any, key: str) -> dict[str, Any]:
     """Ingest the four files with ``ingest_files``; seconds per kind."""
-    from api.services import DEMO_ORDER, ingest_files
+    from api.usecases.demo import DEMO_ORDER
+    from api.usecases.ingest import ingest_files
 
     out: dict[str, Any] = {}
     started = time.perf_counter()
@@ -180,21 +181,21 @@ class Phases:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
-        import api.services
+        import api.usecases.week
         import maps.exports
         import maps.pack
         import maps.webmap
-        import models.targets
+        import models.weekly
         from geo.store.gpkg import GpkgStore
         from geo.store.postgis import PostgisStore
 
         targets = [
-            (api.services, "latest_week", "patrol week"),
+            (api.usecases.week, "latest_week", "patrol week"),
             (GpkgStore, "read", "store reads"),
             (PostgisStore, "read", "store reads"),
-            (api.services, "grid_for", "model"),
-            (api.services, "run_hotspots", "model"),
-            (models.targets, "rank_targets", "model"),
+            (api.usecases.week, "grid_for", "model"),
+            (models.weekly, "run_hotspots", "model"),
+            (models.weekly, "rank_targets", "model"),
             (maps.webmap, "write_map", "outputs"),
             (maps.pack, "build_pack", "outputs"),
             (maps.exports, "write_targets_csv", "outputs"),
@@ -215,7 +216,7 @@ def one_weekly(
     location: str, out_dir: Path, settings: Any, phases: Phases, pg_url: str
 ) -> tuple[float, dict[str, float], Any]:
     """One timed ``weekly`` run; seconds, seconds per phase, its result."""
-    from api.services import weekly
+    from api.usecases.week import weekly
 
     settle(pg_url)
     if out_dir.exists():

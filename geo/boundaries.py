@@ -10,7 +10,6 @@ tolerance.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -48,10 +47,25 @@ LANCASHIRE = (
 )
 
 
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "data" / "boundaries"
+_folder: list[Path | None] = [None]
+
+
+def use_boundaries_dir(folder: Path | None) -> None:
+    """Read boundary files from ``folder`` (None: the shipped ``data/boundaries``).
+
+    The settings (``ENGAGE_BOUNDARIES_DIR``) call this; layers already read
+    are forgotten when the folder changes.
+    """
+    if folder != _folder[0]:
+        _folder[0] = folder
+        for fn in (wards, lsoas, districts, _outline, _buffered_bng, _bng_layer):
+            fn.cache_clear()
+
+
 def boundaries_dir() -> Path:
-    """Folder of boundary files: ``ENGAGE_BOUNDARIES_DIR`` or the shipped one."""
-    env = os.environ.get("ENGAGE_BOUNDARIES_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "boundaries"
+    """Folder of boundary files: the one set by :func:`use_boundaries_dir`, or the shipped one."""
+    path = _folder[0] or SHIPPED_DIR
     if not path.is_dir():
         msg = (
             f"boundary folder {path} does not exist. Set `ENGAGE_BOUNDARIES_DIR` to the "

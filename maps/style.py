@@ -10,9 +10,13 @@ so the legends read the same in both.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,24 @@ def score_class_index(scores: npt.ArrayLike) -> npt.NDArray[np.int64]:
     # First class (hottest first) whose lower bound the share reaches.
     reached = share[:, None] >= lowers[None, :]
     return np.argmax(reached, axis=1).astype(np.int64)
+
+
+def drawn_classes(frame: pd.DataFrame) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Which cells of a hotspot frame are drawn, and the index into :data:`SCORE_CLASSES` of each.
+
+    A frame from :func:`maps.disclosure.cells_view` carries ``score_class``
+    (1 hottest, 0 not drawn), so a partner frame needs no score; otherwise the
+    classes come from ``score`` (cells scoring 0 or less are not drawn).
+    """
+    import pandas as pd
+
+    if "score_class" in frame.columns:
+        cls = pd.to_numeric(frame["score_class"], errors="coerce").fillna(0).to_numpy(np.int64)
+        drawn = cls > 0
+        return drawn, np.maximum(cls[drawn] - 1, 0)
+    score = pd.to_numeric(frame["score"], errors="coerce").fillna(0).to_numpy(np.float64)
+    drawn = score > 0
+    return drawn, score_class_index(score[drawn])
 
 
 # --- significance layers: Gi* classes and emerging hot/cold spot patterns ----

@@ -59,7 +59,7 @@ def paired_lines(folder: str, method: str, coverage: float) -> str:
     """``method`` minus each baseline, fold by fold, at ``coverage``: mean and 95% bootstrap."""
     import numpy as np
 
-    from api.backtest import bootstrap_interval
+    from models.backtest import bootstrap_interval
 
     folds = pd.read_csv(Path(folder) / "backtest.csv")
     at = folds.loc[np.isclose(folds["coverage"], coverage)].sort_values("origin")

@@ -18,24 +18,25 @@ from pathlib import Path
 
 import h3.api.numpy_int as h3i
 
-from api import services
 from api.settings import Settings
+from api.usecases.demo import DEMO_ORDER
+from api.usecases.ingest import ingest_files, simulate_scenario
+from api.usecases.week import targets_table
+from models.params import AnalysisParams
 
 DEMO_KEY = "recovery-script-synthetic-only-0123456789"
 
 
-def recovered(seed: int, params: services.AnalysisParams) -> int:
+def recovered(seed: int, params: AnalysisParams) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        services.simulate_scenario(root / "s", seed=seed, weeks=52)
+        simulate_scenario(root / "s", seed=seed, weeks=52)
         location = str(root / "e.gpkg")
         settings = Settings(store=location, quarantine_dir=root / "q")
-        for kind, name in services.DEMO_ORDER:
-            services.ingest_files(
-                location, kind, [root / "s" / name], settings=settings, key=DEMO_KEY
-            )
+        for kind, name in DEMO_ORDER:
+            ingest_files(location, kind, [root / "s" / name], settings=settings, key=DEMO_KEY)
         truth = json.loads((root / "s" / "truth.json").read_text())
-        targets = services.targets_table(location, week=None, settings=settings, params=params)
+        targets = targets_table(location, week=None, settings=settings, params=params)
     near: set[int] = set()
     for cell in targets["h3"]:
         near.update(int(c) for c in h3i.grid_disk(int(cell), 1))
@@ -55,7 +56,7 @@ def main() -> None:
         seeds = list(range(lo, hi + 1))
     else:
         seeds = [int(p) for p in args.seeds.split(",")]
-    params = services.AnalysisParams(
+    params = AnalysisParams(
         method=args.method, lookback_weeks=args.lookback_weeks, bandwidth_m=args.bandwidth_m
     )
     counts = []

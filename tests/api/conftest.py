@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api import services
 from api.settings import Settings
+from api.usecases.demo import DEMO_ORDER
+from api.usecases.ingest import ingest_files, simulate_scenario
 
 SYNTHETIC_KEY = "api-tests-synthetic-key-0123456789-abcdef"
 
@@ -15,11 +16,9 @@ def synthetic_store(root: Path, *, seed: int, weeks: int = 20, location: str | N
 
     ``location``: another store to ingest into (e.g. a PostGIS URL).
     """
-    services.simulate_scenario(root / "s", seed=seed, weeks=weeks)
+    simulate_scenario(root / "s", seed=seed, weeks=weeks)
     location = location or str(root / "engage.gpkg")
     settings = Settings(store=location, quarantine_dir=root / "q")
-    for kind, name in services.DEMO_ORDER:
-        services.ingest_files(
-            location, kind, [root / "s" / name], settings=settings, key=SYNTHETIC_KEY
-        )
+    for kind, name in DEMO_ORDER:
+        ingest_files(location, kind, [root / "s" / name], settings=settings, key=SYNTHETIC_KEY)
     return location

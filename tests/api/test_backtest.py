@@ -11,19 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from api.backtest import (
-    BacktestResult,
-    backtest,
-    bootstrap_interval,
-    period_boundaries,
-    summarise,
-    write_report,
-)
-from api.services import analysis_area, grid_for
 from api.settings import Settings
+from api.usecases.backtest import backtest
+from api.usecases.store import analysis_area, grid_for
+from geo.calendar import period_boundaries
 from geo.errors import ValidationError
 from geo.ingest import ingest_file
 from geo.store import open_store
+from maps.reportfiles import write_backtest_report as write_report
+from models.backtest import BacktestResult, bootstrap_interval, summarise
 from models.evaluation import evaluate_many
 
 START = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday, UK time = UTC in January

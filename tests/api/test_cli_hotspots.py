@@ -13,6 +13,9 @@ from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from api.cli import app
+from api.usecases.ingest import ingest_files
+from api.usecases.store import opened_store
+from models.params import AnalysisParams
 
 from .conftest import SYNTHETIC_KEY, synthetic_store
 
@@ -154,12 +157,13 @@ def test_trends_classify_every_cell(store: str, tmp_path: Path) -> None:
 
 
 def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> None:
-    from api.services import AnalysisParams
-    from api.tune import write_params
+    from api.usecases.params import write_params
+    from models.params import TunedOn
 
     params = write_params(
         tmp_path / "params.json",
         AnalysisParams(bandwidth_m=300.0, half_life_days=91.0, lookback_weeks=6),
+        TunedOn("all"),
         {},
     )
     out = tmp_path / "tuned"
@@ -173,7 +177,7 @@ def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> No
     html = (out / "backtest.html").read_text()
     assert "bandwidth_m 300; bin_res 11; half_life_days 91; found_weight 1.5" in html
     # The file's kde scores differ from the default rule's.
-    plain = runner.invoke(app, [*args[:-2], "--train-periods", "6", "--out", str(tmp_path / "p")])
+    plain = runner.invoke(app, [*args[:-2], "--lookback-weeks", "6", "--out", str(tmp_path / "p")])
     assert plain.exit_code == 0, plain.output
     rule = pd.read_csv(tmp_path / "p" / "backtest.csv")
     assert "bandwidth_m rule;" in (tmp_path / "p" / "backtest.html").read_text()
@@ -188,6 +192,7 @@ def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> No
     dbscan = write_params(
         tmp_path / "dbscan.json",
         AnalysisParams(method="dbscan", eps_m=120.0, min_samples=4, lookback_weeks=6),
+        TunedOn("all"),
         {},
     )
     base = ["backtest", "--store", store, "--from", "2025-01-06", "--to", "2025-05-26"]
@@ -215,7 +220,7 @@ def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
             "2025-05-26",
             "--layer",
             "all",
-            "--train-periods",
+            "--lookback-weeks",
             "8",
             "--methods",
             "count,naive,persistence",
@@ -263,15 +268,14 @@ def test_backtest_writes_its_report(store: str, tmp_path: Path) -> None:
 def test_days_are_uk_days(police_uk: Path, tmp_path: Path) -> None:
     """police.uk months start at midnight UK time: October 2022 is stored from 23:00 UTC
     on 30 September, and `--from 2022-10-01` must take all of it."""
-    from api import services
     from api.settings import Settings
     from geo import schemas
 
     location = str(tmp_path / "oct.gpkg")
     month = police_uk / "blackburn_with_darwen" / "2022-10-lancashire-street-bwd.csv"
     settings = Settings(store=location, quarantine_dir=tmp_path / "q")
-    services.ingest_files(location, "police-uk", [month], settings=settings, key=SYNTHETIC_KEY)
-    with services.opened_store(location) as s:
+    ingest_files(location, "police-uk", [month], settings=settings, key=SYNTHETIC_KEY)
+    with opened_store(location) as s:
         stored = s.read(schemas.INCIDENTS)
     assert (stored["occurred_at"] == pd.Timestamp("2022-09-30T23:00:00Z")).all()
     out = tmp_path / "oct.csv"

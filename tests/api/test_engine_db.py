@@ -23,14 +23,17 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from api import services
 from api.cli import app
 from api.settings import Settings
+from api.usecases.cells import hotspots_table
+from api.usecases.ingest import ingest_files
+from api.usecases.store import init_store, load_events, opened_store
 from geo.errors import StoreError, ValidationError
 from geo.store import Window
 from geo.store.db_dbscan import db_dbscan_records
 from geo.store.postgis import PostgisStore
 from models.dbscan import canonical_labels, dbscan
+from models.params import AnalysisParams
 from models.targets import drop_private
 
 from .conftest import SYNTHETIC_KEY, synthetic_store
@@ -53,7 +56,7 @@ def pg_location(
     synthetic_store(root, seed=9, location=location)
     # Incidents: one real police.uk month of Blackburn with Darwen.
     month = police_uk / "blackburn_with_darwen" / "2022-10-lancashire-street-bwd.csv"
-    services.ingest_files(
+    ingest_files(
         location, "police-uk", [month], settings=_settings(location, root), key=SYNTHETIC_KEY
     )
     yield location
@@ -75,8 +78,8 @@ def _events(
     location: str, layer: str, category: str | None = None, window: Window | None = None
 ) -> pd.DataFrame:
     window = window or Window(START, END)
-    with services.opened_store(location) as store:
-        events = services.load_events(store, window, layer=layer, category=category)
+    with opened_store(location) as store:
+        events = load_events(store, window, layer=layer, category=category)
     return drop_private(events).reset_index(drop=True)
 
 
@@ -156,10 +159,10 @@ def test_the_database_clusters_the_events_as_models_dbscan_does(
 def test_engine_db_gives_the_python_engines_frame(pg_location: str, tmp_path: Path) -> None:
     settings = _settings(pg_location, tmp_path)
     # Recency-weighted events (half-life 28 days) are light: a lower weight makes a core.
-    params = services.AnalysisParams(method="dbscan", eps_m=EPS_M, min_samples=WEIGHTED_MIN)
+    params = AnalysisParams(method="dbscan", eps_m=EPS_M, min_samples=WEIGHTED_MIN)
     window = {"start": START, "end": END, "settings": settings, "params": params}
-    frame, meta = services.hotspots_table(pg_location, **window, engine="db")
-    py, py_meta = services.hotspots_table(pg_location, **window)
+    frame, meta = hotspots_table(pg_location, **window, engine="db")
+    py, py_meta = hotspots_table(pg_location, **window)
     assert meta["engine"] == "postgis ST_ClusterDBSCAN"
     assert py_meta["engine"] == "python"
     assert meta["core_rule"] == py_meta["core_rule"]
@@ -190,7 +193,7 @@ def test_engine_db_on_the_command_line(pg_location: str, tmp_path: Path) -> None
 
 def test_engine_db_refusals(pg_location: str, tmp_path: Path) -> None:
     gpkg = str(tmp_path / "e.gpkg")
-    services.init_store(gpkg)
+    init_store(gpkg)
     base = [
         "hotspots",
         "--from",

@@ -10,6 +10,7 @@ across pages with its header on each; the same result gives the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,13 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from api.backtest import BacktestResult, backtest
-from api.backtest import write_report as write_backtest
-from api.reports import backtest_pdf, tune_pdf
 from api.settings import Settings
-from api.tune import TuneResult, parse_grid, tune
-from api.tune import write_report as write_tune
+from api.usecases.backtest import backtest, tune
+from api.usecases.backtest import write_tune_files as write_tune
+from maps.reportfiles import write_backtest_report as write_backtest
+from maps.reports import backtest_pdf, tune_pdf
+from models.backtest import BacktestResult
+from models.tuning import TuneResult, parse_grid
 
 from .conftest import synthetic_store
 
@@ -254,16 +256,22 @@ def test_tune_pdf_best_verdicts_table_and_plot(
     assert f"Best parameters (configuration #{best['config']})" in text
     assert f"half_life_days\n{tuned.best.half_life_days:g}" in text
     flat = text.replace("\n", " ")
-    for name, beats in tuned.meta["best_beats_baseline"].items():
+    # The verdict printed is the one params.json records (and the console prints).
+    recorded = json.loads(tune_files["params"].read_text())["evidence"]["verdict"]
+    assert recorded["text"] == tuned.meta["verdict"]["text"]
+    assert " ".join(f"Verdict: {recorded['text']}.".split()) in " ".join(flat.split())
+    for name in ("naive", "persistence"):
         same = (table["config"] == name) & (table["res"] == best["res"])
         base = table.loc[same, "pai_mean"].iloc[0]
-        verdict = "yes" if beats else "NO"
         assert (
-            f"Beats the {name} baseline at the same resolution: {verdict} "
-            f"(mean PAI {_num(best['pai_mean'])} against {_num(base)})"
+            f"Against the {name} baseline at the same resolution: "
+            f"mean PAI {_num(best['pai_mean'])} against {_num(base)}"
         ) in flat
         d = [best[f"pai_minus_{name}_{k}"] for k in ("mean", "low", "high")]
-        word = "clearly better" if d[1] > 0 else "clearly worse" if d[2] < 0 else "not clearly"
+        word = (
+            "clearly better" if d[1] > 0 else "clearly worse" if d[2] < 0 else "no clear difference"
+        )
+        assert recorded[name] == word
         assert (
             f"Fold by fold the difference is {_num(d[0])} [{_num(d[1])}, {_num(d[2])}]: {word}"
         ) in flat

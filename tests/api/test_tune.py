@@ -11,11 +11,12 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from api import services
 from api.cli import app
 from api.settings import Settings
-from api.tune import parse_grid, read_params, write_params
+from api.usecases.params import accepted_params, read_params, write_params
 from geo.errors import ValidationError
+from models.params import AnalysisParams, TunedOn
+from models.tuning import parse_grid
 
 from .conftest import synthetic_store
 
@@ -78,32 +79,28 @@ def test_absurd_grids_are_refused(grid: str, message: str) -> None:
 
 def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_path: Path) -> None:
     out = tmp_path / "tune"
-    result = runner.invoke(
-        app,
-        [
-            "tune",
-            "--store",
-            store,
-            "--from",
-            "2025-01-06",
-            "--to",
-            "2025-05-26",
-            "--layer",
-            "all",
-            "--grid",
-            "method=kde,count; half_life_days=14,56; lookback_weeks=8",
-            "--out",
-            str(out),
-            "--accept",
-        ],
-    )
+    args = ["tune", "--store", store, "--from", "2025-01-06", "--to", "2025-05-26"]
+    args += ["--layer", "all", "--grid", "method=kde,count; half_life_days=14,56; lookback_weeks=8"]
+    args += ["--out", str(out)]
+    result = runner.invoke(app, [*args, "--accept"])
+    # The console's verdict is the file's, and --accept of a choice that is not
+    # clearly better than persistence is refused (the report is still written).
+    verdict = json.loads((out / "params.json").read_text())["evidence"]["verdict"]
+    assert verdict["text"] in result.output
+    # The simulator's places do not move, so on this store nothing beats persistence
+    # clearly (docs/evidence.md, section 4): the plain --accept must be refused.
+    assert verdict["persistence"] != "clearly better"
+    assert result.exit_code == 2
+    assert "not accepted" in result.output and "--accept-anyway" in result.output
+    assert accepted_params(store) is None
+    result = runner.invoke(app, [*args, "--accept", "--accept-anyway"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "tune.csv")
     assert len(table) == 4 + 2  # four combinations and two baselines
     assert table["rank"].tolist() == list(range(1, 7))
     assert table["pai_mean"].is_monotonic_decreasing
     assert {"naive", "persistence"} <= set(table["config"].astype(str))
-    params = read_params(out / "params.json")
+    params = read_params(out / "params.json").params
     best = table.loc[table["config"].astype(str).str.isdigit()].iloc[0]
     assert params.method == best["method"]
     assert params.half_life_days == best["half_life_days"]
@@ -126,7 +123,7 @@ def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_p
     assert mine["h3"].tolist() == packed["h3"].tolist()
     # An explicit file wins over the accepted parameters, and options over both.
     other = write_params(
-        tmp_path / "p.json", services.AnalysisParams(method="count", half_life_days=7.0), {}
+        tmp_path / "p.json", AnalysisParams(method="count", half_life_days=7.0), TunedOn("all"), {}
     )
     weekly = runner.invoke(
         app,
@@ -151,8 +148,7 @@ def test_tune_ranks_writes_and_the_weekly_pack_uses_the_result(store: str, tmp_p
 def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
     store: str, tmp_path: Path
 ) -> None:
-    from api.backtest import backtest
-    from api.tune import tune
+    from api.usecases.backtest import backtest, tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     window = dict(WINDOW)
@@ -174,7 +170,7 @@ def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
         coverages=(0.02,),
         methods=("count",),
         layer="all",
-        params=services.AnalysisParams(method="count", lookback_weeks=4),
+        params=AnalysisParams(method="count", lookback_weeks=4),
         train_periods=4,
         first_origin=10,
         **window,
@@ -189,7 +185,7 @@ def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
         coverages=(0.02,),
         methods=("count",),
         layer="all",
-        params=services.AnalysisParams(method="count", lookback_weeks=4),
+        params=AnalysisParams(method="count", lookback_weeks=4),
         train_periods=4,
         **window,
     )
@@ -197,8 +193,7 @@ def test_lookbacks_of_different_length_are_judged_on_the_same_folds(
 
 
 def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -> None:
-    from api.backtest import backtest
-    from api.tune import tune
+    from api.usecases.backtest import backtest, tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     window = dict(WINDOW)
@@ -226,14 +221,14 @@ def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -
         coverages=(0.02,),
         methods=("persistence",),
         layer="all",
-        params=services.AnalysisParams(res=9),
+        params=AnalysisParams(res=9),
         train_periods=6,
         **window,
     )
     row = baselines.loc[(baselines["config"] == "persistence") & (baselines["res"] == 9)].iloc[0]
     assert row["pai_mean"] == pytest.approx(alone.summary["pai_mean"].iloc[0], rel=1e-12)
     # The paired difference: the same folds, fold by fold, bootstrapped with the seed.
-    from api.backtest import bootstrap_interval
+    from models.backtest import bootstrap_interval
 
     config = backtest(
         store,
@@ -242,7 +237,7 @@ def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -
         coverages=(0.02,),
         methods=("count",),
         layer="all",
-        params=services.AnalysisParams(method="count", res=9, lookback_weeks=4),
+        params=AnalysisParams(method="count", res=9, lookback_weeks=4),
         train_periods=4,
         first_origin=6,
         **window,
@@ -257,16 +252,22 @@ def test_baselines_at_every_resolution_of_the_grid(store: str, tmp_path: Path) -
     got = tuple(mine[f"pai_minus_persistence_{k}"] for k in ("mean", "low", "high"))
     assert got == pytest.approx(want, rel=1e-12)
     assert len(diff) == 14 and not np.isnan(diff).all()
-    # "Beats the baseline" compares the best configuration with baselines at its own res.
+    # The verdict compares the best configuration with baselines at its own res.
     best = t.loc[t["config"].map(lambda c: isinstance(c, int))].iloc[0]
     for b in ("naive", "persistence"):
         same = baselines.loc[(baselines["config"] == b) & (baselines["res"] == best["res"])]
-        want = bool(best["pai_mean"] > same["pai_mean"].iloc[0])
-        assert result.meta["best_beats_baseline"][b] == want
+        judged = result.meta["best_vs_baseline"][b]
+        # The mean of the paired differences is the difference of the means at its res.
+        assert judged["pai_difference_mean"] == pytest.approx(
+            best["pai_mean"] - same["pai_mean"].iloc[0], rel=1e-9
+        )
+        low, high = judged["low"], judged["high"]
+        want = "clearly better" if low > 0 else "clearly worse" if high < 0 else "no clear"
+        assert judged["verdict"].startswith(want)
 
 
 def test_a_lookback_longer_than_the_window_is_named(store: str, tmp_path: Path) -> None:
-    from api.tune import tune
+    from api.usecases.backtest import tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     with pytest.raises(ValidationError, match="longest lookback_weeks=30"):
@@ -282,8 +283,8 @@ def test_a_lookback_longer_than_the_window_is_named(store: str, tmp_path: Path) 
 def test_holdout_chooses_on_earlier_folds_and_judges_on_later_ones(
     store: str, tmp_path: Path
 ) -> None:
-    from api.backtest import backtest, bootstrap_interval
-    from api.tune import tune
+    from api.usecases.backtest import backtest, tune
+    from models.backtest import bootstrap_interval
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     window = dict(WINDOW)
@@ -300,7 +301,7 @@ def test_holdout_chooses_on_earlier_folds_and_judges_on_later_ones(
         coverages=(0.02,),
         methods=("count", "naive"),
         layer="all",
-        params=services.AnalysisParams(method="count", half_life_days=56.0, lookback_weeks=6),
+        params=AnalysisParams(method="count", half_life_days=56.0, lookback_weeks=6),
         train_periods=6,
         **window,
     ).folds.sort_values(["method", "origin"])
@@ -339,7 +340,7 @@ def test_bad_parameter_files(tmp_path: Path) -> None:
 def test_a_dask_cluster_gives_the_identical_result(store: str, tmp_path: Path) -> None:
     from distributed import LocalCluster
 
-    from api.tune import tune
+    from api.usecases.backtest import tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     grid = parse_grid("method=kde,count; half_life_days=14,56; lookback_weeks=8")
@@ -362,7 +363,7 @@ def test_a_dask_cluster_gives_the_identical_result(store: str, tmp_path: Path) -
 
 
 def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path: Path) -> None:
-    from api.tune import tune
+    from api.usecases.backtest import tune
 
     settings = Settings(store=store, quarantine_dir=tmp_path / "q")
     with pytest.raises(ValidationError, match="did not answer"):

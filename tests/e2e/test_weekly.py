@@ -13,10 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from api import services
 from api.settings import Settings
+from api.usecases.demo import DEMO_ORDER
+from api.usecases.ingest import ingest_files, simulate_scenario
+from api.usecases.store import load_events
+from api.usecases.week import WeeklyResult, weekly
 from geo import schemas
 from geo.store import open_store
+from models.params import AnalysisParams
 
 KEY = "weekly-e2e-key-0123456789-abcdefghijk"
 
@@ -26,11 +30,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The default synthetic year, ingested into a GeoPackage."""
     root = tmp_path_factory.mktemp("weekly")
     scenario = root / "scenario"
-    services.simulate_scenario(scenario, seed=7, weeks=52)
+    simulate_scenario(scenario, seed=7, weeks=52)
     location = str(root / "engage.gpkg")
     settings = Settings(store=location, quarantine_dir=root / "q")
-    for kind, name in services.DEMO_ORDER:
-        services.ingest_files(location, kind, [scenario / name], settings=settings, key=KEY)
+    for kind, name in DEMO_ORDER:
+        ingest_files(location, kind, [scenario / name], settings=settings, key=KEY)
     truth = json.loads((scenario / "truth.json").read_text())
     return {
         "root": root,
@@ -42,8 +46,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def pack(world: dict[str, object]) -> services.WeeklyResult:
-    return services.weekly(
+def pack(world: dict[str, object]) -> WeeklyResult:
+    return weekly(
         str(world["location"]),
         week=None,
         out_dir=Path(str(world["root"])) / "pack",
@@ -52,7 +56,7 @@ def pack(world: dict[str, object]) -> services.WeeklyResult:
     )
 
 
-def test_the_pack_holds_every_output(pack: services.WeeklyResult) -> None:
+def test_the_pack_holds_every_output(pack: WeeklyResult) -> None:
     for name in ("map.html", "pack.pdf", "targets.csv", "hotspots.geojson", "run.json"):
         assert (pack.out_dir / name).stat().st_size > 0, name
     run = json.loads((pack.out_dir / "run.json").read_text())
@@ -61,9 +65,7 @@ def test_the_pack_holds_every_output(pack: services.WeeklyResult) -> None:
     assert run["counts"]["targets"] == len(pd.read_csv(pack.out_dir / "targets.csv"))
 
 
-def test_planted_venues_are_recovered(
-    world: dict[str, object], pack: services.WeeklyResult
-) -> None:
+def test_planted_venues_are_recovered(world: dict[str, object], pack: WeeklyResult) -> None:
     truth = world["truth"]
     planted = sorted(truth["planted_venues"], key=lambda v: -v["intensity"])[:10]  # type: ignore[index]
     targets = pd.read_csv(pack.out_dir / "targets.csv", dtype={"h3": str})
@@ -77,7 +79,7 @@ def test_planted_venues_are_recovered(
 
 
 def test_no_home_or_care_home_in_targets_or_outputs(
-    world: dict[str, object], pack: services.WeeklyResult
+    world: dict[str, object], pack: WeeklyResult
 ) -> None:
     store = open_store(str(world["location"]))
     try:
@@ -129,8 +131,8 @@ def test_hostile_names_are_inert(world: dict[str, object], tmp_path: Path) -> No
     )
     path = tmp_path / "hostile.csv"
     hostile.to_csv(path, index=False)
-    services.ingest_files(location, "venues", [path], settings=settings)  # type: ignore[arg-type]
-    result = services.weekly(
+    ingest_files(location, "venues", [path], settings=settings)  # type: ignore[arg-type]
+    result = weekly(
         location,
         week=None,
         out_dir=tmp_path / "pack",
@@ -149,7 +151,7 @@ def test_hostile_names_are_inert(world: dict[str, object], tmp_path: Path) -> No
 
 
 def test_partner_pack_is_disclosure_controlled(world: dict[str, object], tmp_path: Path) -> None:
-    result = services.weekly(
+    result = weekly(
         str(world["location"]),
         week=None,
         out_dir=tmp_path / "partner",
@@ -168,7 +170,7 @@ def test_partner_pack_is_disclosure_controlled(world: dict[str, object], tmp_pat
     assert {h3i.get_resolution(h3i.str_to_int(c)) for c in targets["h3"]} == {8}
 
 
-def test_map_in_chromium_matches_targets_csv(pack: services.WeeklyResult, browser: Any) -> None:
+def test_map_in_chromium_matches_targets_csv(pack: WeeklyResult, browser: Any) -> None:
     from matplotlib.image import imread
 
     from .conftest import open_map
@@ -200,7 +202,7 @@ ROW = re.compile(
 
 
 def test_pdf_marking_on_every_page_and_table_equals_targets_csv(
-    pack: services.WeeklyResult,
+    pack: WeeklyResult,
 ) -> None:
     from pypdf import PdfReader
 
@@ -244,7 +246,7 @@ def _non_private_events(location: str, run: dict[str, Any]) -> pd.DataFrame:
 
     store = open_store(location)
     try:
-        events = services.load_events(
+        events = load_events(
             store,
             Window(
                 pd.Timestamp(run["data_window"]["start"]).to_pydatetime(),
@@ -256,7 +258,7 @@ def _non_private_events(location: str, run: dict[str, Any]) -> pd.DataFrame:
     return drop_private(events)
 
 
-def test_gistar_layer_agrees_with_models_gistar(pack: services.WeeklyResult) -> None:
+def test_gistar_layer_agrees_with_models_gistar(pack: WeeklyResult) -> None:
     from models.gistar import gistar
 
     run = json.loads((pack.out_dir / "run.json").read_text())
@@ -279,7 +281,7 @@ def test_gistar_layer_agrees_with_models_gistar(pack: services.WeeklyResult) -> 
 
 
 def test_trend_layer_agrees_with_models_emerging(
-    world: dict[str, object], pack: services.WeeklyResult
+    world: dict[str, object], pack: WeeklyResult
 ) -> None:
     from geo.h3index import cells_to_parent
     from models.emerging import emerging_hotspots
@@ -315,9 +317,7 @@ def test_trend_layer_agrees_with_models_emerging(
     )
 
 
-def test_map_layers_in_chromium_match_hotspots_geojson(
-    pack: services.WeeklyResult, browser: Any
-) -> None:
+def test_map_layers_in_chromium_match_hotspots_geojson(pack: WeeklyResult, browser: Any) -> None:
     from maps.style import EMERGING_CLASSES, GISTAR_CLASSES
     from maps.webmap import LAYER_EMERGING, LAYER_GISTAR
 
@@ -349,7 +349,7 @@ def test_map_layers_in_chromium_match_hotspots_geojson(
         toggle_overlay(browser, name)
 
 
-def test_analyst_pdf_has_the_gistar_page_with_marking(pack: services.WeeklyResult) -> None:
+def test_analyst_pdf_has_the_gistar_page_with_marking(pack: WeeklyResult) -> None:
     from pypdf import PdfReader
 
     from maps.pack import GISTAR_PAGE_TITLE
@@ -383,8 +383,8 @@ def test_too_few_events_gives_a_pack_without_the_layers(
     few.to_csv(path, index=False)
     location = str(tmp_path / "few.gpkg")
     settings = Settings(store=location, quarantine_dir=tmp_path / "q")
-    services.ingest_files(location, "episodes", [path], settings=settings, key=KEY)
-    result = services.weekly(
+    ingest_files(location, "episodes", [path], settings=settings, key=KEY)
+    result = weekly(
         location, week=None, out_dir=tmp_path / "pack", settings=settings, audience="analyst"
     )
     run = json.loads(result.files["run"].read_text())
@@ -412,13 +412,13 @@ def test_short_lookback_keeps_gistar_and_drops_the_trend_layer(
 ) -> None:
     from maps.webmap import LAYER_EMERGING, LAYER_GISTAR
 
-    result = services.weekly(
+    result = weekly(
         str(world["location"]),
         week=None,
         out_dir=tmp_path / "short",
         settings=world["settings"],  # type: ignore[arg-type]
         audience="analyst",
-        params=services.AnalysisParams(lookback_weeks=6),
+        params=AnalysisParams(lookback_weeks=6),
     )
     run = json.loads(result.files["run"].read_text())
     assert run["layers"]["gistar"]["status"] == "computed"
@@ -436,7 +436,7 @@ def test_partner_layers_only_where_five_children_are_nearby(
 ) -> None:
     from geo.h3index import cells_to_parent
 
-    result = services.weekly(
+    result = weekly(
         str(world["location"]),
         week=None,
         out_dir=tmp_path / "partner",
@@ -474,12 +474,12 @@ def test_partner_packs_refuse_the_gistar_method(world: dict[str, object], tmp_pa
     from geo.errors import ValidationError
 
     with pytest.raises(ValidationError, match="partner packs do not offer --method gistar"):
-        services.weekly(
+        weekly(
             str(world["location"]),
             week=None,
             out_dir=tmp_path / "partner",
             settings=world["settings"],  # type: ignore[arg-type]
             audience="partner",
-            params=services.AnalysisParams(method="gistar"),
+            params=AnalysisParams(method="gistar"),
         )
     assert not (tmp_path / "partner").exists()

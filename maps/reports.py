@@ -1,11 +1,11 @@
 """The analysts' reports as print-ready A4 PDFs, and the plots they share with the HTML.
 
-:func:`backtest_pdf` prints an :class:`api.backtest.BacktestResult`: the run
+:func:`backtest_pdf` prints an :class:`models.backtest.BacktestResult`: the run
 facts, how to read hit rate, PAI and PEI* and the baselines, the summary
 table (mean across folds and the 95% bootstrap interval), and three plots
 (hit rate, PAI and PEI* by coverage per method).
 
-:func:`tune_pdf` prints an :class:`api.tune.TuneResult`: the run facts, the
+:func:`tune_pdf` prints an :class:`models.tuning.TuneResult`: the run facts, the
 best parameters and whether they beat each baseline, the plot of mean PAI per
 configuration and the ranked table.
 
@@ -26,11 +26,9 @@ data URIs and the PDFs as images.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
@@ -67,10 +65,12 @@ from maps.pdf import (
     table_commands,
     value_text,
 )
+from maps.plots import is_config, metric_by_coverage_png, pai_by_config_png
+from models.params import AnalysisParams
 
 if TYPE_CHECKING:
-    from api.backtest import BacktestResult
-    from api.tune import TuneResult
+    from models.backtest import BacktestResult
+    from models.tuning import TuneResult
 
 PDF_DPI = 200
 """Resolution of the plots printed in the PDFs (dots per inch)."""
@@ -158,81 +158,6 @@ def _parameters_text(parameters: Mapping[str, Any]) -> str:
     return "; ".join(parts) or "-"
 
 
-# --- plots ----------------------------------------------------------------------------------
-
-
-def _png(fig: Any, dpi: int) -> bytes:
-    """The figure as PNG bytes, without the software tag (so the bytes are reproducible)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def metric_by_coverage_png(
-    summary: pd.DataFrame, metric: str, label: str, *, dpi: int = 100
-) -> bytes:
-    """PNG of ``metric`` by coverage, one line per method, with its 95% intervals.
-
-    ``summary`` is :attr:`api.backtest.BacktestResult.summary` (``method``,
-    ``coverage`` and ``<metric>_mean``, ``_low``, ``_high``). The figure is
-    6 x 4 inches at ``dpi`` dots per inch.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.0, 4.0), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for method, group in summary.groupby("method", sort=False):
-        g = group.sort_values("coverage")
-        x = g["coverage"].to_numpy(dtype=np.float64) * 100
-        mean = g[f"{metric}_mean"].to_numpy(dtype=np.float64)
-        low = g[f"{metric}_low"].to_numpy(dtype=np.float64)
-        high = g[f"{metric}_high"].to_numpy(dtype=np.float64)
-        err = np.vstack([np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)])
-        ax.errorbar(x, mean, yerr=err, marker="o", capsize=4, label=str(method))
-    ax.set_xlabel("coverage (% of study area)")
-    ax.set_ylabel(label)
-    ax.set_title(f"{label} by coverage (mean and 95% bootstrap interval)")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return _png(fig, dpi)
-
-
-def config_labels(table: pd.DataFrame) -> list[str]:
-    """Short plot labels of a tune table's rows: ``#3 kde r9``, or the baseline's name."""
-    return [
-        f"#{c} {m} r{r}" if _is_config(c) else str(c)
-        for c, m, r in zip(table["config"], table["method"], table["res"], strict=True)
-    ]
-
-
-def pai_by_config_png(table: pd.DataFrame, *, coverage: float, dpi: int = 110) -> bytes:
-    """PNG of mean PAI per configuration (bars, best first) with 95% intervals.
-
-    ``table`` is :attr:`api.tune.TuneResult.table` (or some of its rows); the
-    figure is 8 inches wide and 0.3 inch per row tall (at least 2.5).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8.0, max(2.5, 0.3 * len(table))), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    y = np.arange(len(table))
-    mean = table["pai_mean"].to_numpy(dtype=np.float64)
-    err_low = np.clip(mean - table["pai_low"].to_numpy(dtype=np.float64), 0, None)
-    err_high = np.clip(table["pai_high"].to_numpy(dtype=np.float64) - mean, 0, None)
-    ax.barh(y, mean, color="#c0392b")
-    ax.errorbar(mean, y, xerr=np.vstack([err_low, err_high]), fmt="none", ecolor="black")
-    ax.set_yticks(y, config_labels(table))
-    ax.invert_yaxis()
-    ax.set_xlabel(f"mean PAI at {coverage:.0%} coverage (95% bootstrap interval)")
-    fig.tight_layout()
-    return _png(fig, dpi)
-
-
 # --- PDF building blocks --------------------------------------------------------------------
 
 
@@ -244,44 +169,6 @@ def _styles() -> dict[str, ParagraphStyle]:
 def marking_text(marking: str | None) -> str:
     """The marking as printed: stripped; empty means :data:`maps.audience.DEFAULT_MARKING`."""
     return str(marking or DEFAULT_MARKING).strip() or DEFAULT_MARKING
-
-
-# --- the offline HTML reports -----------------------------------------------------------
-
-HTML_STYLE = (
-    "body { font-family: sans-serif; margin: 2em; }\n"
-    "table { border-collapse: collapse; margin-bottom: 1.5em; }\n"
-    "th, td { border: 1px solid #999; padding: 0.25em 0.5em; text-align: right; }\n"
-    "th { background: #eee; }\n"
-    ".marking { background: #1d1d1b; color: #fff; font-weight: bold; text-align: center;\n"
-    "  padding: 0.2em; margin: 0 0 1em 0; }\n"
-)
-
-
-def html_table(frame: pd.DataFrame, fmt: Callable[[Any], str]) -> str:
-    """A frame as an HTML table, every cell formatted by ``fmt`` and escaped."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def html_png(png: bytes, alt: str) -> str:
-    """A PNG embedded as a data URI (the reports load nothing from elsewhere)."""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
-
-
-def html_report(title: str, marking: str, body: str) -> str:
-    """One offline HTML page: the marking above and below ``body`` (already escaped HTML)."""
-    banner = f'<div class="marking">{html.escape(marking)}</div>'
-    return (
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title>\n<style>\n{HTML_STYLE}</style></head><body>\n"
-        f"{banner}\n<h1>{html.escape(title)}</h1>\n{body}\n{banner}\n</body></html>\n"
-    )
 
 
 def _kv_table(rows: list[tuple[str, str]], styles: dict[str, ParagraphStyle]) -> Table:
@@ -481,15 +368,6 @@ def backtest_pdf(result: BacktestResult, path: Path, *, marking: str) -> Path:
 # --- the tune report ------------------------------------------------------------------------
 
 
-def _is_config(value: Any) -> bool:
-    """Whether a tune table's ``config`` is a grid combination (a number), not a baseline."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | np.integer):
-        return True
-    return isinstance(value, str) and value.isdigit()
-
-
 def _param_text(key: str, value: Any) -> str:
     missing = value is None or (isinstance(value, float | np.floating) and math.isnan(value))
     if missing and key in ("bandwidth_m", "eps_m"):
@@ -506,10 +384,8 @@ def config_text(table: pd.DataFrame) -> list[str]:
     parameter that varies across the grid (``bandwidth_m=rule`` for the
     automatic choice); a baseline as ``naive (baseline)``.
     """
-    from api.services import AnalysisParams
-
-    is_config = table["config"].map(_is_config).to_numpy(dtype=bool)
-    configs = table.loc[is_config]
+    flags = table["config"].map(is_config).to_numpy(dtype=bool)
+    configs = table.loc[flags]
     keys = ["method", "res"]
     for key in AnalysisParams.__dataclass_fields__:
         if key in keys or key not in table.columns:
@@ -518,7 +394,7 @@ def config_text(table: pd.DataFrame) -> list[str]:
         if len(values) > 1:
             keys.append(key)
     out = []
-    for flag, row in zip(is_config, table.to_dict("records"), strict=True):
+    for flag, row in zip(flags, table.to_dict("records"), strict=True):
         if flag:
             params = ", ".join(f"{k}={_param_text(k, row[k])}" for k in keys)
             out.append(f"#{row['config']} {params}")
@@ -543,15 +419,12 @@ def ranked_rows(table: pd.DataFrame) -> list[list[str]]:
 
 
 def _difference(d: Mapping[str, Any]) -> tuple[str, str]:
-    """A paired PAI difference (``api.tune`` verdict dict) as ``mean [low, high]`` and a word."""
+    """A paired PAI difference (a ``models.tuning`` verdict dict) as ``mean [low, high]`` and
+    its verdict."""
     diff = (
         f"{fmt_number(d['pai_difference_mean'])} [{fmt_number(d['low'])}, {fmt_number(d['high'])}]"
     )
-    if d["clearly_better"]:
-        return diff, "clearly better"
-    if d["clearly_worse"]:
-        return diff, "clearly worse"
-    return diff, "not clearly different"
+    return diff, str(d["verdict"])
 
 
 def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
@@ -567,9 +440,8 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     table = result.table
     coverage = float(meta.get("coverage", table["coverage"].iloc[0]))
     window = _window(meta)
-    is_config = table["config"].map(_is_config).to_numpy(dtype=bool)
-    best_row = table.loc[is_config].iloc[0]
-    beats: Mapping[str, Any] = meta.get("best_beats_baseline") or {}
+    configs = table["config"].map(is_config).to_numpy(dtype=bool)
+    best_row = table.loc[configs].iloc[0]
 
     story: list[Flowable] = [
         para(f"Best parameters (configuration #{best_row['config']})", styles["h2"]),
@@ -579,21 +451,23 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
         ),
         Spacer(1, 3 * mm),
     ]
+    verdict: Mapping[str, Any] = meta.get("verdict") or {}
     verdicts = []
+    if verdict:
+        verdicts.append(f"<b>Verdict</b>: {escape(str(verdict.get('text', '')))}.")
     best_pai = fmt_number(best_row["pai_mean"])
     paired: Mapping[str, Any] = meta.get("best_vs_baseline") or {}
     for name in BASELINES:
         same = (table["config"].astype(str) == name) & (table["res"] == best_row["res"])
         base = table.loc[same, "pai_mean"]
         base_pai = fmt_number(base.iloc[0]) if len(base) else "-"
-        word = ("yes" if beats[name] else "<b>NO</b>") if name in beats else "-"
         text = (
-            f"Beats the <b>{name}</b> baseline at the same resolution: {word} "
-            f"(mean PAI {best_pai} against {base_pai})."
+            f"Against the <b>{name}</b> baseline at the same resolution: mean PAI {best_pai} "
+            f"against {base_pai}."
         )
         if name in paired:
-            diff, verdict = _difference(paired[name])
-            text += f" Fold by fold the difference is {diff}: {verdict} (in-sample)."
+            diff, word = _difference(paired[name])
+            text += f" Fold by fold the difference is {diff}: {word} (in-sample)."
         verdicts.append(text)
     held: Mapping[str, Any] = meta.get("best_on_holdout") or {}
     if held:
@@ -605,19 +479,19 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
         )
         for name in BASELINES:
             if name in held:
-                diff, verdict = _difference(held[name])
-                text += f" Against {name}: {diff}, {verdict}."
+                diff, word = _difference(held[name])
+                text += f" Against {name}: {diff}, {word}."
         verdicts.append(text)
     else:
         verdicts.append(
             "These figures are in-sample: the best configuration was chosen on the same folds, "
             "so they flatter it. Run with --holdout to judge it on later folds it never saw."
         )
-    if beats and not all(beats.values()):
+    if verdict and verdict.get("persistence") != "clearly better":
         verdicts.append(
-            "The best configuration does not beat every baseline: on this data a simple "
-            "baseline predicts as well or better. Widen the grid or the data window before "
-            "relying on these parameters."
+            "The best configuration is not clearly better than persistence: on this data "
+            "patrolling where events happened over the lookback predicts as well. "
+            "<i>engage tune --accept</i> refuses it without --accept-anyway."
         )
     story += bullets(verdicts, styles)
     story += [Spacer(1, 5 * mm), para("How to read this report", styles["h2"])]
@@ -639,9 +513,9 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     story += bullets(notes, styles)
     story.append(PageBreak())
 
-    configs_shown = table.loc[is_config].head(PDF_PLOT_ROWS)
-    shown = table.loc[table.index.isin(configs_shown.index) | ~is_config]
-    n_configs = int(is_config.sum())
+    configs_shown = table.loc[configs].head(PDF_PLOT_ROWS)
+    shown = table.loc[table.index.isin(configs_shown.index) | ~configs]
+    n_configs = int(configs.sum())
     caption = (
         f"Best first. The best {len(configs_shown)} of {n_configs} configurations and the "
         "baselines; the table below lists all."
@@ -651,7 +525,7 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     png = pai_by_config_png(shown, coverage=coverage, dpi=PDF_DPI)
     story.append(_plot_block("Mean PAI by configuration", caption, png, 170, styles))
     cells = [
-        [r[0], para(r[1], styles["cellb" if not _is_config(c) else "cell"]), *r[2:]]
+        [r[0], para(r[1], styles["cellb" if not is_config(c) else "cell"]), *r[2:]]
         for r, c in zip(ranked_rows(table), table["config"], strict=True)
     ]
     story += [
@@ -661,7 +535,7 @@ def tune_pdf(result: TuneResult, path: Path, *, marking: str) -> Path:
     facts = [
         (k, coverage_text(v) if k == "coverage" else value_text(v))
         for k, v in meta.items()
-        if k not in ("best_beats_baseline", "best_vs_baseline", "best_on_holdout")
+        if k not in ("verdict", "best_vs_baseline", "best_on_holdout", "tuned_on")
     ]
     return _report(
         path,

@@ -9,21 +9,21 @@ on the 1st at 00:00 UK time) from ``start + train_periods`` periods to the
 last whole period before ``end``:
 
 * the model sees only the events of the ``train_periods`` periods before
-  ``t`` (``params.lookback_weeks`` is **ignored**: the training window is
-  always ``train_periods`` periods, so every origin trains on the same
-  amount of history);
+  ``t`` (the lookback in whole periods: :func:`models.params.lookback_periods`
+  of ``params.lookback_weeks``, so 52 weeks is 52 weekly or 12 monthly
+  periods, and every origin trains on the same amount of history);
 * it scores every cell of the study area's grid (at ``params.res``); and
 * the scores are judged against the events of ``[t, t + 1 period)`` by
   :func:`models.evaluation.rolling_origin` (hit rate, PAI, PEI* and the
   stability of the selection), using the true cell areas ``cells["area_m2"]``.
 
-Methods are any of :data:`api.services.METHODS` (scored through
-:func:`api.services.run_hotspots` with ``as_of = t``, so recency weights
+Methods are any of :data:`models.params.METHODS` (scored through
+:func:`models.weekly.run_hotspots` with ``as_of = t``, so recency weights
 count back from the origin) plus two baselines from
 :mod:`models.evaluation`: ``naive`` (last period's counts per cell) and
 ``persistence`` (the sum of the last ``train_periods`` periods' counts).
 Home and care-home events are left out of training and outcomes alike (as
-:func:`api.services.run_hotspots` does). Only events in the study cells are
+:func:`models.weekly.run_hotspots` does). Only events in the study cells are
 counted.
 
 The summary gives, per (method, coverage), the mean of each metric across
@@ -36,34 +36,22 @@ metrics) are left out of that metric's summary.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from api.services import (
-    METHODS,
-    AnalysisParams,
-    analysis_area,
-    grid_for,
-    load_events,
-    opened_store,
-    run_hotspots,
-)
-from api.settings import Settings
+from geo.calendar import HORIZONS, period_boundaries, uk_date, utc
 from geo.errors import ValidationError
-from geo.store import Window
-from maps.audience import DEFAULT_MARKING
-from models.counts import LOCAL_TZ
+from geo.h3index import cells_to_parent
 from models.evaluation import naive_scores, persistence_scores, rolling_origin
+from models.params import METHODS, AnalysisParams
+from models.targets import drop_private
+from models.weekly import run_hotspots
 
-HORIZONS = ("week", "month")
 BASELINES = ("naive", "persistence")
 ALL_METHODS = (*METHODS, *BASELINES)
 MIN_EVENTS = 30
@@ -114,14 +102,75 @@ class BacktestResult:
 # --- checks ----------------------------------------------------------------------------
 
 
-def _utc(value: Any, name: str) -> pd.Timestamp:
-    if not isinstance(value, datetime):
-        msg = f"`{name}` must be a timezone-aware datetime, got {type(value).__name__}."
-        raise ValidationError(msg)
-    if value.tzinfo is None:
-        msg = f"`{name}` must be timezone-aware, got {value!r}. Use datetime(..., tzinfo=UTC)."
-        raise ValidationError(msg)
-    return pd.Timestamp(value).tz_convert("UTC")
+@dataclass(frozen=True)
+class BacktestSpec:
+    """The checked arguments of a backtest: its window, periods, methods and coverages.
+
+    Build it with :meth:`make`, which refuses bad values with the reason.
+    ``bounds`` are the UTC period starts (:func:`geo.calendar.period_boundaries`).
+    """
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    horizon: str
+    coverages: tuple[float, ...]
+    methods: tuple[str, ...]
+    train_periods: int
+    first_origin: int
+    bounds: tuple[pd.Timestamp, ...]
+    seed: int = 0
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        start: Any,
+        end: Any,
+        horizon: Any = "week",
+        coverages: Any = (0.01, 0.02, 0.05),
+        methods: Any = ("kde", "count"),
+        train_periods: Any = 12,
+        first_origin: Any = None,
+        seed: int = 0,
+    ) -> BacktestSpec:
+        """Check every argument (see :func:`backtest`) and find the periods.
+
+        Raises
+        ------
+        ValidationError
+            ``start >= end``, a naive datetime, an unknown horizon or method, a
+            coverage outside (0, 1] or repeated, a training length outside 1-520,
+            or too few whole periods for one fold.
+        """
+        s, e, covs, meths = _check_arguments(start, end, horizon, coverages, methods, train_periods)
+        first = train_periods if first_origin is None else first_origin
+        if isinstance(first, bool) or not isinstance(first, int) or first < train_periods:
+            msg = (
+                f"`first_origin` must be a whole number of periods >= train_periods "
+                f"({train_periods}), got {first_origin!r}."
+            )
+            raise ValidationError(msg)
+        bounds = period_boundaries(s, e, horizon)
+        n_periods = max(len(bounds) - 1, 0)
+        if n_periods < first + 1:
+            msg = (
+                f"the window {uk_date(s)} to {uk_date(e)} holds {n_periods} whole {horizon}(s); "
+                f"a backtest training on {train_periods} {horizon}(s) needs at least "
+                f"{first + 1}. Widen --from/--to or shorten the lookback."
+            )
+            raise ValidationError(msg)
+        return cls(
+            s, e, horizon, tuple(covs), tuple(meths), train_periods, first, tuple(bounds), seed
+        )
+
+    @property
+    def n_periods(self) -> int:
+        return len(self.bounds) - 1
+
+    @property
+    def window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The data window: the first period's start to the last period's end."""
+        return self.bounds[0], self.bounds[-1]
 
 
 def _check_arguments(
@@ -132,8 +181,8 @@ def _check_arguments(
     methods: Any,
     train_periods: Any,
 ) -> tuple[pd.Timestamp, pd.Timestamp, list[float], list[str]]:
-    s = _utc(start, "start")
-    e = _utc(end, "end")
+    s = utc(start, "start")
+    e = utc(end, "end")
     if s >= e:
         msg = f"`start` ({s.isoformat()}) must be before `end` ({e.isoformat()})."
         raise ValidationError(msg)
@@ -174,40 +223,6 @@ def _check_arguments(
         msg = f"`train_periods` must be an integer from 1 to 520, got {train_periods!r}."
         raise ValidationError(msg)
     return s, e, [float(c) for c in covs], meths
-
-
-# --- periods ---------------------------------------------------------------------------
-
-
-def period_boundaries(start: pd.Timestamp, end: pd.Timestamp, horizon: str) -> list[pd.Timestamp]:
-    """UTC starts of the whole periods in ``[start, end]``, plus the end of the last one.
-
-    Weeks start on Monday 00:00 UK time and months on the 1st at 00:00 UK
-    time; the first boundary is the first period start at or after ``start``
-    (a part period at either end is not used). So ``len(result) - 1`` is the
-    number of whole periods in the window.
-    """
-    if horizon not in HORIZONS:
-        msg = f"`horizon` must be one of {', '.join(HORIZONS)}, got {horizon!r}."
-        raise ValidationError(msg)
-    local = start.tz_convert(LOCAL_TZ).tz_localize(None)
-    step: pd.DateOffset
-    if horizon == "week":
-        first = local.normalize() - pd.Timedelta(days=local.day_of_week)
-        step = pd.DateOffset(weeks=1)
-    else:
-        first = local.normalize().replace(day=1)
-        step = pd.DateOffset(months=1)
-    if first < local:
-        first = first + step
-    out: list[pd.Timestamp] = []
-    b = first
-    while True:
-        utc = b.tz_localize(LOCAL_TZ).tz_convert("UTC")
-        if utc > end:
-            return out
-        out.append(utc)
-        b = b + step
 
 
 # --- bootstrap -------------------------------------------------------------------------
@@ -275,107 +290,55 @@ def _period_counts(
 
 
 def backtest(
-    location: str,
+    events: pd.DataFrame,
+    cells: pd.DataFrame,
+    spec: BacktestSpec,
     *,
-    start: datetime,
-    end: datetime,
-    settings: Settings,
-    horizon: str = "week",
-    coverages: Sequence[float] = (0.01, 0.02, 0.05),
-    methods: Sequence[str] = ("kde", "count"),
-    layer: str = "incidents",
-    category: str | None = None,
-    areas: list[str] | None = None,
     params: AnalysisParams | None = None,
-    train_periods: int = 12,
-    first_origin: int | None = None,
-    seed: int = 0,
     keep_scores: bool = False,
+    describe: dict[str, Any] | None = None,
 ) -> BacktestResult:
     """Rolling-origin backtest of hotspot methods and baselines (see the module docstring).
 
     Parameters
     ----------
-    location
-        The store.
-    start, end
-        The data window (timezone-aware); only whole periods inside it are used.
-    horizon
-        ``"week"`` or ``"month"``: the length of a period.
-    coverages
-        Shares of the study area to patrol, each in (0, 1].
-    methods
-        Any of :data:`ALL_METHODS`.
-    layer, category
-        Which events to forecast (as for :func:`api.services.load_events`).
-    areas
-        Wards to restrict to (default the settings' study area).
+    events
+        The events of ``spec.window`` (:mod:`models.events`), any layer.
+    cells
+        The study area's cells (``h3``, ``x``, ``y``, ``area_m2``) at ``params.res``.
+    spec
+        The checked window, periods, methods and coverages (:meth:`BacktestSpec.make`).
     params
-        Analysis parameters; ``method`` is replaced by each method in turn
-        and ``lookback_weeks`` is ignored (the training window is
-        ``train_periods`` periods).
-    train_periods
-        Periods each origin trains on; also the persistence baseline's window.
-    first_origin
-        Index (from 0, in whole periods from the window's first period start)
-        of the first origin; default ``train_periods``, the first that has
-        ``train_periods`` of history. Comparisons of several training lengths
-        (``engage tune``) pass the longest, so every one is judged on the same
-        folds.
-    seed
-        Seed of the bootstrap intervals.
+        Analysis parameters; ``method`` is replaced by each method in turn and
+        ``spec.train_periods`` is the training window.
     keep_scores
         Also return every origin's scores (``BacktestResult.scores``).
+    describe
+        Facts about the data for the result's ``meta`` (area, layer, category...).
 
     Raises
     ------
     ValidationError
-        ``start >= end``, a naive datetime, an unknown horizon or method, a
-        coverage outside (0, 1], fewer than :data:`MIN_EVENTS` events in the
-        window, or too few whole periods for one fold.
+        Fewer than :data:`MIN_EVENTS` non-private events in the study cells.
     """
-    from geo.h3index import cells_to_parent
-    from models.targets import drop_private
-
-    s, e, covs, meths = _check_arguments(start, end, horizon, coverages, methods, train_periods)
     params = params or AnalysisParams()
-    first = train_periods if first_origin is None else first_origin
-    if isinstance(first, bool) or not isinstance(first, int) or first < train_periods:
-        msg = (
-            f"`first_origin` must be a whole number of periods >= train_periods "
-            f"({train_periods}), got {first_origin!r}."
-        )
-        raise ValidationError(msg)
-    bounds = period_boundaries(s, e, horizon)
-    n_periods = max(len(bounds) - 1, 0)
-    if n_periods < first + 1:
-        msg = (
-            f"the window {s.date()} to {e.date()} holds {n_periods} whole {horizon}(s); "
-            f"a backtest with train_periods={train_periods} needs at least "
-            f"{first + 1}. Widen --from/--to or lower train_periods."
-        )
-        raise ValidationError(msg)
-
-    polygon, area_name, _ = analysis_area(settings, areas)
-    cells = grid_for(polygon, params.res)
+    bounds = list(spec.bounds)
+    n_periods, first, train_periods = spec.n_periods, spec.first_origin, spec.train_periods
     cell_index = pd.Index(cells["h3"].to_numpy(dtype=np.int64), name="h3")
     cell_areas = pd.Series(cells["area_m2"].to_numpy(dtype=np.float64), index=cell_index)
-
-    window = Window(bounds[0].to_pydatetime(), bounds[-1].to_pydatetime())
-    with opened_store(location) as store:
-        events = load_events(store, window, layer=layer, category=category)
     events = drop_private(events)
     cell = cells_to_parent(events["h3"].to_numpy(dtype=np.int64), params.res)
     inside = np.isin(cell, cell_index.to_numpy())
     events = events.loc[inside].reset_index(drop=True)
     cell = cell[inside]
+    facts = dict(describe or {})
     if len(events) < MIN_EVENTS:
         msg = (
-            f"only {len(events)} {layer} events in the study area between "
-            f"{bounds[0].date()} and {bounds[-1].date()}; a backtest needs at least "
+            f"only {len(events)} {facts.get('layer', '')} events in the study area between "
+            f"{uk_date(bounds[0])} and {uk_date(bounds[-1])}; a backtest needs at least "
             f"{MIN_EVENTS}. Widen the window, choose another layer or category, or ingest data."
         )
-        raise ValidationError(msg)
+        raise ValidationError(msg.replace("  ", " "))
 
     edges = np.array([b.value for b in bounds], dtype=np.int64)
     at_ns = events["at"].dt.tz_convert("UTC").array.asi8
@@ -385,7 +348,7 @@ def backtest(
     train_events = np.bincount(period, minlength=n_periods)
     fold_frames: list[pd.DataFrame] = []
     score_frames: list[pd.DataFrame] = []
-    for method in meths:
+    for method in spec.methods:
         # models.evaluation.rolling_origin walks the origins; the scorer sees the
         # periods before origin i (its rows are ``counts.iloc[:i]``).
         def scorer(past: pd.DataFrame, method: str = method) -> pd.Series:
@@ -416,7 +379,9 @@ def backtest(
                 )
             return scores
 
-        ev = rolling_origin(counts, cell_areas, scorer, min_train_periods=first, coverages=covs)
+        ev = rolling_origin(
+            counts, cell_areas, scorer, min_train_periods=first, coverages=list(spec.coverages)
+        )
         i = ev["origin"].to_numpy(dtype=np.int64)
         ev["origin"] = [bounds[k] for k in i]
         ev.insert(1, "test_end", [bounds[k + 1] for k in i])
@@ -428,120 +393,33 @@ def backtest(
     folds = folds.reset_index(drop=True)[list(FOLD_COLUMNS)]
     if keep_scores:
         score_frames.sort(key=lambda f: f["origin"].iloc[0])
-    summary = summarise(folds, seed=seed)
+    summary = summarise(folds, seed=spec.seed)
     meta: dict[str, Any] = {
-        "area": area_name,
-        "wards": list(areas or []),
-        "start": s.isoformat(),
-        "end": e.isoformat(),
-        "horizon": horizon,
+        **facts,
+        "start": spec.start.isoformat(),
+        "end": spec.end.isoformat(),
+        "horizon": spec.horizon,
         "periods": n_periods,
         "period_starts": [b.isoformat() for b in bounds[:-1]],
         "train_periods": train_periods,
+        "lookback": f"{train_periods} {spec.horizon}(s) before each origin",
         "first_origin": bounds[first].isoformat(),
         "folds": n_periods - first,
-        "methods": meths,
-        "coverages": covs,
-        "layer": layer,
-        "category": category,
+        "methods": list(spec.methods),
+        "coverages": list(spec.coverages),
         "res": params.res,
         "cells": len(cell_index),
         "events": len(events),
         "parameters": {
             k: v for k, v in params.as_dict().items() if k not in ("method", "lookback_weeks")
         },
-        "lookback_weeks": "ignored: each origin trains on train_periods periods",
         "bootstrap": {
             "kind": "percentile",
             "resamples": BOOTSTRAP_RESAMPLES,
             "level": CI_LEVEL,
-            "seed": seed,
+            "seed": spec.seed,
             "rng": "numpy.random.default_rng",
         },
     }
     scores_out = pd.concat(score_frames, ignore_index=True) if keep_scores else None
     return BacktestResult(folds, summary, meta, scores_out)
-
-
-# --- the report ------------------------------------------------------------------------
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
-
-
-def write_report(
-    result: BacktestResult, out_dir: Path, *, marking: str = DEFAULT_MARKING
-) -> dict[str, Path]:
-    """Write ``backtest.csv`` (folds), ``summary.csv``, ``backtest.html`` and ``backtest.pdf``.
-
-    The HTML report is one offline file: the summary table and two PNG plots
-    (hit rate and PAI by coverage per method, with their intervals) embedded
-    as data URIs; no external links or scripts. The PDF
-    (:func:`api.reports.backtest_pdf`) is the A4 print of the same, with a
-    PEI* plot too. Both carry the security ``marking`` (default
-    ``OFFICIAL-SENSITIVE``, as the weekly pack), the PDF on every page.
-    """
-    from api.reports import (
-        backtest_facts,
-        backtest_pdf,
-        html_png,
-        html_report,
-        html_table,
-        marking_text,
-        metric_by_coverage_png,
-    )
-
-    marking = marking_text(marking)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
-        "folds": out / "backtest.csv",
-        "summary": out / "summary.csv",
-        "report": out / "backtest.html",
-        "pdf": out / "backtest.pdf",
-    }
-    # The PDF is the part most likely to fail (fonts, rendering): made first, so a
-    # failure leaves no half set of files behind.
-    backtest_pdf(result, files["pdf"], marking=marking)
-    result.folds.to_csv(files["folds"], index=False)
-    result.summary.to_csv(files["summary"], index=False)
-    meta = result.meta
-
-    shown = result.summary[
-        [
-            "method",
-            "coverage",
-            "folds",
-            "hit_rate_mean",
-            "hit_rate_low",
-            "hit_rate_high",
-            "pai_mean",
-            "pai_low",
-            "pai_high",
-            "pei_star_mean",
-            "stability_mean",
-        ]
-    ]
-    facts_html = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in backtest_facts(meta).items()
-    )
-    summary = result.summary
-    hit = html_png(metric_by_coverage_png(summary, "hit_rate", "hit rate"), "hit rate by coverage")
-    pai = html_png(metric_by_coverage_png(summary, "pai", "PAI"), "PAI by coverage")
-    page = html_report(
-        "Hotspot backtest",
-        marking,
-        f"<p>Rolling origin: each period is forecast from the "
-        f"{html.escape(str(meta.get('train_periods')))} periods before it only, and judged "
-        "on the events of that period.</p>\n"
-        f"<table>{facts_html}</table>\n"
-        "<h2>Summary (mean across folds, 95% interval)</h2>\n"
-        f"{html_table(shown, _fmt)}\n"
-        f"<h2>Hit rate</h2>\n{hit}\n<h2>PAI</h2>\n{pai}",
-    )
-    files["report"].write_text(page, encoding="utf-8")
-    return files

@@ -1,0 +1,26 @@
+"""The ``engage`` command line. Thin: parse, call one use case, print.
+
+Commands live by group in :mod:`api.cli.data` (init, ingest, simulate, stats,
+export, demo), :mod:`api.cli.analysis` (hotspots, trends, targets, weekly) and
+:mod:`api.cli.evaluation` (backtest, tune); :mod:`api.cli.common` holds the
+app, the shared options and the one table from domain errors to exit codes.
+"""
+
+from __future__ import annotations
+
+# isort: off
+from api.cli import data, analysis, evaluation  # the order of `engage --help`
+
+# isort: on
+from api.cli.common import app
+
+__all__ = ["analysis", "app", "data", "evaluation", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

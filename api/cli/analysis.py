@@ -1,0 +1,227 @@
+"""Commands that analyse a window: hotspots, trends, targets and the weekly pack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from api.cli.common import (
+    AreaOpt,
+    FromOpt,
+    MarkingOpt,
+    MethodOpt,
+    ParamsOpt,
+    ResOpt,
+    StoreOpt,
+    ToOpt,
+    command,
+    day,
+    fail,
+    settings,
+)
+from api.usecases import cells as cell_tables
+from api.usecases import week as weeks
+from api.usecases.params import base_params
+from maps.audience import DEFAULT_MARKING
+from models.params import ParamsSource
+
+
+def _check_cells_out(out: Path) -> None:
+    if out.suffix.lower() not in (".geojson", ".csv"):
+        fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
+
+
+def _write_cells(out: Path, frame: pd.DataFrame) -> None:
+    """A per-cell table as CSV (h3 as hex, formulas neutralised) or GeoJSON hexagons."""
+    from geo.export import neutralise_formulas
+    from geo.h3index import cells_to_str_array
+    from maps.exports import write_hotspots_geojson
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".geojson":
+        write_hotspots_geojson(out, frame)
+        return
+    table = frame.copy()
+    table["h3"] = cells_to_str_array(table["h3"])
+    for c in table.columns:
+        if table[c].dtype == object:
+            table[c] = neutralise_formulas(table[c])
+    table.to_csv(out, index=False)
+
+
+def _announce(source: ParamsSource) -> None:
+    typer.echo(source.describe())
+
+
+@command()
+def hotspots(
+    out: Annotated[Path, typer.Option("--out", help="FILE.geojson or FILE.csv.")],
+    since: FromOpt = None,
+    until: ToOpt = None,
+    layer: Annotated[
+        str, typer.Option(help="last_seen, found, venues, incidents or all (MFH and intelligence).")
+    ] = "all",
+    category: Annotated[
+        str | None, typer.Option(help="Incident category (with --layer incidents).")
+    ] = None,
+    method: MethodOpt = None,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    bandwidth_m: Annotated[float | None, typer.Option(help="KDE bandwidth in metres.")] = None,
+    eps_m: Annotated[float | None, typer.Option(help="DBSCAN eps in metres.")] = None,
+    min_samples: Annotated[int | None, typer.Option(help="DBSCAN min_samples.")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where DBSCAN runs: python, or db (PostGIS ST_ClusterDBSCAN; PostGIS store only)."
+        ),
+    ] = "python",
+    params_file: ParamsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """One row per cell of the study area: counts, score (higher is hotter), method columns."""
+    s = settings()
+    location = store or s.store
+    _check_cells_out(out)
+    source = base_params(params_file, location, layer=layer, category=category).with_overrides(
+        method=method, res=res, bandwidth_m=bandwidth_m, eps_m=eps_m, min_samples=min_samples
+    )
+    _announce(source)
+    frame, meta = cell_tables.hotspots_table(
+        location,
+        start=day(since, "--from"),
+        end=day(until, "--to"),
+        settings=s,
+        layer=layer,
+        category=category,
+        areas=area,
+        params=source.params,
+        engine=engine,
+    )
+    frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
+    _write_cells(out, frame)
+    hot = int((frame["score"] > 0).sum())
+    typer.echo(f"{len(frame)} cells ({hot} with a score above 0) -> {out}")
+    for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule", "engine", "core_rule"):
+        if key in meta:
+            typer.echo(f"  {key}: {meta[key]}")
+
+
+@command()
+def trends(
+    out: Annotated[Path, typer.Option("--out", help="FILE.csv or FILE.geojson.")],
+    since: FromOpt = None,
+    until: ToOpt = None,
+    layer: Annotated[str, typer.Option(help="last_seen, found, venues, incidents or all.")] = "all",
+    category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    k: Annotated[int, typer.Option(help="Gi* neighbourhood in H3 rings.")] = 1,
+    store: StoreOpt = None,
+) -> None:
+    """Emerging hotspot classes per cell over weekly bins (Gi* + Mann-Kendall)."""
+    s = settings()
+    _check_cells_out(out)
+    frame, meta = cell_tables.trends_table(
+        store or s.store,
+        start=day(since, "--from"),
+        end=day(until, "--to"),
+        settings=s,
+        layer=layer,
+        category=category,
+        areas=area,
+        res=res or 9,
+        k=k,
+    )
+    _write_cells(out, frame.assign(score=frame["mk_z"].fillna(0.0)))
+    counts = frame["pattern"].value_counts()
+    typer.echo(f"{len(frame)} cells over {meta['n_weeks']} weeks -> {out}")
+    for pattern, n in counts.items():
+        typer.echo(f"  {pattern}: {n}")
+
+
+@command()
+def targets(
+    out: Annotated[Path, typer.Option("--out", help="FILE.csv.")],
+    week: Annotated[
+        str | None, typer.Option(help="Patrol week YYYY-Www (default: the next).")
+    ] = None,
+    method: MethodOpt = None,
+    res: ResOpt = None,
+    area: AreaOpt = None,
+    top: Annotated[int | None, typer.Option(help="How many targets (default 15).")] = None,
+    lookback_weeks: Annotated[
+        int | None, typer.Option(help="Weeks of data before the patrol week.")
+    ] = None,
+    params_file: ParamsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """The ranked, explained target list for a patrol week (the weekly pack's targets)."""
+    from maps.exports import write_targets_csv
+
+    s = settings()
+    location = store or s.store
+    source = base_params(params_file, location).with_overrides(
+        method=method, res=res, lookback_weeks=lookback_weeks, top_n=top
+    )
+    _announce(source)
+    table = weeks.targets_table(location, week=week, settings=s, areas=area, params=source.params)
+    write_targets_csv(out, table)
+    typer.echo(f"{len(table)} targets -> {out}")
+
+
+@command()
+def weekly(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the pack.")],
+    week: Annotated[
+        str | None, typer.Option(help="Patrol week YYYY-Www (default: the next).")
+    ] = None,
+    area: AreaOpt = None,
+    audience: Annotated[
+        str, typer.Option(help="analyst, neighbourhood (default) or partner.")
+    ] = "neighbourhood",
+    method: MethodOpt = None,
+    res: ResOpt = None,
+    lookback_weeks: Annotated[
+        int | None, typer.Option(help="Weeks of data before the patrol week (default 12).")
+    ] = None,
+    half_life_days: Annotated[
+        float | None, typer.Option(help="Recency half-life in days (default 28).")
+    ] = None,
+    bandwidth_m: Annotated[
+        float | None, typer.Option(help="KDE bandwidth in metres (default: rule).")
+    ] = None,
+    top: Annotated[int | None, typer.Option(help="How many targets (default 15).")] = None,
+    marking: MarkingOpt = DEFAULT_MARKING,
+    params_file: ParamsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """The weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json."""
+    s = settings()
+    location = store or s.store
+    source = base_params(params_file, location).with_overrides(
+        method=method,
+        res=res,
+        bandwidth_m=bandwidth_m,
+        half_life_days=half_life_days,
+        lookback_weeks=lookback_weeks,
+        top_n=top,
+    )
+    _announce(source)
+    result = weeks.weekly(
+        location,
+        week=week,
+        out_dir=out,
+        settings=s,
+        areas=area,
+        audience=audience,
+        params=source.params,
+        tiles=s.tiles,
+        marking=marking,
+    )
+    typer.echo(f"weekly pack for {result.run['week']} ({result.run['area']}, {audience}):")
+    for name, path in result.files.items():
+        typer.echo(f"  {name:<9} {path}")

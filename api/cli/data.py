@@ -1,0 +1,196 @@
+"""Commands that put data in and take it out: init, ingest, simulate, stats, export, demo."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from api.cli.common import FromOpt, StoreOpt, ToOpt, command, day, fail, settings
+from api.usecases import tables
+from api.usecases.demo import demo as run_demo
+from api.usecases.ingest import ingest_files, simulate_scenario
+from api.usecases.store import init_store
+from geo.ingest import KINDS
+
+ANALYST_ONLY = (
+    "analyst view: exact counts and stored rows, not for partner or neighbourhood "
+    "audiences (their outputs come from engage weekly, hotspots or trends with --audience)"
+)
+
+
+@command()
+def init(store: StoreOpt = None) -> None:
+    """Create or migrate the store's tables."""
+    location = store or settings().store
+    init_store(location)
+    typer.echo(f"store ready: {location}")
+
+
+@command(failure="nothing stored")
+def ingest(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Input files (.csv, .csv.gz, .geojson, .gpkg).")
+    ],
+    store: StoreOpt = None,
+    strict: Annotated[bool, typer.Option(help="Store nothing if any row is bad.")] = False,
+    study_area: Annotated[
+        str | None,
+        typer.Option(
+            help="`lancashire` or authority codes (default $ENGAGE_STUDY_AREA or E06000008)."
+        ),
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage input.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Check and store input files; bad rows go to a quarantine file."""
+    if kind not in KINDS:
+        fail(f"unknown kind `{kind}`; expected one of {', '.join(KINDS)}.")
+    s = settings()
+    reports = ingest_files(
+        store or s.store,
+        kind,
+        files,
+        settings=s,
+        strict=strict,
+        study_area=s.area(study_area),
+        layer=layer,
+        progress=progress and sys.stderr.isatty(),
+    )
+    code = 0
+    for r in reports:
+        line = (
+            f"{r.path}: {r.rows_read} rows read, {r.rows_stored} stored "
+            f"({r.result.inserted} new, {r.result.updated} updated, "
+            f"{r.result.unchanged} unchanged), "
+            f"{r.rows_quarantined} quarantined"
+        )
+        if r.quarantine_path:
+            line += f" -> {r.quarantine_path}"
+        typer.echo(line)
+        if r.dropped_columns:
+            typer.echo(f"  dropped columns that identify a person: {', '.join(r.dropped_columns)}")
+        if r.ignored_columns:
+            typer.echo(f"  ignored columns: {', '.join(r.ignored_columns)}")
+        for note in r.notes:
+            typer.echo(f"  note: {note}")
+        for reason, n in list(r.reasons.items())[:8]:
+            typer.echo(f"  {n:>7} x {reason}")
+        code = max(code, r.exit_code)
+    if code == 2:
+        typer.echo("engage: nothing stored: no row of the file(s) passed the checks.", err=True)
+    raise typer.Exit(code)
+
+
+@command()
+def simulate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the scenario files.")],
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 7,
+    weeks: Annotated[int, typer.Option(help="Length of the scenario in weeks.")] = 52,
+    start: Annotated[
+        str | None, typer.Option(help="First Monday, YYYY-MM-DD (default 2025-01-06).")
+    ] = None,
+) -> None:
+    """Write a synthetic Blackburn with Darwen scenario (episodes, venues, reports, disruptions)."""
+    try:
+        first = date.fromisoformat(start) if start else None
+    except ValueError:
+        fail(f"`--start` must be a date like 2025-01-06, got {start!r}.")
+    files = simulate_scenario(out, seed=seed, weeks=weeks, start=first)
+    typer.echo(f"scenario written to {out}")
+    for name, value in vars(files).items():
+        typer.echo(f"  {name}: {value}")
+
+
+@command()
+def stats(
+    store: StoreOpt = None,
+    table: Annotated[str, typer.Option(help="episodes, incidents or disruptions.")] = "episodes",
+    since: FromOpt = None,
+    until: ToOpt = None,
+    weeks: Annotated[int, typer.Option(help="Show the latest N weeks.")] = 8,
+) -> None:
+    """Counts by week and ward (analyst view: exact counts, for analysts only)."""
+    result = tables.stats(
+        store or settings().store,
+        table_name=table,
+        start=day(since, "--from"),
+        end=day(until, "--to"),
+    )
+    typer.echo(f"({ANALYST_ONLY})")
+    typer.echo(render_stats(result, weeks=weeks))
+
+
+@command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo"),
+    seed: Annotated[int, typer.Option(help="Random seed of the synthetic scenario.")] = 7,
+    weeks: Annotated[int, typer.Option(help="Weeks of synthetic data.")] = 52,
+) -> None:
+    """Simulate Blackburn with Darwen, ingest it into the embedded store and print counts."""
+    result = run_demo(out, seed=seed, weeks=weeks, settings=settings())
+    if result.generated_key:
+        typer.echo(
+            "note: ENGAGE_PSEUDONYM_KEY is unset, so this synthetic demo uses a one-off random "
+            "key. Real data is refused without a key."
+        )
+    typer.echo(f"synthetic scenario: {result.scenario_dir}")
+    for r in result.reports:
+        typer.echo(
+            f"  {r.kind:<14} {r.rows_stored:>6} rows stored, {r.rows_quarantined} quarantined"
+        )
+    typer.echo(f"store: {result.store} (open it in QGIS: each table is a layer)")
+    typer.echo(render_stats(result.stats, weeks=4))
+    run = result.pack.run
+    typer.echo(
+        f"weekly pack for patrol week {run['week']} ({run['area']}, {run['audience']} audience), "
+        f"{len(result.pack.targets)} targets:"
+    )
+    for name, path in result.pack.files.items():
+        typer.echo(f"  {name:<9} {path}")
+
+
+def render_stats(result: tables.Stats, *, weeks: int = 8) -> str:
+    """A plain-text week x ward table, latest weeks last."""
+    counts = result.by_week_ward
+    lines = [f"{result.table}: {result.total} rows"]
+    if counts.empty:
+        lines.append("(no rows)")
+        return "\n".join(lines)
+    table = counts.pivot_table(
+        index="area", columns="week", values="n", aggfunc="sum", fill_value=0
+    )
+    table = table.iloc[:, -weeks:]
+    table.index = [result.ward_names.get(code, code) for code in table.index]
+    table = table.sort_index()
+    table.loc["Total"] = table.sum(axis=0)
+    table.columns = [pd.Timestamp(w).strftime("%d %b %y") for w in table.columns]
+    lines.append(f"by ward and week (week starting Monday; latest {table.shape[1]} weeks)")
+    lines.append(table.to_string())
+    if "distinct" in counts.columns:
+        per_week = counts.groupby("week")["n"].sum().iloc[-weeks:]
+        lines.append(
+            f"episodes in these weeks: {int(per_week.sum())}; weekly mean {per_week.mean():.1f}"
+        )
+    return "\n".join(lines)
+
+
+@command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="gpkg, geojson or csv.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file.")],
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="Table(s) to export (default all for gpkg).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export stored tables for QGIS or a spreadsheet (analyst view: stored rows, analysts only)."""
+    written = tables.export_tables(store or settings().store, fmt, out, tables=table)
+    typer.echo(f"({ANALYST_ONLY})")
+    for name, n in written.items():
+        typer.echo(f"{name}: {n} rows -> {out}")

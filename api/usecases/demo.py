@@ -1,0 +1,62 @@
+"""``engage demo``: the synthetic Blackburn with Darwen scenario, stored, counted and packed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from api.settings import Settings
+from api.usecases.ingest import ingest_files, simulate_scenario
+from api.usecases.tables import Stats, stats
+from api.usecases.week import WeeklyResult, weekly
+from geo.ingest import IngestReport
+from geo.pseudonym import generate_key
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What ``engage demo`` made."""
+
+    scenario_dir: Path
+    store: str
+    reports: list[IngestReport]
+    stats: Stats
+    generated_key: bool
+    pack: WeeklyResult
+
+
+DEMO_ORDER = (
+    ("venues", "venues.csv"),
+    ("venue-reports", "venue_reports.csv"),
+    ("disruptions", "disruptions.csv"),
+    ("episodes", "episodes.csv"),
+)
+
+
+def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> DemoResult:
+    """Simulate the synthetic scenario, ingest it into ``out/engage.gpkg`` and count it.
+
+    The scenario is synthetic, so when ``ENGAGE_PSEUDONYM_KEY`` is unset a
+    random key is generated for this run only (and never written anywhere).
+    """
+    out = Path(out)
+    scenario = out / "scenario"
+    location = str(out / "engage.gpkg")
+    if Path(location).exists():
+        Path(location).unlink()
+    simulate_scenario(scenario, seed=seed, weeks=weeks)
+    generated = not settings.pseudonym_key
+    key = settings.pseudonym_key or generate_key()
+    demo_settings = replace(
+        settings,
+        store=location,
+        study_area="",
+        quarantine_dir=out / "quarantine",
+        pseudonym_key=key,
+        tiles=None,
+    )
+    reports: list[IngestReport] = []
+    for kind, name in DEMO_ORDER:
+        reports += ingest_files(location, kind, [scenario / name], settings=demo_settings)
+    pack = weekly(location, week=None, out_dir=out / "pack", settings=demo_settings)
+    return DemoResult(scenario, location, reports, stats(location), generated, pack)
