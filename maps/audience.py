@@ -1,20 +1,11 @@
-"""Who a map or pack is for, and what that audience may see.
+"""The text every map and pack prints about itself, checked: :class:`OutputMeta`.
 
-One place for the rules every output follows (the web map, the PDF pack and
-the exports):
-
-- ``analyst``: everything we draw (cells, clusters, targets, venues).
-- ``neighbourhood``: no venues layer; never child-level points (no output here
-  draws event points for any audience).
-- ``partner``: cells at resolution 8 or coarser, and every count of children or
-  episodes below ``suppress_below`` (default 5) shown as ``<5``; Gi* classes and
-  emerging patterns only where the cell's neighbourhood holds at least
-  ``suppress_below`` children (:mod:`maps.significance`).
-- The printed Gi* and trend pages are for ``analyst`` packs only
-  (:attr:`OutputMeta.shows_significance_pages`); the web map offers both layers
-  to every audience, switched off.
-
-Home and care-home locations are never given to this package and never drawn.
+Who may see what is not decided here but in :mod:`maps.disclosure`, the one
+rule set; :attr:`OutputMeta.rules` is that audience's :class:`Audience`, and
+:func:`require_view` refuses a frame for a partner or neighbourhood output
+that did not come from the disclosure module's views. Counts arrive as
+that module made them (text such as ``<5`` or ``[c]`` for partners) and are
+printed as they are.
 """
 
 from __future__ import annotations
@@ -28,28 +19,19 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import ValidationError
-
-AUDIENCES = ("analyst", "neighbourhood", "partner")
-DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
-DEFAULT_SUPPRESS_BELOW = 5
-PARTNER_MAX_RES = 8
-"""Partner outputs use cells of this resolution or coarser (about 0.74 km2)."""
-
-CHILD_COUNT_COLUMNS = frozenset(
-    {
-        "episodes",
-        "children",
-        "found",
-        "last_seen",
-        "n",
-        "n_children",
-        "n_episodes",
-        "n_found",
-        "n_last_seen",
-        "found_locations",
-    }
+from maps.disclosure import (
+    AUDIENCES,
+    DEFAULT_K,
+    PARTNER_RES,
+    SUMMARY_COUNTS,
+    Audience,
+    is_shown_count,
 )
-"""Counts of children or their episodes: suppressed for partners when small."""
+
+DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
+DEFAULT_SUPPRESS_BELOW = DEFAULT_K
+PARTNER_MAX_RES = PARTNER_RES
+"""Partner outputs use cells of this resolution or coarser (about 0.74 km2)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +84,19 @@ class OutputMeta:
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             msg = f"`suppress_below` must be a whole number >= 1, got {k!r}."
             raise ValidationError(msg)
+        summary = dict(meta.get("summary") or {})
+        rules = Audience(audience, int(k))
+        bad = {
+            key: v
+            for key, v in summary.items()
+            if key in SUMMARY_COUNTS and not is_shown_count(v, rules)
+        }
+        if bad:
+            msg = (
+                f"the {audience} summary holds counts {bad} that maps.disclosure did not "
+                "disclose; pass it through maps.disclosure.summary_view."
+            )
+            raise ValidationError(msg)
         marking = str(meta.get("marking") or DEFAULT_MARKING).strip() or DEFAULT_MARKING
         return cls(
             title=str(meta.get("title") or "Hotspot map"),
@@ -118,43 +113,57 @@ class OutputMeta:
         )
 
     @property
+    def rules(self) -> Audience:
+        """The audience's disclosure rules (:mod:`maps.disclosure`)."""
+        return Audience(self.audience, max(int(self.suppress_below), 1))
+
+    @property
     def suppressing(self) -> bool:
-        """Whether small counts are hidden (the partner audience)."""
-        return self.audience == "partner"
+        """Whether counts were disclosed as small or rounded (the partner audience)."""
+        return self.rules.partner
 
     @property
     def shows_venues(self) -> bool:
-        """Whether the venues layer may be drawn (the analyst audience only)."""
-        return self.audience == "analyst"
+        """Whether the venues layer may be drawn."""
+        return self.rules.shows_venues_layer
 
     @property
     def shows_significance_pages(self) -> bool:
-        """Whether the printed pack carries the Gi* and trend pages (analysts only).
+        """Whether the printed pack carries the Gi* and trend pages."""
+        return self.rules.shows_significance_pages
 
-        The neighbourhood pack is a patrol briefing: its map already ranks the
-        same cells, and each target row says whether it is rising or falling.
-        A second colouring of the same hexagons by statistical confidence
-        invites "which red do we patrol?", and the caveats (false discovery
-        rate, 90% vs 99%) do not survive a shift briefing. The web map keeps
-        both layers, switched off, for anyone who wants to look.
-        """
-        return self.audience == "analyst"
+    def count_text(self, value: Any, column: str = "") -> str:
+        """One count as printed: as the disclosure module gave it (``-`` when missing)."""
+        return format_count(value)
 
-    def count_text(self, value: Any, column: str) -> str:
-        """One count as text, suppressed for partners when it is a small child count."""
-        below = self.suppress_below if self.suppressing and column in CHILD_COUNT_COLUMNS else None
-        return format_count(value, suppress_below=below)
-
-    def count_texts(self, values: Iterable[Any], column: str) -> list[str]:
+    def count_texts(self, values: Iterable[Any], column: str = "") -> list[str]:
         """:meth:`count_text` of each value."""
-        return [self.count_text(v, column) for v in values]
+        return [self.count_text(v) for v in values]
+
+
+def require_view(frame: pd.DataFrame | None, name: str, info: OutputMeta) -> None:
+    """Refuse a frame for a partner or neighbourhood output that is not that audience's view.
+
+    The views of :mod:`maps.disclosure` are stamped with their audience
+    (``frame.attrs["audience"]``); anything else would print what that
+    module did not decide.
+    """
+    if frame is None or info.audience == "analyst":
+        return
+    seen = frame.attrs.get("audience")
+    if seen != info.audience:
+        msg = (
+            f"`{name}` for a {info.audience} output must come from maps.disclosure "
+            f"(its {info.audience} view); got a frame marked {seen!r}."
+        )
+        raise ValidationError(msg)
 
 
 def format_count(value: Any, *, suppress_below: int | None = None) -> str:
     """A count as text: ``12``, ``<5`` when suppressed, ``-`` when missing.
 
-    Text that is already a count or a suppression mark (``"<5"``, as the
-    weekly-pack service sends for partners) is kept as it is.
+    Text that is already a count or a suppression mark (``"<5"``, ``"[c]"``,
+    as :mod:`maps.disclosure` gives partners) is kept as it is.
 
     Parameters
     ----------

@@ -15,10 +15,11 @@ from shapely.geometry.polygon import orient
 
 from geo.errors import ValidationError
 from geo.h3index import cells_resolution, str_to_cell
-from maps.audience import PARTNER_MAX_RES
+from maps.disclosure import PARTNER_RES as PARTNER_MAX_RES
 
-HOTSPOT_COLUMNS = ("h3", "lat", "lng", "score")
-"""Columns every hotspots frame of the map and the pack needs (one row per cell)."""
+HOTSPOT_COLUMNS = ("h3", "lat", "lng")
+"""Columns every hotspots frame of the map and the pack needs (one row per cell), with
+``score`` or, in a view of :mod:`maps.disclosure`, ``score_class``."""
 
 
 def cells_as_int(values: pd.Series) -> np.ndarray:

@@ -8,7 +8,9 @@
   decimals; properties carry the frame's columns and ``h3`` as a hex string.
 
 Both are written to a temporary file and renamed, so a reader never sees half
-a file.
+a file. They print what they are given: what an audience may see was decided
+by :mod:`maps.disclosure`, and a partner or neighbourhood frame that is not
+its view is refused.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import pandas as pd
 
 from geo.export import neutralise_formulas
 from geo.h3index import cells_to_str_array
-from maps import significance as sig
-from maps.audience import CHILD_COUNT_COLUMNS, OutputMeta, require_columns
+from maps.audience import OutputMeta, require_columns, require_view
 from maps.cells import cells_as_int, cells_to_polygons, polygon_lnglat
+from maps.files import atomic_write_text
 
 TARGET_CSV_FIRST = (
     "rank",
@@ -47,28 +49,11 @@ TARGET_CSV_FIRST = (
 """Leading columns of the target CSV, in this order; other columns follow."""
 
 
-def _suppressed(frame: pd.DataFrame, meta: Mapping[str, Any] | None) -> pd.DataFrame:
-    """Partner audience: small child counts as ``<k`` text (no-op otherwise)."""
-    if meta is None:
-        return frame
-    info = OutputMeta.from_mapping(meta)
-    if not info.suppressing:
-        return frame
-    out = frame.copy()
-    for col in out.columns:
-        if col in CHILD_COUNT_COLUMNS:
-            out[col] = info.count_texts(out[col], col)
-    # Gi* classes and trend patterns: "suppressed" where few children (maps.significance).
-    shown = sig.for_audience(out, info) if "h3" in out.columns else out
-    return out if shown is None else shown
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
-    return path
+def _checked(frame: pd.DataFrame, name: str, meta: Mapping[str, Any] | None) -> pd.DataFrame:
+    """The frame as given, after checking that a partner or neighbourhood frame is its view."""
+    if meta is not None:
+        require_view(frame, name, OutputMeta.from_mapping(meta))
+    return frame
 
 
 def write_targets_csv(
@@ -85,18 +70,19 @@ def write_targets_csv(
         written as a hex string; text cells that would run as spreadsheet
         formulas are prefixed with ``'``.
     meta
-        Optional: with ``audience`` ``partner``, child counts below
-        ``suppress_below`` (default 5) are written as ``<5``.
+        Optional ``audience``: a partner or neighbourhood frame must be that
+        audience's view from :mod:`maps.disclosure` (which has already made
+        its counts text such as ``<5``).
     """
     require_columns(targets, "targets", ("rank", "h3"))
-    frame = _suppressed(targets.sort_values("rank", kind="stable"), meta)
+    frame = _checked(targets, "targets", meta).sort_values("rank", kind="stable")
     first = [c for c in TARGET_CSV_FIRST if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]].copy()
     frame["h3"] = cells_to_str_array(cells_as_int(frame["h3"]))
     for col in frame.columns:
         if frame[col].dtype == object or pd.api.types.is_string_dtype(frame[col]):
             frame[col] = neutralise_formulas(frame[col])
-    return _atomic_write_text(Path(path), frame.to_csv(index=False, lineterminator="\n"))
+    return atomic_write_text(Path(path), frame.to_csv(index=False, lineterminator="\n"))
 
 
 def _json_value(value: Any) -> Any:
@@ -131,13 +117,11 @@ def write_hotspots_geojson(
         Point geometries or BNG columns (``geometry``, ``x``, ``y``) are not
         copied; the geometry is the cell's hexagon.
     meta
-        Optional: with ``audience`` ``partner``, child counts below
-        ``suppress_below`` become ``<5`` text, and Gi* classes and trend
-        patterns of cells that are not ``disclosable`` become ``suppressed``
-        with no statistics (:mod:`maps.significance`).
+        Optional ``audience``: a partner or neighbourhood frame must be that
+        audience's view from :mod:`maps.disclosure`.
     """
     require_columns(hotspots, "hotspots", ("h3",))
-    frame = _suppressed(hotspots, meta)
+    frame = _checked(hotspots, "hotspots", meta)
     cells = cells_as_int(frame["h3"])
     polygons = cells_to_polygons(cells)
     hexes = cells_to_str_array(cells)
@@ -156,4 +140,4 @@ def write_hotspots_geojson(
         )
     doc = {"type": "FeatureCollection", "features": features}
     text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return _atomic_write_text(Path(path), text + "\n")
+    return atomic_write_text(Path(path), text + "\n")

@@ -54,7 +54,7 @@ from geo.boundaries import wards as all_wards
 from geo.crs import BNG
 from geo.errors import ValidationError
 from maps import significance as sig
-from maps.audience import OutputMeta, require_columns
+from maps.audience import OutputMeta, require_columns, require_view
 from maps.cells import HOTSPOT_COLUMNS, cells_as_int, checked_cells, first_resolution
 from maps.pdf import (
     BAND_COLOUR,
@@ -81,6 +81,7 @@ MAP_MIN_MM = 120.0
 
 TARGET_TABLE_COLUMNS = (
     "#",
+    "Visit",
     "Ward",
     "Grid ref",
     "Episodes",
@@ -92,7 +93,7 @@ TARGET_TABLE_COLUMNS = (
 )
 """Header of the target table's first row per target (the second row is *Why*)."""
 
-_COL_WIDTHS_MM = (8, 37, 30, 15, 15, 12, 15, 24, 24)
+_COL_WIDTHS_MM = (8, 9, 34, 28, 15, 15, 12, 15, 24, 24)
 
 WardsArg: TypeAlias = Sequence[tuple[str, str]] | gpd.GeoDataFrame | None
 
@@ -139,7 +140,7 @@ def _cover(
         ("Version", info.version),
     ]
     half = (FRAME_W - 8 * mm) / 2
-    summary_rows = [(_label(k), info.count_text(v, k)) for k, v in info.summary.items()]
+    summary_rows = [(_label(k), info.count_text(v)) for k, v in info.summary.items()]
     param_rows = [(_label(k), value_text(v, ".4g")) for k, v in info.parameters.items()]
     widths = (half * 0.42, half * 0.58)
     left: list[Flowable] = [para("This pack", styles["h2"]), kv_table(facts, styles, widths)]
@@ -164,15 +165,16 @@ def _cover(
     story += [columns, Spacer(1, 6 * mm), para("How to read this pack", styles["h2"])]
     cell_size = {8: "about 0.74 km²", 9: "about 0.1 km², edge about 200 m", 10: "about 0.015 km²"}
     size = f" (H3 resolution {res}, {cell_size.get(res, 'hexagonal')})" if res else ""
-    k = info.suppress_below
     notes = [
-        f"The map pages show hexagonal cells{escape(size)} coloured by hotspot score: the "
-        "darkest red cells are the hottest 5% of the cells scored; pale yellow the coolest "
-        "40%. Uncoloured places had no recent activity.",
+        f"The map pages show hexagonal cells{escape(size)} coloured by hotspot score as a "
+        "share of the area's top score: dark red cells score at least half the top; each "
+        "lighter colour half the one before; pale yellow under a sixteenth. Uncoloured "
+        "places had no recent activity.",
         "Numbered navy circles are <b>patrol targets</b>; number 1 is the highest priority. "
         "The numbers are the same on every map page and in the target table.",
-        "Grid references are OS National Grid. Map grid lines are the 1 km OS squares; the "
-        "scale bar is in metres and the arrow points to grid north.",
+        "Grid references are OS National Grid. Map grid lines are OS grid squares: 1 km, or "
+        "500 m on a map of a small area (the top corner of each map says which); the scale "
+        "bar is in metres and the arrow points to grid north.",
         "<b>Patrol window</b>: the day and hours when most episodes near the target began. "
         "<b>Episodes</b>: missing-from-home reports last seen or found in the cell. "
         "<b>Children</b>: different children among them. <b>Found</b>: episodes that ended "
@@ -183,8 +185,8 @@ def _cover(
     ]
     if info.suppressing:
         notes.append(
-            f"Disclosure control: counts below {k} are shown as &lt;{k} so that no child can "
-            "be recognised."
+            "Disclosure control, so that no child can be recognised: "
+            + escape(info.rules.legend_note())
         )
     notes += [escape(text) for text in omitted]
     notes.append(
@@ -462,6 +464,7 @@ def target_table(
     for i, row in enumerate(target_rows(targets, info)):
         r = 1 + 2 * i
         fields = (
+            row.visit_order,
             row.ward,
             row.grid_ref,
             row.episodes,
@@ -544,6 +547,9 @@ def build_pack(
     info = OutputMeta.from_mapping(meta)
     require_columns(hotspots, "hotspots", HOTSPOT_COLUMNS)
     require_columns(targets, "targets", TARGET_COLUMNS)
+    require_view(hotspots, "hotspots", info)
+    require_view(targets, "targets", info)
+    require_view(hulls, "hulls", info)
     area = _to_wgs84(area, "area")
     cells = checked_cells(hotspots["h3"], info.audience)
     res = first_resolution(cells)

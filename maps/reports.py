@@ -49,6 +49,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from geo.calendar import uk_date
 from maps.audience import DEFAULT_MARKING, text_or_dash
 from maps.pdf import (
     BAND_COLOUR,
@@ -123,10 +124,10 @@ def backtest_facts(meta: Mapping[str, Any]) -> dict[str, str]:
     level_text = f"{float(level):.0%} " if isinstance(level, int | float) else ""
     return {
         "area": text_or_dash(meta.get("area")),
-        "window": f"{meta.get('start')} to {meta.get('end')}",
+        "window": _window(meta),
         "horizon": text_or_dash(meta.get("horizon")),
         "folds": text_or_dash(meta.get("folds")),
-        "train periods": text_or_dash(meta.get("train_periods")),
+        "lookback": text_or_dash(meta.get("lookback") or meta.get("train_periods")),
         "layer": text_or_dash(meta.get("layer")),
         "category": str(meta.get("category") or "all"),
         "events": text_or_dash(meta.get("events")),
@@ -217,8 +218,15 @@ def _plot_block(title: str, caption: str, png: bytes, width_mm: float, styles: A
 
 
 def _window(meta: Mapping[str, Any]) -> str:
-    """``2025-01-06 to 2025-05-26``: the run's first day and the day after its last."""
-    return f"{str(meta.get('start', ''))[:10]} to {str(meta.get('end', ''))[:10]}"
+    """``2025-01-06 to 2025-05-26``: the run's first day and the day after its last, as UK
+    dates (``--from 2020-10-01`` is stored as 23:00 UTC on 30 September and prints as typed)."""
+    return f"{_uk_day(meta.get('start'))} to {_uk_day(meta.get('end'))}"
+
+
+def _uk_day(value: Any) -> str:
+    if not value:
+        return "-"
+    return uk_date(pd.Timestamp(str(value)))
 
 
 def _report(

@@ -16,14 +16,13 @@ cells (a class or pattern of :data:`maps.style.GISTAR_CLASSES` or
 :data:`maps.style.EMERGING_CLASSES`) are drawn.
 
 Partner audience: the layers are drawn at resolution 8 like every partner
-cell, and carry no counts. A class drawn from the events of fewer than
-``suppress_below`` children would still point at those few children, so a
-partner output also needs a boolean ``disclosable`` column (True when the
-cell's Gi* neighbourhood, the cell and its ring of neighbours, holds at least
-``suppress_below`` distinct children in the window). Cells that are not
-disclosable get the class ``suppressed`` and no statistics, on the map, in
-the pack and in the GeoJSON; a partner frame without ``disclosable`` is
-refused.
+cell, and carry no counts. A class drawn from the events of fewer than ``k``
+children would still point at those few children, so
+:func:`maps.disclosure.layers_view` marks each cell ``disclosable`` (True
+when the cell's Gi* neighbourhood, the cell and its ring of neighbours,
+holds at least ``k`` distinct children in the window) and gives the others
+the class ``suppressed`` and no statistics; :func:`for_audience` refuses a
+partner frame that has not been through it.
 """
 
 from __future__ import annotations
@@ -67,16 +66,17 @@ def has_group(frame: pd.DataFrame | None, group: Group) -> bool:
 
 
 def for_audience(frame: pd.DataFrame | None, info: OutputMeta) -> pd.DataFrame | None:
-    """The significance frame as ``info``'s audience may see it (checked).
+    """The significance frame, checked for ``info``'s audience (it is printed as given).
 
-    Partners: classes of cells that are not ``disclosable`` become
-    ``suppressed`` and their statistics missing. Other audiences: unchanged.
+    A partner frame must be :func:`maps.disclosure.layers_view`'s: it carries
+    ``disclosable``, and every cell that is not disclosable already reads
+    ``suppressed`` with no statistics.
 
     Raises
     ------
     ValidationError
         When ``h3`` is missing or repeated, a class label is unknown, or a
-        partner frame lacks ``disclosable``.
+        partner frame lacks ``disclosable`` or shows a class it should not.
     """
     if frame is None:
         return None
@@ -99,18 +99,19 @@ def for_audience(frame: pd.DataFrame | None, info: OutputMeta) -> pd.DataFrame |
     if "disclosable" not in frame.columns:
         msg = (
             "partner outputs need `significance.disclosable` (True where the cell's "
-            f"neighbourhood holds at least {info.suppress_below} children); the weekly-pack "
-            "service adds it."
+            f"neighbourhood holds at least {info.suppress_below} children); "
+            "maps.disclosure.layers_view adds it."
         )
         raise ValidationError(msg)
     hidden = ~frame["disclosable"].fillna(False).to_numpy(dtype=bool)
-    out = frame.copy()
     for group in present:
-        out[group.class_column] = np.where(hidden, SUPPRESSED, out[group.class_column])
-        for col in group.columns:
-            if col != group.class_column:
-                out[col] = out[col].where(~hidden, np.nan)
-    return out
+        if (hidden & (frame[group.class_column].astype(str) != SUPPRESSED).to_numpy()).any():
+            msg = (
+                f"a partner `significance` frame shows `{group.class_column}` of cells that are "
+                "not disclosable; pass it through maps.disclosure.layers_view."
+            )
+            raise ValidationError(msg)
+    return frame
 
 
 def check_cells(frame: pd.DataFrame, hotspot_cells: np.ndarray, audience: str) -> None:

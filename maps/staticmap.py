@@ -1,7 +1,7 @@
 """The static map of the printed pack: matplotlib, drawn in British National Grid.
 
 Everything is projected once to EPSG:27700 (metres), so the scale bar is exact
-and the 1 km grid lines are the OS grid squares a printed grid reference is
+and the grid lines (1 km, 500 m on a small map) are the OS grid squares a printed grid reference is
 read against. The figure is drawn with matplotlib's object API (no pyplot
 state) and returned as PNG bytes held in memory.
 """
@@ -41,7 +41,7 @@ from maps.style import (
     TARGET_TEXT,
     CellClass,
     cell_class_lookup,
-    score_class_index,
+    drawn_classes,
 )
 
 MM_PER_INCH = 25.4
@@ -140,8 +140,9 @@ def _extent(
     return x0, y0, x1, y1
 
 
-def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> str:
-    """1 km OS grid lines (500 m when the map is small); returns the 100 km square letters."""
+def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> tuple[str, float]:
+    """1 km OS grid lines (500 m when the map is small); returns the 100 km square letters
+    and the spacing in metres."""
     x0, y0, x1, y1 = extent
     step = 1000.0 if (x1 - x0) > 2500 else 500.0
     xs = np.arange(math.ceil(x0 / step) * step, x1, step)
@@ -158,7 +159,7 @@ def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> str:
     ax.tick_params(length=2, pad=1.5, top=True, right=True, labeltop=True, labelright=True)
     ax.grid(True, color="#9aa0a6", linewidth=0.35, alpha=0.7, zorder=1)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0]
+    return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0], step
 
 
 def _backing(ax: Axes, x: float, y: float, width: float, height: float) -> None:
@@ -345,7 +346,7 @@ def render_static_map(
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
-    square = _grid(ax, extent)
+    square, step = _grid(ax, extent)
 
     # Context: every ward and district boundary in view, with ward names.
     context = _to_bng(wards())
@@ -385,10 +386,9 @@ def render_static_map(
     # Hotspot cells by score class, or the classed cells of a Gi* / trend page.
     handles: list[Patch | Line2D]
     if class_layer is None:
-        score = pd.to_numeric(hotspots["score"], errors="coerce")
-        shown = hotspots.loc[score.gt(0).to_numpy()]
+        drawn, classes = drawn_classes(hotspots)
+        shown = hotspots.loc[drawn]
         if len(shown):
-            classes = score_class_index(shown["score"].to_numpy(dtype=float))
             ax.add_collection(
                 PolyCollection(
                     _cell_verts(cells_as_int(shown["h3"])),
@@ -476,7 +476,7 @@ def render_static_map(
     ax.text(
         x1 - (x1 - x0) * 0.01,
         y1 - (y1 - y0) * 0.01,
-        f"Grid: OS {square}, {'1 km' if (x1 - x0) > 2500 else '500 m'} squares",
+        f"Grid: OS {square}, {'1 km' if step >= 1000 else f'{step:.0f} m'} squares",
         ha="right",
         va="top",
         fontsize=6,

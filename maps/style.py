@@ -1,7 +1,7 @@
 """Colours and classes shared by the web map and the printed pack.
 
-Cells are coloured by *score class*: the share of scored cells that a cell
-beats. The Gi* layer colours its significant cells by confidence
+Cells are coloured by *score class*: the cell's score as a share of the
+area's top score, in halvings. The Gi* layer colours its significant cells by confidence
 (:data:`GISTAR_CLASSES`) and the trend layer by emerging pattern
 (:data:`EMERGING_CLASSES`). The classes are the same on screen and on paper,
 so the legends read the same in both.
@@ -30,8 +30,8 @@ class ScoreClass:
     colour
         Fill colour (hex).
     lower
-        A cell is in this class when at least this share (0-1) of the scored
-        cells have a lower score.
+        A cell is in this class when its score is at least this share (0-1)
+        of the area's top score.
     """
 
     label: str
@@ -40,13 +40,16 @@ class ScoreClass:
 
 
 # ColorBrewer YlOrRd (5 classes): sequential in lightness, so it still reads
-# when printed in greyscale.
+# when printed in greyscale. Each class is half the score of the one above, so
+# a cell's colour says how it compares with the hottest cell of the area: the
+# same on a whole district and on one ward with a few scored cells, and two
+# cells whose scores differ several times never share a colour.
 SCORE_CLASSES: tuple[ScoreClass, ...] = (
-    ScoreClass("Hottest 5% of cells", "#bd0026", 0.95),
-    ScoreClass("Next 10%", "#f03b20", 0.85),
-    ScoreClass("Next 15%", "#fd8d3c", 0.70),
-    ScoreClass("Next 30%", "#fecc5c", 0.40),
-    ScoreClass("Remaining 40%", "#ffffb2", 0.0),
+    ScoreClass("Half the top score or more", "#bd0026", 0.5),
+    ScoreClass("A quarter to a half", "#f03b20", 0.25),
+    ScoreClass("An eighth to a quarter", "#fd8d3c", 0.125),
+    ScoreClass("A sixteenth to an eighth", "#fecc5c", 0.0625),
+    ScoreClass("Under a sixteenth", "#ffffb2", 0.0),
 )
 
 TARGET_FILL = "#08306b"
@@ -62,16 +65,18 @@ MARKING_TEXT = "#ffffff"
 
 
 def score_class_index(scores: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Index into :data:`SCORE_CLASSES` of each score (0 is hottest).
+    """Index into :data:`SCORE_CLASSES` of each (positive) score (0 is hottest).
 
-    A cell's share is the fraction of the given scores strictly below it, so
-    tied scores always share a class. Vectorised.
+    A cell's class is set by its score's share of the top score among the
+    given scores: at least a half, a quarter, an eighth, a sixteenth, or less.
+    Tied scores share a class and a hotter cell is never in a cooler class.
+    Vectorised.
     """
     s = np.asarray(scores, dtype=np.float64)
     if s.size == 0:
         return np.empty(0, dtype=np.int64)
-    ordered = np.sort(s)
-    share = np.searchsorted(ordered, s, side="left") / s.size
+    top = float(np.max(s))
+    share = s / top if top > 0 else np.zeros_like(s)
     lowers = np.array([c.lower for c in SCORE_CLASSES])
     # First class (hottest first) whose lower bound the share reaches.
     reached = share[:, None] >= lowers[None, :]

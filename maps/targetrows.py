@@ -17,7 +17,7 @@ import pandas as pd
 
 from maps.audience import OutputMeta, text_or_dash
 
-TARGET_COLUMNS = ("rank", "h3", "lat", "lng", "score")
+TARGET_COLUMNS = ("rank", "h3", "lat", "lng")
 """Columns every targets frame needs; the explanation columns are optional."""
 
 
@@ -30,9 +30,11 @@ class TargetRow:
     ``children``, ``found``, ``venue_reports``) are as
     :meth:`OutputMeta.count_text` gives them: ``<5`` for partners' small child
     counts, ``-`` when missing, text that was sent as text kept as it is.
+    ``visit_order`` is the target's place in the suggested route.
     """
 
     rank: int
+    visit_order: str
     ward: str
     grid_ref: str
     patrol_window: str
@@ -63,18 +65,32 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
     return [
         TargetRow(
             rank=int(rank),
+            visit_order=text_or_dash(visit),
             ward=text_or_dash(ward),
             grid_ref=text_or_dash(grid),
             patrol_window=text_or_dash(window),
-            episodes=info.count_text(episodes, "episodes"),
-            children=info.count_text(children, "children"),
-            found=info.count_text(found, "found"),
-            venue_reports=info.count_text(venue_reports, "venue_reports"),
+            episodes=info.count_text(episodes),
+            children=info.count_text(children),
+            found=info.count_text(found),
+            venue_reports=info.count_text(venue_reports),
             nearest_venue=text_or_dash(venue),
             why=text_or_dash(why),
         )
-        for rank, ward, grid, window, episodes, children, found, venue_reports, venue, why in zip(
+        for (
+            rank,
+            visit,
+            ward,
+            grid,
+            window,
+            episodes,
+            children,
+            found,
+            venue_reports,
+            venue,
+            why,
+        ) in zip(
             targets["rank"].tolist(),
+            col("visit_order"),
             col("ward_name"),
             col("grid_ref"),
             col("patrol_window"),

@@ -42,7 +42,7 @@ from geo.boundaries import districts, wards
 from geo.errors import ValidationError
 from maps import significance as sig
 from maps.assets import external_references, leaflet_assets
-from maps.audience import OutputMeta, format_count, require_columns, text_or_dash
+from maps.audience import OutputMeta, format_count, require_columns, require_view, text_or_dash
 from maps.cells import (
     HOTSPOT_COLUMNS,
     cells_as_int,
@@ -64,7 +64,7 @@ from maps.style import (
     VENUE_COLOUR,
     CellClass,
     cell_class_lookup,
-    score_class_index,
+    drawn_classes,
 )
 from maps.targetrows import TARGET_COLUMNS, target_rows
 
@@ -367,26 +367,24 @@ def _score_text(score: Any) -> str:
 
 
 def _cell_features(hotspots: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]]:
-    """Scored cells (score > 0) as GeoJSON features with style and escaped tip."""
-    score = pd.to_numeric(hotspots["score"], errors="coerce")
-    shown = hotspots.loc[score.gt(0).to_numpy()]
+    """Drawn cells (a score class) as GeoJSON features with style and escaped tip."""
+    drawn, classes = drawn_classes(hotspots)
+    shown = hotspots.loc[drawn]
     if shown.empty:
         return []
     cells = cells_as_int(shown["h3"])
-    scores = shown["score"].to_numpy(dtype=float)
-    classes = score_class_index(scores)
+    scores = shown["score"].to_numpy(dtype=float) if "score" in shown.columns else None
     polygons = cells_to_polygons(cells)
-    n_texts = info.count_texts(shown["n"], "n") if "n" in shown.columns else None
-    child_texts = (
-        info.count_texts(shown["n_children"], "n_children")
-        if "n_children" in shown.columns
-        else None
-    )
+    n_texts = info.count_texts(shown["n"]) if "n" in shown.columns else None
+    child_texts = info.count_texts(shown["n_children"]) if "n_children" in shown.columns else None
     clusters = shown["cluster"].to_numpy() if "cluster" in shown.columns else None
     features = []
     for i, (cell, poly, cls) in enumerate(zip(cells, polygons, classes, strict=True)):
         sc = SCORE_CLASSES[int(cls)]
-        parts = [f"<b>Score {esc(_score_text(scores[i]))}</b> ({esc(sc.label)})"]
+        if scores is not None:
+            parts = [f"<b>Score {esc(_score_text(scores[i]))}</b> ({esc(sc.label)})"]
+        else:
+            parts = [f"<b>{esc(sc.label)}</b>"]
         if n_texts is not None:
             parts.append(f"{esc(n_texts[i])} events")
         if child_texts is not None:
@@ -596,16 +594,18 @@ def _labels(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 
 def _target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]]:
     items = []
+    scores = targets["score"].tolist() if "score" in targets.columns else [None] * len(targets)
     for row, cell, lat, lng, score in zip(
         target_rows(targets, info),
         cells_as_int(targets["h3"]).tolist(),
         targets["lat"].to_numpy(dtype=float).tolist(),
         targets["lng"].to_numpy(dtype=float).tolist(),
-        targets["score"].tolist(),
+        scores,
         strict=True,
     ):
         r = row.rank
         table = [
+            ("Visit order", row.visit_order),
             ("Ward", row.ward),
             ("Grid ref", row.grid_ref),
             ("Patrol window", row.patrol_window),
@@ -614,8 +614,9 @@ def _target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any
             ("Found here", row.found),
             ("Venue reports", row.venue_reports),
             ("Nearest venue", row.nearest_venue),
-            ("Score", _score_text(score)),
         ]
+        if score is not None:
+            table.append(("Score", _score_text(score)))
         rows_html = "".join(f"<tr><th>{k}</th><td>{esc(v)}</td></tr>" for k, v in table)
         popup = (
             f'<div class="engage-popup-body" data-rank="{r}"><h4>Target {r}</h4>'
@@ -676,7 +677,7 @@ def _legend_html(info: OutputMeta, *, has_hulls: bool, has_venues: bool, res: in
     cell_note = f"H3 cells, resolution {res}" if res is not None else "H3 cells"
     note = f"{cell_note}. Homes and care homes are never shown."
     if info.suppressing:
-        note += f" Counts below {info.suppress_below} shown as &lt;{info.suppress_below}."
+        note += f" {esc(info.rules.legend_note())}"
     return (
         '<div class="engage-legend-title">Hotspot score</div>'
         + "".join(rows)
@@ -710,7 +711,7 @@ def _page_css() -> str:
   .engage-target {{ background:{TARGET_FILL}; color:{TARGET_TEXT}; border:2px solid #ffffff;
     border-radius:50%; box-shadow:0 0 0 1.5px {TARGET_FILL}, 0 1px 4px rgba(0,0,0,0.5);
     text-align:center; font:bold 13px/24px Arial,Helvetica,sans-serif; }}
-  .engage-tip {{ white-space:normal; max-width:300px; }}
+  .engage-tip {{ white-space:normal; width:max-content; max-width:300px; }}
   .engage-label {{ background:rgba(255,255,255,0.75); border:none; box-shadow:none;
     color:#222; font:bold 11px Arial,Helvetica,sans-serif; padding:1px 4px; }}
   .engage-label::before {{ display:none; }}
@@ -811,6 +812,9 @@ def build_map(
     info = OutputMeta.from_mapping(meta)
     require_columns(hotspots, "hotspots", HOTSPOT_COLUMNS)
     require_columns(targets, "targets", TARGET_COLUMNS)
+    require_view(hotspots, "hotspots", info)
+    require_view(targets, "targets", info)
+    require_view(hulls, "hulls", info)
     tile_url = _check_tiles(tiles)
     area = _to_wgs84(area, "area")
     cells = checked_cells(hotspots["h3"], info.audience)
@@ -920,7 +924,7 @@ def build_map(
             strict=True,
         ):
             hull_tips.append(
-                f"Cluster {esc(format_count(cid))} ({esc(info.count_text(npts, 'n'))} points)"
+                f"Cluster {esc(format_count(cid))} ({esc(info.count_text(npts))} points)"
             )
         hull_style = {
             "color": HULL_COLOUR,

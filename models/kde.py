@@ -339,7 +339,9 @@ def kde_on_cells(
     bin_res
         H3 resolution of the bins (default 11; 12 is finer and slower).
         ``None`` evaluates the exact point KDE (no binning). A bandwidth
-        below :data:`MIN_BANDWIDTH_EDGES` mean bin edges is refused.
+        below :data:`MIN_BANDWIDTH_EDGES` mean bin edges is refused; a rule
+        bandwidth below it (or a rule that cannot be computed from fewer than
+        two places) is raised to it, and the rule text says so.
     quiet
         Do not log automatic choices.
 
@@ -372,7 +374,22 @@ def kde_on_cells(
             raise ValidationError(msg)
 
     if bandwidth_m is None:
-        h, rule = default_bandwidth_m(xa, ya, None if weights is None else wa)
+        floor = None if bin_res is None else MIN_BANDWIDTH_EDGES * bin_edge_m(bin_res)
+        try:
+            h, rule = default_bandwidth_m(xa, ya, None if weights is None else wa)
+        except ValidationError as exc:
+            if floor is None:
+                raise
+            # Too few or coincident points for the rule (a quiet week): the smallest
+            # bandwidth the binning supports, said so, rather than no map at all.
+            h, rule = floor, f"bandwidth {floor:.1f} m, the smallest this binning supports: {exc}"
+        if floor is not None and h < floor:
+            rule = (
+                f"bandwidth {floor:.1f} m, the smallest this binning supports "
+                f"({MIN_BANDWIDTH_EDGES} mean bin edges at bin_res {bin_res}), because the rule "
+                f"gave less: {rule}"
+            )
+            h = floor
         if not quiet:
             logger.info("KDE: %s", rule)
     else:

@@ -25,6 +25,15 @@ from geo.h3index import cells_resolution, cells_to_parent
 from geo.schemas import PRIVATE_PLACE_TYPES
 from models.patrol import patrol_windows, visiting_order
 
+MIN_WINDOW_EVENTS = 3
+"""Fewest timed events in a target's cell to name its busiest patrol window."""
+MIN_WINDOW_IN = 2
+"""Fewest of them inside the window itself."""
+THIN_WINDOW = "too few to say"
+"""What a target's patrol window reads when the evidence is too thin for one."""
+THIN_WINDOW_WHY = "too few episodes to name a busiest time"
+"""The same in the target's one-line reason."""
+
 
 @dataclass(frozen=True)
 class TargetParams:
@@ -172,7 +181,8 @@ def rank_targets(
     ``lng``, ``x``, ``y``, ``score``, ``episodes``, ``children``,
     ``last_seen``, ``found``, ``venue_reports``, ``reports_by_grading``,
     ``trend``, ``recent``, ``before``, ``patrol_window``, ``window_share``,
-    ``nearest_venue``, ``nearest_venue_m``, ``visit_order``, ``why``, and the
+    ``nearest_venue``, ``nearest_venue_m``, ``nearest_venue_public`` (whether that venue
+    is marked public), ``visit_order``, ``why``, and the
     hotspot frame's other columns.
     """
     params = params or TargetParams()
@@ -213,9 +223,17 @@ def rank_targets(
         timed = ev.loc[ev["at"].notna()]
     window_weights = timed["weight"].to_numpy() if "weight" in timed.columns else None
     windows = patrol_windows(timed["cell"], timed["at"], window_weights, hours=params.patrol_hours)
-    by_cell = by_cell.join(windows[["patrol_window", "window_share"]])
-    by_cell["patrol_window"] = by_cell["patrol_window"].fillna("")
-    by_cell["window_share"] = by_cell["window_share"].fillna(0.0)
+    timed_n = timed.groupby("cell").size()
+    by_cell = by_cell.join(windows[["patrol_window", "window_share", "window_events"]])
+    by_cell["timed_events"] = timed_n.reindex(by_cell.index).fillna(0).astype(np.int64)
+    # A window is the busiest time of several events; from one or two it is only
+    # those events' times, so the row says the evidence is too thin instead.
+    thin = (by_cell["timed_events"] < MIN_WINDOW_EVENTS) | (
+        by_cell["window_events"].fillna(0) < MIN_WINDOW_IN
+    )
+    by_cell["patrol_window"] = by_cell["patrol_window"].where(~thin, THIN_WINDOW).fillna("")
+    by_cell["window_share"] = by_cell["window_share"].where(~thin, np.nan)
+    by_cell = by_cell.drop(columns=["window_events", "timed_events"])
     out = chosen.merge(by_cell, left_on="h3", right_index=True, how="left")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out = _nearest_venue(out, venues, params.nearest_venue_max_m)
@@ -231,6 +249,7 @@ def _nearest_venue(out: pd.DataFrame, venues: pd.DataFrame | None, max_m: float)
     out = out.copy()
     out["nearest_venue"] = None
     out["nearest_venue_m"] = np.nan
+    out["nearest_venue_public"] = False
     if venues is None or venues.empty or out.empty:
         return out
     from scipy.spatial import cKDTree
@@ -244,6 +263,11 @@ def _nearest_venue(out: pd.DataFrame, venues: pd.DataFrame | None, max_m: float)
     label = np.char.add(label, ")")
     out.loc[near, "nearest_venue"] = label[near]
     out.loc[near, "nearest_venue_m"] = np.round(dist[near])
+    public = (
+        venues["public"] if "public" in venues.columns else pd.Series(False, index=venues.index)
+    )
+    is_public = public.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    out.loc[near, "nearest_venue_public"] = is_public[idx][near]
     return out
 
 
@@ -279,7 +303,12 @@ def _explain(out: pd.DataFrame) -> pd.Series:
         + out["before"].astype(str)
         + ")"
     )
-    window = np.where(out["patrol_window"] != "", ", busiest " + out["patrol_window"], "")
+    named = (out["patrol_window"] != "") & (out["patrol_window"] != THIN_WINDOW)
+    window = np.where(
+        named,
+        ", busiest " + out["patrol_window"],
+        np.where(out["patrol_window"] == THIN_WINDOW, ", " + THIN_WINDOW_WHY, ""),
+    )
     metres = out["nearest_venue_m"].fillna(0).astype(int).astype(str)
     venue = np.where(
         out["nearest_venue"].notna(),

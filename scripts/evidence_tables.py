@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python scripts/evidence_tables.py backtest DIR [DIR:METHOD=LABEL ...] [--pair METHOD]
     .venv/bin/python scripts/evidence_tables.py tune DIR [--top 5]
+    .venv/bin/python scripts/evidence_tables.py candidates LABEL=DIR ... [--coverage 0.02]
 
 ``backtest`` prints one table of every method and coverage in the folders'
 ``summary.csv`` (hit rate, PAI and PEI* with their 95% bootstrap intervals);
@@ -12,6 +13,11 @@ printed from an earlier folder is not printed again. ``tune`` prints the
 best configurations of a ``tune.csv``, the baselines at the best one's
 resolution, the untuned default (kde, rule bandwidth, half-life 28 days, if
 in the grid) and the best one's paired differences from the baselines.
+``candidates`` prints, for backtest folders of one case that each hold one
+candidate setting with the naive and persistence baselines (the same folds),
+each candidate's hit rate at the coverage and its fold-by-fold hit-rate and
+PAI differences from both baselines, with 95% bootstrap intervals and the
+verdict (clearly better: interval above 0; clearly worse: below 0).
 """
 
 from __future__ import annotations
@@ -77,6 +83,51 @@ def paired_lines(folder: str, method: str, coverage: float) -> str:
     return "\n".join(out)
 
 
+def _verdict(low: float, high: float) -> str:
+    return "clearly better" if low > 0 else "clearly worse" if high < 0 else "no clear difference"
+
+
+def candidates_table(specs: list[str], coverage: float) -> str:
+    """One row per candidate: hit rate, and paired differences from both baselines."""
+    import numpy as np
+
+    from models.backtest import bootstrap_interval
+
+    head = (
+        f"| setting | hit rate at {coverage:.0%} [95% CI] | hit rate − persistence | "
+        "hit rate − naive | PAI − persistence | PAI − naive |"
+    )
+    lines = [head, "|---|---|---|---|---|---|"]
+    baseline_rows: dict[str, str] = {}
+    for spec in specs:
+        label, _, folder = spec.partition("=")
+        folds = pd.read_csv(Path(folder) / "backtest.csv")
+        at = folds.loc[np.isclose(folds["coverage"], coverage)].sort_values(["origin", "method"])
+        methods = [m for m in at["method"].unique() if m not in ("naive", "persistence")]
+        (method,) = methods
+        series = {m: at.loc[at["method"] == m].sort_values("origin") for m in at["method"].unique()}
+        mine = series[method]
+        mean, low, high = bootstrap_interval(mine["hit_rate"].to_numpy(), seed=0)
+        cells = [f"{mean:.3f} [{low:.3f}, {high:.3f}]"]
+        for metric, digits in (("hit_rate", 3), ("pai", 2)):
+            for base in ("persistence", "naive"):
+                theirs = series[base]
+                assert (theirs["origin"].to_numpy() == mine["origin"].to_numpy()).all()
+                diff = mine[metric].to_numpy() - theirs[metric].to_numpy()
+                d, lo, hi = bootstrap_interval(diff, seed=0)
+                cells.append(
+                    f"{d:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] {_verdict(lo, hi)}"
+                )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        for base in ("persistence", "naive"):
+            b_mean, b_low, b_high = bootstrap_interval(series[base]["hit_rate"].to_numpy(), seed=0)
+            baseline_rows[base] = (
+                f"| {base} (baseline) | {b_mean:.3f} [{b_low:.3f}, {b_high:.3f}] | | | | |"
+            )
+    lines += [baseline_rows["persistence"], baseline_rows["naive"]]
+    return "\n".join(lines)
+
+
 def _describe(row: Any) -> str:
     if str(row["config"]) in ("naive", "persistence"):
         return f"{row['config']} (baseline), res {row['res']}"
@@ -130,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("specs", nargs="+")
     b.add_argument("--pair", help="METHOD: also its per-fold PAI difference from the baselines")
     b.add_argument("--coverage", type=float, default=0.02)
+    c = sub.add_parser("candidates")
+    c.add_argument("specs", nargs="+")
+    c.add_argument("--coverage", type=float, default=0.02)
     t = sub.add_parser("tune")
     t.add_argument("folder")
     t.add_argument("--top", type=int, default=5)
@@ -139,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pair:
             print()
             print(paired_lines(args.specs[0].partition(":")[0], args.pair, args.coverage))
+    elif args.kind == "candidates":
+        print(candidates_table(args.specs, args.coverage))
     else:
         print(tune_table(args.folder, args.top))
     return 0

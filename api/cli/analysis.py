@@ -10,7 +10,9 @@ import typer
 
 from api.cli.common import (
     AreaOpt,
+    AudienceOpt,
     FromOpt,
+    KOpt,
     MarkingOpt,
     MethodOpt,
     ParamsOpt,
@@ -26,6 +28,7 @@ from api.usecases import cells as cell_tables
 from api.usecases import week as weeks
 from api.usecases.params import base_params
 from maps.audience import DEFAULT_MARKING
+from maps.disclosure import DEFAULT_K, Audience
 from models.params import ParamsSource
 
 
@@ -35,7 +38,8 @@ def _check_cells_out(out: Path) -> None:
 
 
 def _write_cells(out: Path, frame: pd.DataFrame) -> None:
-    """A per-cell table as CSV (h3 as hex, formulas neutralised) or GeoJSON hexagons."""
+    """A per-cell table (an audience's view) as CSV (h3 as hex, formulas neutralised) or
+    GeoJSON hexagons."""
     from geo.export import neutralise_formulas
     from geo.h3index import cells_to_str_array
     from maps.exports import write_hotspots_geojson
@@ -80,9 +84,12 @@ def hotspots(
         ),
     ] = "python",
     params_file: ParamsOpt = None,
+    audience: AudienceOpt = "analyst",
+    k: KOpt = DEFAULT_K,
     store: StoreOpt = None,
 ) -> None:
     """One row per cell of the study area: counts, score (higher is hotter), method columns."""
+    rules = Audience.make(audience, k)
     s = settings()
     location = store or s.store
     _check_cells_out(out)
@@ -100,11 +107,11 @@ def hotspots(
         areas=area,
         params=source.params,
         engine=engine,
+        audience=rules,
     )
-    frame = frame.drop(columns=[c for c in ("x", "y") if c in frame.columns])
     _write_cells(out, frame)
-    hot = int((frame["score"] > 0).sum())
-    typer.echo(f"{len(frame)} cells ({hot} with a score above 0) -> {out}")
+    hot = int((frame["score_class"] > 0).sum())
+    typer.echo(f"{len(frame)} cells ({hot} scored), {rules.name} view -> {out}")
     for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule", "engine", "core_rule"):
         if key in meta:
             typer.echo(f"  {key}: {meta[key]}")
@@ -119,10 +126,13 @@ def trends(
     category: Annotated[str | None, typer.Option(help="Incident category.")] = None,
     res: ResOpt = None,
     area: AreaOpt = None,
-    k: Annotated[int, typer.Option(help="Gi* neighbourhood in H3 rings.")] = 1,
+    rings: Annotated[int, typer.Option("--rings", help="Gi* neighbourhood in H3 rings.")] = 1,
+    audience: AudienceOpt = "analyst",
+    k: KOpt = DEFAULT_K,
     store: StoreOpt = None,
 ) -> None:
     """Emerging hotspot classes per cell over weekly bins (Gi* + Mann-Kendall)."""
+    rules = Audience.make(audience, k)
     s = settings()
     _check_cells_out(out)
     frame, meta = cell_tables.trends_table(
@@ -134,11 +144,14 @@ def trends(
         category=category,
         areas=area,
         res=res or 9,
-        k=k,
+        k=rings,
+        audience=rules,
     )
-    _write_cells(out, frame.assign(score=frame["mk_z"].fillna(0.0)))
+    if "mk_z" in frame.columns:
+        frame = frame.assign(score=frame["mk_z"].fillna(0.0))
+    _write_cells(out, frame)
     counts = frame["pattern"].value_counts()
-    typer.echo(f"{len(frame)} cells over {meta['n_weeks']} weeks -> {out}")
+    typer.echo(f"{len(frame)} cells over {meta['n_weeks']} weeks, {rules.name} view -> {out}")
     for pattern, n in counts.items():
         typer.echo(f"  {pattern}: {n}")
 
@@ -157,20 +170,25 @@ def targets(
         int | None, typer.Option(help="Weeks of data before the patrol week.")
     ] = None,
     params_file: ParamsOpt = None,
+    audience: AudienceOpt = "analyst",
+    k: KOpt = DEFAULT_K,
     store: StoreOpt = None,
 ) -> None:
     """The ranked, explained target list for a patrol week (the weekly pack's targets)."""
     from maps.exports import write_targets_csv
 
+    rules = Audience.make(audience, k)
     s = settings()
     location = store or s.store
     source = base_params(params_file, location).with_overrides(
         method=method, res=res, lookback_weeks=lookback_weeks, top_n=top
     )
     _announce(source)
-    table = weeks.targets_table(location, week=week, settings=s, areas=area, params=source.params)
-    write_targets_csv(out, table)
-    typer.echo(f"{len(table)} targets -> {out}")
+    table = weeks.targets_table(
+        location, week=week, settings=s, areas=area, params=source.params, audience=rules
+    )
+    write_targets_csv(out, table, meta={"audience": rules.name, "suppress_below": rules.k})
+    typer.echo(f"{len(table)} targets, {rules.name} view -> {out}")
 
 
 @command()
@@ -186,10 +204,10 @@ def weekly(
     method: MethodOpt = None,
     res: ResOpt = None,
     lookback_weeks: Annotated[
-        int | None, typer.Option(help="Weeks of data before the patrol week (default 12).")
+        int | None, typer.Option(help="Weeks of data before the patrol week (default 52).")
     ] = None,
     half_life_days: Annotated[
-        float | None, typer.Option(help="Recency half-life in days (default 28).")
+        float | None, typer.Option(help="Recency half-life in days (default 182).")
     ] = None,
     bandwidth_m: Annotated[
         float | None, typer.Option(help="KDE bandwidth in metres (default: rule).")
@@ -197,6 +215,7 @@ def weekly(
     top: Annotated[int | None, typer.Option(help="How many targets (default 15).")] = None,
     marking: MarkingOpt = DEFAULT_MARKING,
     params_file: ParamsOpt = None,
+    k: KOpt = DEFAULT_K,
     store: StoreOpt = None,
 ) -> None:
     """The weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json."""
@@ -221,6 +240,8 @@ def weekly(
         params=source.params,
         tiles=s.tiles,
         marking=marking,
+        k=k,
+        params_source=source.as_dict(),
     )
     typer.echo(f"weekly pack for {result.run['week']} ({result.run['area']}, {audience}):")
     for name, path in result.files.items():

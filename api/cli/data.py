@@ -156,27 +156,38 @@ def demo(
 
 
 def render_stats(result: tables.Stats, *, weeks: int = 8) -> str:
-    """A plain-text week x ward table, latest weeks last."""
-    counts = result.by_week_ward
+    """A plain-text period x ward table, latest periods last; part periods marked ``*``."""
+    counts = result.by_period_ward
+    unit = result.period
     lines = [f"{result.table}: {result.total} rows"]
     if counts.empty:
         lines.append("(no rows)")
         return "\n".join(lines)
     table = counts.pivot_table(
-        index="area", columns="week", values="n", aggfunc="sum", fill_value=0
+        index="area", columns="period", values="n", aggfunc="sum", fill_value=0
     )
     table = table.iloc[:, -weeks:]
+    shown = list(table.columns)
     table.index = [result.ward_names.get(code, code) for code in table.index]
     table = table.sort_index()
     table.loc["Total"] = table.sum(axis=0)
-    table.columns = [pd.Timestamp(w).strftime("%d %b %y") for w in table.columns]
-    lines.append(f"by ward and week (week starting Monday; latest {table.shape[1]} weeks)")
+    fmt = "%d %b %y" if unit == "week" else "%b %Y"
+    table.columns = [
+        pd.Timestamp(p).strftime(fmt) + ("" if result.whole.get(p, True) else "*") for p in shown
+    ]
+    first_day = "week starting Monday" if unit == "week" else "calendar month"
+    lines.append(f"by ward and {unit} ({first_day}, UK time; latest {table.shape[1]} {unit}s)")
     lines.append(table.to_string())
-    if "distinct" in counts.columns:
-        per_week = counts.groupby("week")["n"].sum().iloc[-weeks:]
-        lines.append(
-            f"episodes in these weeks: {int(per_week.sum())}; weekly mean {per_week.mean():.1f}"
-        )
+    if any(not result.whole.get(p, True) for p in shown):
+        lines.append(f"* part {unit}: the data or the window cover only part of it")
+    whole = [p for p in shown if result.whole.get(p, True)]
+    per = counts.groupby("period")["n"].sum()
+    noun = "episodes" if result.table == "episodes" else "rows"
+    mean = f"{per.loc[whole].mean():.1f}" if whole else "-"
+    lines.append(
+        f"{noun} in these {unit}s: {int(per.loc[shown].sum())}; mean per whole {unit} {mean} "
+        f"({len(whole)} whole {unit}{'s' if len(whole) != 1 else ''})"
+    )
     return "\n".join(lines)
 
 

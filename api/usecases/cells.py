@@ -12,6 +12,8 @@ from api.settings import Settings
 from api.usecases.store import analysis_area, grid_for, load_events, opened_store
 from geo.errors import ValidationError
 from geo.store import Store, Window
+from maps import disclosure
+from maps.disclosure import Audience
 from models.params import DEFAULTS, AnalysisParams
 from models.targets import drop_private
 from models.weekly import emerging, run_hotspots
@@ -29,8 +31,13 @@ def hotspots_table(
     params: AnalysisParams | None = None,
     quiet: bool = False,
     engine: str = "python",
+    audience: Audience | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per cell of the study area: counts, score and the method's columns.
+
+    With ``audience``, the events and parameters that audience's outputs
+    may rest on, and the table as it may see it (:mod:`maps.disclosure`);
+    without, the analysts' full frame.
 
     ``engine="db"`` (DBSCAN on a PostGIS store only) finds the same events'
     core points (weighted, as the Python engine) and their clusters inside
@@ -39,6 +46,8 @@ def hotspots_table(
     frame on the same coordinates.
     """
     params = params or DEFAULTS
+    if audience is not None:
+        params = disclosure.params_for(params, audience)
     if engine not in ENGINES:
         msg = f"`engine` must be one of {', '.join(ENGINES)}, got {engine!r}."
         raise ValidationError(msg)
@@ -52,6 +61,8 @@ def hotspots_table(
     cells = grid_for(polygon, params.res)
     with opened_store(location) as store:
         events = load_events(store, Window(start, end), layer=layer, category=category)
+        if audience is not None:
+            events = audience.events(events)
         # Recency weights count back from the end of the data window (or from the
         # latest event when the window is open-ended), never from today.
         if end is not None:
@@ -61,7 +72,11 @@ def hotspots_table(
         else:
             as_of = pd.Timestamp.now(tz="UTC")
         labeller = _db_labeller(store) if engine == "db" else None
-        return run_hotspots(events, cells, params, as_of, quiet=quiet, labeller=labeller)
+        frame, meta = run_hotspots(events, cells, params, as_of, quiet=quiet, labeller=labeller)
+    if audience is None:
+        return frame, meta
+    shown = disclosure.cells_view(frame.drop(columns=["x", "y"], errors="ignore"), audience)
+    return shown, disclosure.parameters_view(meta, audience)
 
 
 ENGINES = ("python", "db")
@@ -100,21 +115,38 @@ def trends_table(
     areas: list[str] | None = None,
     res: int = 9,
     k: int = 1,
+    audience: Audience | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Emerging hotspot class of every cell over weekly bins (Gi* per week + Mann-Kendall).
 
     Weeks start on Monday, UK time, and run from the first week with an
-    event to the last; home and care-home events are left out.
+    event to the last; home and care-home events are left out. With
+    ``audience``, the table as it may see it (partners: resolution 8, no
+    intelligence with handling code C, patterns only where enough children
+    stand behind them).
     """
+    if audience is not None and audience.res is not None:
+        res = audience.res
     polygon, _, _ = analysis_area(settings, areas)
     cells = grid_for(polygon, res)
     with opened_store(location) as store:
         events = drop_private(
             load_events(store, Window(start, end), layer=layer, category=category)
         )
+    if audience is not None:
+        events = audience.events(events)
     if events.empty:
         msg = "no events in the window; widen --from/--to or ingest data first."
         raise ValidationError(msg)
     frame, meta = emerging(events, cells["h3"].to_numpy(dtype=np.int64), res=res, k=k)
     frame = cells[["h3", "lat", "lng", "ward", "ward_name"]].merge(frame, on="h3", how="left")
-    return frame, meta
+    if audience is None:
+        return frame, meta
+    shown = disclosure.trends_view(frame, events, audience, res=res, k_rings=k)
+    if audience.partner:
+        tally = shown["pattern"].value_counts()
+        meta = {
+            "n_weeks": meta["n_weeks"],
+            "pattern_counts": {str(p): int(n) for p, n in tally.items()},
+        }
+    return shown, meta

@@ -9,26 +9,34 @@ audience; :func:`targets_table` gives the ranked targets alone.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from api.settings import Settings
 from api.usecases.store import analysis_area, grid_for, load_events, opened_store
-from geo import schemas
+from geo import __version__, schemas
 from geo.boundaries import wards
-from geo.calendar import patrol_week, week_after
+from geo.calendar import LOCAL_TZ, patrol_week, week_after
 from geo.errors import ValidationError
+from geo.h3index import cells_to_parent
 from geo.store import Window
-from maps.files import atomic_write_text
+from maps import disclosure
+from maps.audience import DEFAULT_MARKING
+from maps.disclosure import Audience
+from maps.exports import write_hotspots_geojson, write_targets_csv
+from maps.files import atomic_write_text, staged
+from maps.pack import build_pack
+from maps.webmap import write_map
 from models.params import DEFAULTS, AnalysisParams
-from models.weekly import GISTAR_K, WeekAnalysis, analyse_week
-
-AUDIENCES = ("analyst", "neighbourhood", "partner")
+from models.targets import drop_private
+from models.weekly import WeekAnalysis, analyse_week
 
 
 def latest_week(location: str) -> str:
@@ -62,8 +70,14 @@ def analyse(
     settings: Settings,
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
+    audience: Audience | None = None,
 ) -> Week:
-    """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday."""
+    """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday.
+
+    ``audience``: the events its outputs may rest on (:meth:`Audience.events`;
+    for partners, no intelligence with handling code C) are the only ones
+    analysed.
+    """
     params = params or DEFAULTS
     week = week or latest_week(location)
     start, end = patrol_week(week)
@@ -74,6 +88,8 @@ def analyse(
         venues = store.read(schemas.VENUES)
         window = Window(data_start.to_pydatetime(), start.to_pydatetime())
         events = load_events(store, window, venues=venues)
+    if audience is not None:
+        events = audience.events(events)
     if len(events) == 0:
         msg = (
             f"no episodes or intelligence between {data_start.date()} and {start.date()}; "
@@ -91,69 +107,19 @@ def targets_table(
     settings: Settings,
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
+    audience: Audience | None = None,
 ) -> pd.DataFrame:
-    """The ranked, explained target list for a patrol week (analyst view)."""
-    return analyse(
-        location, week=week, settings=settings, areas=areas, params=params
-    ).analysis.targets
-
-
-def disclosable(
-    cells: np.ndarray, events: pd.DataFrame, *, res: int, k: int, threshold: int
-) -> np.ndarray:
-    """Whether each cell's ``grid_disk(k)`` neighbourhood holds ``threshold`` or more children.
-
-    Distinct ``child_ref`` of the non-private events in the cell and its
-    neighbours among ``cells``: a sparse cells x children presence matrix
-    multiplied by the Gi* neighbour matrix, so a child seen in two cells of
-    one neighbourhood counts once.
-    """
-    from scipy import sparse
-
-    from geo.h3index import cells_to_parent
-    from models.gistar import neighbour_matrix
-    from models.targets import drop_private
-
-    kept = drop_private(events)
-    kept = kept.loc[kept["child_ref"].notna()]
-    cell = cells_to_parent(kept["h3"].to_numpy(dtype=np.int64), res)
-    order = np.argsort(cells, kind="stable")
-    pos = np.minimum(np.searchsorted(cells[order], cell), cells.size - 1)
-    inside = cells[order][pos] == cell
-    rows = order[pos[inside]]
-    child, _ = pd.factorize(kept["child_ref"].to_numpy()[inside])
-    presence = sparse.csr_matrix(
-        (np.ones(rows.size), (rows, child)), shape=(cells.size, int(child.max(initial=-1)) + 1)
-    )
-    reach = neighbour_matrix(cells, k=k) @ presence
-    distinct = np.asarray((reach > 0).sum(axis=1)).ravel()
-    return np.asarray(distinct >= threshold)
-
-
-def _partner_layer_counts(layers: pd.DataFrame, meta: dict[str, Any]) -> dict[str, Any]:
-    """The layers' class counts as partners see them: hidden cells counted as suppressed.
-
-    The counts of every class before suppression would tell how many
-    significant cells rest on fewer children than the threshold.
-    """
-    import copy
-
-    out = copy.deepcopy(meta)
-    shown = layers["disclosable"].fillna(False).to_numpy(dtype=bool)
-    for key, column, counts in (
-        ("gistar", "gi_class", "class_counts"),
-        ("emerging", "pattern", "pattern_counts"),
-    ):
-        if column in layers.columns and counts in out.get(key, {}):
-            seen = pd.Series(np.where(shown, layers[column].astype(str), "suppressed"))
-            tally = seen.value_counts()
-            out[key][counts] = {c: int(tally.get(c, 0)) for c in [*out[key][counts], "suppressed"]}
-    return out
+    """The ranked, explained target list for a patrol week, as ``audience`` may see it."""
+    rules = audience or Audience.make()
+    params = disclosure.params_for(params or DEFAULTS, rules)
+    w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
+    cells = disclosure.cells_view(w.analysis.hotspots, rules)
+    return disclosure.targets_view(w.analysis.targets, rules, cells=cells)
 
 
 @dataclass(frozen=True)
 class WeeklyResult:
-    """What ``engage weekly`` wrote."""
+    """What ``engage weekly`` wrote: the files, the targets as shown, the run record."""
 
     out_dir: Path
     files: dict[str, Path]
@@ -161,22 +127,34 @@ class WeeklyResult:
     run: dict[str, Any]
 
 
-def _audience_targets(targets: pd.DataFrame, audience: str, k: int) -> pd.DataFrame:
-    """Apply the audience's disclosure rules to the target list."""
-    out = targets.copy()
-    if audience == "partner":
-        small = out["children"] < k
-        for col in ("episodes", "children", "last_seen", "found"):
-            out[col] = out[col].astype(object)
-            out.loc[small, col] = f"<{k}"
-        out["nearest_venue"] = None
-        out["nearest_venue_m"] = np.nan
-        out["why"] = np.where(
-            small,
-            f"fewer than {k} children; " + out["trend"] + ", busiest " + out["patrol_window"],
-            out["why"].str.replace(r", near .*$", "", regex=True),
-        )
-    return out
+OUTPUTS = {
+    "map": "map.html",
+    "pack": "pack.pdf",
+    "targets": "targets.csv",
+    "hotspots": "hotspots.geojson",
+    "run": "run.json",
+}
+
+
+def area_summary(
+    events: pd.DataFrame, cells: np.ndarray, *, res: int, targets: int
+) -> dict[str, int]:
+    """Exact counts of the pack's area: events at public places in its cells.
+
+    The same events the cells count (homes and care homes left out), so the
+    cover's totals and the cell table are totals and parts of one another.
+    """
+    kept = drop_private(events)
+    inside = np.isin(cells_to_parent(kept["h3"].to_numpy(dtype=np.int64), res), cells)
+    kept = kept.loc[inside]
+    mfh = kept.loc[kept["layer"].isin(["last_seen", "found"])]
+    return {
+        "episodes": int(mfh["episode_id"].nunique()),
+        "children": int(mfh["child_ref"].nunique()),
+        "found_locations": int((kept["layer"] == "found").sum()),
+        "intelligence_reports": int((kept["layer"] == "venue_report").sum()),
+        "targets": targets,
+    }
 
 
 def weekly(
@@ -189,149 +167,121 @@ def weekly(
     audience: str = "neighbourhood",
     params: AnalysisParams | None = None,
     tiles: str | None = None,
-    marking: str = "OFFICIAL-SENSITIVE",
-    k: int = 5,
+    marking: str = DEFAULT_MARKING,
+    k: int | None = None,
+    params_source: dict[str, Any] | None = None,
 ) -> WeeklyResult:
     """Build the weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json.
 
     The patrol week is ``week``; the data window is the ``lookback_weeks``
-    before its Monday, so nothing from the patrol week itself is used.
+    before its Monday, so nothing from the patrol week itself is used. Every
+    output is made from the views of :mod:`maps.disclosure` for
+    ``audience`` (threshold ``k``), built in a temporary folder and moved
+    into ``out_dir`` together.
     """
-    import geopandas as gpd
-
-    from geo import __version__
-    from maps.exports import write_hotspots_geojson, write_targets_csv
-    from maps.pack import build_pack
-    from maps.webmap import write_map
-
-    if audience not in AUDIENCES:
-        msg = f"`audience` must be one of {', '.join(AUDIENCES)}, got {audience!r}."
-        raise ValidationError(msg)
-    params = params or DEFAULTS
-    if audience == "partner" and params.method == "gistar":
-        msg = (
-            "partner packs do not offer --method gistar: its per-cell z and p-values would "
-            "show statistics of cells with fewer than 5 children. Use --method kde or count; "
-            "the partner map still carries the Gi* layer, suppressed where children are few."
-        )
-        raise ValidationError(msg)
-    if audience == "partner" and params.res != 8:
-        params = params.replace(res=8)
-    w = analyse(location, week=week, settings=settings, areas=areas, params=params)
+    rules = Audience.make(audience, k)
+    params = disclosure.params_for(params or DEFAULTS, rules)
+    w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
     a = w.analysis
-    week, start, end, data_start = w.week, w.start, w.end, w.data_start
-    area_name, ward_list, events, venues = w.area_name, w.ward_list, a.events, w.venues
-    hs, meta, targets = a.hotspots, a.meta, a.targets
-    layers, layers_meta = a.layers, a.layers_meta
-    if layers is not None and audience == "partner":
-        # Partners see a Gi* class or trend pattern only where it rests on at
-        # least `suppress_below` children (maps.significance applies it).
-        layers = layers.assign(
-            disclosable=disclosable(
-                layers["h3"].to_numpy(dtype=np.int64),
-                events,
-                res=params.res,
-                k=GISTAR_K,
-                threshold=k,
-            )
-        )
-        layers_meta = _partner_layer_counts(layers, layers_meta)
-    targets["ward_name"] = targets["ward_name"].fillna("")
-    shown = _audience_targets(targets, audience, k)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    cells = a.hotspots["h3"].to_numpy(dtype=np.int64)
+    summary = area_summary(a.events, cells, res=params.res, targets=len(a.targets))
+    cells_shown = disclosure.cells_view(a.hotspots, rules)
+    targets_shown = disclosure.targets_view(a.targets, rules, cells=cells_shown)
+    layers, layers_meta = disclosure.layers_view(
+        a.layers, a.layers_meta, rules, events=a.events, res=params.res
+    )
+    hulls = _hulls(a.meta, rules)
+    parameters = disclosure.parameters_view(
+        {**params.as_dict(), **{key: v for key, v in a.meta.items() if _plain(v)}}, rules
+    )
     all_wards = wards()
-    area_frame = all_wards.loc[all_wards["code"].isin([c for c, _ in ward_list])]
-    local_start = start.tz_convert("Europe/London")
-    local_end = (end - pd.Timedelta(seconds=1)).tz_convert("Europe/London")
-    summary = {
-        "episodes": int(
-            events.loc[events["layer"].isin(["last_seen", "found"]), "episode_id"].nunique()
-        ),
-        "children": int(events["child_ref"].nunique()),
-        "found_locations": int((events["layer"] == "found").sum()),
-        "intelligence_reports": int((events["layer"] == "venue_report").sum()),
-        "targets": len(targets),
-    }
+    area_frame = all_wards.loc[all_wards["code"].isin([c for c, _ in w.ward_list])]
+    local_start = w.start.tz_convert(LOCAL_TZ)
+    local_end = (w.end - pd.Timedelta(seconds=1)).tz_convert(LOCAL_TZ)
     meta_out = {
-        "title": f"Weekly hotspot pack: {area_name}",
+        "title": f"Weekly hotspot pack: {w.area_name}",
         "period": f"{local_start:%a %d %b %Y} - {local_end:%a %d %b %Y}",
-        "week": week,
-        "data_window": f"{data_start.tz_convert('Europe/London'):%d %b %Y} - "
-        f"{(start - pd.Timedelta(seconds=1)).tz_convert('Europe/London'):%d %b %Y}",
-        "area_name": area_name,
-        "audience": audience,
+        "week": w.week,
+        "data_window": f"{w.data_start.tz_convert(LOCAL_TZ):%d %b %Y} - "
+        f"{(w.start - pd.Timedelta(seconds=1)).tz_convert(LOCAL_TZ):%d %b %Y}",
+        "area_name": w.area_name,
+        "audience": rules.name,
         "marking": marking,
-        "parameters": {**params.as_dict(), **{k: v for k, v in meta.items() if _plain(v)}},
-        "summary": summary,
+        "parameters": parameters,
+        "summary": disclosure.summary_view(summary, rules),
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "version": __version__,
-        "suppress_below": k,
+        "suppress_below": rules.k,
     }
-    hulls = None
-    if params.method == "dbscan" and "hulls" in meta and len(meta["hulls"]):
-        h = meta["hulls"]
-        hulls = gpd.GeoDataFrame(
-            h.drop(columns="geometry"), geometry=h["geometry"], crs="EPSG:27700"
-        ).to_crs("EPSG:4326")
-    files = {
-        "map": out_dir / "map.html",
-        "pack": out_dir / "pack.pdf",
-        "targets": out_dir / "targets.csv",
-        "hotspots": out_dir / "hotspots.geojson",
-        "run": out_dir / "run.json",
-    }
-    show_venues = venues if audience == "analyst" and len(venues) else None
-    write_map(
-        files["map"],
-        hs,
-        shown,
-        area=area_frame,
-        meta=meta_out,
-        hulls=hulls,
-        venues=show_venues,
-        tiles=tiles,
-        significance=layers,
-        significance_meta=layers_meta,
-    )
-    build_pack(
-        files["pack"],
-        hs,
-        shown,
-        area=area_frame,
-        meta=meta_out,
-        hulls=hulls,
-        wards=ward_list if areas else None,
-        significance=layers,
-        significance_meta=layers_meta,
-    )
-    write_targets_csv(files["targets"], shown)
-    cells_out = hs
-    if layers is not None:
-        # The layers' columns replace any of the same name (method "gistar" has gi_z too).
-        clash = [c for c in layers.columns if c != "h3" and c in hs.columns]
-        cells_out = hs.drop(columns=clash).merge(layers, on="h3", how="left")
-    write_hotspots_geojson(files["hotspots"], cells_out, meta=meta_out)
     run = {
         "kind": "weekly",
-        "week": week,
-        "patrol_week": {"start": start.isoformat(), "end": end.isoformat()},
-        "data_window": {"start": data_start.isoformat(), "end": start.isoformat()},
-        "area": area_name,
-        "wards": [c for c, _ in ward_list],
-        "audience": audience,
-        "parameters": meta_out["parameters"],
-        "counts": summary,
+        "week": w.week,
+        "patrol_week": {"start": w.start.isoformat(), "end": w.end.isoformat()},
+        "data_window": {"start": w.data_start.isoformat(), "end": w.start.isoformat()},
+        "area": w.area_name,
+        "wards": [c for c, _ in w.ward_list],
+        "audience": rules.name,
+        "disclosure": {"k": rules.k, "rules": "docs/disclosure.md"},
+        "parameters": parameters,
+        "parameters_from": dict(params_source or {"origin": "given"}),
+        "counts": meta_out["summary"],
         "store": _safe_location(location),
         "version": __version__,
         "generated_at": meta_out["generated_at"],
-        "outputs": {k: v.name for k, v in files.items()},
+        "outputs": dict(OUTPUTS),
         "layers": layers_meta,
     }
-    atomic_write_text(files["run"], json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
+    out = Path(out_dir)
+    with staged(out, OUTPUTS.values()) as tmp:
+        write_map(
+            tmp / OUTPUTS["map"],
+            cells_shown,
+            targets_shown,
+            area=area_frame,
+            meta=meta_out,
+            hulls=hulls,
+            venues=w.venues if rules.shows_venues_layer and len(w.venues) else None,
+            tiles=tiles,
+            significance=layers,
+            significance_meta=layers_meta,
+        )
+        build_pack(
+            tmp / OUTPUTS["pack"],
+            cells_shown,
+            targets_shown,
+            area=area_frame,
+            meta=meta_out,
+            hulls=hulls,
+            wards=w.ward_list if areas else None,
+            significance=layers,
+            significance_meta=layers_meta,
+        )
+        write_targets_csv(tmp / OUTPUTS["targets"], targets_shown, meta=meta_out)
+        write_hotspots_geojson(
+            tmp / OUTPUTS["hotspots"],
+            disclosure.with_layers(cells_shown, layers),
+            meta=meta_out,
+        )
+        atomic_write_text(
+            tmp / OUTPUTS["run"], json.dumps(run, indent=2, sort_keys=True, default=str) + "\n"
+        )
     with opened_store(location) as store:
-        store.record_run("weekly", {"week": week, "audience": audience, **params.as_dict()}, run)
-    return WeeklyResult(out_dir, files, shown, run)
+        store.record_run(
+            "weekly", {"week": w.week, "audience": rules.name, **params.as_dict()}, run
+        )
+    files = {key: out / name for key, name in OUTPUTS.items()}
+    return WeeklyResult(out, files, targets_shown, run)
+
+
+def _hulls(meta: dict[str, Any], rules: Audience) -> gpd.GeoDataFrame | None:
+    """DBSCAN cluster outlines (WGS84) as the audience may see them, or None."""
+    h = meta.get("hulls")
+    if h is None or not len(h):
+        return None
+    frame = gpd.GeoDataFrame(
+        h.drop(columns="geometry"), geometry=h["geometry"], crs="EPSG:27700"
+    ).to_crs("EPSG:4326")
+    return disclosure.hulls_view(frame, rules)
 
 
 def _plain(value: Any) -> bool:
@@ -340,6 +290,4 @@ def _plain(value: Any) -> bool:
 
 def _safe_location(location: str) -> str:
     """A store location without any password."""
-    import re
-
     return re.sub(r"(postgres(?:ql)?://[^:/@]+):[^@]*@", r"\1:***@", location)

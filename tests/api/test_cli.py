@@ -124,6 +124,51 @@ def test_stats_counts_by_week_and_ward(env: Path) -> None:
     assert "episodes: 3 rows" in result.output
     assert "Blackburn Central" in result.output
     assert "03 Mar 25" in result.output and "10 Mar 25" in result.output
+    assert "analyst view" in result.output.splitlines()[0]
+
+
+def test_stats_mean_counts_whole_weeks_only(env: Path) -> None:
+    """Episodes on Mon 3, Tue 4 and Wed 5 March, then the whole next two weeks, and a last
+    one on Mon 24 March: with --from 2025-03-03 --to 2025-03-24 every week is whole; without
+    a window the last week (one day of data) is a part week, marked and left out of the mean."""
+    days = ["2025-03-03", "2025-03-04", "2025-03-05"]
+    days += [f"2025-03-{d:02d}" for d in range(10, 24)]  # two whole weeks, a day each
+    days += ["2025-03-24"]
+    episodes = pd.DataFrame(
+        {
+            "episode_id": [f"E{i}" for i in range(len(days))],
+            "child_id": [f"C{i}" for i in range(len(days))],
+            "last_seen_at": [f"{d}T12:00" for d in days],
+            "last_seen_lat": 53.745,
+            "last_seen_lng": -2.482,
+        }
+    )
+    path = env / "e.csv"
+    episodes.to_csv(path, index=False)
+    assert runner.invoke(app, ["ingest", "episodes", str(path)]).exit_code == 0
+    windowed = runner.invoke(app, ["stats", "--from", "2025-03-03", "--to", "2025-03-24"])
+    assert windowed.exit_code == 0, windowed.output
+    # Weeks of 3, 7 and 7 episodes, all whole: mean 17 / 3.
+    assert "mean per whole week 5.7 (3 whole weeks)" in windowed.output
+    assert "*" not in windowed.output.split("by ward")[1].splitlines()[1]
+    open_ended = runner.invoke(app, ["stats"])
+    assert "24 Mar 25*" in open_ended.output and "* part week" in open_ended.output
+    # Without a window the span runs from the first episode (Mon 3 March, 12:00), so the first
+    # week is a part week too; the two whole weeks of 7 give a mean of 7.
+    assert "mean per whole week 7.0 (2 whole weeks)" in open_ended.output
+
+
+def test_police_uk_incidents_are_counted_by_month(env: Path, police_uk: Path) -> None:
+    month = police_uk / "blackburn_with_darwen" / "2022-10-lancashire-street-bwd.csv"
+    assert runner.invoke(app, ["ingest", "police-uk", str(month)]).exit_code in (0, 1)
+    result = runner.invoke(app, ["stats", "--table", "incidents"])
+    assert result.exit_code == 0, result.output
+    assert "by ward and month (calendar month" in result.output
+    assert "Oct 2022" in result.output and "week" not in result.output.split("by ward")[1]
+    rows = pd.read_csv(month)
+    stored = int(result.output.split("incidents: ")[1].split(" rows")[0])
+    # Every stored crime of the month is in the month's total (police.uk dates to the month).
+    assert stored <= len(rows) and f"rows in these months: {stored};" in result.output
 
 
 def test_installed_console_script_runs() -> None:

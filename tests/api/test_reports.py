@@ -22,6 +22,7 @@ from pypdf import PdfReader
 from api.settings import Settings
 from api.usecases.backtest import backtest, tune
 from api.usecases.backtest import write_tune_files as write_tune
+from geo.calendar import parse_day as day
 from maps.reportfiles import write_backtest_report as write_backtest
 from maps.reports import backtest_pdf, tune_pdf
 from models.backtest import BacktestResult
@@ -220,10 +221,10 @@ def test_backtest_pdf_facts_explanations_and_three_plots(
     for expected in (
         "Hotspot backtest",
         str(meta["area"]),
-        f"{meta['start']} to {meta['end']}",
+        "2025-01-06 to 2025-05-26",
         f"events\n{meta['events']}",
         f"folds\n{meta['folds']}",
-        f"train periods\n{meta['train_periods']}",
+        f"lookback\n{meta['lookback']}",
         f"{meta['cells']} ({meta['res']})",
         "95% percentile bootstrap of the mean across folds, 2000 resamples, seed 3",
         "Hit rate is the share",
@@ -369,3 +370,16 @@ def test_tune_pdf_says_in_sample_or_gives_the_held_out_verdict(
     n = h["naive"]
     assert f"Against naive: {_num(n['pai_difference_mean'])} [{_num(n['low'])}," in text
     assert "These figures are in-sample" not in text
+
+
+def test_report_windows_print_the_uk_days_typed() -> None:
+    """``--from 2020-10-01`` is 23:00 UTC on 30 September in summer time; reports print the
+    day the user typed, not the UTC date."""
+    from maps.reports import backtest_facts
+
+    start = day("2020-10-01", "--from")
+    end = day("2021-07-01", "--to")
+    assert start is not None and end is not None
+    assert start.isoformat().startswith("2020-09-30T23:00")
+    facts = backtest_facts({"start": start.isoformat(), "end": end.isoformat()})
+    assert facts["window"] == "2020-10-01 to 2021-07-01"

@@ -385,3 +385,86 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path:
             **WINDOW,
             scheduler="localhost:8786",
         )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_cluster_started_as_a_user_would_gives_the_identical_table(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dask scheduler` and `dask worker` started as separate processes, in another folder,
+    without the client's ENGAGE_* settings: the client gives its store as a relative path,
+    and the search ships the data to the workers, so the table equals the local run's."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    client_dir = tmp_path / "client"
+    client_dir.mkdir()
+    shutil.copy(store, client_dir / "engage.gpkg")
+    monkeypatch.chdir(client_dir)
+    monkeypatch.setenv("ENGAGE_STUDY_AREA", "E06000008")
+    far = tmp_path / "elsewhere"
+    far.mkdir()
+    dask = str(Path(sys.executable).with_name("dask"))
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(far), "PYTHONDONTWRITEBYTECODE": "1"}
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            cwd=far,
+            env=clean,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        time.sleep(1.0)
+        for i in range(2):
+            work = far / f"worker{i}"
+            work.mkdir()
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                    cwd=work,
+                    env=clean,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        args = ["tune", "--store", "engage.gpkg", "--from", "2025-01-06", "--to", "2025-05-26"]
+        args += [
+            "--layer",
+            "all",
+            "--grid",
+            "method=kde,count; half_life_days=14,56; lookback_weeks=8",
+        ]
+        local = runner.invoke(app, [*args, "--out", "local"])
+        assert local.exit_code == 0, local.output
+        remote = runner.invoke(app, [*args, "--scheduler", address, "--out", "remote"])
+        assert remote.exit_code == 0, remote.output
+    finally:
+        for p in procs[::-1]:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(client_dir / "local" / "tune.csv"),
+        pd.read_csv(client_dir / "remote" / "tune.csv"),
+    )
+    # The workers made no store of their own in their folders.
+    assert not list(far.rglob("*.gpkg"))
+    params = json.loads((client_dir / "remote" / "params.json").read_text())
+    assert params["evidence"]["ran_on"] == address

@@ -160,12 +160,17 @@ def test_partner_pack_is_disclosure_controlled(world: dict[str, object], tmp_pat
     )
     assert result.run["parameters"]["res"] == 8
     targets = pd.read_csv(tmp_path / "partner" / "targets.csv", dtype=str)
-    assert targets["nearest_venue"].isna().all()
-    small = targets["children"].str.startswith("<")
+    # Venues are named only where marked public in the scenario's venue file.
+    venues = pd.read_csv(Path(str(world["scenario"])) / "venues.csv", dtype=str)
+    public = venues["public"].str.lower() == "true"
+    named = targets["nearest_venue"].dropna()
+    assert all(any(n.startswith(f"{v} (") for v in venues.loc[public, "name"]) for n in named)
+    small = targets["children"].isin(["<5", "[c]"])
     numeric = pd.to_numeric(targets.loc[~small, "children"])
-    assert (numeric >= 5).all()
+    assert ((numeric >= 5) & (numeric % 5 == 0)).all()
     html = (tmp_path / "partner" / "map.html").read_text()
-    assert "Hotel" not in html and "Takeaway" not in html
+    for name in venues.loc[~public, "name"]:
+        assert f"{name} (" not in html, name
     assert len(targets) > 0
     assert {h3i.get_resolution(h3i.str_to_int(c)) for c in targets["h3"]} == {8}
 
@@ -196,7 +201,7 @@ def test_map_in_chromium_matches_targets_csv(pack: WeeklyResult, browser: Any) -
 
 
 ROW = re.compile(
-    r"^\s*(?P<rank>\d+)\s+\S.*?\s{2,}(?P<grid>[HNOST][A-Z] \d{4} \d{4})\s+"
+    r"^\s*(?P<rank>\d+)\s+(?P<visit>\d+)\s+\S.*?\s{2,}(?P<grid>[HNOST][A-Z] \d{4} \d{4})\s+"
     r"(?P<episodes>\d+)\s+(?P<children>\d+)\s+(?P<found>\d+)\s+(?P<reports>\d+)"
 )
 
@@ -208,16 +213,21 @@ def test_pdf_marking_on_every_page_and_table_equals_targets_csv(
 
     reader = PdfReader(pack.out_dir / "pack.pdf")
     rows = []
+    in_table = False
     for i, page in enumerate(reader.pages, start=1):
         text = page.extract_text()
         assert text.count("OFFICIAL-SENSITIVE") >= 2, f"page {i}"
-        if "Target list" in text:
+        in_table = in_table or "Target list" in text  # the table may run over several pages
+        if in_table:
             for line in page.extract_text(extraction_mode="layout").splitlines():
                 if m := ROW.match(line):
                     rows.append(m.groupdict())
     got = pd.DataFrame(rows)
     targets = pd.read_csv(pack.out_dir / "targets.csv")
     assert got["rank"].astype(int).tolist() == targets["rank"].tolist()
+    # The visiting order of targets.csv is printed too.
+    assert got["visit"].astype(int).tolist() == targets["visit_order"].tolist()
+    assert sorted(targets["visit_order"]) == list(range(1, len(targets) + 1))
     assert got["grid"].tolist() == targets["grid_ref"].tolist()
     for col, want in (
         ("episodes", "episodes"),

@@ -26,6 +26,7 @@ from matplotlib.image import imsave
 
 from geo.boundaries import wards
 from geo.crs import bng_to_grid_reference, latlng_to_bng
+from maps.disclosure import AUDIENCES, Audience, cells_view, summary_view, targets_view
 
 HOSTILE = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x")'
@@ -221,6 +222,9 @@ def make_meta(audience: str = "analyst", **extra: Any) -> dict[str, Any]:
         "version": "0.1.0",
     }
     meta.update(extra)
+    if audience in AUDIENCES:
+        # As the weekly pack does: the cover's counts as the audience may see them.
+        meta["summary"] = summary_view(meta["summary"], Audience.make(audience))
     return meta
 
 
@@ -415,3 +419,38 @@ def tile_server() -> Iterator[TileServer]:
         srv.httpd.shutdown()
         srv.httpd.server_close()
         srv.thread.join(timeout=5)
+
+
+def views(
+    hotspots: pd.DataFrame,
+    targets: pd.DataFrame,
+    audience: str,
+    *,
+    k: int = 5,
+    hulls: gpd.GeoDataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cells and targets of these frames as ``audience`` may see them (maps.disclosure).
+
+    As in a run, each target's counts are its cell's: the targets' episodes,
+    children, found and venue reports are written onto their cells first
+    (last-seen events taken as one per episode), so the views have something
+    to disclose.
+    """
+    rules = Audience.make(audience, k)
+    cells = hotspots.copy()
+    per = targets.set_index("h3")
+    on_target = cells["h3"].isin(per.index).to_numpy()
+    for col, cell_col in (
+        ("episodes", "n_episodes"),
+        ("children", "n_children"),
+        ("found", "n_found"),
+        ("venue_reports", "n_reports"),
+    ):
+        base = cells[cell_col] if cell_col in cells.columns else pd.Series(0, index=cells.index)
+        cells[cell_col] = np.where(on_target, cells["h3"].map(per[col]), base).astype(np.int64)
+    cells["n_last_seen"] = np.where(on_target, cells["n_episodes"], cells.get("n", 0))
+    cells["n_incidents"] = 0
+    cells["n"] = cells["n_last_seen"] + cells["n_found"] + cells["n_reports"]
+    shown_cells = cells_view(cells, rules)
+    shown_targets = targets_view(targets, rules, cells=shown_cells)
+    return shown_cells, shown_targets

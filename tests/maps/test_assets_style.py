@@ -31,11 +31,14 @@ def test_external_reference_detector() -> None:
 
 
 def test_score_classes_examples() -> None:
-    scores = np.arange(1, 101, dtype=float)  # 100 cells
-    idx = score_class_index(scores)
-    counts = np.bincount(idx, minlength=len(SCORE_CLASSES))
-    assert counts.tolist() == [5, 10, 15, 30, 40]
-    assert idx[-1] == 0 and idx[0] == len(SCORE_CLASSES) - 1
+    # Shares of the top score 100: 1, .6, .5 | .499, .25 | .249, .125 | .1, .0625 | .062, .01
+    scores = np.array([100, 60, 50, 49.9, 25, 24.9, 12.5, 10, 6.25, 6.2, 1], dtype=float)
+    assert score_class_index(scores).tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    # A ward with a few scored cells: 17.4 and 2.4 are not the same colour, and the top
+    # class is never empty.
+    few = score_class_index(np.array([17.4, 2.4, 2.0]))
+    assert few.tolist() == [0, 2, 3]  # 2.4 / 17.4 = 0.138, 2.0 / 17.4 = 0.115
+    assert score_class_index(np.array([3.0])).tolist() == [0]
 
 
 @given(st.lists(st.floats(0.001, 1e6, allow_nan=False), min_size=1, max_size=300))
@@ -47,3 +50,10 @@ def test_score_classes_are_monotone_and_ties_share(scores: list[float]) -> None:
     assert (np.diff(idx[order]) <= 0).all()
     for v in np.unique(s):
         assert len(set(idx[s == v])) == 1
+    # The hottest cell is always in the top class; a class never spans a ratio above 2
+    # (apart from the last, which holds everything under a sixteenth).
+    assert idx[np.argmax(s)] == 0
+    for c in range(len(SCORE_CLASSES) - 1):
+        inside = s[idx == c]
+        if inside.size:
+            assert inside.max() <= 2 * inside.min() + 1e-9 * inside.max()

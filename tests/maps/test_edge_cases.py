@@ -12,7 +12,7 @@ from geo.errors import ValidationError
 from maps.pack import build_pack
 from maps.webmap import build_map
 
-from .conftest import MARKING, make_area, make_hotspots, make_meta, make_targets
+from .conftest import MARKING, make_area, make_hotspots, make_meta, make_targets, views
 
 
 def test_no_targets_and_no_scored_cells(tmp_path: Path) -> None:
@@ -20,7 +20,8 @@ def test_no_targets_and_no_scored_cells(tmp_path: Path) -> None:
     hotspots = make_hotspots(area, n_cells=30)
     hotspots["score"] = 0.0
     targets = make_targets(hotspots, area, n=3).iloc[0:0]
-    page = build_map(hotspots, targets, area=area, meta=make_meta("neighbourhood"))
+    cells, shown = views(hotspots, targets, "neighbourhood")
+    page = build_map(cells, shown, area=area, meta=make_meta("neighbourhood"))
     assert "targets: []," in page
     out = build_pack(tmp_path / "quiet.pdf", hotspots, targets, area=area, meta=make_meta())
     reader = PdfReader(out)
@@ -32,10 +33,10 @@ def test_missing_columns_name_the_argument() -> None:
     area = make_area()
     hotspots = make_hotspots(area, n_cells=30)
     targets = make_targets(hotspots, area, n=3)
-    with pytest.raises(ValidationError, match=r"`hotspots` lacks columns \['score'\]"):
-        build_map(hotspots.drop(columns="score"), targets, area=area, meta=make_meta())
+    with pytest.raises(ValidationError, match=r"`hotspots` lacks columns \['lat'\]"):
+        build_map(hotspots.drop(columns="lat"), targets, area=area, meta=make_meta("analyst"))
     with pytest.raises(ValidationError, match=r"`targets` lacks columns \['rank'\]"):
-        build_map(hotspots, targets.drop(columns="rank"), area=area, meta=make_meta())
+        build_map(hotspots, targets.drop(columns="rank"), area=area, meta=make_meta("analyst"))
 
 
 def test_duplicate_cells_are_refused() -> None:

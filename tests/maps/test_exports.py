@@ -15,6 +15,7 @@ import shapely
 
 from geo.errors import ValidationError
 from geo.h3index import str_to_cell
+from maps.disclosure import Audience, cells_view, layers_view, with_layers
 from maps.exports import write_hotspots_geojson, write_targets_csv
 
 from .conftest import (
@@ -25,6 +26,7 @@ from .conftest import (
     make_meta,
     make_significance,
     make_targets,
+    views,
 )
 
 
@@ -63,15 +65,25 @@ def test_csv_neutralises_formulas(tmp_path: Path) -> None:
 
 
 def test_csv_partner_suppression(tmp_path: Path) -> None:
-    _, targets = _frames()
-    targets.loc[0, ["episodes", "children"]] = [2, 1]
+    hotspots, targets = _frames()
+    targets.loc[0, ["episodes", "children", "found", "venue_reports"]] = [2, 1, 0, 0]
     targets.loc[1, ["episodes", "children"]] = [9, 6]
-    out = write_targets_csv(tmp_path / "t.csv", targets, meta=make_meta("partner"))
+    with pytest.raises(ValidationError, match="must come from maps"):
+        write_targets_csv(tmp_path / "raw.csv", targets, meta=make_meta("partner"))
+    _, shown = views(hotspots, targets, "partner")
+    out = write_targets_csv(tmp_path / "t.csv", shown, meta=make_meta("partner"))
     with out.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert (rows[0]["episodes"], rows[0]["children"]) == ("<5", "<5")
-    assert (rows[1]["episodes"], rows[1]["children"]) == ("9", "6")
-    assert rows[0]["venue_reports"] == str(targets.loc[0, "venue_reports"])
+    assert (rows[0]["episodes"], rows[0]["children"], rows[0]["found"]) == ("<5", "<5", "0")
+    # 9 is rounded to 10 and 6 to 5 (or withheld so that a small count elsewhere stays hidden).
+    assert rows[1]["episodes"] in ("10", "[c]") and rows[1]["children"] in ("5", "[c]")
+    # No score, grading or exact count column rides along beside the disclosed ones.
+    for name in ("score", "reports_by_grading", "recent", "before", "n", "n_children"):
+        assert name not in rows[0]
+    for row in rows:
+        for name in ("episodes", "children", "last_seen", "found", "venue_reports"):
+            value = row[name]
+            assert value in ("0", "<5", "[c]") or int(value) % 5 == 0, (name, value)
 
 
 def test_geojson_hexagons_round_trip(tmp_path: Path) -> None:
@@ -121,23 +133,27 @@ def test_geojson_partner_significance_suppressed_where_few_children(tmp_path: Pa
     assert significant.sum() >= 2
     disclosable = np.zeros(len(frame), dtype=bool)
     disclosable[np.flatnonzero(significant)[::2]] = True
-    cells = hotspots.merge(frame.assign(disclosable=disclosable), on="h3")
-    with pytest.raises(ValidationError, match="disclosable"):
+    partner = Audience.make("partner")
+    layers, _ = layers_view(frame, {}, partner, shown=disclosable)
+    cells = with_layers(cells_view(hotspots, partner), layers)
+    with pytest.raises(ValidationError, match="must come from maps"):
         write_hotspots_geojson(
-            tmp_path / "bad.geojson", cells.drop(columns="disclosable"), meta=make_meta("partner")
+            tmp_path / "bad.geojson", hotspots.merge(frame, on="h3"), meta=make_meta("partner")
         )
     out = write_hotspots_geojson(tmp_path / "p.geojson", cells, meta=make_meta("partner"))
     props = pd.DataFrame([f["properties"] for f in json.loads(out.read_text())["features"]])
     props["h3"] = [str_to_cell(c) for c in props["h3"]]
-    got = props.set_index("h3").loc[cells["h3"]]
-    hidden = ~cells["disclosable"].to_numpy()
+    raw = hotspots.merge(frame, on="h3")
+    got = props.set_index("h3").loc[raw["h3"]]
+    hidden = ~pd.Series(disclosable, index=frame["h3"]).loc[raw["h3"]].to_numpy()
     assert (got.loc[hidden, "gi_class"] == "suppressed").all()
     assert (got.loc[hidden, "pattern"] == "suppressed").all()
     for col in ("gi_z", "gi_p", "gi_p_adj", "mk_z", "mk_p", "mk_trend"):
         assert got.loc[hidden, col].isna().all(), col
-    assert got.loc[~hidden, "gi_class"].tolist() == cells.loc[~hidden, "gi_class"].tolist()
-    np.testing.assert_allclose(got.loc[~hidden, "gi_z"], cells.loc[~hidden, "gi_z"])
+    assert got.loc[~hidden, "gi_class"].tolist() == raw.loc[~hidden, "gi_class"].tolist()
+    np.testing.assert_allclose(got.loc[~hidden, "gi_z"], raw.loc[~hidden, "gi_z"])
+    assert "score" not in props.columns and "disclosable" not in props.columns
     # Analysts get every cell's statistics, as computed.
-    full = write_hotspots_geojson(tmp_path / "a.geojson", cells, meta=make_meta("analyst"))
+    full = write_hotspots_geojson(tmp_path / "a.geojson", raw, meta=make_meta("analyst"))
     classes = [f["properties"]["gi_class"] for f in json.loads(full.read_text())["features"]]
-    assert classes == cells["gi_class"].tolist()
+    assert classes == raw["gi_class"].tolist()

@@ -18,6 +18,7 @@ import pytest
 from pypdf import PdfReader
 
 from geo.errors import ValidationError
+from maps.disclosure import Audience, hulls_view, summary_view
 from maps.pack import build_pack
 
 from .conftest import (
@@ -31,13 +32,16 @@ from .conftest import (
     make_hulls,
     make_meta,
     make_targets,
+    views,
 )
 
 A4_PT = (595.276, 841.89)
-# rank, ward (first line), grid ref, episodes, children, found, venue reports, window
+# rank, visit, ward (first line), grid ref, episodes, children, found, venue reports, window
 ROW = re.compile(
-    r"^\s*(?P<rank>\d+)\s+(?P<ward>\S.*?)\s{2,}(?P<grid>[HNOST][A-Z] \d{3,5} \d{3,5})\s+"
-    r"(?P<episodes><?\d+)\s+(?P<children><?\d+)\s+(?P<found><?\d+)\s+(?P<venue_reports>\d+)\s+"
+    r"^\s*(?P<rank>\d+)\s+(?P<visit>\d+|-)\s+(?P<ward>\S.*?)\s{2,}"
+    r"(?P<grid>[HNOST][A-Z] \d{3,5} \d{3,5})\s+"
+    r"(?P<episodes><?\d+|\[c\])\s+(?P<children><?\d+|\[c\])\s+(?P<found><?\d+|\[c\])\s+"
+    r"(?P<venue_reports><?\d+|\[c\])\s+"
     r"(?P<window>\w{3} \d\d:\d\d-\d\d:\d\d)"
 )
 
@@ -47,14 +51,16 @@ def pack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     area = make_area(("E05011509", "E05011511"))
     hotspots = make_hotspots(area, n_cells=300)
     targets = make_targets(hotspots, area, n=20)
+    targets["visit_order"] = list(range(20, 0, -1))
+    cells, shown = views(hotspots, targets, "neighbourhood")
     path = tmp_path_factory.mktemp("pack") / "pack.pdf"
     out = build_pack(
         path,
-        hotspots,
-        targets,
+        cells,
+        shown,
         area=area,
         meta=make_meta("neighbourhood"),
-        hulls=make_hulls(hotspots),
+        hulls=hulls_view(make_hulls(hotspots), Audience.make("neighbourhood")),
         wards=list(zip(area["code"], area["name"], strict=True)),
     )
     reader = PdfReader(out)
@@ -147,6 +153,7 @@ def test_target_table_reads_back_equal_to_the_frame(pack: dict[str, Any]) -> Non
     want = pack["targets"]
     assert len(got) == len(want)
     assert got["rank"].astype(int).tolist() == want["rank"].tolist()
+    assert got["visit"].astype(int).tolist() == want["visit_order"].tolist()
     assert got["grid"].tolist() == want["grid_ref"].tolist()
     for col in ("episodes", "children", "found", "venue_reports"):
         assert got[col].astype(int).tolist() == want[col].tolist(), col
@@ -176,6 +183,11 @@ def test_single_area_pack_has_one_map(tmp_path: Path) -> None:
     assert not (tmp_path / "one.pdf.part").exists()
 
 
+def _expected(value: int, k: int = 5) -> str:
+    """The published rule, written out here: 0; <k from 1 to k-1; else the nearest 5."""
+    return "0" if value == 0 else f"<{k}" if value < k else str(5 * int(value / 5 + 0.5))
+
+
 def test_partner_pack_suppresses_small_counts(tmp_path: Path) -> None:
     area = make_area()
     hotspots = make_hotspots(area, n_cells=40, res=8)
@@ -184,29 +196,29 @@ def test_partner_pack_suppresses_small_counts(tmp_path: Path) -> None:
     targets.loc[1, ["episodes", "children", "found"]] = [12, 7, 6]
     meta = make_meta("partner")
     meta["summary"] = {"episodes": 40, "children": 3, "targets": 6}
-    out = build_pack(tmp_path / "partner.pdf", hotspots, targets, area=area, meta=meta)
+    cells, shown = views(hotspots, targets, "partner")
+    with pytest.raises(ValidationError, match="did not disclose"):
+        build_pack(tmp_path / "raw.pdf", cells, shown, area=area, meta=meta)
+    meta["summary"] = summary_view(meta["summary"], Audience.make("partner"))
+    out = build_pack(tmp_path / "partner.pdf", cells, shown, area=area, meta=meta)
     reader = PdfReader(out)
     got = _table_rows(reader)
     assert got["rank"].astype(int).tolist() == targets["rank"].tolist()
     for col in ("episodes", "children", "found"):
-        want = [f"<{5}" if v < 5 else str(v) for v in targets[col]]
-        assert got[col].tolist() == want, col
+        for text, value in zip(got[col], targets[col], strict=True):
+            assert text == _expected(int(value)) or (text == "[c]" and int(value) >= 5), col
+    assert got.loc[0, "episodes"] == "<5" and got.loc[1, "episodes"] in ("10", "[c]")
     cover = reader.pages[0].extract_text()
-    assert "counts below 5 are shown as <5" in cover
-    assert re.search(r"Children\s+<5", cover)
+    assert "Counts from 1 to 4 are shown as <5" in cover
+    assert re.search(r"Children\s+<5", cover) and re.search(r"Episodes\s+40", cover)
 
 
 def test_partner_pack_refuses_fine_cells(tmp_path: Path) -> None:
     area = make_area()
     hotspots = make_hotspots(area, n_cells=40, res=9)
+    cells, shown = views(hotspots, make_targets(hotspots, area, n=3), "partner")
     with pytest.raises(ValidationError, match="resolution 8"):
-        build_pack(
-            tmp_path / "p.pdf",
-            hotspots,
-            make_targets(hotspots, area, n=3),
-            area=area,
-            meta=make_meta("partner"),
-        )
+        build_pack(tmp_path / "p.pdf", cells, shown, area=area, meta=make_meta("partner"))
     assert not (tmp_path / "p.pdf").exists()
 
 

@@ -31,6 +31,7 @@ from .conftest import (
     make_meta,
     make_significance,
     make_targets,
+    views,
 )
 
 
@@ -44,10 +45,11 @@ def inputs() -> dict[str, Any]:
 
 
 def _build(path: Path, inputs: dict[str, Any], audience: str, **kwargs: Any) -> PdfReader:
+    cells, shown = views(inputs["hotspots"], inputs["targets"], audience)
     build_pack(
         path,
-        inputs["hotspots"],
-        inputs["targets"],
+        cells,
+        shown,
         area=inputs["area"],
         meta=make_meta(audience),
         wards=list(zip(inputs["area"]["code"], inputs["area"]["name"], strict=True)),

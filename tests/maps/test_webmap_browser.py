@@ -229,3 +229,30 @@ def test_write_map_leaves_no_partial_file(case: dict[str, Any]) -> None:
     path: Path = case["path"]
     assert not path.with_name(path.name + ".part").exists()
     assert path.read_text(encoding="utf-8").lstrip().startswith("<!DOCTYPE html>")
+
+
+def test_tooltips_wrap_at_a_readable_width(loaded: dict[str, Any]) -> None:
+    """A target's tooltip (its reason, several words) wraps at its max width of 300 px,
+    not one word per line, even for a marker near the map's right edge."""
+    d = loaded["driver"]
+    sizes = d.execute_script(
+        """
+        const out = [];
+        ENGAGE.layers.targets.eachLayer(m => {
+            m.openTooltip();
+            const el = m.getTooltip().getElement();
+            const style = getComputedStyle(el);
+            const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+            out.push({rank: m.options.engageRank, width: el.getBoundingClientRect().width,
+                      lines: el.getBoundingClientRect().height / line,
+                      words: el.textContent.split(/\\s+/).filter(Boolean).length});
+            m.closeTooltip();
+        });
+        return out;
+        """
+    )
+    assert sizes
+    for s in sizes:
+        # Each line holds several words: far fewer lines than words.
+        assert s["lines"] < max(3.0, s["words"] / 3), s
+        assert s["width"] > 120 or s["words"] < 4, s

@@ -24,6 +24,7 @@ import pytest
 
 from geo.errors import ValidationError
 from maps.assets import external_references
+from maps.disclosure import Audience, layers_view
 from maps.style import EMERGING_CLASSES, GISTAR_CLASSES
 from maps.webmap import LAYER_EMERGING, LAYER_GISTAR, build_map, write_map
 
@@ -37,6 +38,7 @@ from .conftest import (
     open_map,
     overlay_names,
     toggle_overlay,
+    views,
 )
 
 GI_COLOUR = {c.key: c.colour for c in GISTAR_CLASSES}
@@ -228,22 +230,27 @@ def test_partner_map_draws_only_disclosable_cells(
     hotspots = make_hotspots(area, n_cells=120, res=8)
     targets = make_targets(hotspots, area, n=5)
     frame, meta = make_significance(hotspots)
+    cells, shown = views(hotspots, targets, "partner")
     with pytest.raises(ValidationError, match="disclosable"):
-        build_map(hotspots, targets, area=area, meta=make_meta("partner"), significance=frame)
+        build_map(cells, shown, area=area, meta=make_meta("partner"), significance=frame)
     significant = frame["gi_class"].str.startswith(("hot_", "cold_")).to_numpy()
     # Every other significant cell is disclosable.
     disclosable = np.zeros(len(frame), dtype=bool)
     disclosable[np.flatnonzero(significant)[::2]] = True
-    frame = frame.assign(disclosable=disclosable)
+    partner = Audience.make("partner")
+    with pytest.raises(ValidationError, match="not disclosable"):
+        leaky = frame.assign(disclosable=disclosable)
+        build_map(cells, shown, area=area, meta=make_meta("partner"), significance=leaky)
+    layers, layers_meta = layers_view(frame, meta, partner, shown=disclosable)
     path = tmp_path / "partner.html"
     write_map(
         path,
-        hotspots,
-        targets,
+        cells,
+        shown,
         area=area,
         meta=make_meta("partner"),
-        significance=frame,
-        significance_meta=meta,
+        significance=layers,
+        significance_meta=layers_meta,
     )
     open_map(browser, path)
     toggle_overlay(browser, LAYER_GISTAR)

@@ -19,7 +19,15 @@ from selenium.webdriver.support.ui import WebDriverWait
 from geo.errors import ValidationError
 from maps.webmap import LAYER_TILES, build_map, write_map
 
-from .conftest import TileServer, make_area, make_hotspots, make_meta, make_targets, open_map
+from .conftest import (
+    TileServer,
+    make_area,
+    make_hotspots,
+    make_meta,
+    make_targets,
+    open_map,
+    views,
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +50,11 @@ def _settle(server: TileServer, *, quiet_s: float = 0.4, limit_s: float = 5.0) -
 
 
 def _write(path: Path, frames: dict[str, Any], tiles: str | None) -> Path:
+    cells, shown = views(frames["hotspots"], frames["targets"], "neighbourhood")
     return write_map(
         path,
-        frames["hotspots"],
-        frames["targets"],
+        cells,
+        shown,
         area=frames["area"],
         meta=make_meta("neighbourhood"),
         tiles=tiles,

@@ -153,3 +153,27 @@ def test_a_peak_is_placed_on_the_evidence_beside_it(cells: pd.DataFrame) -> None
     assert placed["found"].tolist() == [5]
     kept = rank_targets(hs, events, as_of=AS_OF, params=TargetParams(top_n=1, snap_k=0))
     assert kept["h3"].tolist() == [peak]
+
+
+def test_a_window_needs_several_events(cells: pd.DataFrame) -> None:
+    """One episode's time is no busiest window: the row says the evidence is too thin.
+    Three events, two of them on Friday evening, name that window."""
+    from models.targets import THIN_WINDOW, THIN_WINDOW_WHY
+
+    a, b = (int(c) for c in cells["h3"].iloc[[0, len(cells) // 2]])
+    events = pd.concat(
+        [
+            _events(a, 1, hour=21),
+            _events(b, 2, hour=21, days_ago=3.0),
+            _events(b, 1, hour=9, days_ago=5.0),
+        ],
+        ignore_index=True,
+    )
+    hs = _hotspots(cells, {a: 5.0, b: 4.0}, {a: 1, b: 3})
+    out = rank_targets(hs, events, as_of=AS_OF, params=TargetParams(top_n=2)).set_index("h3")
+    assert out.loc[a, "patrol_window"] == THIN_WINDOW
+    assert np.isnan(out.loc[a, "window_share"])
+    assert THIN_WINDOW_WHY in out.loc[a, "why"] and "busiest Thu" not in out.loc[a, "why"]
+    # AS_OF is Monday 3 March; three days before, less three hours, is Thursday 21:00 (UTC = UK).
+    assert out.loc[b, "patrol_window"].startswith("Thu ")
+    assert "busiest Thu" in out.loc[b, "why"]
