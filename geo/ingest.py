@@ -46,7 +46,7 @@ from geo.errors import InputFileError, ValidationError
 from geo.h3index import latlng_to_cells
 from geo.pseudonym import identifying_columns, pseudonymise
 from geo.readers import DEFAULT_CHUNK_ROWS, Chunk, Source, open_source
-from geo.store import Store, UpsertResult
+from geo.store import Keep, Store, UpsertResult
 from geo.store.frames import conform
 
 KINDS = ("episodes", "venues", "venue-reports", "disruptions", "incidents", "police-uk")
@@ -102,7 +102,13 @@ POLICE_UK_COLUMNS = ("crime_id", "month", "longitude", "latitude", "crime_type")
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What one kind of input file must and may hold."""
+    """What one kind of input file must and may hold.
+
+    ``keep`` is the rule for a key that is stored already or given twice
+    (:meth:`geo.store.base.Writer.stage`): ``"last"``, a corrected file
+    ingested again replaces what it changes; ``"earliest"``, a key's earliest
+    publication is stored whatever order the files come in.
+    """
 
     kind: str
     table: schemas.Table
@@ -110,6 +116,7 @@ class InputSpec:
     points: tuple[tuple[str, bool], ...] = ()
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     allowed_identifying: tuple[str, ...] = ()
+    keep: Keep = "last"
 
 
 SPECS: dict[str, InputSpec] = {
@@ -153,8 +160,14 @@ SPECS: dict[str, InputSpec] = {
     ),
 }
 SPECS["police-uk"] = InputSpec(
-    "police-uk", schemas.INCIDENTS, required=POLICE_UK_COLUMNS, points=(("", True),)
+    "police-uk",
+    schemas.INCIDENTS,
+    required=POLICE_UK_COLUMNS,
+    points=(("", True),),
+    keep="earliest",
 )
+"""data.police.uk republishes some crimes in a later month's file under the same
+Crime ID; the earliest month's publication is stored (docs/data-formats.md)."""
 
 
 @dataclass
@@ -309,15 +322,30 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _ids(
-    ctx: _Context, frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], problems: Problems
+    ctx: _Context,
+    frame: pd.DataFrame,
+    column: str,
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    within: pd.Series | None = None,
 ) -> pd.Series:
+    """The trimmed ids; a blank id, or one seen before in the file, is a problem.
+
+    ``within``: ids repeat only within the same value of this column (the
+    month of a data.police.uk row, since a crime published in two months is
+    one crime published twice, not a duplicate row).
+    """
     ids = normalise_ids(frame[column])
     missing = blank(ids)
     problems.add(missing, rows, column, "", f"`{column}` is missing; every row needs a unique id")
-    dup, first = ctx.seen.check(ids.where(~missing, ""), rows)
+    keys = ids.where(~missing, "")
+    if within is not None:
+        keys = keys + "\x1f" + normalise_ids(within)
+    dup, first = ctx.seen.check(keys, rows)
     dup &= ~missing
     tail = (
-        "); data.police.uk sometimes lists a crime twice, the first is kept"
+        "); data.police.uk sometimes lists a crime twice in a month, the first is kept"
         if ctx.spec.kind == "police-uk"
         else "); ids must be unique, the first is kept"
     )
@@ -570,7 +598,8 @@ def _disruptions(
 def _incidents(
     ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
 ) -> pd.DataFrame:
-    ids = _ids(ctx, frame, "incident_id", rows, problems)
+    within = frame["occurred_at"] if ctx.spec.kind == "police-uk" else None
+    ids = _ids(ctx, frame, "incident_id", rows, problems, within=within)
     category = _text(frame, "category")
     problems.add(category.isna().to_numpy(), rows, "category", "", "`category` is missing")
     when, precision = check_timestamp(
@@ -785,7 +814,7 @@ def ingest_file(
                     _write_quarantine(qframe, tmp_q, header=not wrote_header)
                     wrote_header = True
                 if len(good):
-                    writer.stage(spec.table, good)
+                    writer.stage(spec.table, good, keep=spec.keep)
                     staged += len(good)
                 if after_chunk is not None:
                     after_chunk(staged)
@@ -811,6 +840,11 @@ def ingest_file(
         if tmp_q.exists():
             tmp_q.unlink()
     report.result = results.get(spec.table.name, UpsertResult())
+    if report.result.kept_earlier:
+        report.notes.append(
+            f"{report.result.kept_earlier} crimes were stored already from an earlier month's "
+            "publication, which is kept: a Crime ID's earliest publication is stored"
+        )
     report.rows_stored = report.rows_read - report.rows_quarantined
     report.stored = report.rows_stored > 0
     return report
