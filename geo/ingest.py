@@ -31,6 +31,7 @@ from geo.checks import (
     QUARANTINE_COLUMNS,
     PointColumns,
     Problems,
+    ReasonTally,
     SeenKeys,
     blank,
     check_bool,
@@ -172,7 +173,13 @@ Crime ID; the earliest month's publication is stored (docs/data-formats.md)."""
 
 @dataclass
 class IngestReport:
-    """What one file's ingest did."""
+    """What one file's ingest did.
+
+    ``reasons`` counts quarantined rows by reason, most first; a reason is
+    counted without per-row detail (the quarantine file has it, row by row),
+    and a row with several reasons counts once under each. ``reason_sets``
+    counts rows by the exact set of reasons they have.
+    """
 
     kind: str
     path: str
@@ -184,6 +191,7 @@ class IngestReport:
     ignored_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    reason_sets: dict[tuple[str, ...], int] = field(default_factory=dict)
     quarantine_path: str | None = None
     stored: bool = False
 
@@ -193,6 +201,29 @@ class IngestReport:
         if not self.stored:
             return 2
         return 1 if self.rows_quarantined else 0
+
+    def reason_lines(self, limit: int = 8) -> list[str]:
+        """The ``limit`` most common reasons as lines, and a line for the rest.
+
+        Each line is ``"  <rows, 7 wide> x <reason>"``; when more reasons
+        exist, a last line ``"  and N more reasons (M rows); see <quarantine
+        file>"`` counts them and the rows that have any of them (each row
+        once). No lines when nothing was quarantined.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            msg = f"`limit` must be a whole number >= 0, got {limit!r}. Pass 8 to show eight."
+            raise ValidationError(msg)
+        items = list(self.reasons.items())
+        lines = [f"  {n:>7} x {reason}" for reason, n in items[:limit]]
+        rest = {reason for reason, _ in items[limit:]}
+        if rest:
+            rows = sum(n for reasons, n in self.reason_sets.items() if rest.intersection(reasons))
+            more = f"  and {len(rest)} more reason{'s' if len(rest) != 1 else ''}"
+            more += f" ({rows} row{'s' if rows != 1 else ''})"
+            if self.quarantine_path:
+                more += f"; see {self.quarantine_path}"
+            lines.append(more)
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -353,7 +384,7 @@ def _ids(
     reasons = (f"duplicate {label} (first at row " + pd.Series(first).astype(str) + tail).to_numpy(
         dtype=object
     )
-    problems.add(dup, rows, column, ids, reasons)
+    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label};{tail[2:]}")
     return ids
 
 
@@ -786,7 +817,7 @@ def ingest_file(
     qpath = quarantine_dir / f"{path.name}.quarantine.csv"
     tmp_q = qpath.with_suffix(".csv.part")
     wrote_header = False
-    reasons: dict[str, int] = {}
+    tally = ReasonTally()
     total = source.size if not str(path).endswith(".gz") and source.position is not None else None
     bar = tqdm(
         total=total,
@@ -806,9 +837,8 @@ def ingest_file(
                 bad_rows = int(problems.bad_mask(len(chunk.frame)).sum())
                 report.rows_quarantined += bad_rows
                 if bad_rows:
+                    tally.add(problems)
                     qframe = problems.frame(path.name)
-                    for reason, n in qframe["reason"].value_counts().items():
-                        reasons[str(reason)] = reasons.get(str(reason), 0) + int(n)
                     if not wrote_header:
                         quarantine_dir.mkdir(parents=True, exist_ok=True)
                     _write_quarantine(qframe, tmp_q, header=not wrote_header)
@@ -820,7 +850,8 @@ def ingest_file(
                     after_chunk(staged)
                 if source.position is not None and total is not None:
                     bar.update(getattr(source.position, "count", 0) - bar.n)
-            report.reasons = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+            report.reasons = tally.counts()
+            report.reason_sets = tally.sets()
             if wrote_header:
                 tmp_q.replace(qpath)
                 report.quarantine_path = str(qpath)
