@@ -375,16 +375,16 @@ def _ids(
         keys = keys + "\x1f" + normalise_ids(within)
     dup, first = ctx.seen.check(keys, rows)
     dup &= ~missing
-    tail = (
-        "); data.police.uk sometimes lists a crime twice in a month, the first is kept"
-        if ctx.spec.kind == "police-uk"
-        else "); ids must be unique, the first is kept"
+    police = ctx.spec.kind == "police-uk"
+    why = (
+        "data.police.uk sometimes lists a crime twice in a month, the first is kept"
+        if police
+        else "ids must be unique, the first is kept"
     )
-    label = "Crime ID" if ctx.spec.kind == "police-uk" else f"`{column}`"
-    reasons = (f"duplicate {label} (first at row " + pd.Series(first).astype(str) + tail).to_numpy(
-        dtype=object
-    )
-    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label};{tail[2:]}")
+    label = "Crime ID" if police else f"`{column}`"
+    at = pd.Series(first).astype(str)
+    reasons = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(dtype=object)
+    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
     return ids
 
 
