@@ -28,12 +28,18 @@ QUARANTINE_COLUMNS = ["file", "row", "column", "value", "reason"]
 
 @dataclass
 class Problems:
-    """Problems found in one chunk: parallel lists, one entry per bad cell."""
+    """Problems found in one chunk: parallel lists, one entry per bad cell.
+
+    ``reasons`` are what the quarantine file says about each cell, with any
+    per-row detail; ``summaries`` are the same reasons without that detail,
+    by which problems are counted in a report.
+    """
 
     rows: list[npt.NDArray[np.int64]] = field(default_factory=list)
     columns: list[npt.NDArray[np.object_]] = field(default_factory=list)
     values: list[npt.NDArray[np.object_]] = field(default_factory=list)
     reasons: list[npt.NDArray[np.object_]] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
     bad_positions: list[npt.NDArray[np.int64]] = field(default_factory=list)
 
     def add(
@@ -43,8 +49,20 @@ class Problems:
         column: str,
         values: pd.Series | npt.NDArray[np.object_] | str,
         reason: str | pd.Series | npt.NDArray[np.object_],
+        *,
+        summary: str | None = None,
     ) -> None:
-        """Record ``reason`` for every position where ``mask`` is true."""
+        """Record ``reason`` for every position where ``mask`` is true.
+
+        ``summary`` is the reason as counted in a report; required when
+        ``reason`` differs from row to row (it then carries per-row detail,
+        such as the row of a duplicate's first occurrence).
+        """
+        if summary is None:
+            if not isinstance(reason, str):
+                msg = "a per-row `reason` needs a `summary` to count it by."
+                raise TypeError(msg)
+            summary = reason
         mask = np.asarray(mask, dtype=bool)
         pos = np.flatnonzero(mask)
         if pos.size == 0:
@@ -61,6 +79,7 @@ class Problems:
             self.reasons.append(np.full(n, reason, dtype=object))
         else:
             self.reasons.append(np.asarray(reason, dtype=object)[pos])
+        self.summaries.append(summary)
 
     def bad_mask(self, n: int) -> BoolArray:
         """Positions (0..n-1) with at least one problem."""
@@ -83,6 +102,58 @@ class Problems:
             }
         )
         return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def _set_bits(word: int) -> list[int]:
+    """Positions of the 1 bits of a 64-bit word, lowest first."""
+    return [b for b in range(64) if (word >> b) & 1]
+
+
+class ReasonTally:
+    """Bad rows by reason over a whole file, counted a chunk at a time.
+
+    Keeps, for each set of reasons that some bad row has, how many rows have
+    exactly that set: from it come the rows per reason and the rows that have
+    any of several reasons, each row counted once. Memory grows with the
+    distinct sets, not with the rows.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._sets: dict[tuple[int, ...], int] = {}
+
+    def add(self, problems: Problems) -> None:
+        """Count the bad rows of one chunk (rows are distinct across chunks)."""
+        if not problems.rows:
+            return
+        rows = np.concatenate(problems.rows)
+        sizes = [r.size for r in problems.rows]
+        ids = np.repeat(
+            np.array([self._ids.setdefault(s, len(self._ids)) for s in problems.summaries]),
+            sizes,
+        )
+        row_code, row_values = pd.factorize(rows)
+        words = int(ids.max()) // 64 + 1
+        masks = np.zeros((row_values.size, words), dtype=np.uint64)
+        bits = np.left_shift(np.uint64(1), (ids % 64).astype(np.uint64))
+        np.bitwise_or.at(masks, (row_code, ids // 64), bits)
+        distinct, counts = np.unique(masks, axis=0, return_counts=True)
+        for mask, n in zip(distinct.tolist(), counts.tolist(), strict=True):
+            key = tuple(64 * w + b for w, word in enumerate(mask) for b in _set_bits(word))
+            self._sets[key] = self._sets.get(key, 0) + n
+
+    def sets(self) -> dict[tuple[str, ...], int]:
+        """Rows by the exact set of reasons they have."""
+        names = list(self._ids)
+        return {tuple(names[i] for i in ids): n for ids, n in self._sets.items()}
+
+    def counts(self) -> dict[str, int]:
+        """Rows per reason, most rows first (then by reason)."""
+        per = dict.fromkeys(self._ids, 0)
+        for reasons, n in self.sets().items():
+            for reason in reasons:
+                per[reason] += n
+        return dict(sorted(per.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def blank(cells: pd.Series) -> BoolArray:

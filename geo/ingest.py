@@ -31,6 +31,7 @@ from geo.checks import (
     QUARANTINE_COLUMNS,
     PointColumns,
     Problems,
+    ReasonTally,
     SeenKeys,
     blank,
     check_bool,
@@ -46,7 +47,7 @@ from geo.errors import InputFileError, ValidationError
 from geo.h3index import latlng_to_cells
 from geo.pseudonym import identifying_columns, pseudonymise
 from geo.readers import DEFAULT_CHUNK_ROWS, Chunk, Source, open_source
-from geo.store import Store, UpsertResult
+from geo.store import Keep, Store, UpsertResult
 from geo.store.frames import conform
 
 KINDS = ("episodes", "venues", "venue-reports", "disruptions", "incidents", "police-uk")
@@ -102,7 +103,13 @@ POLICE_UK_COLUMNS = ("crime_id", "month", "longitude", "latitude", "crime_type")
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What one kind of input file must and may hold."""
+    """What one kind of input file must and may hold.
+
+    ``keep`` is the rule for a key that is stored already or given twice
+    (:meth:`geo.store.base.Writer.stage`): ``"last"``, a corrected file
+    ingested again replaces what it changes; ``"earliest"``, a key's earliest
+    publication is stored whatever order the files come in.
+    """
 
     kind: str
     table: schemas.Table
@@ -110,6 +117,7 @@ class InputSpec:
     points: tuple[tuple[str, bool], ...] = ()
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     allowed_identifying: tuple[str, ...] = ()
+    keep: Keep = "last"
 
 
 SPECS: dict[str, InputSpec] = {
@@ -153,13 +161,25 @@ SPECS: dict[str, InputSpec] = {
     ),
 }
 SPECS["police-uk"] = InputSpec(
-    "police-uk", schemas.INCIDENTS, required=POLICE_UK_COLUMNS, points=(("", True),)
+    "police-uk",
+    schemas.INCIDENTS,
+    required=POLICE_UK_COLUMNS,
+    points=(("", True),),
+    keep="earliest",
 )
+"""data.police.uk republishes some crimes in a later month's file under the same
+Crime ID; the earliest month's publication is stored (docs/data-formats.md)."""
 
 
 @dataclass
 class IngestReport:
-    """What one file's ingest did."""
+    """What one file's ingest did.
+
+    ``reasons`` counts quarantined rows by reason, most first; a reason is
+    counted without per-row detail (the quarantine file has it, row by row),
+    and a row with several reasons counts once under each. ``reason_sets``
+    counts rows by the exact set of reasons they have.
+    """
 
     kind: str
     path: str
@@ -171,6 +191,7 @@ class IngestReport:
     ignored_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    reason_sets: dict[tuple[str, ...], int] = field(default_factory=dict)
     quarantine_path: str | None = None
     stored: bool = False
 
@@ -180,6 +201,29 @@ class IngestReport:
         if not self.stored:
             return 2
         return 1 if self.rows_quarantined else 0
+
+    def reason_lines(self, limit: int = 8) -> list[str]:
+        """The ``limit`` most common reasons as lines, and a line for the rest.
+
+        Each line is ``"  <rows, 7 wide> x <reason>"``; when more reasons
+        exist, a last line ``"  and N more reasons (M rows); see <quarantine
+        file>"`` counts them and the rows that have any of them (each row
+        once). No lines when nothing was quarantined.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            msg = f"`limit` must be a whole number >= 0, got {limit!r}. Pass 8 to show eight."
+            raise ValidationError(msg)
+        items = list(self.reasons.items())
+        lines = [f"  {n:>7} x {reason}" for reason, n in items[:limit]]
+        rest = {reason for reason, _ in items[limit:]}
+        if rest:
+            rows = sum(n for reasons, n in self.reason_sets.items() if rest.intersection(reasons))
+            more = f"  and {len(rest)} more reason{'s' if len(rest) != 1 else ''}"
+            more += f" ({rows} row{'s' if rows != 1 else ''})"
+            if self.quarantine_path:
+                more += f"; see {self.quarantine_path}"
+            lines.append(more)
+        return lines
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -309,23 +353,38 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def _ids(
-    ctx: _Context, frame: pd.DataFrame, column: str, rows: npt.NDArray[np.int64], problems: Problems
+    ctx: _Context,
+    frame: pd.DataFrame,
+    column: str,
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    within: pd.Series | None = None,
 ) -> pd.Series:
+    """The trimmed ids; a blank id, or one seen before in the file, is a problem.
+
+    ``within``: ids repeat only within the same value of this column (the
+    month of a data.police.uk row, since a crime published in two months is
+    one crime published twice, not a duplicate row).
+    """
     ids = normalise_ids(frame[column])
     missing = blank(ids)
     problems.add(missing, rows, column, "", f"`{column}` is missing; every row needs a unique id")
-    dup, first = ctx.seen.check(ids.where(~missing, ""), rows)
+    keys = ids.where(~missing, "")
+    if within is not None:
+        keys = keys + "\x1f" + normalise_ids(within)
+    dup, first = ctx.seen.check(keys, rows)
     dup &= ~missing
-    tail = (
-        "); data.police.uk sometimes lists a crime twice, the first is kept"
-        if ctx.spec.kind == "police-uk"
-        else "); ids must be unique, the first is kept"
+    police = ctx.spec.kind == "police-uk"
+    why = (
+        "data.police.uk sometimes lists a crime twice in a month, the first is kept"
+        if police
+        else "ids must be unique, the first is kept"
     )
-    label = "Crime ID" if ctx.spec.kind == "police-uk" else f"`{column}`"
-    reasons = (f"duplicate {label} (first at row " + pd.Series(first).astype(str) + tail).to_numpy(
-        dtype=object
-    )
-    problems.add(dup, rows, column, ids, reasons)
+    label = "Crime ID" if police else f"`{column}`"
+    at = pd.Series(first).astype(str)
+    reasons = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(dtype=object)
+    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
     return ids
 
 
@@ -570,7 +629,8 @@ def _disruptions(
 def _incidents(
     ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
 ) -> pd.DataFrame:
-    ids = _ids(ctx, frame, "incident_id", rows, problems)
+    within = frame["occurred_at"] if ctx.spec.kind == "police-uk" else None
+    ids = _ids(ctx, frame, "incident_id", rows, problems, within=within)
     category = _text(frame, "category")
     problems.add(category.isna().to_numpy(), rows, "category", "", "`category` is missing")
     when, precision = check_timestamp(
@@ -757,7 +817,7 @@ def ingest_file(
     qpath = quarantine_dir / f"{path.name}.quarantine.csv"
     tmp_q = qpath.with_suffix(".csv.part")
     wrote_header = False
-    reasons: dict[str, int] = {}
+    tally = ReasonTally()
     total = source.size if not str(path).endswith(".gz") and source.position is not None else None
     bar = tqdm(
         total=total,
@@ -777,21 +837,21 @@ def ingest_file(
                 bad_rows = int(problems.bad_mask(len(chunk.frame)).sum())
                 report.rows_quarantined += bad_rows
                 if bad_rows:
+                    tally.add(problems)
                     qframe = problems.frame(path.name)
-                    for reason, n in qframe["reason"].value_counts().items():
-                        reasons[str(reason)] = reasons.get(str(reason), 0) + int(n)
                     if not wrote_header:
                         quarantine_dir.mkdir(parents=True, exist_ok=True)
                     _write_quarantine(qframe, tmp_q, header=not wrote_header)
                     wrote_header = True
                 if len(good):
-                    writer.stage(spec.table, good)
+                    writer.stage(spec.table, good, keep=spec.keep)
                     staged += len(good)
                 if after_chunk is not None:
                     after_chunk(staged)
                 if source.position is not None and total is not None:
                     bar.update(getattr(source.position, "count", 0) - bar.n)
-            report.reasons = dict(sorted(reasons.items(), key=lambda kv: -kv[1]))
+            report.reasons = tally.counts()
+            report.reason_sets = tally.sets()
             if wrote_header:
                 tmp_q.replace(qpath)
                 report.quarantine_path = str(qpath)
@@ -811,6 +871,11 @@ def ingest_file(
         if tmp_q.exists():
             tmp_q.unlink()
     report.result = results.get(spec.table.name, UpsertResult())
+    if report.result.kept_earlier:
+        report.notes.append(
+            f"{report.result.kept_earlier} crimes were stored already from an earlier month's "
+            "publication, which is kept: a Crime ID's earliest publication is stored"
+        )
     report.rows_stored = report.rows_read - report.rows_quarantined
     report.stored = report.rows_stored > 0
     return report

@@ -47,8 +47,10 @@ How the scenario is made
 Every point is sampled in British National Grid metres inside Blackburn with
 Darwen (homes uniformly inside LSOAs weighted by inverse area, a density
 proxy) and written as WGS84 degrees with six decimals. All randomness comes
-from ``numpy.random.default_rng(seed)``: the same arguments give
-byte-identical files.
+from ``numpy.random.default_rng(seed)``: the same ``seed``, ``weeks`` and
+``start`` give byte-identical files. Without a ``start`` the period ends on
+the last Monday before today (UK time, :func:`default_start`), so a scenario
+of any length holds no future date.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -70,6 +73,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo.boundaries import BWD, districts, lsoas
+from geo.checks import LOCAL_TZ
 from geo.crs import BNG, bng_to_latlng, latlng_to_bng
 from geo.errors import ValidationError
 
@@ -559,14 +563,18 @@ def _write_csv(path: Path, columns: tuple[str, ...], data: dict[str, Any]) -> in
     return len(frame)
 
 
-def _check_args(seed: int, weeks: int, start: date) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        msg = f"`seed` must be a whole number >= 0, got {seed!r}."
-        raise ValidationError(msg)
+def _check_weeks(weeks: int) -> None:
     whole = isinstance(weeks, int | np.integer) and not isinstance(weeks, bool)
     if not whole or not 1 <= weeks <= MAX_WEEKS:
         msg = f"`weeks` must be a whole number from 1 to {MAX_WEEKS}, got {weeks!r}."
         raise ValidationError(msg)
+
+
+def _check_args(seed: int, weeks: int, start: date) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        msg = f"`seed` must be a whole number >= 0, got {seed!r}."
+        raise ValidationError(msg)
+    _check_weeks(weeks)
     if isinstance(start, datetime) or not isinstance(start, date):
         msg = f"`start` must be a date (a Monday), got {start!r}."
         raise ValidationError(msg)
@@ -577,6 +585,47 @@ def _check_args(seed: int, weeks: int, start: date) -> None:
             f"Pass the Monday that begins the week, e.g. {monday.isoformat()}."
         )
         raise ValidationError(msg)
+
+
+def default_start(weeks: int, *, today: date | None = None) -> date:
+    """The first Monday of a ``weeks``-long scenario that is over before ``today``.
+
+    The scenario ends (its last week closes) at 00:00 on the last Monday
+    before ``today``: the Monday of the current week, or the Monday a week
+    earlier when ``today`` is itself a Monday. Reports made in the hours after
+    a last sighting late on the final Sunday therefore fall before ``today``
+    too, so ingest never sees a future date in a scenario made by default.
+
+    Parameters
+    ----------
+    weeks
+        Length of the scenario in weeks, 1-520.
+    today
+        The calendar day in UK time (Europe/London) to end before; default
+        the current one.
+
+    Returns
+    -------
+    datetime.date
+        A Monday.
+
+    Examples
+    --------
+    >>> default_start(1, today=date(2026, 3, 11))  # a Wednesday
+    datetime.date(2026, 3, 2)
+    """
+    _check_weeks(weeks)
+    if today is None:
+        today = datetime.now(ZoneInfo(LOCAL_TZ)).date()
+    elif isinstance(today, datetime) or not isinstance(today, date):
+        msg = (
+            f"`today` must be a date (the UK calendar day), got {today!r}. "
+            "Pass datetime.date(...), or `.date()` of a Europe/London time."
+        )
+        raise ValidationError(msg)
+    yesterday = today - timedelta(days=1)
+    end = yesterday - timedelta(days=yesterday.weekday())
+    return end - timedelta(weeks=int(weeks))
 
 
 # --------------------------------------------------------------------------- venues
@@ -1058,7 +1107,7 @@ def simulate(
     *,
     seed: int = 7,
     weeks: int = 52,
-    start: date = date(2025, 1, 6),
+    start: date | None = None,
 ) -> ScenarioFiles:
     """Write a synthetic Blackburn with Darwen MFH and venue scenario with its truth.
 
@@ -1070,14 +1119,18 @@ def simulate(
         ``truth.json``, replacing files of those names; each is written to a
         temporary file first and renamed, so none is ever half-written.
     seed
-        Seed of ``numpy.random.default_rng``; default 7. The same arguments
-        give byte-identical files.
+        Seed of ``numpy.random.default_rng``; default 7. The same ``seed``,
+        ``weeks`` and ``start`` give byte-identical files.
     weeks
         Length of the period in weeks, 1-520; default 52. Counts scale with
         it (about 16.3 episodes a week).
     start
-        First day of the period, a Monday; default 2025-01-06. Times are local
-        UK wall-clock times from ``start`` 00:00.
+        First day of the period, a Monday. Default :func:`default_start`: the
+        Monday from which the period ends on the last Monday before today (UK
+        time), so every date in the files is in the past. Pass a start to fix
+        the dates: the same ``seed``, ``weeks`` and ``start`` give the same
+        files on any day. Times are local UK wall-clock times from ``start``
+        00:00.
 
     Returns
     -------
@@ -1090,6 +1143,9 @@ def simulate(
         ``start`` is not a Monday, ``weeks`` is outside 1-520, or ``seed`` is
         negative.
     """
+    if start is None:
+        _check_weeks(weeks)
+        start = default_start(weeks)
     _check_args(seed, weeks, start)
     weeks = int(weeks)
     rng = np.random.default_rng(int(seed))

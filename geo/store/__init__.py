@@ -9,11 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from geo.errors import ValidationError
-from geo.store.base import Area, Store, UpsertResult, Window, Writer
+from geo.store.base import Area, Keep, Store, UpsertResult, Window, Writer
 
 DEFAULT_STORE = "./engage.gpkg"
 
-__all__ = ["DEFAULT_STORE", "Area", "Store", "UpsertResult", "Window", "Writer", "open_store"]
+__all__ = [
+    "DEFAULT_STORE",
+    "Area",
+    "Keep",
+    "Store",
+    "UpsertResult",
+    "Window",
+    "Writer",
+    "open_store",
+]
 
 
 def open_store(location: str | Path) -> Store:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -98,19 +98,33 @@ class Area:
         return np.asarray(shapely.intersects_xy(self.polygon, lng, lat), dtype=bool)
 
 
+Keep = Literal["last", "earliest"]
+"""Which of several versions of a key a writer stores; see :meth:`Writer.stage`."""
+
+KEEP_RULES: tuple[Keep, ...] = ("last", "earliest")
+
+
 @dataclass(frozen=True)
 class UpsertResult:
-    """What one upsert did: rows new to the store, rows changed, rows already equal."""
+    """What one upsert did, counted in distinct keys.
+
+    ``inserted`` keys were new to the store, ``updated`` rows changed and
+    ``unchanged`` rows were left as stored. ``kept_earlier`` counts the
+    unchanged rows that were left because the store holds an earlier version
+    of the key (staged with ``keep="earliest"``); it is part of ``unchanged``.
+    """
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    kept_earlier: int = 0
 
     def __add__(self, other: UpsertResult) -> UpsertResult:
         return UpsertResult(
             self.inserted + other.inserted,
             self.updated + other.updated,
             self.unchanged + other.unchanged,
+            self.kept_earlier + other.kept_earlier,
         )
 
     @property
@@ -121,8 +135,22 @@ class UpsertResult:
 class Writer(Protocol):
     """Stages frames inside one transaction; :meth:`finish` upserts them all."""
 
-    def stage(self, table: Table, frame: pd.DataFrame) -> None:
-        """Stage rows (columns exactly ``table.column_names``) for upsert."""
+    def stage(self, table: Table, frame: pd.DataFrame, *, keep: Keep = "last") -> None:
+        """Stage rows (columns exactly ``table.column_names``) for upsert.
+
+        ``keep`` says which version of a key is stored when the key is staged
+        more than once or is already stored, the same way in every store:
+
+        * ``"last"``: the last staged row, which replaces a stored row whose
+          ``content_hash`` differs (a corrected file ingested again).
+        * ``"earliest"``: the row with the earliest value of the table's time
+          column, among the staged rows and the stored one; at an equal time
+          the last staged row, as for ``"last"``. A row later than the stored
+          one changes nothing and is counted in ``kept_earlier``. The result
+          does not depend on the order rows or files are written in.
+
+        One writer stages a table under one rule.
+        """
 
     def finish(self) -> dict[str, UpsertResult]:
         """Upsert everything staged; commit happens when the context exits."""

@@ -54,12 +54,13 @@ import shapely
 import geo
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
-from geo.store.base import Area, UpsertResult, Window
+from geo.store.base import Area, Keep, UpsertResult, Window
 from geo.store.frames import INGESTED_AT, conform_columns
 from geo.store.query import (
     Filters,
     check_chunk_size,
     check_count,
+    check_keep,
     check_read,
     known_table,
     parent_bits,
@@ -981,24 +982,31 @@ class _Writer:
         self._conn = conn
         self._path = path
         self._staged: dict[str, Table] = {}
+        self._keep: dict[str, Keep] = {}
         self.finished = False
 
     @staticmethod
     def _stage_name(table: Table) -> str:
         return f'temp."_stage_{table.name}"'
 
-    def stage(self, table: Table, frame: pd.DataFrame) -> None:
-        """Stage rows (columns ``table.column_names``) for upsert; a later row wins a key.
+    def stage(self, table: Table, frame: pd.DataFrame, *, keep: Keep = "last") -> None:
+        """Stage rows (columns ``table.column_names``) for upsert.
+
+        ``keep`` picks the version of a key that is stored (see
+        :meth:`geo.store.base.Writer.stage`): the last staged row, or the one
+        with the earliest time.
 
         Raises
         ------
         ValidationError
-            Columns are missing, or a required column is empty.
+            Columns are missing, a required column is empty, or ``keep`` is
+            unknown or differs from the rule the table was staged under.
         """
         t = _known(table)
         if self.finished:
             msg = "cannot stage after `finish()`; open a new `store.writer()` block."
             raise StoreError(msg)
+        keep = check_keep(t, keep, self._keep.get(t.name))
         rows = staged_rows(t, frame)
         columns = [_bind_values(c, rows[c.name]) for c in t.columns]
         names = list(t.column_names)
@@ -1023,10 +1031,18 @@ class _Writer:
                 conn.execute(f"DROP TABLE IF EXISTS {stage}")
                 conn.execute(f"CREATE TEMP TABLE {stage.split('.', 1)[1]} ({', '.join(defs)})")
                 self._staged[t.name] = t
+                self._keep[t.name] = keep
             marks = ", ".join("?" * len(names))
+            sets = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != t.key)
+            # A key staged again: the later row replaces the staged one, unless the
+            # earliest version is kept and the later row is later in time.
+            when = ""
+            if keep == "earliest":
+                time = _q(t.time_column)
+                when = f" WHERE excluded.{time} <= {stage}.{time}"
             conn.executemany(
-                f"INSERT OR REPLACE INTO {stage} ({', '.join(_q(n) for n in names)}) "
-                f"VALUES ({marks})",
+                f"INSERT INTO {stage} ({', '.join(_q(n) for n in names)}) VALUES ({marks}) "
+                f"ON CONFLICT ({_q(t.key)}) DO UPDATE SET {sets}{when}",
                 zip(*columns, strict=True),
             )
             conn.execute("COMMIT")
@@ -1075,12 +1091,18 @@ class _Writer:
         conn = self._conn
         stage = self._stage_name(table)
         t, key, h = _q(table.name), _q(table.key), '"content_hash"'
+        # A stored row later than the staged one is kept only under keep="earliest";
+        # times are ISO-8601 UTC text of one width, so text order is time order.
+        later = "false"
+        if self._keep[table.name] == "earliest":
+            later = f"s.{_q(table.time_column)} > m.{_q(table.time_column)}"
         inserted = conn.execute(
             f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
             f"(SELECT 1 FROM main.{t} m WHERE m.{key} = s.{key})"
         ).fetchone()[0]
-        updated, unchanged = conn.execute(
-            f"SELECT coalesce(sum(m.{h} IS NOT s.{h}), 0), coalesce(sum(m.{h} IS s.{h}), 0) "
+        updated, unchanged, kept_earlier = conn.execute(
+            f"SELECT coalesce(sum(m.{h} IS NOT s.{h} AND NOT ({later})), 0), "
+            f"coalesce(sum(m.{h} IS s.{h} OR ({later})), 0), coalesce(sum({later}), 0) "
             f"FROM {stage} s JOIN main.{t} m ON m.{key} = s.{key}"
         ).fetchone()
         cols = list(table.column_names) + (["geom"] if table.points else [])
@@ -1089,9 +1111,13 @@ class _Writer:
         sets = ", ".join(
             f"{_q(c)} = excluded.{_q(c)}" for c in [*cols, INGESTED_AT] if c != table.key
         )
+        when = f"{t}.{h} IS NOT excluded.{h}"
+        if self._keep[table.name] == "earliest":
+            time = _q(table.time_column)
+            when += f" AND excluded.{time} <= {t}.{time}"
         cur = conn.execute(
             f"INSERT INTO main.{t} ({target}) SELECT {source}, ? FROM {stage} WHERE true "
-            f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {t}.{h} IS NOT excluded.{h}",
+            f"ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {when}",
             (now,),
         )
         if cur.rowcount != inserted + updated:  # pragma: no cover - consistency guard
@@ -1100,7 +1126,7 @@ class _Writer:
                 f"{inserted + updated}; nothing was stored."
             )
             raise StoreError(msg)
-        return UpsertResult(int(inserted), int(updated), int(unchanged))
+        return UpsertResult(int(inserted), int(updated), int(unchanged), int(kept_earlier))
 
     def drop_staging(self) -> None:
         """Drop the TEMP staging tables (after commit or rollback)."""
@@ -1108,6 +1134,7 @@ class _Writer:
             with contextlib.suppress(sqlite3.Error):  # connection already closed
                 self._conn.execute(f'DROP TABLE IF EXISTS temp."_stage_{name}"')
         self._staged.clear()
+        self._keep.clear()
 
 
 # ------------------------------------------------------------------------ query parts

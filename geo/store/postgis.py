@@ -17,8 +17,8 @@ Layout
 * Writes stream each frame through ``COPY ... FROM STDIN`` (CSV written by
   Arrow, chunk by chunk, so formatting overlaps the server's parsing) into a
   temporary staging table, then one ``INSERT ... ON CONFLICT DO UPDATE`` per
-  table upserts the last staged version of each key, touching only rows whose
-  ``content_hash`` changed.
+  table upserts the kept staged version of each key (the last, or the earliest
+  in time), touching only rows whose ``content_hash`` changed.
 * Reads run ``COPY (SELECT ...) TO STDOUT`` and parse the CSV with Arrow, so
   no Python code runs per row in either direction.
 """
@@ -52,12 +52,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 import geo
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
-from geo.store.base import Area, UpsertResult, Window
+from geo.store.base import Area, Keep, UpsertResult, Window
 from geo.store.frames import INGESTED_AT, conform_columns
 from geo.store.query import (
     Filters,
     check_chunk_size,
     check_count,
+    check_keep,
     check_read,
     check_window,
     known_table,
@@ -834,6 +835,7 @@ class PostgisWriter:
         self._created: set[str] = set()
         self._pending: set[str] = set()
         self._staged_rows: dict[str, int] = {}
+        self._keep: dict[str, Keep] = {}
 
     @property
     def backend_pid(self) -> int:
@@ -868,7 +870,7 @@ class PostgisWriter:
         )
         self._created.add(spec.name)
 
-    def stage(self, table: Table, frame: pd.DataFrame) -> None:
+    def stage(self, table: Table, frame: pd.DataFrame, *, keep: Keep = "last") -> None:
         """Stage rows (columns ``table.column_names``) for upsert by streaming COPY.
 
         Parameters
@@ -876,11 +878,14 @@ class PostgisWriter:
         table
             One of :data:`geo.schemas.TABLES`.
         frame
-            Rows to stage; conformed to the table's canonical dtypes first. A
-            key staged more than once (in one or several calls) keeps its last
-            version.
+            Rows to stage; conformed to the table's canonical dtypes first.
+        keep
+            Which version of a key staged more than once (in one or several
+            calls), or already stored, is kept: ``"last"`` staged, or the
+            ``"earliest"`` in time (see :meth:`geo.store.base.Writer.stage`).
         """
         spec = known_table(table)
+        keep = check_keep(spec, keep, self._keep.get(spec.name))
         rows = staged_rows(spec, frame)
         arrow = _to_arrow(spec, rows)
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -890,6 +895,7 @@ class PostgisWriter:
         with self._store._translate(f"stage {spec.name}"):
             self._create_stage(spec)
             self._pending.add(spec.name)
+            self._keep[spec.name] = keep
             self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
             with self._conn.cursor() as cur, cur.copy(statement) as copy:
                 for start in range(0, arrow.num_rows, COPY_CHUNK_ROWS):
@@ -918,17 +924,22 @@ class PostgisWriter:
                 ).format(lat=lat, lng=lng)
             )
             targets.append(sql.Identifier(f"{prefix}geom"))
-        # Each key's last staged row, in key order: inserting in key order makes
-        # concurrent writers take row locks in the same order (no deadlock).
+        # Each key's kept staged row (its last, or its earliest in time and then its
+        # last), in key order: inserting in key order makes concurrent writers take
+        # row locks in the same order (no deadlock).
+        earliest = self._keep.get(spec.name, "last") == "earliest"
+        time = sql.Identifier(spec.time_column) if earliest else None
+        order = sql.SQL("{}, ").format(time) if time is not None else sql.SQL("")
+        kept = sql.SQL(
+            "(SELECT DISTINCT ON ({key}) * FROM {stage} ORDER BY {key}, {order}_seq DESC) AS s"
+        ).format(key=key, stage=stage, order=order)
         insert = sql.SQL(
-            "INSERT INTO {target} AS t ({targets}) SELECT {select} FROM"
-            " (SELECT DISTINCT ON ({key}) * FROM {stage} ORDER BY {key}, _seq DESC) AS s"
+            "INSERT INTO {target} AS t ({targets}) SELECT {select} FROM {kept}"
         ).format(
             target=target,
             targets=sql.SQL(", ").join(targets),
             select=sql.SQL(", ").join(select),
-            key=key,
-            stage=stage,
+            kept=kept,
         )
         conn = self._conn
         conn.execute("SELECT set_config('work_mem', %s, true)", [UPSERT_WORK_MEM])
@@ -937,6 +948,7 @@ class PostgisWriter:
         ).fetchone()
         distinct = int(row[0]) if row else 0
         staged_rows = self._staged_rows.pop(spec.name, 0)
+        kept_earlier = 0
         if staged_rows >= BULK_LOAD_MIN_ROWS and self._lock_if_empty(spec):
             inserted = self._bulk_insert(spec, insert)
             updated = 0
@@ -945,19 +957,31 @@ class PostgisWriter:
                 sql.SQL("{} = EXCLUDED.{}").format(t, t) for t in targets if t != key
             ]
             updates.append(sql.SQL("ingested_at = now()"))
-            # Rows whose hash is unchanged are skipped by the WHERE and not
-            # returned; RETURNING (xmax = 0) tells inserted rows from updated ones.
+            when: sql.Composable = sql.SQL("t.content_hash IS DISTINCT FROM EXCLUDED.content_hash")
+            if time is not None:
+                # A stored version earlier than the staged one stays (keep="earliest").
+                row = conn.execute(
+                    sql.SQL(
+                        "SELECT count(*) FROM {kept} JOIN {target} AS t ON t.{key} = s.{key}"
+                        " WHERE (s.{time} AT TIME ZONE 'UTC') > t.{time}"
+                    ).format(kept=kept, target=target, key=key, time=time)
+                ).fetchone()
+                kept_earlier = int(row[0]) if row else 0
+                when = sql.SQL("{} AND EXCLUDED.{} <= t.{}").format(when, time, time)
+            # Rows the WHERE skips are not returned; RETURNING (xmax = 0) tells
+            # inserted rows from updated ones.
             query = sql.SQL(
                 "WITH up AS ({insert} ON CONFLICT ({key}) DO UPDATE SET {updates}"
-                " WHERE t.content_hash IS DISTINCT FROM EXCLUDED.content_hash"
+                " WHERE {when}"
                 " RETURNING (t.xmax = 0) AS inserted)"
                 " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)"
                 " FROM up"
-            ).format(insert=insert, key=key, updates=sql.SQL(", ").join(updates))
+            ).format(insert=insert, key=key, updates=sql.SQL(", ").join(updates), when=when)
             row = conn.execute(query).fetchone()
             inserted, updated = (int(v) for v in row) if row else (0, 0)
         conn.execute(sql.SQL("TRUNCATE {}").format(stage))
-        return UpsertResult(inserted, updated, distinct - inserted - updated)
+        self._keep.pop(spec.name, None)
+        return UpsertResult(inserted, updated, distinct - inserted - updated, kept_earlier)
 
     def _lock_if_empty(self, spec: Table) -> bool:
         """Lock ``spec``'s table for a bulk load if it is empty; False (no lock) if not.

@@ -4,8 +4,9 @@ Both stores take the same arguments (:class:`geo.store.base.Store`); this
 module is the one place they are checked and turned into plain values: the
 table spec, the columns to return, the time window, the area (and the point
 it is tested on), the ward code, the H3 cells as merged res-12 ranges, the
-resolution and point of a count, the chunk size of an export and the rows a
-writer stages. Each store then writes its own SQL from the result.
+resolution and point of a count, the chunk size of an export, and the rows
+and the keep rule a writer stages. Each store then writes its own SQL from
+the result.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from geo.errors import ValidationError
 from geo.h3index import cells_resolution, cells_to_child_range, cells_valid, check_res
 from geo.schemas import STORE_RES, TABLES, Table
-from geo.store.base import Area, Window
+from geo.store.base import KEEP_RULES, Area, Keep, Window
 from geo.store.frames import INGESTED_AT, conform
 
 _RES_SHIFT = 52
@@ -83,6 +84,29 @@ def check_chunk_size(chunk_size: int) -> int:
         msg = f"`chunk_size` must be a positive whole number (>= 1), got {chunk_size!r}."
         raise ValidationError(msg)
     return chunk_size
+
+
+def check_keep(table: Table, keep: str, staged: str | None = None) -> Keep:
+    """``keep`` checked for staging ``table``; ``staged`` is the rule it was staged under so far.
+
+    ``"earliest"`` needs a time column that is never empty, to order versions by.
+    """
+    if keep not in KEEP_RULES:
+        msg = f"`keep` must be one of {', '.join(KEEP_RULES)}, got {keep!r}."
+        raise ValidationError(msg)
+    if keep == "earliest" and (not table.time_column or table.column(table.time_column).nullable):
+        msg = (
+            f"`keep='earliest'` orders versions by a required time column, and table "
+            f"`{table.name}` has none; stage it with keep='last'."
+        )
+        raise ValidationError(msg)
+    if staged is not None and staged != keep:
+        msg = (
+            f"`{table.name}` is already staged with keep={staged!r} in this writer, got "
+            f"keep={keep!r}; stage a table under one rule, or use another `store.writer()`."
+        )
+        raise ValidationError(msg)
+    return keep
 
 
 def staged_rows(table: Table, frame: pd.DataFrame) -> pd.DataFrame:

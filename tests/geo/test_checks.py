@@ -12,6 +12,7 @@ from geo.boundaries import StudyArea
 from geo.checks import (
     PointColumns,
     Problems,
+    ReasonTally,
     SeenKeys,
     check_bool,
     check_enum,
@@ -183,3 +184,41 @@ def test_problems_frame_is_sorted_by_row(n: int) -> None:
     assert len(q) == 2 * n
     assert q["row"].is_monotonic_increasing
     assert p.bad_mask(n).all()
+
+
+def test_reason_tally_counts_each_row_once_per_reason_over_many_reasons() -> None:
+    """70 reasons (more than one 64-bit word) over three chunks, against plain sets."""
+    rng = np.random.default_rng(5)
+    tally = ReasonTally()
+    truth: dict[int, set[str]] = {}
+    for chunk in range(3):
+        rows = np.arange(2 + 50 * chunk, 2 + 50 * (chunk + 1))
+        p = Problems()
+        for k in range(70):
+            mask = rng.random(50) < 0.05
+            p.add(mask, rows, "c", "v", f"reason {k}")
+            if k == 3:  # the same reason in a second column of the same rows
+                p.add(mask, rows, "d", "v", f"reason {k}")
+            for r in rows[mask].tolist():
+                truth.setdefault(r, set()).add(f"reason {k}")
+        detail = np.array([f"first at row {r - 1}" for r in rows], dtype=object)
+        dup = np.zeros(50, dtype=bool)
+        dup[::7] = True
+        p.add(dup, rows, "id", "v", detail, summary="duplicate id")
+        for r in rows[dup].tolist():
+            truth.setdefault(r, set()).add("duplicate id")
+        tally.add(p)
+    want_sets: dict[frozenset[str], int] = {}
+    for reasons in truth.values():
+        want_sets[frozenset(reasons)] = want_sets.get(frozenset(reasons), 0) + 1
+    assert {frozenset(k): n for k, n in tally.sets().items()} == want_sets
+    assert sum(tally.sets().values()) == len(truth)
+    per = {r: sum(r in s for s in truth.values()) for r in {r for s in truth.values() for r in s}}
+    assert tally.counts() == dict(sorted(per.items(), key=lambda kv: (-kv[1], kv[0])))
+    assert list(tally.counts().values()) == sorted(per.values(), reverse=True)
+
+
+def test_a_per_row_reason_needs_a_summary() -> None:
+    rows = np.array([2, 3])
+    with pytest.raises(TypeError, match="`summary`"):
+        Problems().add(np.ones(2, dtype=bool), rows, "id", "v", np.array(["a", "b"], dtype=object))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from geo import schemas
-from geo.errors import InputFileError, PseudonymKeyError
+from geo.errors import InputFileError, PseudonymKeyError, ValidationError
 from geo.ingest import StrictRefusal, ingest_file
 from geo.pseudonym import check_key
 from geo.store import Store
@@ -351,3 +351,86 @@ def test_the_key_is_never_stored(store: Store, tmp_path: Path) -> None:
     assert KEY.decode() not in text
     if store.url.endswith(".gpkg"):
         assert KEY not in Path(store.url).read_bytes()
+
+
+# ------------------------------------------------------------------- the reasons summary
+
+
+def _bad_rows(tmp_path: Path) -> Path:
+    """14 episodes, 9 bad, with these reasons (file rows counting the header as row 1):
+
+    * the date is in the future: rows 2-5 (row 2 in all three date columns);
+    * unknown risk level: rows 6-8;
+    * not a yes/no value: rows 9-10;
+    * unknown last-seen place type: row 10 (with the yes/no problem).
+    """
+    frame = good_episodes(14)
+    for i in range(4):
+        frame.loc[i, "last_seen_at"] = "2027-03-01T21:30"
+    frame.loc[0, ["reported_at", "found_at"]] = ["2027-03-01T23:00", "2027-03-02T02:00"]
+    frame.loc[4:6, "risk_level"] = "extreme"
+    frame.loc[7:8, "in_care"] = "maybe"
+    frame.loc[8, "last_seen_place_type"] = "castle"
+    return write(frame, tmp_path / "e.csv")
+
+
+FUTURE = "the date is in the future; check the year and format"
+RISK = "unknown value; expected one of no_apparent_risk, low, medium, high"
+YES_NO = "not a yes/no value; use true/false, yes/no or 1/0"
+PLACE = "unknown value; expected one of home, care_home, school, public, venue, unknown"
+
+
+def test_reasons_count_rows_by_reason_across_chunks(store: Store, tmp_path: Path) -> None:
+    report = ingest(store, "episodes", _bad_rows(tmp_path), tmp_path, chunk_rows=4)
+    assert report.rows_quarantined == 9
+    assert report.reasons == {FUTURE: 4, RISK: 3, YES_NO: 2, PLACE: 1}
+    # The quarantine file keeps one line per bad cell: row 2 has three future dates.
+    q = pd.read_csv(report.quarantine_path, dtype=str, keep_default_na=False)
+    assert (q["reason"] == FUTURE).sum() == 6
+    assert q.loc[q["reason"] == FUTURE, "row"].tolist() == ["2", "2", "2", "3", "4", "5"]
+
+
+def test_reasons_group_duplicates_without_row_numbers(store: Store, tmp_path: Path) -> None:
+    frame = good_episodes(9)
+    frame["episode_id"] = ["EP-1", "EP-2", "EP-1", "EP-3", "EP-1", "EP-2", "EP-4", "EP-5", "EP-3"]
+    report = ingest(store, "episodes", write(frame, tmp_path / "e.csv"), tmp_path, chunk_rows=4)
+    # Rows 4, 6 and 7 repeat EP-1 and EP-2 (first at rows 2 and 3); row 10 repeats EP-3 (row 5).
+    assert report.rows_quarantined == 4
+    assert report.reasons == {"duplicate `episode_id`; ids must be unique, the first is kept": 4}
+    q = pd.read_csv(report.quarantine_path, dtype=str, keep_default_na=False)
+    assert q["row"].tolist() == ["4", "6", "7", "10"]
+    firsts = q["reason"].str.extract(r"\(first at row (\d+)\)")[0].tolist()
+    assert firsts == ["2", "2", "3", "5"]
+
+
+def test_reason_lines_show_the_top_reasons_and_count_the_rest(store: Store, tmp_path: Path) -> None:
+    report = ingest(store, "episodes", _bad_rows(tmp_path), tmp_path)
+    see = f"; see {report.quarantine_path}"
+    assert report.reason_lines() == [
+        f"        4 x {FUTURE}",
+        f"        3 x {RISK}",
+        f"        2 x {YES_NO}",
+        f"        1 x {PLACE}",
+    ]
+    # The two hidden reasons are on rows 9 and 10: two rows, not three problems.
+    assert report.reason_lines(2) == [
+        f"        4 x {FUTURE}",
+        f"        3 x {RISK}",
+        "  and 2 more reasons (2 rows)" + see,
+    ]
+    assert report.reason_lines(3)[-1] == "  and 1 more reason (1 row)" + see
+    # With none shown, the rest is every quarantined row.
+    assert report.reason_lines(0) == ["  and 4 more reasons (9 rows)" + see]
+
+
+def test_reason_lines_when_nothing_was_quarantined(store: Store, tmp_path: Path) -> None:
+    report = ingest(store, "episodes", write(good_episodes(), tmp_path / "e.csv"), tmp_path)
+    assert report.reasons == {}
+    assert report.reason_lines() == []
+
+
+@pytest.mark.parametrize("limit", [-1, 2.5, "8", True])
+def test_reason_lines_refuse_a_bad_limit(store: Store, tmp_path: Path, limit: object) -> None:
+    report = ingest(store, "episodes", _bad_rows(tmp_path), tmp_path)
+    with pytest.raises(ValidationError, match="`limit` must be a whole number >= 0"):
+        report.reason_lines(limit)  # type: ignore[arg-type]

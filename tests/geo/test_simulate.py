@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +17,14 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 
 from geo.boundaries import BWD, StudyArea, districts
 from geo.crs import BNG, latlng_to_bng
 from geo.errors import ValidationError
+from geo.ingest import ingest_file
+from geo.pseudonym import check_key
 from geo.schemas import (
     HANDLING_CODES,
     INTELLIGENCE_ASSESSMENTS,
@@ -30,8 +34,11 @@ from geo.schemas import (
     TACTICS,
     VENUE_TYPES,
 )
-from geo.simulate import ScenarioFiles, simulate
+from geo.simulate import ScenarioFiles, default_start, simulate
+from geo.store import open_store
 
+START = date(2025, 1, 6)
+"""The fixed first Monday of the scenarios these tests describe."""
 FILES = ("episodes.csv", "venues.csv", "venue_reports.csv", "disruptions.csv", "truth.json")
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 COORD = re.compile(r"^-?\d+\.\d{6}$")
@@ -67,8 +74,8 @@ def _read(files: ScenarioFiles) -> Scenario:
 
 @pytest.fixture(scope="module")
 def scen(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    """The default scenario (seed 7, 52 weeks from 2025-01-06)."""
-    return _read(simulate(tmp_path_factory.mktemp("default")))
+    """The default scenario (seed 7, 52 weeks) from 2025-01-06."""
+    return _read(simulate(tmp_path_factory.mktemp("default"), start=START))
 
 
 def _floats(s: pd.Series) -> npt.NDArray[np.float64]:
@@ -111,14 +118,14 @@ def _exploited_found(scen: Scenario) -> pd.DataFrame:
 
 
 def test_same_seed_gives_identical_bytes(scen: Scenario, tmp_path: Path) -> None:
-    again = simulate(tmp_path / "again")
+    again = simulate(tmp_path / "again", start=START)
     for name in FILES:
         assert (scen.files.out_dir / name).read_bytes() == (again.out_dir / name).read_bytes(), name
     assert not list(tmp_path.glob("again/*.tmp"))
 
 
 def test_different_seed_gives_different_files(scen: Scenario, tmp_path: Path) -> None:
-    other = simulate(tmp_path / "other", seed=8)
+    other = simulate(tmp_path / "other", seed=8, start=START)
     for name in FILES:
         assert (scen.files.out_dir / name).read_bytes() != (other.out_dir / name).read_bytes(), name
 
@@ -489,7 +496,7 @@ def test_truth_json(scen: Scenario) -> None:
 
 
 def test_four_weeks(tmp_path: Path) -> None:
-    s = _read(simulate(tmp_path, weeks=4, seed=3))
+    s = _read(simulate(tmp_path, weeks=4, seed=3, start=START))
     assert 30 <= len(s.episodes) <= 110
     assert s.truth["weeks"] == 4 and 1 <= s.truth["disruption"]["week_index"] <= 3
     seen = _times(s.episodes["last_seen_at"])
@@ -522,3 +529,88 @@ def test_start_monday_check_names_the_fix(tmp_path: Path) -> None:
     wed = date(2025, 1, 8)
     with pytest.raises(ValidationError, match=(wed - timedelta(days=2)).isoformat()):
         simulate(tmp_path, start=wed)
+
+
+# ----------------------------------------------------------------------------- default start
+
+
+def _uk_today() -> date:
+    return pd.Timestamp.now(tz="Europe/London").date()
+
+
+@pytest.mark.parametrize(
+    ("today", "weeks", "first"),
+    [
+        # Worked by hand: 2026-03-09 is a Monday (2026-01-05 is the year's first Monday).
+        (date(2026, 3, 11), 1, date(2026, 3, 2)),  # Wednesday: ends Monday 9 March
+        (date(2026, 3, 15), 1, date(2026, 3, 2)),  # Sunday: ends Monday 9 March
+        (date(2026, 3, 9), 1, date(2026, 2, 23)),  # a Monday: ends the Monday before, 2 March
+        (date(2026, 3, 10), 104, date(2024, 3, 11)),  # 9 March 2026 less 728 days
+        (date(2026, 1, 1), 52, date(2024, 12, 30)),  # 29 December 2025 less 364 days
+    ],
+)
+def test_default_start_ends_on_the_last_monday_before_today(
+    today: date, weeks: int, first: date
+) -> None:
+    assert default_start(weeks, today=today) == first
+
+
+@given(
+    today=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
+    weeks=st.integers(min_value=1, max_value=520),
+)
+def test_default_start_is_the_latest_monday_that_ends_before_today(today: date, weeks: int) -> None:
+    first = default_start(weeks, today=today)
+    end = first + timedelta(weeks=weeks)
+    assert first.weekday() == 0
+    assert end < today  # over by the day before today, UK time
+    assert end + timedelta(weeks=1) >= today  # and no week earlier than needed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"weeks": 0}, "`weeks`"),
+        ({"weeks": 10, "today": datetime(2026, 3, 11, 12, 0)}, "`today` must be a date"),
+        ({"weeks": 10, "today": "2026-03-11"}, "`today` must be a date"),
+    ],
+)
+def test_default_start_refuses_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        default_start(**kwargs)
+
+
+def test_scenario_without_start_ends_before_today_and_ingests_without_future_dates(
+    tmp_path: Path,
+) -> None:
+    before = _uk_today()
+    s = _read(simulate(tmp_path / "s", weeks=104, seed=3))
+    after = _uk_today()
+    # Every time written, including reports made hours after a last sighting, is before
+    # today's midnight (UK wall-clock time, as the files hold it).
+    midnight = pd.Timestamp(before)
+    times = pd.concat(
+        [_times(s.episodes[c]).dropna() for c in ("reported_at", "last_seen_at", "found_at")]
+        + [_times(s.reports["reported_at"]), _times(s.disruptions["disrupted_at"])]
+    )
+    assert len(times) > 1000
+    assert (times < midnight).all(), times.max()
+    first = date.fromisoformat(s.truth["start"])
+    assert first in {default_start(104, today=before), default_start(104, today=after)}
+    assert date.fromisoformat(s.truth["end"]) == first + timedelta(weeks=104)
+    # So ingest quarantines none of them as a future date.
+    store = open_store(str(tmp_path / "engage.gpkg"))
+    store.init()
+    try:
+        report = ingest_file(
+            store,
+            "episodes",
+            s.files.episodes,
+            key=check_key("simulate-test-key-0123456789-abcdefgh"),
+            quarantine_dir=tmp_path / "q",
+        )
+    finally:
+        store.close()
+    assert report.rows_read == len(s.episodes)
+    assert not [r for r in report.reasons if "future" in r], report.reasons
+    assert report.rows_quarantined == 0, report.reasons

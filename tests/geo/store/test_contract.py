@@ -320,6 +320,85 @@ def test_same_key_staged_twice_keeps_last(store: Store, episodes: pd.DataFrame) 
     assert got.loc[dup_in_frame["episode_id"].iloc[1], "child_ref"] == "last-one-wins"
 
 
+def _versions(frame: pd.DataFrame, days: int, salt: int) -> pd.DataFrame:
+    """Another publication of the same incidents: ``days`` later, moved, another hash."""
+    out = frame.copy()
+    out["occurred_at"] = out["occurred_at"] + pd.Timedelta(days=days)
+    out["lat"] = out["lat"] + 0.0001 * salt
+    out["content_hash"] = out["content_hash"] ^ salt
+    return out
+
+
+def _write_keep(store: Store, *frames: pd.DataFrame, keep: str = "earliest") -> UpsertResult:
+    with store.writer() as w:
+        for frame in frames:
+            w.stage(INCIDENTS, frame, keep=keep)  # type: ignore[arg-type]
+        return w.finish()["incidents"]
+
+
+def _stored(store: Store) -> pd.DataFrame:
+    return store.read(INCIDENTS).drop(columns=INGESTED_AT)
+
+
+def test_keep_earliest_stores_each_keys_earliest_version_in_any_order(
+    store: Store, frames: dict[str, pd.DataFrame]
+) -> None:
+    middle = frames["incidents"]
+    early, late = _versions(middle, -30, 1), _versions(middle, 30, 2)
+    n = len(middle)
+    assert _write_keep(store, middle) == UpsertResult(inserted=n)
+    assert _write_keep(store, late) == UpsertResult(unchanged=n, kept_earlier=n)
+    pd.testing.assert_frame_equal(_stored(store), by_key(INCIDENTS, middle))
+    assert _write_keep(store, early) == UpsertResult(updated=n)
+    pd.testing.assert_frame_equal(_stored(store), by_key(INCIDENTS, early))
+    before = store.read(INCIDENTS)
+    for frame in (middle, late, early):
+        again = _write_keep(store, frame)
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, n)
+        assert again.kept_earlier == (0 if frame is early else n)
+    pd.testing.assert_frame_equal(store.read(INCIDENTS), before)  # ingested_at too
+
+
+@pytest.mark.parametrize("order", [(2, 0, 1), (0, 2, 1), (1, 2, 0)])
+def test_keep_earliest_within_one_writer(
+    store: Store, frames: dict[str, pd.DataFrame], order: tuple[int, int, int]
+) -> None:
+    middle = frames["incidents"]
+    versions = (_versions(middle, -30, 1), middle, _versions(middle, 30, 2))
+    # Each key's versions mixed over the staged frames, so no frame is all earliest.
+    rows = np.arange(len(middle))
+    staged = [
+        pd.concat([versions[(k + r) % 3].iloc[[r]] for r in rows], ignore_index=True) for k in order
+    ]
+    result = _write_keep(store, *staged)
+    assert result == UpsertResult(inserted=len(middle))
+    pd.testing.assert_frame_equal(_stored(store), by_key(INCIDENTS, versions[0]))
+
+
+def test_keep_earliest_at_an_equal_time_takes_the_last_staged(
+    store: Store, frames: dict[str, pd.DataFrame]
+) -> None:
+    first = frames["incidents"]
+    corrected = _versions(first, 0, 3)  # the same month published again, corrected
+    _write_keep(store, first)
+    assert _write_keep(store, corrected) == UpsertResult(updated=len(first))
+    pd.testing.assert_frame_equal(_stored(store), by_key(INCIDENTS, corrected))
+    assert _write_keep(store, corrected, first).updated == len(first)
+    pd.testing.assert_frame_equal(_stored(store), by_key(INCIDENTS, first))
+
+
+def test_keep_rule_is_checked(store: Store, frames: dict[str, pd.DataFrame]) -> None:
+    with pytest.raises(ValidationError, match="`keep` must be one of last, earliest"):
+        _write_keep(store, frames["incidents"], keep="first")
+    with pytest.raises(ValidationError, match="`venues` has none"), store.writer() as w:
+        w.stage(VENUES, frames["venues"], keep="earliest")
+    mixed = "already staged with keep='earliest'"
+    with pytest.raises(ValidationError, match=mixed), store.writer() as w:
+        w.stage(INCIDENTS, frames["incidents"], keep="earliest")
+        w.stage(INCIDENTS, frames["incidents"])
+    assert store.count(INCIDENTS) == 0
+
+
 def test_several_tables_in_one_writer(store: Store, frames: dict[str, pd.DataFrame]) -> None:
     result = write(store, *((TABLES[name], frame) for name, frame in frames.items()))
     assert set(result) == set(frames)
