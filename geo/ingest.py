@@ -13,7 +13,6 @@ data.police.uk street-crime CSV, stored as incidents with month precision).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -769,7 +768,7 @@ def ingest_file(
     kind
         One of :data:`KINDS`.
     key
-        Pseudonym key bytes (from :func:`geo.pseudonym.key_from_env`); required
+        Pseudonym key bytes (from :func:`geo.pseudonym.check_key` of the settings' key); required
         for episodes, which carry children's ids.
     quarantine_dir
         Where ``<file name>.quarantine.csv`` is written when rows are bad.
@@ -789,9 +788,9 @@ def ingest_file(
         raise ValidationError(msg)
     spec = SPECS[kind]
     if kind == "episodes" and key is None:
-        from geo.pseudonym import key_from_env
+        from geo.pseudonym import check_key
 
-        key = key_from_env()
+        key = check_key(None)  # refuses, saying how to set ENGAGE_PSEUDONYM_KEY
     path = Path(path)
     source = open_source(path, layer=layer, chunk_rows=chunk_rows)
     columns = list(source.columns)
@@ -927,11 +926,3 @@ def _write_quarantine(frame: pd.DataFrame, path: Path, *, header: bool) -> None:
     safe.to_csv(path, mode="w" if header else "a", header=header, index=False)
 
 
-def environment_study_area() -> StudyArea:
-    """The study area from ``ENGAGE_STUDY_AREA`` (default Blackburn with Darwen)."""
-    text = os.environ.get("ENGAGE_STUDY_AREA", "")
-    tol = os.environ.get("ENGAGE_AREA_TOLERANCE_M", "")
-    tolerance = float(tol) if tol else 250.0
-    return (
-        StudyArea.parse(text, tolerance_m=tolerance) if text else StudyArea(tolerance_m=tolerance)
-    )

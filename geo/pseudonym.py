@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 
@@ -66,11 +65,6 @@ def check_key(key: str | None) -> bytes:
         )
         raise PseudonymKeyError(msg)
     return key.encode("utf-8")
-
-
-def key_from_env() -> bytes:
-    """The checked key from ``ENGAGE_PSEUDONYM_KEY``."""
-    return check_key(os.environ.get(KEY_ENV))
 
 
 def generate_key() -> str:

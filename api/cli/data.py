@@ -79,8 +79,8 @@ def ingest(
             typer.echo(f"  ignored columns: {', '.join(r.ignored_columns)}")
         for note in r.notes:
             typer.echo(f"  note: {note}")
-        for reason, n in list(r.reasons.items())[:8]:
-            typer.echo(f"  {n:>7} x {reason}")
+        for reason_line in r.reason_lines():
+            typer.echo(reason_line)
         code = max(code, r.exit_code)
     if code == 2:
         typer.echo("engage: nothing stored: no row of the file(s) passed the checks.", err=True)
@@ -93,7 +93,11 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same files.")] = 7,
     weeks: Annotated[int, typer.Option(help="Length of the scenario in weeks.")] = 52,
     start: Annotated[
-        str | None, typer.Option(help="First Monday, YYYY-MM-DD (default 2025-01-06).")
+        str | None,
+        typer.Option(
+            help="First Monday, YYYY-MM-DD (default: the Monday from which the scenario ends on "
+            "the last Monday before today, UK time, so no date is in the future)."
+        ),
     ] = None,
 ) -> None:
     """Write a synthetic Blackburn with Darwen scenario (episodes, venues, reports, disruptions)."""
@@ -198,10 +202,17 @@ def export_cmd(
     table: Annotated[
         list[str] | None, typer.Option("--table", help="Table(s) to export (default all for gpkg).")
     ] = None,
+    point: Annotated[
+        str,
+        typer.Option(
+            help="GeoJSON of episodes: the point each feature takes, last_seen or found "
+            "(then only episodes with a found point)."
+        ),
+    ] = "last_seen",
     store: StoreOpt = None,
 ) -> None:
     """Export stored tables for QGIS or a spreadsheet (analyst view: stored rows, analysts only)."""
-    written = tables.export_tables(store or settings().store, fmt, out, tables=table)
+    written = tables.export_tables(store or settings().store, fmt, out, tables=table, point=point)
     typer.echo(f"({ANALYST_ONLY})")
     for name, n in written.items():
         typer.echo(f"{name}: {n} rows -> {out}")

@@ -93,8 +93,13 @@ def stats(
 
 
 def export_tables(
-    location: str, fmt: str, out: Path, *, tables: list[str] | None
+    location: str,
+    fmt: str,
+    out: Path,
+    *,
+    tables: list[str] | None,
+    point: str = "last_seen",
 ) -> dict[str, int]:
     """Export stored tables for QGIS or a spreadsheet."""
     with opened_store(location) as store:
-        return export(store, fmt, out, tables=tables)
+        return export(store, fmt, out, tables=tables, point=point)

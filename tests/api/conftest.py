@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from api.settings import Settings
@@ -16,7 +17,8 @@ def synthetic_store(root: Path, *, seed: int, weeks: int = 20, location: str | N
 
     ``location``: another store to ingest into (e.g. a PostGIS URL).
     """
-    simulate_scenario(root / "s", seed=seed, weeks=weeks)
+    # A fixed start: the tests query the window 2025-01-06 .. 2025-05-26.
+    simulate_scenario(root / "s", seed=seed, weeks=weeks, start=date(2025, 1, 6))
     location = location or str(root / "engage.gpkg")
     settings = Settings(store=location, quarantine_dir=root / "q")
     for kind, name in DEMO_ORDER:

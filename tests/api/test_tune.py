@@ -468,3 +468,63 @@ def test_a_cluster_started_as_a_user_would_gives_the_identical_table(
     assert not list(far.rglob("*.gpkg"))
     params = json.loads((client_dir / "remote" / "params.json").read_text())
     assert params["evidence"]["ran_on"] == address
+
+
+def test_parameters_know_what_they_were_tuned_on(store: str, tmp_path: Path) -> None:
+    """params.json records the layer, category and study area; the weekly pack refuses
+    accepted parameters tuned on another layer unless the file is named with --params; every
+    run says which parameters it used and where they came from."""
+    from api.usecases.params import accept_params
+
+    out = tmp_path / "tune"
+    args = ["tune", "--store", store, "--from", "2025-01-06", "--to", "2025-05-26"]
+    args += ["--layer", "all", "--grid", "method=count; half_life_days=14,56; lookback_weeks=8"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    body = json.loads((out / "params.json").read_text())
+    assert body["tuned_on"] == {"layer": "all", "category": None, "study_area": "E06000008"}
+    # Accepted parameters tuned on street crime do not drive the missing-from-home pack...
+    crime = AnalysisParams(method="count", half_life_days=365.0, lookback_weeks=8)
+    accept_params(store, crime, TunedOn("incidents", "Violence and sexual offences", "x"), {})
+    refused = runner.invoke(app, ["weekly", "--store", store, "--out", str(tmp_path / "w")])
+    assert refused.exit_code == 2
+    assert "tuned on layer incidents, category 'Violence and sexual offences'" in refused.output
+    assert "--params" in refused.output and not (tmp_path / "w").exists()
+    # ... unless named explicitly, and the run says so.
+    named = write_params(
+        tmp_path / "crime.json",
+        crime,
+        TunedOn("incidents", "Violence and sexual offences", "x"),
+        {},
+    )
+    run = runner.invoke(
+        app, ["weekly", "--store", store, "--params", str(named), "--out", str(tmp_path / "w")]
+    )
+    assert run.exit_code == 0, run.output
+    assert f"from {named}, tuned on layer incidents" in run.output
+    assert "half-life 365 days" in run.output
+    recorded = json.loads((tmp_path / "w" / "run.json").read_text())
+    assert recorded["parameters_from"]["origin"] == "file"
+    # engage hotspots starts from the accepted parameters of its own layer too.
+    accept_params(store, AnalysisParams(method="count", res=8), TunedOn("all"), {})
+    cells = runner.invoke(app, ["hotspots", "--store", store, "--out", str(tmp_path / "h.csv")])
+    assert cells.exit_code == 0, cells.output
+    assert "from the store's accepted parameters, tuned on layer all" in cells.output
+    assert "res 8" in cells.output
+    # With no accepted parameters of its layer, a run says it uses the defaults.
+    other = runner.invoke(
+        app,
+        [
+            "hotspots",
+            "--store",
+            store,
+            "--layer",
+            "found",
+            "--params",
+            str(out / "params.json"),
+            "--out",
+            str(tmp_path / "f.csv"),
+        ],
+    )
+    assert other.exit_code == 0, other.output
+    assert f"from {out / 'params.json'}" in other.output

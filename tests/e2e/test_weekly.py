@@ -493,3 +493,56 @@ def test_partner_packs_refuse_the_gistar_method(world: dict[str, object], tmp_pa
             params=AnalysisParams(method="gistar"),
         )
     assert not (tmp_path / "partner").exists()
+
+
+def test_a_ward_pack_summarises_its_own_ward(world: dict[str, object], tmp_path: Path) -> None:
+    """The cover's counts of a ward pack are the ward's, not the district's: episodes and
+    children with a last-seen or found point (not at a home or care home) in the ward's
+    cells during the data window, counted here from the stored rows with h3."""
+    from api.usecases.store import opened_store
+    from geo import schemas
+
+    whole = weekly(
+        str(world["location"]),
+        week=None,
+        out_dir=tmp_path / "all",
+        settings=world["settings"],  # type: ignore[arg-type]
+        audience="analyst",
+    )
+    ward = weekly(
+        str(world["location"]),
+        week=None,
+        out_dir=tmp_path / "ward",
+        settings=world["settings"],  # type: ignore[arg-type]
+        areas=["Roe Lee"],
+        audience="analyst",
+    )
+    cells = {
+        h3i.str_to_int(f["properties"]["h3"])
+        for f in json.loads((tmp_path / "ward" / "hotspots.geojson").read_text())["features"]
+    }
+    start = pd.Timestamp(ward.run["data_window"]["start"])
+    end = pd.Timestamp(ward.run["data_window"]["end"])
+    with opened_store(str(world["location"])) as store:
+        episodes = store.read(schemas.EPISODES)
+    seen: set[str] = set()
+    children: set[str] = set()
+    found = 0
+    for point in ("last_seen", "found"):
+        at = episodes[f"{point}_at"]
+        ok = (at >= start) & (at < end) & episodes[f"{point}_h3"].notna()
+        ok &= ~episodes[f"{point}_place_type"].isin(["home", "care_home"])
+        rows = episodes.loc[ok]
+        parents = [h3i.cell_to_parent(int(c), 9) for c in rows[f"{point}_h3"]]
+        inside = rows.loc[[p in cells for p in parents]]
+        seen |= set(inside["episode_id"])
+        children |= set(inside["child_ref"])
+        if point == "found":
+            found = len(inside)
+    counts = ward.run["counts"]
+    assert (counts["episodes"], counts["children"], counts["found_locations"]) == (
+        len(seen),
+        len(children),
+        found,
+    )
+    assert counts["episodes"] < whole.run["counts"]["episodes"]
