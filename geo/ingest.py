@@ -924,5 +924,3 @@ def _write_quarantine(frame: pd.DataFrame, path: Path, *, header: bool) -> None:
     for c in ("value", "reason", "column", "file"):
         safe[c] = neutralise_formulas(safe[c].astype(str))
     safe.to_csv(path, mode="w" if header else "a", header=header, index=False)
-
-
