@@ -182,9 +182,6 @@ class Phases:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         import api.usecases.week
-        import maps.exports
-        import maps.pack
-        import maps.webmap
         import models.weekly
         from geo.store.gpkg import GpkgStore
         from geo.store.postgis import PostgisStore
@@ -196,10 +193,10 @@ class Phases:
             (api.usecases.week, "grid_for", "model"),
             (models.weekly, "run_hotspots", "model"),
             (models.weekly, "rank_targets", "model"),
-            (maps.webmap, "write_map", "outputs"),
-            (maps.pack, "build_pack", "outputs"),
-            (maps.exports, "write_targets_csv", "outputs"),
-            (maps.exports, "write_hotspots_geojson", "outputs"),
+            (api.usecases.week, "write_map", "outputs"),
+            (api.usecases.week, "build_pack", "outputs"),
+            (api.usecases.week, "write_targets_csv", "outputs"),
+            (api.usecases.week, "write_hotspots_geojson", "outputs"),
         ]
         saved = [(owner, name, getattr(owner, name)) for owner, name, _ in targets]
         try:

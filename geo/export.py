@@ -164,6 +164,7 @@ class Layer:
     description: str
     geometry: bool
     frames: Callable[[], Iterator[pd.DataFrame]]
+    geometry_type: str = "Point"
 
 
 def table_layers(store: Store, table: schemas.Table) -> list[Layer]:
@@ -200,7 +201,7 @@ def _write_gpkg(path: Path, layers: list[Layer]) -> dict[str, int]:
             if i == 0:
                 options["layer_options"] = {"DESCRIPTION": layer.description}
             if layer.geometry:
-                options["geometry_type"] = "Point"
+                options["geometry_type"] = layer.geometry_type
             pyogrio.write_dataframe(
                 frame, path, layer=layer.name, driver="GPKG", append=i > 0, **options
             )
@@ -241,6 +242,7 @@ def export(
     *,
     tables: list[str] | None = None,
     point: str = "last_seen",
+    extra: list[Layer] | None = None,
 ) -> dict[str, int]:
     """Write stored tables to ``out``; see the module docstring for each format.
 
@@ -255,6 +257,9 @@ def export(
         The geometry of a GeoJSON export of episodes: ``last_seen`` (default,
         every episode) or ``found`` (episodes with a found point). A
         GeoPackage export writes a layer for each point instead.
+    extra
+        More layers of a GeoPackage export that are not stored tables (the
+        analysis results the caller adds, such as hotspot cells).
 
     Returns
     -------
@@ -284,7 +289,7 @@ def export(
     try:
         if fmt == "gpkg":
             layers = [layer for spec in specs for layer in table_layers(store, spec)]
-            written = _write_gpkg(part, layers)
+            written = _write_gpkg(part, [*layers, *(extra or [])])
         elif fmt == "geojson":
             written = {specs[0].name: _write_geojson(store, specs[0], prefix, part)}
         else:

@@ -56,6 +56,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 from scipy import sparse, stats
+from scipy.stats import false_discovery_control
 
 from geo.errors import ValidationError
 from geo.h3index import cells_resolution, cells_valid
@@ -81,8 +82,9 @@ def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
     input order, never below the raw p-value, and monotone in it: a smaller
     raw p never gets a larger adjusted p. Rejecting every hypothesis with
     ``p_adj <= q`` controls the false discovery rate at ``q`` (for
-    independent or positively dependent tests). Matches
-    ``scipy.stats.false_discovery_control(p, method="bh")``.
+    independent or positively dependent tests). Computed by SciPy's
+    ``scipy.stats.false_discovery_control(p, method="bh")``, after the
+    checks below.
 
     Parameters
     ----------
@@ -108,13 +110,7 @@ def benjamini_hochberg(p: npt.ArrayLike) -> npt.NDArray[np.float64]:
     m = pv.size
     if m == 0:
         return pv.copy()
-    order = np.argsort(pv, kind="stable")
-    scaled = pv[order] * m / np.arange(1, m + 1)
-    # Running minimum from the largest p down keeps the result monotone.
-    adj_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m, dtype=np.float64)
-    out[order] = np.minimum(adj_sorted, 1.0)
-    return out
+    return np.asarray(false_discovery_control(pv, method="bh"), dtype=np.float64)
 
 
 def gistar(

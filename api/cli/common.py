@@ -99,7 +99,7 @@ ToOpt = Annotated[
 ]
 MethodOpt = Annotated[
     str | None,
-    typer.Option(help="count (default), kde, dbscan or gistar (Getis-Ord Gi*)."),
+    typer.Option(help="count (the default), kde, dbscan or gistar (Getis-Ord Gi*)."),
 ]
 ResOpt = Annotated[
     int | None, typer.Option(help="H3 resolution of the analysis (7-11; default 9).")

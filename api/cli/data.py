@@ -212,7 +212,10 @@ def export_cmd(
     store: StoreOpt = None,
 ) -> None:
     """Export stored tables for QGIS or a spreadsheet (analyst view: stored rows, analysts only)."""
-    written = tables.export_tables(store or settings().store, fmt, out, tables=table, point=point)
+    s = settings()
+    written = tables.export_tables(
+        store or s.store, fmt, out, tables=table, point=point, settings=s
+    )
     typer.echo(f"({ANALYST_ONLY})")
     for name, n in written.items():
         typer.echo(f"{name}: {n} rows -> {out}")

@@ -11,14 +11,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 
+from api.settings import Settings
 from api.usecases.store import opened_store
 from geo import schemas
 from geo.boundaries import wards
 from geo.calendar import LOCAL_TZ
 from geo.errors import ValidationError
-from geo.export import export
+from geo.export import Layer, export
 from geo.store import Window
 from models.counts import counts_by_period_and_area, whole_periods
 
@@ -99,7 +102,77 @@ def export_tables(
     *,
     tables: list[str] | None,
     point: str = "last_seen",
+    settings: Settings | None = None,
 ) -> dict[str, int]:
-    """Export stored tables for QGIS or a spreadsheet."""
+    """Export stored tables for QGIS or a spreadsheet.
+
+    A GeoPackage of every table (no ``tables``) also holds the analysis an
+    analyst would want beside the data: ``hotspots``, the study area's cells
+    for the next patrol week with the parameters a weekly pack would use
+    (polygons; exact counts, scores and classes), and ``accepted_parameters``,
+    every setting accepted with ``engage tune --accept`` and what it was tuned
+    on.
+    """
+    extra: list[Layer] = []
+    if fmt == "gpkg" and not tables:
+        extra = _analysis_layers(location, settings or Settings(store=location))
     with opened_store(location) as store:
-        return export(store, fmt, out, tables=tables, point=point)
+        return export(store, fmt, out, tables=tables, point=point, extra=extra)
+
+
+def _analysis_layers(location: str, settings: Settings) -> list[Layer]:
+    from api.usecases.params import ACCEPTED_PARAMS, base_params
+    from api.usecases.week import analyse
+    from geo.h3index import cells_to_str_array
+    from maps.cells import cells_to_polygons
+
+    layers: list[Layer] = []
+    with opened_store(location) as store:
+        runs = store.runs()
+        _, latest = store.time_bounds(schemas.EPISODES)
+    accepted = runs.loc[runs["kind"] == ACCEPTED_PARAMS] if len(runs) else runs
+    rows = [
+        {
+            "accepted_at": at,
+            **{k: v for k, v in params.items() if k != "suppress_below"},
+            **{f"tuned_on_{k}": v for k, v in dict(outputs.get("tuned_on") or {}).items()},
+        }
+        for at, params, outputs in zip(
+            accepted.get("created_at", []),
+            accepted.get("params", []),
+            accepted.get("outputs", []),
+            strict=True,
+        )
+    ]
+    table = pd.DataFrame(rows)
+    if len(table):
+        layers.append(
+            Layer(
+                "accepted_parameters",
+                "Parameters accepted with engage tune --accept, oldest first, and the data "
+                "they were tuned on",
+                False,
+                lambda: iter([table]),
+            )
+        )
+    if latest is None:
+        return layers
+    source = base_params(None, location)
+    week = analyse(location, week=None, settings=settings, params=source.params)
+    frame = week.analysis.hotspots.drop(columns=["x", "y"], errors="ignore").copy()
+    cells = frame["h3"].to_numpy(dtype=np.int64)
+    frame["h3_hex"] = cells_to_str_array(cells)
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            frame[col] = frame[col].astype(str)
+    cells_frame = gpd.GeoDataFrame(frame, geometry=cells_to_polygons(cells), crs="EPSG:4326")
+    layers.append(
+        Layer(
+            "hotspots",
+            f"Hotspot cells for patrol week {week.week} ({source.describe()}); analyst view",
+            True,
+            lambda: iter([cells_frame]),
+            geometry_type="Polygon",
+        )
+    )
+    return layers

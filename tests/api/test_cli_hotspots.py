@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
@@ -162,7 +163,7 @@ def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> No
 
     params = write_params(
         tmp_path / "params.json",
-        AnalysisParams(bandwidth_m=300.0, half_life_days=91.0, lookback_weeks=6),
+        AnalysisParams(method="kde", bandwidth_m=300.0, half_life_days=91.0, lookback_weeks=6),
         TunedOn("all"),
         {},
     )
@@ -293,3 +294,42 @@ def test_days_are_uk_days(police_uk: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert pd.read_csv(sept)["n"].sum() == 0
+
+
+def test_the_geopackage_export_holds_hotspots_and_accepted_parameters(
+    store: str, tmp_path: Path
+) -> None:
+    """Beside the stored tables, the analyst's export carries the next patrol week's hotspot
+    cells (polygons with real types) and the accepted parameters with what they were tuned on."""
+    import shutil
+
+    from api.usecases.params import accept_params
+    from models.params import TunedOn
+
+    copy = str(tmp_path / "copy.gpkg")
+    shutil.copy(store, copy)
+    accept_params(copy, AnalysisParams(method="count", lookback_weeks=8), TunedOn("all"), {})
+    out = tmp_path / "export.gpkg"
+    result = runner.invoke(app, ["export", "--store", copy, "--format", "gpkg", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    layers = {name: kind for name, kind in pyogrio.list_layers(out)}
+    assert layers["hotspots"] == "Polygon" and layers["episodes_found"] == "Point"
+    cells = pyogrio.read_dataframe(out, layer="hotspots")
+    assert str(cells["h3"].dtype) == "int64" and str(cells["score"].dtype) == "float64"
+    assert (cells["h3_hex"] == [format(int(c), "x") for c in cells["h3"]]).all()
+    # The cells are the week's analysis with the accepted parameters: the same scores as
+    # `engage hotspots`-style analysis of that week, re-run here through the use case.
+    from api.settings import Settings
+    from api.usecases.week import analyse
+
+    week = analyse(
+        copy,
+        week=None,
+        settings=Settings(store=copy),
+        params=AnalysisParams(method="count", lookback_weeks=8),
+    )
+    want = week.analysis.hotspots.set_index("h3")["score"]
+    np.testing.assert_allclose(cells.set_index("h3")["score"].loc[want.index], want)
+    accepted = pyogrio.read_dataframe(out, layer="accepted_parameters", read_geometry=False)
+    assert accepted["lookback_weeks"].tolist() == [8]
+    assert accepted["tuned_on_layer"].tolist() == ["all"]

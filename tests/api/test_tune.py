@@ -36,9 +36,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_grid_parsing() -> None:
-    combos = parse_grid("res=8,9; bandwidth_m=150,rule; half_life_days=14")
+    combos = parse_grid("method=kde; res=8,9; bandwidth_m=150,rule; half_life_days=14")
     assert len(combos) == 4
-    assert combos[0] == {"res": 8, "bandwidth_m": 150.0, "half_life_days": 14.0}
+    assert combos[0] == {"method": "kde", "res": 8, "bandwidth_m": 150.0, "half_life_days": 14.0}
     assert combos[1]["bandwidth_m"] is None
     # count does not use the bandwidth: one combination per half-life, not three.
     mixed = parse_grid("method=kde,count; bandwidth_m=150,300,rule; half_life_days=28,91")
@@ -56,7 +56,7 @@ def test_grid_parsing() -> None:
         ("", "empty"),
         ("   ;  ", "empty"),
         ("res=3", "`res`"),
-        ("bandwidth_m=-5", "`bandwidth_m` must be > 0"),
+        ("method=kde; bandwidth_m=-5", "`bandwidth_m` must be > 0"),
         ("colour=red", "names are"),
         ("res=8,x", "not a int"),
         ("res=8; res=9", "twice"),
@@ -370,7 +370,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path:
         tune(
             store,
             settings=settings,
-            grid=parse_grid("method=count"),
+            grid=parse_grid("method=count; lookback_weeks=8"),
             layer="all",
             **WINDOW,
             scheduler="tcp://127.0.0.1:1",
@@ -380,7 +380,7 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(store: str, tmp_path:
         tune(
             store,
             settings=settings,
-            grid=parse_grid("method=count"),
+            grid=parse_grid("method=count; lookback_weeks=8"),
             layer="all",
             **WINDOW,
             scheduler="localhost:8786",

@@ -20,7 +20,7 @@ from api.usecases.store import load_events
 from api.usecases.week import WeeklyResult, weekly
 from geo import schemas
 from geo.store import open_store
-from models.params import AnalysisParams
+from models.params import DEFAULTS, AnalysisParams
 
 KEY = "weekly-e2e-key-0123456789-abcdefghijk"
 
@@ -61,7 +61,7 @@ def test_the_pack_holds_every_output(pack: WeeklyResult) -> None:
         assert (pack.out_dir / name).stat().st_size > 0, name
     run = json.loads((pack.out_dir / "run.json").read_text())
     assert run["data_window"]["end"] == run["patrol_week"]["start"]
-    assert run["parameters"]["lookback_weeks"] == 12
+    assert run["parameters"]["lookback_weeks"] == DEFAULTS.lookback_weeks == 52
     assert run["counts"]["targets"] == len(pd.read_csv(pack.out_dir / "targets.csv"))
 
 
@@ -298,15 +298,16 @@ def test_trend_layer_agrees_with_models_emerging(
 
     run = json.loads((pack.out_dir / "run.json").read_text())
     meta = run["layers"]["emerging"]
-    assert meta["status"] == "computed" and meta["n_weeks"] == 12
+    assert meta["status"] == "computed" and meta["n_weeks"] == DEFAULTS.lookback_weeks
     cells = _cells(pack.out_dir / "hotspots.geojson")
     events = _non_private_events(str(world["location"]), run)
-    # Weekly bins built here: UK-time Mondays, the 12 whole weeks before the patrol week.
+    # Weekly bins built here: UK-time Mondays, the whole weeks of the lookback before the
+    # patrol week.
     local = events["at"].dt.tz_convert("Europe/London").dt.tz_localize(None).dt.normalize()
     monday = local - pd.to_timedelta(local.dt.day_of_week, unit="D")
     patrol = pd.Timestamp(run["patrol_week"]["start"]).tz_convert("Europe/London")
     last = patrol.tz_localize(None) - pd.Timedelta(weeks=1)
-    weeks = pd.date_range(end=last, periods=12, freq="7D")
+    weeks = pd.date_range(end=last, periods=DEFAULTS.lookback_weeks, freq="7D")
     assert str(weeks[0].date()) == meta["first_week"] and str(weeks[-1].date()) == meta["last_week"]
     assert monday.min() >= weeks[0] and monday.max() <= weeks[-1]
     cell = cells_to_parent(events["h3"].to_numpy(dtype=np.int64), 9)
