@@ -23,7 +23,7 @@ from api.settings import Settings
 from api.usecases.store import analysis_area, grid_for, load_events, opened_store
 from geo import __version__, schemas
 from geo.boundaries import wards
-from geo.calendar import LOCAL_TZ, patrol_week, week_after
+from geo.calendar import LOCAL_TZ, patrol_week, uk_date, week_after
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
 from geo.store import Window
@@ -92,7 +92,7 @@ def analyse(
         events = audience.events(events)
     if len(events) == 0:
         msg = (
-            f"no episodes or intelligence between {data_start.date()} and {start.date()}; "
+            f"no episodes or intelligence between {uk_date(data_start)} and {uk_date(start)}; "
             "ingest data for the weeks before the patrol week, or choose another --week."
         )
         raise ValidationError(msg)
@@ -110,11 +110,38 @@ def targets_table(
     audience: Audience | None = None,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week, as ``audience`` may see it."""
+    return shown_week(
+        location, week=week, settings=settings, areas=areas, params=params, audience=audience
+    ).targets
+
+
+@dataclass(frozen=True)
+class ShownWeek:
+    """A patrol week's analysis and its cells and targets as one audience may see them."""
+
+    week: Week
+    params: AnalysisParams
+    rules: Audience
+    cells: pd.DataFrame
+    targets: pd.DataFrame
+
+
+def shown_week(
+    location: str,
+    *,
+    week: str | None,
+    settings: Settings,
+    areas: list[str] | None = None,
+    params: AnalysisParams | None = None,
+    audience: Audience | None = None,
+) -> ShownWeek:
+    """:func:`analyse` with the parameters and events of ``audience``, and its two views."""
     rules = audience or Audience.make()
     params = disclosure.params_for(params or DEFAULTS, rules)
     w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
     cells = disclosure.cells_view(w.analysis.hotspots, rules)
-    return disclosure.targets_view(w.analysis.targets, rules, cells=cells)
+    targets = disclosure.targets_view(w.analysis.targets, rules, cells=cells)
+    return ShownWeek(w, params, rules, cells, targets)
 
 
 @dataclass(frozen=True)
@@ -179,14 +206,19 @@ def weekly(
     ``audience`` (threshold ``k``), built in a temporary folder and moved
     into ``out_dir`` together.
     """
-    rules = Audience.make(audience, k)
-    params = disclosure.params_for(params or DEFAULTS, rules)
-    w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
+    shown = shown_week(
+        location,
+        week=week,
+        settings=settings,
+        areas=areas,
+        params=params,
+        audience=Audience.make(audience, k),
+    )
+    w, rules, params = shown.week, shown.rules, shown.params
+    cells_shown, targets_shown = shown.cells, shown.targets
     a = w.analysis
     cells = a.hotspots["h3"].to_numpy(dtype=np.int64)
     summary = area_summary(a.events, cells, res=params.res, targets=len(a.targets))
-    cells_shown = disclosure.cells_view(a.hotspots, rules)
-    targets_shown = disclosure.targets_view(a.targets, rules, cells=cells_shown)
     layers, layers_meta = disclosure.layers_view(
         a.layers, a.layers_meta, rules, events=a.events, res=params.res
     )

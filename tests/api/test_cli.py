@@ -179,3 +179,47 @@ def test_installed_console_script_runs() -> None:
     assert result.returncode == 0
     for command in ("init", "ingest", "simulate", "stats", "export", "demo"):
         assert command in result.stdout
+
+
+def test_every_engage_variable_is_read_by_the_settings(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENGAGE_BOUNDARIES_DIR and ENGAGE_TILES keep working through the one settings module:
+    a missing boundary folder is a clear error, a copy with a ward renamed is used, and the
+    settings name every variable they read."""
+    import json
+    import shutil
+
+    from api.settings import VARIABLES, Settings
+    from geo.boundaries import SHIPPED_DIR, find_ward, use_boundaries_dir
+
+    assert set(VARIABLES) >= {
+        "ENGAGE_STORE",
+        "ENGAGE_STUDY_AREA",
+        "ENGAGE_AREA_TOLERANCE_M",
+        "ENGAGE_QUARANTINE_DIR",
+        "ENGAGE_PSEUDONYM_KEY",
+        "ENGAGE_BOUNDARIES_DIR",
+        "ENGAGE_TILES",
+    }
+    monkeypatch.setenv("ENGAGE_BOUNDARIES_DIR", str(env / "nowhere"))
+    bad = runner.invoke(app, ["stats"])
+    assert bad.exit_code == 2 and "ENGAGE_BOUNDARIES_DIR" in bad.output
+    folder = env / "boundaries"
+    shutil.copytree(SHIPPED_DIR, folder)
+    wards_file = folder / "bwd_wards_2018.geojson"
+    doc = json.loads(wards_file.read_text())
+    doc["features"][0]["properties"]["name"] = "Renamed Ward"
+    wards_file.write_text(json.dumps(doc))
+    monkeypatch.setenv("ENGAGE_BOUNDARIES_DIR", str(folder))
+    monkeypatch.setenv("ENGAGE_TILES", "http://127.0.0.1:9/{z}/{x}/{y}.png")
+    try:
+        settings = Settings.from_env().apply()
+        assert settings.tiles == "http://127.0.0.1:9/{z}/{x}/{y}.png"
+        assert find_ward("Renamed Ward")[1] == "Renamed Ward"
+    finally:
+        use_boundaries_dir(None)
+    from geo.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="Renamed Ward"):
+        find_ward("Renamed Ward")
