@@ -141,3 +141,25 @@ def write_hotspots_geojson(
     doc = {"type": "FeatureCollection", "features": features}
     text = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return atomic_write_text(Path(path), text + "\n")
+
+
+def write_cells(
+    path: str | Path, cells: pd.DataFrame, *, meta: Mapping[str, Any] | None = None
+) -> Path:
+    """A per-cell table (``engage hotspots``, ``engage trends``) as CSV or GeoJSON by suffix.
+
+    ``.geojson``: :func:`write_hotspots_geojson`. ``.csv``: one row per cell,
+    ``h3`` as hex text, text cells that a spreadsheet would run as formulas
+    neutralised; written whole or not at all. A partner or neighbourhood
+    table must be that audience's view (``meta``'s audience).
+    """
+    out = Path(path)
+    if out.suffix.lower() == ".geojson":
+        return write_hotspots_geojson(out, cells, meta=meta)
+    require_columns(cells, "cells", ("h3",))
+    table = _checked(cells, "cells", meta).copy()
+    table["h3"] = cells_to_str_array(cells_as_int(table["h3"]))
+    for col in table.columns:
+        if table[col].dtype == object or pd.api.types.is_string_dtype(table[col]):
+            table[col] = neutralise_formulas(table[col])
+    return atomic_write_text(out, table.to_csv(index=False, lineterminator="\n"))

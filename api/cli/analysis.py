@@ -29,6 +29,7 @@ from api.usecases import week as weeks
 from api.usecases.params import base_params
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import DEFAULT_K, Audience
+from maps.exports import write_cells
 from models.params import ParamsSource
 
 
@@ -37,23 +38,9 @@ def _check_cells_out(out: Path) -> None:
         fail(f"`--out` must end in .geojson or .csv, got {out.name!r}.")
 
 
-def _write_cells(out: Path, frame: pd.DataFrame) -> None:
-    """A per-cell table (an audience's view) as CSV (h3 as hex, formulas neutralised) or
-    GeoJSON hexagons."""
-    from geo.export import neutralise_formulas
-    from geo.h3index import cells_to_str_array
-    from maps.exports import write_hotspots_geojson
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".geojson":
-        write_hotspots_geojson(out, frame)
-        return
-    table = frame.copy()
-    table["h3"] = cells_to_str_array(table["h3"])
-    for c in table.columns:
-        if table[c].dtype == object:
-            table[c] = neutralise_formulas(table[c])
-    table.to_csv(out, index=False)
+def _write_cells(out: Path, frame: pd.DataFrame, rules: Audience) -> None:
+    """A per-cell table (the audience's view) as CSV or GeoJSON hexagons."""
+    write_cells(out, frame, meta={"audience": rules.name, "suppress_below": rules.k})
 
 
 def _announce(source: ParamsSource) -> None:
@@ -109,7 +96,7 @@ def hotspots(
         engine=engine,
         audience=rules,
     )
-    _write_cells(out, frame)
+    _write_cells(out, frame, rules)
     hot = int((frame["score_class"] > 0).sum())
     typer.echo(f"{len(frame)} cells ({hot} scored), {rules.name} view -> {out}")
     for key in ("bandwidth_m", "bandwidth_rule", "eps_m", "eps_rule", "engine", "core_rule"):
@@ -149,7 +136,7 @@ def trends(
     )
     if "mk_z" in frame.columns:
         frame = frame.assign(score=frame["mk_z"].fillna(0.0))
-    _write_cells(out, frame)
+    _write_cells(out, frame, rules)
     counts = frame["pattern"].value_counts()
     typer.echo(f"{len(frame)} cells over {meta['n_weeks']} weeks, {rules.name} view -> {out}")
     for pattern, n in counts.items():
