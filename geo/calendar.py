@@ -16,6 +16,16 @@ from geo.errors import ValidationError
 
 LOCAL_TZ = "Europe/London"
 HORIZONS = ("week", "month")
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+"""Years a command-line day or week may fall in (pandas' nanosecond times end in 2262)."""
+
+
+def _check_year(year: int, name: str, text: str) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        msg = (
+            f"`{name}` {text!r} is outside the years {FIRST_YEAR}-{LAST_YEAR} the product handles."
+        )
+        raise ValidationError(msg)
 
 
 def week_start(ts: pd.Series) -> pd.Series:
@@ -53,6 +63,7 @@ def parse_day(text: str | None, name: str) -> datetime | None:
     except ValueError:
         msg = f"`{name}` must be a date like 2025-03-14, got {text!r}."
         raise ValidationError(msg) from None
+    _check_year(value.year, name, text)
     if value.tzinfo is None:
         local = pd.Timestamp(value).tz_localize(
             LOCAL_TZ, ambiguous=False, nonexistent="shift_forward"
@@ -81,6 +92,7 @@ def patrol_week(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     if not m:
         msg = f"`--week` must look like 2026-W02 (ISO year and week), got {text!r}."
         raise ValidationError(msg)
+    _check_year(int(m.group(1)), "--week", text)
     try:
         monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except ValueError:

@@ -30,6 +30,7 @@ replaces a good one.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,18 +303,43 @@ def export(
 
 
 def _write_geojson(store: Store, table: schemas.Table, prefix: str, path: Path) -> int:
+    """Every row as one FeatureCollection, streamed a chunk at a time.
+
+    Each chunk is written by GDAL's GeoJSON driver (RFC 7946) to a scratch
+    file beside ``path`` and its features are copied into ``path`` between
+    one collection header and footer, so the memory held is one chunk's.
+    """
+    import tempfile
+
     n = 0
-    for i, chunk in enumerate(_at_least_one(store.iter_rows(table), table)):
-        if i > 0:
-            msg = "geojson export holds one chunk at most; use gpkg for large tables."
-            raise ValidationError(msg)
-        geom, ok = _points(chunk, prefix)
-        keep = np.ones(len(chunk), dtype=bool) if prefix == table.points[0] else ok
-        gdf = _features(_text_frame(table, chunk[keep]), geom[keep])
-        pyogrio.write_dataframe(
-            gdf, path, driver="GeoJSON", geometry_type="Point", layer_options={"RFC7946": "YES"}
-        )
-        n += len(gdf)
+    with path.open("w", encoding="utf-8") as out:
+        out.write('{"type": "FeatureCollection", "features": [\n')
+        for chunk in _at_least_one(store.iter_rows(table), table):
+            geom, ok = _points(chunk, prefix)
+            keep = np.ones(len(chunk), dtype=bool) if prefix == table.points[0] else ok
+            gdf = _features(_text_frame(table, chunk[keep]), geom[keep])
+            if gdf.empty:
+                continue
+            fd, scratch = tempfile.mkstemp(suffix=".geojson", dir=path.parent)
+            os.close(fd)
+            try:
+                pyogrio.write_dataframe(
+                    gdf,
+                    scratch,
+                    driver="GeoJSON",
+                    geometry_type="Point",
+                    layer_options={"RFC7946": "YES"},
+                )
+                text = Path(scratch).read_text(encoding="utf-8")
+            finally:
+                Path(scratch).unlink(missing_ok=True)
+            start = text.index("[", text.index('"features"')) + 1
+            end = text.rindex("]")
+            features = text[start:end].strip()
+            if features:
+                out.write((",\n" if n else "") + features)
+                n += len(gdf)
+        out.write("\n]}\n")
     return n
 
 

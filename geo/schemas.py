@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from geo.errors import ValidationError
+
 STORE_RES = 12
 """H3 resolution at which every point is stored (about 307 m2 a cell)."""
 
@@ -239,5 +241,5 @@ def table(name: str) -> Table:
     try:
         return TABLES[name]
     except KeyError:
-        msg = f"unknown table `{name}`; expected one of {', '.join(TABLES)}"
-        raise ValueError(msg) from None
+        msg = f"unknown table `{name}`; expected one of {', '.join(TABLES)}."
+        raise ValidationError(msg) from None

@@ -94,6 +94,10 @@ TARGET_TABLE_COLUMNS = (
 """Header of the target table's first row per target (the second row is *Why*)."""
 
 _COL_WIDTHS_MM = (8, 9, 34, 28, 15, 15, 12, 15, 24, 24)
+FIELD_CHARS = 80
+"""Longest ward or venue name a table cell prints (longer ones end in an ellipsis)."""
+WHY_CHARS = 600
+"""Longest reason a target's *Why* row prints."""
 
 WardsArg: TypeAlias = Sequence[tuple[str, str]] | gpd.GeoDataFrame | None
 
@@ -259,7 +263,7 @@ def _key_table(
         return None
     head = ["#", "Grid ref", "Patrol window", "Children"]
     rows = [
-        [str(row.rank), row.grid_ref, row.patrol_window, row.children]
+        [str(row.rank), clip(row.grid_ref, 20), clip(row.patrol_window, 40), row.children]
         for row in target_rows(targets, info)
     ]
     blocks = 2 if len(rows) > 6 else 1
@@ -463,21 +467,23 @@ def target_table(
     commands = table_commands(rules_from=None, pad_h=2.5)
     for i, row in enumerate(target_rows(targets, info)):
         r = 1 + 2 * i
+        # Free text from data is cut to what a table row can hold, with an ellipsis: a row
+        # taller than the page would stop the whole pack.
         fields = (
             row.visit_order,
-            row.ward,
-            row.grid_ref,
+            clip(row.ward, FIELD_CHARS),
+            clip(row.grid_ref, 20),
             row.episodes,
             row.children,
             row.found,
             row.venue_reports,
-            row.patrol_window,
-            row.nearest_venue,
+            clip(row.patrol_window, 40),
+            clip(row.nearest_venue, FIELD_CHARS),
         )
         data.append(
             [para(row.rank, styles["cellb"])] + [para(text, styles["cell"]) for text in fields]
         )
-        why_par = Paragraph(f"<b>Why:</b> {escape(row.why)}", styles["cell"])
+        why_par = Paragraph(f"<b>Why:</b> {escape(clip(row.why, WHY_CHARS))}", styles["cell"])
         data.append(["", why_par] + [""] * (len(TARGET_TABLE_COLUMNS) - 2))
         commands += [
             ("SPAN", (1, r + 1), (-1, r + 1)),

@@ -24,6 +24,11 @@ from maps.reports import backtest_facts, backtest_pdf, marking_text, tune_pdf
 from models.backtest import BacktestResult
 from models.tuning import TuneResult
 
+BACKTEST_FILES = ("backtest.pdf", "backtest.csv", "summary.csv", "backtest.html")
+"""What ``engage backtest`` writes into its folder."""
+TUNE_FILES = ("tune.pdf", "tune.csv", "params.json", "tune.html")
+"""What ``engage tune`` writes into its folder."""
+
 SUMMARY_SHOWN = (
     "method",
     "coverage",
@@ -122,7 +127,7 @@ def write_backtest_report(
             {"heading": "PAI", "png": metric_by_coverage_png(summary, "pai", "PAI")},
         ],
     )
-    with staged(out_dir, ("backtest.pdf", "backtest.csv", "summary.csv", "backtest.html")) as tmp:
+    with staged(out_dir, BACKTEST_FILES) as tmp:
         backtest_pdf(result, tmp / "backtest.pdf", marking=marking)
         result.folds.to_csv(tmp / "backtest.csv", index=False)
         summary.to_csv(tmp / "summary.csv", index=False)
@@ -165,8 +170,7 @@ def write_tune_report(
             },
         ],
     )
-    names = ("tune.pdf", "tune.csv", "params.json", "tune.html")
-    with staged(out_dir, names) as tmp:
+    with staged(out_dir, TUNE_FILES) as tmp:
         tune_pdf(result, tmp / "tune.pdf", marking=marking)
         t.to_csv(tmp / "tune.csv", index=False)
         (tmp / "params.json").write_text(params_json, encoding="utf-8")

@@ -11,6 +11,7 @@ import typer
 from api.cli.common import (
     AreaOpt,
     AudienceOpt,
+    ForceOpt,
     FromOpt,
     KOpt,
     MarkingOpt,
@@ -22,6 +23,7 @@ from api.cli.common import (
     command,
     day,
     fail,
+    out_kind,
     settings,
 )
 from api.usecases import cells as cell_tables
@@ -30,7 +32,8 @@ from api.usecases.params import base_params
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import DEFAULT_K, Audience
 from maps.exports import write_cells
-from models.params import ParamsSource
+from maps.files import check_output_file, check_output_folder
+from models.params import DEFAULTS, ParamsSource
 
 
 def _check_cells_out(out: Path) -> None:
@@ -73,6 +76,7 @@ def hotspots(
     params_file: ParamsOpt = None,
     audience: AudienceOpt = "analyst",
     k: KOpt = DEFAULT_K,
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """One row per cell of the study area: counts, score (higher is hotter), method columns."""
@@ -80,6 +84,7 @@ def hotspots(
     s = settings()
     location = store or s.store
     _check_cells_out(out)
+    check_output_file(out, kind=out_kind(out), store=location, force=force)
     source = base_params(params_file, location, layer=layer, category=category).with_overrides(
         method=method, res=res, bandwidth_m=bandwidth_m, eps_m=eps_m, min_samples=min_samples
     )
@@ -116,12 +121,14 @@ def trends(
     rings: Annotated[int, typer.Option("--rings", help="Gi* neighbourhood in H3 rings.")] = 1,
     audience: AudienceOpt = "analyst",
     k: KOpt = DEFAULT_K,
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Emerging hotspot classes per cell over weekly bins (Gi* + Mann-Kendall)."""
     rules = Audience.make(audience, k)
     s = settings()
     _check_cells_out(out)
+    check_output_file(out, kind=out_kind(out), store=store or s.store, force=force)
     frame, meta = cell_tables.trends_table(
         store or s.store,
         start=day(since, "--from"),
@@ -130,7 +137,7 @@ def trends(
         layer=layer,
         category=category,
         areas=area,
-        res=res or 9,
+        res=DEFAULTS.replace(res=res).res,  # checked as every command's --res is
         k=rings,
         audience=rules,
     )
@@ -159,6 +166,7 @@ def targets(
     params_file: ParamsOpt = None,
     audience: AudienceOpt = "analyst",
     k: KOpt = DEFAULT_K,
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """The ranked, explained target list for a patrol week (the weekly pack's targets)."""
@@ -167,6 +175,7 @@ def targets(
     rules = Audience.make(audience, k)
     s = settings()
     location = store or s.store
+    check_output_file(out, kind="csv", store=location, force=force)
     source = base_params(params_file, location).with_overrides(
         method=method, res=res, lookback_weeks=lookback_weeks, top_n=top
     )
@@ -203,11 +212,13 @@ def weekly(
     marking: MarkingOpt = DEFAULT_MARKING,
     params_file: ParamsOpt = None,
     k: KOpt = DEFAULT_K,
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """The weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json."""
     s = settings()
     location = store or s.store
+    check_output_folder(out, weeks.OUTPUTS.values(), store=location, force=force)
     source = base_params(params_file, location).with_overrides(
         method=method,
         res=res,

@@ -130,3 +130,15 @@ KOpt = Annotated[
         "(default 5, never below 3).",
     ),
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace an existing output (never the store, nor a file of another kind).",
+    ),
+]
+
+
+def out_kind(out: Path) -> str:
+    """The kind of a per-cell table output, by its suffix."""
+    return "geojson" if out.suffix.lower() == ".geojson" else "csv"

@@ -10,12 +10,23 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from api.cli.common import FromOpt, StoreOpt, ToOpt, command, day, fail, settings
+from api.cli.common import (
+    ForceOpt,
+    FromOpt,
+    StoreOpt,
+    ToOpt,
+    command,
+    day,
+    fail,
+    settings,
+)
 from api.usecases import tables
+from api.usecases.demo import DEMO_OUTPUTS
 from api.usecases.demo import demo as run_demo
-from api.usecases.ingest import ingest_files, simulate_scenario
+from api.usecases.ingest import SCENARIO_FILES, ingest_files, simulate_scenario
 from api.usecases.store import init_store
 from geo.ingest import KINDS
+from maps.files import check_output_file, check_output_folder
 
 ANALYST_ONLY = (
     "analyst view: exact counts and stored rows, not for partner or neighbourhood "
@@ -99,8 +110,10 @@ def simulate(
             "the last Monday before today, UK time, so no date is in the future)."
         ),
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Write a synthetic Blackburn with Darwen scenario (episodes, venues, reports, disruptions)."""
+    check_output_folder(out, SCENARIO_FILES, store=settings().store, force=force)
     try:
         first = date.fromisoformat(start) if start else None
     except ValueError:
@@ -135,9 +148,13 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo"),
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic scenario.")] = 7,
     weeks: Annotated[int, typer.Option(help="Weeks of synthetic data.")] = 52,
+    force: ForceOpt = False,
 ) -> None:
     """Simulate Blackburn with Darwen, ingest it into the embedded store and print counts."""
-    result = run_demo(out, seed=seed, weeks=weeks, settings=settings())
+    s = settings()
+    # The demo's folder: its own earlier run is replaced; anything else needs --force.
+    check_output_folder(out, DEMO_OUTPUTS, store=s.store, force=force)
+    result = run_demo(out, seed=seed, weeks=weeks, settings=s)
     if result.generated_key:
         typer.echo(
             "note: ENGAGE_PSEUDONYM_KEY is unset, so this synthetic demo uses a one-off random "
@@ -209,10 +226,12 @@ def export_cmd(
             "(then only episodes with a found point)."
         ),
     ] = "last_seen",
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Export stored tables for QGIS or a spreadsheet (analyst view: stored rows, analysts only)."""
     s = settings()
+    check_output_file(out, kind=fmt, store=store or s.store, force=force)
     written = tables.export_tables(
         store or s.store, fmt, out, tables=table, point=point, settings=s
     )

@@ -7,11 +7,22 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import AreaOpt, MarkingOpt, ResOpt, StoreOpt, command, day, fail, settings
+from api.cli.common import (
+    AreaOpt,
+    ForceOpt,
+    MarkingOpt,
+    ResOpt,
+    StoreOpt,
+    command,
+    day,
+    fail,
+    settings,
+)
 from api.usecases import backtest as evaluation
 from api.usecases.params import accept_params, base_params
 from maps.audience import DEFAULT_MARKING
-from maps.reportfiles import write_backtest_report
+from maps.files import check_output_folder
+from maps.reportfiles import BACKTEST_FILES, TUNE_FILES, write_backtest_report
 from models.params import lookback_periods, lookback_text
 from models.tuning import parse_grid
 
@@ -62,10 +73,12 @@ def backtest(
             help="Parameter file from `engage tune`: its method, settings and lookback.",
         ),
     ] = None,
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Rolling-origin backtest: hit rate, PAI and PEI* per method and coverage, with baselines."""
     s = settings()
+    check_output_folder(out, BACKTEST_FILES, store=store or s.store, force=force)
     start, end = day(since, "--from"), day(until, "--to")
     # A backtest judges settings: the defaults or a file's, never silently the accepted ones.
     source = base_params(params_file, None).with_overrides(res=res, lookback_weeks=lookback_weeks)
@@ -153,10 +166,12 @@ def tune(
         str | None, typer.Option(help="Dask scheduler tcp://HOST:PORT (default: local cores).")
     ] = None,
     marking: MarkingOpt = DEFAULT_MARKING,
+    force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
     """Backtest every combination of a parameter grid; rank them against the baselines."""
     s = settings()
+    check_output_folder(out, TUNE_FILES, store=store or s.store, force=force)
     start, end = day(since, "--from"), day(until, "--to")
     location = store or s.store
     combos = parse_grid(grid)

@@ -125,6 +125,7 @@ def trends_table(
     intelligence with handling code C, patterns only where enough children
     stand behind them).
     """
+    res = DEFAULTS.replace(res=res).res  # one resolution check for every analysis
     if audience is not None and audience.res is not None:
         res = audience.res
     polygon, _, _ = analysis_area(settings, areas)

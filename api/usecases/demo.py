@@ -11,6 +11,7 @@ from api.usecases.tables import Stats, stats
 from api.usecases.week import WeeklyResult, weekly
 from geo.ingest import IngestReport
 from geo.pseudonym import generate_key
+from maps.files import record_written
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class DemoResult:
     generated_key: bool
     pack: WeeklyResult
 
+
+DEMO_OUTPUTS = ("engage.gpkg", "scenario", "quarantine", "pack")
+"""What ``engage demo`` writes into its folder."""
 
 DEMO_ORDER = (
     ("venues", "venues.csv"),
@@ -42,6 +46,8 @@ def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> De
     out = Path(out)
     scenario = out / "scenario"
     location = str(out / "engage.gpkg")
+    # The caller checked that the folder holds nothing of anyone else's (DEMO_OUTPUTS);
+    # the demo's own earlier store is replaced by a fresh one.
     if Path(location).exists():
         Path(location).unlink()
     simulate_scenario(scenario, seed=seed, weeks=weeks)
@@ -59,4 +65,5 @@ def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> De
     for kind, name in DEMO_ORDER:
         reports += ingest_files(location, kind, [scenario / name], settings=demo_settings)
     pack = weekly(location, week=None, out_dir=out / "pack", settings=demo_settings)
+    record_written(out, DEMO_OUTPUTS)
     return DemoResult(scenario, location, reports, stats(location), generated, pack)

@@ -9,8 +9,10 @@ from typing import Any
 from api.settings import Settings
 from api.usecases.store import opened_store
 from geo.boundaries import StudyArea
+from geo.errors import InputFileError
 from geo.ingest import IngestReport, ingest_file
 from geo.pseudonym import check_key
+from maps.files import staged
 
 
 def ingest_files(
@@ -30,10 +32,16 @@ def ingest_files(
     ``key`` (default the settings' ``ENGAGE_PSEUDONYM_KEY``) pseudonymises
     person ids; it is checked here and never stored.
     """
+    for path in paths:
+        if Path(path).is_dir():
+            fix = f"Give the files in it, e.g. {path}/*.csv."
+            raise InputFileError(str(path), "is a folder, not a file.", fix)
+        if not Path(path).is_file():
+            raise InputFileError(str(path), "file not found.", "Check the path.")
     key = key or settings.pseudonym_key
     key_bytes = check_key(key) if key else None
     reports = []
-    with opened_store(location) as store:
+    with opened_store(location, init=True) as store:
         for path in paths:
             report = ingest_file(
                 store,
@@ -55,10 +63,39 @@ def ingest_files(
     return reports
 
 
+SCENARIO_FILES = (
+    "episodes.csv",
+    "venues.csv",
+    "venue_reports.csv",
+    "disruptions.csv",
+    "truth.json",
+)
+"""The files ``engage simulate`` writes into its folder."""
+
+
 def simulate_scenario(out: Path, *, seed: int, weeks: int, start: date | None = None) -> Any:
-    """Write the synthetic Blackburn with Darwen scenario into ``out``."""
+    """Write the synthetic Blackburn with Darwen scenario into ``out``.
+
+    The files are written in a temporary folder inside ``out`` and moved in
+    together, so a failure leaves ``out`` as it was and no file written
+    through a link planted there.
+    """
+    from dataclasses import replace
+
     from geo.simulate import simulate
 
-    if start is None:
-        return simulate(out, seed=seed, weeks=weeks)
-    return simulate(out, seed=seed, weeks=weeks, start=start)
+    out = Path(out)
+    with staged(out, SCENARIO_FILES) as tmp:
+        if start is None:
+            files = simulate(tmp, seed=seed, weeks=weeks)
+        else:
+            files = simulate(tmp, seed=seed, weeks=weeks, start=start)
+    return replace(
+        files,
+        out_dir=out,
+        episodes=out / "episodes.csv",
+        venues=out / "venues.csv",
+        venue_reports=out / "venue_reports.csv",
+        disruptions=out / "disruptions.csv",
+        truth=out / "truth.json",
+    )

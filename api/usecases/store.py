@@ -25,8 +25,13 @@ from models.events import FOUND_WITHIN, Span, events_from_tables, tables_for
 
 
 @contextmanager
-def opened_store(location: str, *, init: bool = True) -> Iterator[Store]:
-    """Open a store (creating its tables when ``init``) and close it afterwards."""
+def opened_store(location: str, *, init: bool = False) -> Iterator[Store]:
+    """Open a store and close it afterwards.
+
+    Only ``init`` (``engage init`` and ``engage ingest``) creates or migrates
+    the store; every other use case opens an existing one, so a mistyped
+    ``--store`` is a clear error and never an empty new store.
+    """
     store = open_store(location)
     try:
         if init:
@@ -38,7 +43,7 @@ def opened_store(location: str, *, init: bool = True) -> Iterator[Store]:
 
 def init_store(location: str) -> str:
     """Create or migrate the store's tables; returns its location."""
-    with opened_store(location):
+    with opened_store(location, init=True):
         return location
 
 

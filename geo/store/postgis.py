@@ -325,8 +325,16 @@ class PostgisStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._conninfo, self.schema = split_url(url)
         self._safe_url = redact_url(url)
+        if urlsplit(url).netloc.count("@") > 1:
+            # libpq would take the part after the first @ as the host and print it in its
+            # error: a piece of the password. Refuse before connecting, printing none of it.
+            msg = (
+                f"store URL `{self._safe_url}` has an @ in its user name or password; write "
+                "it as %40 (URL-encoded), e.g. postgresql://user:pa%40ss@host/db."
+            )
+            raise ValidationError(msg)
+        self._conninfo, self.schema = split_url(url)
         try:
             given = conninfo_to_dict(self._conninfo)
         except psycopg.ProgrammingError as exc:
@@ -368,10 +376,18 @@ class PostgisStore:
             with psycopg.connect(self._conninfo, **self._connect_kwargs) as conn:
                 row = conn.execute(
                     "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis'),"
-                    " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis')"
+                    " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'),"
+                    " EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = %s)",
+                    (self.schema,),
                 ).fetchone()
         except psycopg.OperationalError as exc:
             raise self._unreachable(exc) from exc
+        if not for_init and not (row and row[2]):
+            msg = (
+                f"no Engage store in schema `{self.schema}` of {self._safe_url}. Check "
+                "--store (and ?schema=), or create the store with `engage init --store ...`."
+            )
+            raise StoreError(msg)
         installed, available = bool(row and row[0]), bool(row and row[1])
         if not installed and not available:
             raise self._missing_postgis()

@@ -223,3 +223,164 @@ def test_every_engage_variable_is_read_by_the_settings(
 
     with pytest.raises(ValidationError, match="Renamed Ward"):
         find_ward("Renamed Ward")
+
+
+@pytest.fixture
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A small synthetic store (the command-line tests' builder)."""
+    from .conftest import synthetic_store
+
+    return synthetic_store(tmp_path_factory.mktemp("errors"), seed=5, weeks=12)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["stats", "--table", "nope"], "unknown table `nope`"),
+        (["export", "--format", "csv", "--table", "nope", "--out", "{tmp}/x.csv"], "unknown table"),
+        (
+            ["export", "--format", "geojson", "--table", "venue_reports", "--out", "{tmp}/x.json"],
+            "has no points",
+        ),
+        (["weekly", "--week", "9999-W52", "--out", "{tmp}/w"], "outside the years 1900-2200"),
+        (["weekly", "--week", "0001-W01", "--out", "{tmp}/w"], "outside the years 1900-2200"),
+        (
+            ["hotspots", "--from", "0001-01-01", "--to", "9999-12-31", "--out", "{tmp}/h.csv"],
+            "outside the years 1900-2200",
+        ),
+        (["trends", "--res", "0", "--out", "{tmp}/t.csv"], "`res` must be a whole number from 7"),
+        (["trends", "--res", "12", "--out", "{tmp}/t.csv"], "`res` must be a whole number from 7"),
+        (["ingest", "episodes", "{tmp}"], "is a folder, not a file"),
+        (["ingest", "episodes", "{tmp}/missing.csv"], "file not found"),
+    ],
+)
+def test_bad_commands_get_one_line_and_no_traceback(
+    demo_store: str, tmp_path: Path, args: list[str], says: str
+) -> None:
+    filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = runner.invoke(
+        app,
+        [*filled, "--store", demo_store],
+        env={"ENGAGE_PSEUDONYM_KEY": "k" * 8 + "0123456789abcdefghijklmnop"},
+    )
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert says in result.output
+    assert "Traceback" not in result.output
+
+
+def test_read_commands_never_create_a_store(tmp_path: Path, pg_url: str) -> None:
+    typo = tmp_path / "typo.gpkg"
+    for args in (["stats"], ["hotspots", "--out", str(tmp_path / "h.csv")]):
+        result = runner.invoke(app, [*args, "--store", str(typo)])
+        assert result.exit_code == 2 and "no store at" in result.output, result.output
+    assert not typo.exists()
+    schema = "engage_typo_schema_never_made"
+    url = f"{pg_url}?schema={schema}"
+    result = runner.invoke(app, ["stats", "--store", url])
+    assert result.exit_code == 2 and f"no Engage store in schema `{schema}`" in result.output
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+        ).fetchone()
+    assert row is not None and row[0] == 0
+
+
+def test_no_part_of_a_password_is_printed() -> None:
+    secret = "S3cretPart"
+    result = runner.invoke(
+        app, ["stats", "--store", f"postgresql://postgres:{secret}@tail@127.0.0.1:1/test"]
+    )
+    assert result.exit_code == 2
+    assert secret not in result.output and "tail" not in result.output
+    assert "%40" in result.output
+
+
+def test_an_output_never_destroys_the_store(demo_store: str, tmp_path: Path) -> None:
+    """An output that is the store, through its own path, a link or another spelling, is
+    refused and the store stays a store; so is an existing file of another kind, and an
+    existing output of the same kind without --force."""
+    import hashlib
+    import os
+
+    before = hashlib.sha256(Path(demo_store).read_bytes()).hexdigest()
+    link = tmp_path / "link.gpkg"
+    os.symlink(demo_store, link)
+    other_spelling = str(Path(demo_store).parent / "." / Path(demo_store).name)
+    week = ["--week", "2025-W10"]
+    for out in (demo_store, str(link), other_spelling):
+        for args in (
+            ["targets", *week, "--out", out, "--force"],
+            ["export", "--format", "gpkg", "--out", out, "--force"],
+            ["export", "--format", "csv", "--table", "episodes", "--out", out, "--force"],
+            ["hotspots", "--out", out, "--force"],
+        ):
+            result = runner.invoke(app, [*args, "--store", demo_store])
+            assert result.exit_code == 2, (args, result.output)
+            said = result.output
+            assert "is the store itself" in said or "Engage store" in said or "must end in" in said
+    assert hashlib.sha256(Path(demo_store).read_bytes()).hexdigest() == before
+    # An existing file of another kind is not replaced, even with --force.
+    notes = tmp_path / "notes.geojson"
+    notes.write_text("my own notes, not a GeoJSON\n")
+    kept = runner.invoke(app, ["hotspots", "--store", demo_store, "--out", str(notes), "--force"])
+    assert kept.exit_code == 2 and "already holds" in kept.output
+    assert notes.read_text() == "my own notes, not a GeoJSON\n"
+    # An output of the same kind: refused without --force, replaced with it.
+    out = tmp_path / "t.csv"
+    first = runner.invoke(app, ["targets", "--store", demo_store, *week, "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["targets", "--store", demo_store, *week, "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+    forced = runner.invoke(
+        app, ["targets", "--store", demo_store, *week, "--out", str(out), "--force"]
+    )
+    assert forced.exit_code == 0, forced.output
+
+
+def test_a_pack_folder_is_replaced_whole_and_never_through_a_link(
+    demo_store: str, tmp_path: Path
+) -> None:
+    """A link planted where a temporary file could go is never written through; a folder
+    holding files the product did not write needs --force; a re-run replaces its own."""
+    import os
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    for name in ("targets.csv.part", ".targets.csv.part", "map.html.part"):
+        os.symlink(victim, pack / name)
+    args = ["weekly", "--store", demo_store, "--week", "2025-W10", "--out", str(pack)]
+    assert runner.invoke(app, args).exit_code == 0
+    assert victim.read_text() == "precious\n"
+    assert runner.invoke(app, args).exit_code == 0  # its own earlier pack
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "map.html").write_text("someone else's map")
+    refused = runner.invoke(app, [*args[:-1], str(foreign)])
+    assert refused.exit_code == 2 and "did not write" in refused.output
+    assert (foreign / "map.html").read_text() == "someone else's map"
+    assert runner.invoke(app, [*args[:-1], str(foreign), "--force"]).exit_code == 0
+
+
+def test_demo_and_simulate_keep_what_they_did_not_write(tmp_path: Path) -> None:
+    """`demo --out .` no longer deletes the default store, and simulate no longer overwrites
+    a folder's files; each re-runs into its own output."""
+    store = tmp_path / "engage.gpkg"
+    store.write_bytes(b"not the demo's")
+    refused = runner.invoke(app, ["demo", "--out", str(tmp_path), "--weeks", "4"])
+    assert refused.exit_code == 2 and "engage.gpkg" in refused.output
+    assert store.read_bytes() == b"not the demo's"
+    scenario = tmp_path / "s"
+    scenario.mkdir()
+    (scenario / "episodes.csv").write_text("mine\n")
+    no = runner.invoke(app, ["simulate", "--out", str(scenario), "--weeks", "4"])
+    assert no.exit_code == 2 and (scenario / "episodes.csv").read_text() == "mine\n"
+    fresh = tmp_path / "fresh"
+    for _ in range(2):
+        ok = runner.invoke(app, ["simulate", "--out", str(fresh), "--weeks", "4"])
+        assert ok.exit_code == 0, ok.output
+    assert (fresh / "episodes.csv").read_text().startswith("episode_id,")

@@ -151,7 +151,7 @@ def test_trends_classify_every_cell(store: str, tmp_path: Path) -> None:
             "--to",
             "2019-02-01",
             "--out",
-            str(out),
+            str(out.with_name("empty.csv")),
         ],
     )
     assert bad.exit_code == 2 and "no events in the window" in bad.output

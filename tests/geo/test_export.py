@@ -268,3 +268,43 @@ def test_bad_arguments_write_nothing(
         export(filled, fmt, out, tables=tables, point=point)
     assert out.read_text() == "an earlier export"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out")) == [out.name]
+
+
+def test_a_geojson_export_of_more_than_one_chunk_holds_every_row(tmp_path: Path) -> None:
+    """120,000 incidents (more than one 100,000-row read) export whole: every row is a
+    feature of one valid FeatureCollection, none cut off."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from geo.ingest import ingest_file
+    from geo.store import open_store
+
+    n = 120_000
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "incident_id": [f"I{i:06d}" for i in range(n)],
+            "category": "Other crime",
+            "occurred_at": "2025-03-01",
+            "lat": 53.745 + rng.uniform(-0.01, 0.01, n),
+            "lng": -2.48 + rng.uniform(-0.01, 0.01, n),
+        }
+    )
+    path = tmp_path / "incidents.csv"
+    frame.to_csv(path, index=False)
+    store = open_store(tmp_path / "big.gpkg")
+    store.init()
+    try:
+        report = ingest_file(store, "incidents", path, quarantine_dir=tmp_path / "q")
+        assert report.rows_stored == n
+        out = tmp_path / "incidents.geojson"
+        written = export(store, "geojson", out, tables=["incidents"])
+    finally:
+        store.close()
+    assert written == {"incidents": n}
+    doc = json.loads(out.read_text())
+    assert doc["type"] == "FeatureCollection" and len(doc["features"]) == n
+    ids = {f["properties"]["incident_id"] for f in doc["features"]}
+    assert ids == set(frame["incident_id"])

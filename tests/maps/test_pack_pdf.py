@@ -234,3 +234,21 @@ def test_unknown_ward_is_a_clear_error(tmp_path: Path) -> None:
             meta=make_meta(),
             wards=[("E05999999", "Nowhere")],
         )
+
+
+def test_long_text_is_cut_with_an_ellipsis_not_a_crash(tmp_path: Path) -> None:
+    """A venue name of 1,200 characters, a reason of 4,000 and a ward of 500 used to stop the
+    whole pack (a table row taller than the page); they print cut, ending in an ellipsis."""
+    area = make_area()
+    hotspots = make_hotspots(area, n_cells=40)
+    targets = make_targets(hotspots, area, n=4)
+    targets.loc[0, "nearest_venue"] = "Long " * 240
+    targets.loc[1, "why"] = "word " * 800
+    targets.loc[2, "ward_name"] = "W" * 500
+    cells, shown = views(hotspots, targets, "analyst")
+    out = build_pack(tmp_path / "long.pdf", cells, shown, area=area, meta=make_meta("analyst"))
+    text = "\n".join(p.extract_text() for p in PdfReader(out).pages)
+    flat = " ".join(text.split())
+    assert "Long Long" in flat and "…" in flat
+    assert flat.count("word") < 200  # cut to the printed limit, not all 800
+    assert all(p.extract_text().count(MARKING) >= 2 for p in PdfReader(out).pages)
