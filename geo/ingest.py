@@ -278,7 +278,7 @@ def _rename_aliases(columns: list[str], spec: InputSpec) -> dict[str, str]:
     return mapping
 
 
-def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
+def _check_header(spec: InputSpec, columns: list[str], path: str, source: Source) -> None:
     if spec.kind == "police-uk":
         missing = [c for c in POLICE_UK_COLUMNS if c not in columns]
         if missing:
@@ -298,10 +298,20 @@ def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
             for c in ("source_evaluation", "intelligence_assessment", "handling_code")
             if c not in columns
         ]
+    no_point = False
     for prefix, required in spec.points:
         pc = PointColumns.find(prefix, columns)
         if required and not (pc.has_latlng or pc.has_bng):
             missing.append(f"{prefix}lat and {prefix}lng (or {prefix}easting and {prefix}northing)")
+            no_point = True
+    if no_point and source.layer is not None and not source.has_geometry:
+        raise InputFileError(
+            path,
+            f"layer `{source.layer}` has no geometry (it is an attribute table) and no "
+            f"columns for a point, but {spec.kind} need one: missing {'; '.join(missing)}.",
+            "Export the layer with its points, or add the coordinate columns; "
+            "see docs/data-formats.md.",
+        )
     if missing:
         raise InputFileError(
             path,
@@ -801,13 +811,13 @@ def ingest_file(
     if kind == "police-uk":
         dropped = []
     report.dropped_columns = [source.original_columns.get(c, c) for c in dropped]
-    _check_header(spec, columns, str(path))
+    _check_header(spec, columns, str(path), source)
     known = set(_expected_columns(spec))
     report.ignored_columns = [
         source.original_columns.get(c, c)
         for c in columns
         if c not in known and c not in dropped and not c.startswith("_")
-    ]
+    ] + list(source.ignored)
     venues = None
     if kind in ("venue-reports", "disruptions"):
         venues = store.read(schemas.VENUES)
