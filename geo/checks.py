@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -352,59 +353,88 @@ def parse_point(
 
 # --- dates and times -----------------------------------------------------
 
-_OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
-_DAYFIRST_FORMATS = (
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y",
-    "%d-%m-%Y %H:%M:%S",
-    "%d-%m-%Y %H:%M",
-    "%d-%m-%Y",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
+_OFFSET_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)$"
+"""A time followed by an offset: ``21:30Z``, ``21:30:00+01:00``, ``21:30-0500``.
+
+The offset must follow a time, so the year of a day-first date (``14-03-2025``)
+is never read as an offset of -20:25."""
+_DAYFIRST_FORMATS = tuple(
+    day + time
+    for day in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
+    for time in (" %H:%M:%S", " %H:%M", "")
 )
+"""Day-first UK forms with ``/``, ``-`` or ``.``, each with a time to the second,
+to the minute, or none."""
+_DAYFIRST_OFFSET_FORMATS = tuple(f + "%z" for f in _DAYFIRST_FORMATS if "%H" in f)
 _MONTH_RE = r"^\d{4}-\d{2}$"
 _HAS_TIME_RE = r"(?:T|\s)\d{1,2}:\d{2}"
 
+SKIPPED_HOUR_REASON = (
+    "the time does not exist in UK time: clocks go forward from 01:00 to 02:00 on the last "
+    "Sunday of March; check the time, or give it with its offset (+00:00 or +01:00)"
+)
 
-def parse_timestamps(
-    cells: pd.Series, *, now: datetime | None = None
-) -> tuple[pd.Series, BoolArray, BoolArray, npt.NDArray[np.object_]]:
+
+class ParsedTimes(NamedTuple):
+    """What :func:`parse_timestamps` finds in a column of text cells."""
+
+    ts: pd.Series
+    """UTC timestamps (NaT where blank, unparseable or skipped)."""
+    bad: BoolArray
+    """Cells that are not a date in any accepted form."""
+    future: BoolArray
+    """Cells later than now (with :data:`CLOCK_SLACK`)."""
+    precision: npt.NDArray[np.object_]
+    """``exact``, ``day`` or ``month`` (None when blank)."""
+    skipped: BoolArray
+    """Local times in the hour skipped when UK clocks go forward (``2025-03-30T01:30``)."""
+
+
+def _parse_forms(text: pd.Series, formats: tuple[str, ...], *, utc: bool) -> pd.Series:
+    """Parse with ISO 8601 first, then each of ``formats`` for the cells still unparsed."""
+    dtype = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    out = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=utc).astype(dtype)
+    for fmt in formats:
+        todo = out.isna()
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce", utc=utc)
+        out[todo] = parsed.astype(dtype)
+    return out
+
+
+def parse_timestamps(cells: pd.Series, *, now: datetime | None = None) -> ParsedTimes:
     """UTC timestamps from text, local UK time unless an offset is given.
 
     Accepts ISO 8601 (``2025-03-14T21:30``, ``2025-03-14``, ``2022-10``) and
-    day-first UK forms (``14/03/2025 21:30``). Returns the timestamps, a mask
-    of unparseable cells, a mask of future ones, and each cell's precision
-    (``exact``, ``day``, ``month``; None when blank).
+    day-first UK forms with ``/``, ``-`` or ``.`` (``14/03/2025``,
+    ``14-03-2025 21:30``, ``14.03.2025 21:30:15``), each with or without an
+    offset after the time. A local time in the hour skipped when clocks go
+    forward does not exist and is returned as ``skipped`` (not moved); one in
+    the hour repeated when clocks go back is read as the first (BST) one.
     """
     now_ts = pd.Timestamp(now or datetime.now(UTC))
     text = cells.astype(str).str.strip()
     is_blank = (text == "").to_numpy()
     has_offset = text.str.contains(_OFFSET_RE, regex=True).to_numpy() & ~is_blank
     out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns, UTC]")
+    skipped = np.zeros(len(text), dtype=bool)
     if has_offset.any():
-        aware = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
-        out[has_offset] = aware.astype("datetime64[ns, UTC]")
+        out[has_offset] = _parse_forms(text[has_offset], _DAYFIRST_OFFSET_FORMATS, utc=True)
     naive_mask = ~has_offset & ~is_blank
     if naive_mask.any():
-        naive_text = text[naive_mask]
-        naive = pd.to_datetime(naive_text, format="ISO8601", errors="coerce")
-        for fmt in _DAYFIRST_FORMATS:
-            todo = naive.isna()
-            if not todo.any():
-                break
-            naive[todo] = pd.to_datetime(naive_text[todo], format=fmt, errors="coerce")
-        local = naive.astype("datetime64[ns]").dt.tz_localize(
-            LOCAL_TZ, ambiguous="NaT", nonexistent="shift_forward"
-        )
-        # The repeated hour when clocks go back: take the first (BST) reading.
-        amb = local.isna() & naive.notna()
-        if amb.any():
-            local[amb] = (
-                naive[amb].astype("datetime64[ns]").dt.tz_localize(LOCAL_TZ, ambiguous=True)
+        naive = _parse_forms(text[naive_mask], _DAYFIRST_FORMATS, utc=False)
+        local = naive.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT")
+        unresolved = local.isna() & naive.notna()
+        if unresolved.any():
+            # The repeated hour when clocks go back: take the first (BST) reading. What
+            # stays unresolved is the hour skipped when they go forward.
+            local[unresolved] = naive[unresolved].dt.tz_localize(
+                LOCAL_TZ, ambiguous=True, nonexistent="NaT"
             )
+            skipped[naive_mask] = (local.isna() & naive.notna()).to_numpy()
         out[naive_mask] = local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    bad = ~is_blank & out.isna().to_numpy()
+    bad = ~is_blank & out.isna().to_numpy() & ~skipped
     future = (out > now_ts + CLOCK_SLACK).to_numpy()
     precision = np.full(len(text), None, dtype=object)
     month = text.str.match(_MONTH_RE).to_numpy()
@@ -412,7 +442,7 @@ def parse_timestamps(
     precision[~is_blank] = "day"
     precision[~is_blank & with_time] = "exact"
     precision[~is_blank & month] = "month"
-    return out, bad, future, precision
+    return ParsedTimes(out, bad, future, precision, skipped)
 
 
 def check_timestamp(
@@ -430,7 +460,7 @@ def check_timestamp(
         if column in frame.columns
         else pd.Series([""] * len(frame), index=frame.index, dtype=object)
     )
-    ts, bad, future, precision = parse_timestamps(cells, now=now)
+    ts, bad, future, precision, skipped = parse_timestamps(cells, now=now)
     if required:
         problems.add(
             blank(cells),
@@ -446,6 +476,7 @@ def check_timestamp(
         cells,
         "unparseable date; use ISO 8601 (2025-03-14T21:30) or day-first UK (14/03/2025 21:30)",
     )
+    problems.add(skipped, rows, column, cells, SKIPPED_HOUR_REASON)
     problems.add(
         future, rows, column, cells, "the date is in the future; check the year and format"
     )

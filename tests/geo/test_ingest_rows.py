@@ -1,0 +1,55 @@
+"""Row checks end to end in both stores: dates, gradings, characters and lengths.
+
+Each test writes a small file by hand and counts, from that file, which rows
+must be stored and which quarantined, with the quarantine line each bad row gets.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from geo import schemas
+from geo.ingest import IngestReport, ingest_file
+from geo.pseudonym import check_key
+from geo.store import Store
+
+KEY = check_key("test-key-0123456789-abcdefghijklmnop")
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def ingest(store: Store, kind: str, path: Path, tmp_path: Path, **kw: Any) -> IngestReport:
+    return ingest_file(store, kind, path, key=KEY, quarantine_dir=tmp_path / "q", now=NOW, **kw)
+
+
+def quarantine(report: IngestReport) -> pd.DataFrame:
+    assert report.quarantine_path is not None
+    return pd.read_csv(report.quarantine_path, dtype=str, keep_default_na=False)
+
+
+def test_day_first_dates_with_dashes_and_the_skipped_hour(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "i.csv"
+    path.write_text(
+        "incident_id,category,occurred_at,lat,lng\n"
+        "I1,Other,14-03-2025,53.748,-2.482\n"  # day-first with dashes, no time
+        "I2,Other,14-03-2025 21:30,53.748,-2.482\n"
+        "I3,Other,14/03/2025,53.748,-2.482\n"
+        "I4,Other,2025-03-30T01:30,53.748,-2.482\n"  # skipped when clocks went forward
+        "I5,Other,2025-03-30T02:30,53.748,-2.482\n"
+    )
+    report = ingest(store, "incidents", path, tmp_path)
+    assert (report.rows_stored, report.rows_quarantined, report.exit_code) == (4, 1, 1)
+    q = quarantine(report)
+    assert q[["row", "column", "value"]].values.tolist() == [
+        ["5", "occurred_at", "2025-03-30T01:30"]
+    ]
+    assert "does not exist in UK time" in q["reason"].iloc[0]
+    stored = store.read(schemas.INCIDENTS).set_index("incident_id")
+    assert stored.loc["I1", "occurred_at"] == pd.Timestamp("2025-03-14 00:00", tz="UTC")
+    assert stored.loc["I2", "occurred_at"] == pd.Timestamp("2025-03-14 21:30", tz="UTC")
+    assert stored.loc["I3", "occurred_at"] == stored.loc["I1", "occurred_at"]
+    assert stored.loc["I5", "occurred_at"] == pd.Timestamp("2025-03-30 01:30", tz="UTC")
+    assert stored.loc[["I1", "I2", "I3"], "time_precision"].tolist() == ["day", "exact", "day"]
