@@ -500,11 +500,17 @@ def check_enum(
     required: bool = False,
     synonyms: dict[str, str] | None = None,
     upper: bool = False,
+    skip: BoolArray | None = None,
 ) -> npt.NDArray[np.object_]:
-    """Values of a closed set, forgiving case, spaces and known synonyms."""
+    """Values of a closed set, forgiving case, spaces and known synonyms.
+
+    ``skip`` marks rows whose problem with this value is already recorded
+    elsewhere (for example on a combined column); they are not reported again.
+    """
     n = len(frame)
     if column not in frame.columns:
         return np.full(n, default, dtype=object)
+    checked = np.ones(n, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
     cells = frame[column].astype(str)
     token = norm_token(cells)
     if upper:
@@ -517,14 +523,14 @@ def check_enum(
     values[~known] = default
     if required and default is None:
         problems.add(
-            is_blank,
+            is_blank & checked,
             rows,
             column,
             "",
             f"`{column}` is missing; expected one of {', '.join(allowed)}",
         )
     problems.add(
-        ~is_blank & ~known,
+        ~is_blank & ~known & checked,
         rows,
         column,
         cells,

@@ -37,6 +37,7 @@ from geo.checks import (
     check_enum,
     check_timestamp,
     content_hash,
+    norm_token,
     normalise_ids,
     parse_point,
     split_grading,
@@ -513,6 +514,62 @@ def _venues(
     )
 
 
+GRADING_PARTS = ("source_evaluation", "intelligence_assessment", "handling_code")
+UNKNOWN_GRADING = (
+    "not a 3x5x2 grading; give source evaluation 1-3, intelligence assessment A-E and "
+    "handling code P or C, as in 1AP or 2/B/C"
+)
+
+
+def _grading_parts(
+    frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
+) -> tuple[pd.DataFrame, npt.NDArray[np.bool_]]:
+    """The three grading columns, from themselves or from one ``grading`` column.
+
+    A ``grading`` that is not a 3x5x2 grading, or that disagrees with a part
+    given in its own column, is one problem on the ``grading`` column (per
+    part in conflict). Returns the frame with the parts filled in and the rows
+    whose grading problem is already named, so the parts are not reported
+    again as missing.
+    """
+    named = np.zeros(len(frame), dtype=bool)
+    if "grading" not in frame.columns:
+        return frame, named
+    cells = frame["grading"].astype(str)
+    parts = split_grading(cells)
+    unknown = ~blank(cells) & (parts["source_evaluation"] == "").to_numpy()
+    problems.add(unknown, rows, "grading", cells, UNKNOWN_GRADING)
+    named |= unknown
+    out = frame.copy()
+    for column in GRADING_PARTS:
+        part = parts[column]
+        if column not in frame.columns:
+            out[column] = part
+            continue
+        own = frame[column].astype(str)
+        own_blank = blank(own)
+        own_token = norm_token(own).str.upper()
+        conflict = ~own_blank & (part != "").to_numpy() & (own_token != part).to_numpy()
+        reasons = (
+            "`grading` "
+            + cells.str.strip()
+            + f" disagrees with `{column}` "
+            + own.str.strip()
+            + "; give one of them, or make them agree"
+        )
+        problems.add(
+            conflict,
+            rows,
+            "grading",
+            cells,
+            reasons.to_numpy(dtype=object),
+            summary=f"`grading` disagrees with `{column}`; give one of them, or make them agree",
+        )
+        named |= conflict
+        out[column] = own.where(~own_blank, part)
+    return out, named
+
+
 def _venue_reports(
     ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
 ) -> pd.DataFrame:
@@ -530,15 +587,7 @@ def _venue_reports(
         "unknown venue_id; ingest the venue first (engage ingest venues FILE)",
     )
     reported, _ = check_timestamp(frame, "reported_at", rows, problems, required=True, now=ctx.now)
-    grading = frame
-    if "grading" in frame.columns:
-        parts = split_grading(frame["grading"])
-        grading = frame.copy()
-        for c in parts.columns:
-            if c not in frame.columns:
-                grading[c] = parts[c]
-            else:
-                grading[c] = frame[c].where(~blank(frame[c]), parts[c])
+    grading, named = _grading_parts(frame, rows, problems)
     se = check_enum(
         grading,
         "source_evaluation",
@@ -546,6 +595,7 @@ def _venue_reports(
         problems,
         allowed=schemas.SOURCE_EVALUATIONS,
         required=True,
+        skip=named,
     )
     ia = check_enum(
         grading,
@@ -555,6 +605,7 @@ def _venue_reports(
         allowed=schemas.INTELLIGENCE_ASSESSMENTS,
         required=True,
         upper=True,
+        skip=named,
     )
     hc = check_enum(
         grading,
@@ -564,6 +615,7 @@ def _venue_reports(
         allowed=schemas.HANDLING_CODES,
         required=True,
         upper=True,
+        skip=named,
     )
     return pd.DataFrame(
         {

@@ -53,3 +53,36 @@ def test_day_first_dates_with_dashes_and_the_skipped_hour(store: Store, tmp_path
     assert stored.loc["I3", "occurred_at"] == stored.loc["I1", "occurred_at"]
     assert stored.loc["I5", "occurred_at"] == pd.Timestamp("2025-03-30 01:30", tz="UTC")
     assert stored.loc[["I1", "I2", "I3"], "time_precision"].tolist() == ["day", "exact", "day"]
+
+
+def test_gradings_unknown_or_in_conflict_get_one_line_naming_the_columns(
+    store: Store, tmp_path: Path
+) -> None:
+    venues = tmp_path / "v.csv"
+    venues.write_text("venue_id,venue_type,lat,lng\nV1,hotel,53.748,-2.482\n")
+    ingest(store, "venues", venues, tmp_path)
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "report_id,venue_id,reported_at,grading,source_evaluation,"
+        "intelligence_assessment,handling_code\n"
+        "R1,V1,2025-01-02,4AP,,,\n"  # no such source evaluation
+        "R2,V1,2025-01-02,1AP,3,,\n"  # the grading says 1, the column 3
+        "R3,V1,2025-01-02,1AP,1,a,\n"  # agree (case forgiven)
+        "R4,V1,2025-01-02,,2,b,c\n"
+        "R5,V1,2025-01-02,2BC,,,P\n"  # handling code C against P
+    )
+    report = ingest(store, "venue-reports", path, tmp_path)
+    assert (report.rows_stored, report.rows_quarantined) == (2, 3)
+    q = quarantine(report)
+    assert q[["row", "column", "value"]].values.tolist() == [
+        ["2", "grading", "4AP"],
+        ["3", "grading", "1AP"],
+        ["6", "grading", "2BC"],
+    ]
+    assert "not a 3x5x2 grading" in q["reason"].iloc[0]
+    assert "`source_evaluation`" in q["reason"].iloc[1] and "3" in q["reason"].iloc[1]
+    assert "`handling_code`" in q["reason"].iloc[2]
+    stored = store.read(schemas.VENUE_REPORTS).set_index("report_id")
+    parts = ["source_evaluation", "intelligence_assessment", "handling_code"]
+    assert stored.loc["R3", parts].tolist() == ["1", "A", "P"]
+    assert stored.loc["R4", parts].tolist() == ["2", "B", "C"]
