@@ -26,6 +26,15 @@ CLOCK_SLACK = timedelta(minutes=10)
 
 QUARANTINE_COLUMNS = ["file", "row", "column", "value", "reason"]
 
+ID_MAX_CHARS = 200
+"""Most characters an id cell may hold (``episode_id``, ``child_id``, ``venue_id``...)."""
+TEXT_MAX_CHARS = 2_000
+"""Most characters any other cell may hold (names, notes, categories, dates...)."""
+NUL_REASON = (
+    "the cell holds a NUL character (shown as \\x00), which is not text and cannot be "
+    "stored; remove it (it often marks a damaged or binary export)"
+)
+
 
 @dataclass
 class Problems:
@@ -165,6 +174,47 @@ def blank(cells: pd.Series) -> BoolArray:
 def norm_token(cells: pd.Series) -> pd.Series:
     """Lower case, trimmed, runs of space/hyphen/slash as one underscore."""
     return cells.str.strip().str.lower().str.replace(r"[\s\-/]+", "_", regex=True)
+
+
+def check_cells(
+    frame: pd.DataFrame,
+    columns: list[str],
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    ids: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Record cells of ``columns`` that hold a NUL character or are too long.
+
+    Id columns (``ids``) hold at most :data:`ID_MAX_CHARS` characters, any
+    other cell :data:`TEXT_MAX_CHARS`, the same in every store. Returns
+    ``frame`` with each over-long cell cut to its limit plus ``…`` (longer than
+    any good cell, so it never matches one), so later checks of a bad row stay
+    cheap; the problem keeps the whole value.
+    """
+    out = frame
+    for column in columns:
+        cells = frame[column].astype(str)
+        nul = cells.str.contains("\x00", regex=False).to_numpy()
+        problems.add(nul, rows, column, cells, NUL_REASON)
+        is_id = column in ids
+        limit = ID_MAX_CHARS if is_id else TEXT_MAX_CHARS
+        long = (cells.str.len() > limit).to_numpy()
+        if not long.any():
+            continue
+        what = "an id" if is_id else "a cell"
+        problems.add(
+            long,
+            rows,
+            column,
+            cells,
+            f"longer than {limit:,} characters, the most {what} may hold; check that the "
+            "column holds what its name says and that no closing quote is missing",
+        )
+        if out is frame:
+            out = frame.copy()
+        out.loc[long, column] = cells[long].str.slice(0, limit) + "…"
+    return out
 
 
 # --- numbers and coordinates ---------------------------------------------

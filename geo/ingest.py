@@ -34,6 +34,7 @@ from geo.checks import (
     SeenKeys,
     blank,
     check_bool,
+    check_cells,
     check_enum,
     check_timestamp,
     content_hash,
@@ -108,7 +109,10 @@ class InputSpec:
     ``keep`` is the rule for a key that is stored already or given twice
     (:meth:`geo.store.base.Writer.stage`): ``"last"``, a corrected file
     ingested again replaces what it changes; ``"earliest"``, a key's earliest
-    publication is stored whatever order the files come in.
+    publication is stored whatever order the files come in. ``ids`` are the
+    input columns that hold identifiers (at most
+    :data:`geo.checks.ID_MAX_CHARS` characters; any other cell at most
+    :data:`geo.checks.TEXT_MAX_CHARS`).
     """
 
     kind: str
@@ -118,6 +122,7 @@ class InputSpec:
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     allowed_identifying: tuple[str, ...] = ()
     keep: Keep = "last"
+    ids: tuple[str, ...] = ()
 
 
 SPECS: dict[str, InputSpec] = {
@@ -130,6 +135,7 @@ SPECS: dict[str, InputSpec] = {
             "episode_id": ("id", "episode", "episode_ref", "mfh_id"),
             "child_id": ("person_id", "child", "child_ref_source", "subject_id"),
         },
+        ids=("episode_id", "child_id"),
     ),
     "venues": InputSpec(
         "venues",
@@ -138,12 +144,14 @@ SPECS: dict[str, InputSpec] = {
         points=(("", True),),
         aliases={"venue_id": ("id",), "venue_type": ("type",), "name": ("venue_name",)},
         allowed_identifying=("name",),
+        ids=("venue_id",),
     ),
     "venue-reports": InputSpec(
         "venue-reports",
         schemas.VENUE_REPORTS,
         required=("report_id", "venue_id", "reported_at"),
         aliases={"report_id": ("id",), "reported_at": ("date", "report_date")},
+        ids=("report_id", "venue_id"),
     ),
     "disruptions": InputSpec(
         "disruptions",
@@ -151,6 +159,7 @@ SPECS: dict[str, InputSpec] = {
         required=("disruption_id", "disrupted_at", "tactic"),
         points=(("", False),),
         aliases={"disruption_id": ("id",), "disrupted_at": ("date", "disruption_date")},
+        ids=("disruption_id", "venue_id"),
     ),
     "incidents": InputSpec(
         "incidents",
@@ -158,6 +167,7 @@ SPECS: dict[str, InputSpec] = {
         required=("incident_id", "category", "occurred_at"),
         points=(("", True),),
         aliases={"incident_id": ("id",), "occurred_at": ("date", "datetime")},
+        ids=("incident_id",),
     ),
 }
 SPECS["police-uk"] = InputSpec(
@@ -166,6 +176,7 @@ SPECS["police-uk"] = InputSpec(
     required=POLICE_UK_COLUMNS,
     points=(("", True),),
     keep="earliest",
+    ids=("crime_id",),
 )
 """data.police.uk republishes some crimes in a later month's file under the same
 Crime ID; the earliest month's publication is stored (docs/data-formats.md)."""
@@ -262,6 +273,7 @@ class _Context:
     key: bytes | None
     now: datetime
     venues: pd.DataFrame | None
+    checked: list[str] = field(default_factory=list)
     seen: SeenKeys = field(default_factory=SeenKeys)
     police_occurrences: pd.Series | None = None
 
@@ -777,9 +789,9 @@ _BUILDERS: dict[
 
 def check_chunk(ctx: _Context, chunk: Chunk) -> tuple[pd.DataFrame, Problems]:
     """Check one chunk; returns the good rows (table columns) and the problems."""
-    frame = chunk.frame
     rows = chunk.rows
     problems = Problems()
+    frame = check_cells(chunk.frame, ctx.checked, rows, problems, ids=ctx.spec.ids)
     kind = ctx.spec.kind
     if kind == "police-uk":
         frame = _police_uk_to_incidents(ctx, frame)
@@ -874,6 +886,9 @@ def ingest_file(
     if kind in ("venue-reports", "disruptions"):
         venues = store.read(schemas.VENUES)
     ctx = _Context(spec, source, study_area or StudyArea(), key, now or _now(), venues)
+    # The cells that are stored (or become a stored id): checked for characters and length.
+    used = POLICE_UK_COLUMNS if kind == "police-uk" else known
+    ctx.checked = [c for c in columns if c in used and c not in dropped]
     quarantine_dir = Path(quarantine_dir)
     qpath = quarantine_dir / f"{path.name}.quarantine.csv"
     tmp_q = qpath.with_suffix(".csv.part")
@@ -979,10 +994,29 @@ def _expected_columns(spec: InputSpec) -> list[str]:
     return names + extra
 
 
+QUARANTINE_VALUE_CHARS = 200
+"""Characters of a value (or reason) the quarantine file shows before it gives the length."""
+
+
+def _shown(cells: pd.Series) -> pd.Series:
+    """Quarantine text: a NUL as ``\\x00``, a long value cut short with its length."""
+    text = cells.astype(str).str.replace("\x00", "\\x00", regex=False)
+    length = cells.astype(str).str.len()
+    long = text.str.len() > QUARANTINE_VALUE_CHARS
+    if long.any():
+        counts = length[long].map("{:,}".format)
+        text[long] = (
+            text[long].str.slice(0, QUARANTINE_VALUE_CHARS) + "… (" + counts + " characters)"
+        )
+    return text
+
+
 def _write_quarantine(frame: pd.DataFrame, path: Path, *, header: bool) -> None:
     from geo.export import neutralise_formulas
 
     safe = frame[QUARANTINE_COLUMNS].copy()
+    for c in ("value", "reason"):
+        safe[c] = _shown(safe[c])
     for c in ("value", "reason", "column", "file"):
         safe[c] = neutralise_formulas(safe[c].astype(str))
     safe.to_csv(path, mode="w" if header else "a", header=header, index=False)

@@ -429,6 +429,14 @@ class PostgisStore:
                 f"trying to {action}; close unused writers or raise the server's limits."
             )
             raise StoreError(msg) from exc
+        except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
+            msg = (
+                f"could not {action} in schema `{self.schema}`: a value cannot be stored "
+                f"({exc.diag.message_primary}). The transaction was rolled back and nothing "
+                "from it was stored. Ingest quarantines such rows (a NUL character, an id over "
+                "200 or a cell over 2,000 characters; docs/data-formats.md)."
+            )
+            raise StoreError(msg) from exc
         except psycopg.errors.TransactionRollback as exc:
             msg = (
                 f"could not {action} in schema `{self.schema}`: it conflicted with a concurrent "

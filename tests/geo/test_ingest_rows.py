@@ -86,3 +86,53 @@ def test_gradings_unknown_or_in_conflict_get_one_line_naming_the_columns(
     parts = ["source_evaluation", "intelligence_assessment", "handling_code"]
     assert stored.loc["R3", parts].tolist() == ["1", "A", "P"]
     assert stored.loc["R4", parts].tolist() == ["2", "B", "C"]
+
+
+def test_a_nul_character_quarantines_its_row_in_both_stores(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "v.csv"
+    path.write_bytes(
+        b"venue_id,name,venue_type,lat,lng,comments\n"
+        b"V1,Hotel\x00 One,hotel,53.748,-2.482,\n"  # NUL in a stored column
+        b"V\x002,Park,park,53.744,-2.49,\n"  # NUL in the id
+        b"V3,Shop,shop,53.75,-2.47,see\x00notes\n"  # NUL in a column that is not stored
+        b"V4,Takeaway,takeaway,53.746,-2.48,\n"
+    )
+    report = ingest(store, "venues", path, tmp_path)
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (4, 2, 2)
+    assert report.exit_code == 1
+    q = quarantine(report)
+    assert q[["row", "column", "value"]].values.tolist() == [
+        ["2", "name", "Hotel\\x00 One"],
+        ["3", "venue_id", "V\\x002"],
+    ]
+    assert q["reason"].str.contains("NUL character").all()
+    assert sorted(store.read(schemas.VENUES)["venue_id"]) == ["V3", "V4"]
+
+
+def test_cells_over_the_length_limits_are_quarantined_in_both_stores(
+    store: Store, tmp_path: Path
+) -> None:
+    huge = "X" * (10 * 1024 * 1024)  # a 10 MB id
+    frame = pd.DataFrame(
+        {
+            "venue_id": [huge, "V2", "V3", "I" * 200, "V5"],
+            "name": ["Hotel", "N" * 2001, "N" * 2000, "Shop", "Park"],
+            "venue_type": ["hotel", "hotel", "hotel", "shop", "park"],
+            "lat": ["53.748", "53.744", "53.75", "53.746", "53.747"],
+            "lng": ["-2.482", "-2.49", "-2.47", "-2.48", "-2.481"],
+        }
+    )
+    path = tmp_path / "v.csv"
+    frame.to_csv(path, index=False)
+    report = ingest(store, "venues", path, tmp_path)
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (5, 3, 2)
+    q = quarantine(report)
+    assert q[["row", "column"]].values.tolist() == [["2", "venue_id"], ["3", "name"]]
+    assert "longer than 200 characters" in q["reason"].iloc[0]
+    assert "longer than 2,000 characters" in q["reason"].iloc[1]
+    # The quarantine file shows the start of a long value and its length, not all of it.
+    assert q["value"].str.len().max() < 300
+    assert q["value"].iloc[0].endswith(f"({len(huge):,} characters)")
+    stored = store.read(schemas.VENUES)
+    assert sorted(stored["venue_id"]) == sorted(["V3", "I" * 200, "V5"])
+    assert stored["name"].str.len().max() == 2000
