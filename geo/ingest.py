@@ -27,7 +27,6 @@ from tqdm import tqdm
 from geo import schemas
 from geo.boundaries import StudyArea, assign_areas
 from geo.checks import (
-    QUARANTINE_COLUMNS,
     PointColumns,
     Problems,
     ReasonTally,
@@ -47,6 +46,7 @@ from geo.checks import (
 from geo.errors import InputFileError, ValidationError
 from geo.h3index import latlng_to_cells
 from geo.pseudonym import identifying_columns, pseudonymise
+from geo.quarantine import QuarantineFile
 from geo.readers import DEFAULT_CHUNK_ROWS, Chunk, Source, open_source
 from geo.store import Keep, Store, UpsertResult
 from geo.store.frames import conform
@@ -845,7 +845,8 @@ def ingest_file(
         Pseudonym key bytes (from :func:`geo.pseudonym.check_key` of the settings' key); required
         for episodes, which carry children's ids.
     quarantine_dir
-        Where ``<file name>.quarantine.csv`` is written when rows are bad.
+        Where the file's quarantine, ``<file name>.<8 hex>.quarantine.csv``, is
+        written when rows are bad (:func:`geo.quarantine.quarantine_path`).
     after_chunk
         Called with the number of rows staged so far after each chunk (used
         by tests that interrupt an ingest part-way).
@@ -889,10 +890,7 @@ def ingest_file(
     # The cells that are stored (or become a stored id): checked for characters and length.
     used = POLICE_UK_COLUMNS if kind == "police-uk" else known
     ctx.checked = [c for c in columns if c in used and c not in dropped]
-    quarantine_dir = Path(quarantine_dir)
-    qpath = quarantine_dir / f"{path.name}.quarantine.csv"
-    tmp_q = qpath.with_suffix(".csv.part")
-    wrote_header = False
+    quarantine = QuarantineFile(Path(quarantine_dir), path)
     tally = ReasonTally()
     total = source.size if not str(path).endswith(".gz") and source.position is not None else None
     bar = tqdm(
@@ -914,11 +912,7 @@ def ingest_file(
                 report.rows_quarantined += bad_rows
                 if bad_rows:
                     tally.add(problems)
-                    qframe = problems.frame(path.name)
-                    if not wrote_header:
-                        quarantine_dir.mkdir(parents=True, exist_ok=True)
-                    _write_quarantine(qframe, tmp_q, header=not wrote_header)
-                    wrote_header = True
+                    quarantine.write(problems.frame(quarantine.source))
                 if len(good):
                     writer.stage(spec.table, good, keep=spec.keep)
                     staged += len(good)
@@ -928,11 +922,7 @@ def ingest_file(
                     bar.update(getattr(source.position, "count", 0) - bar.n)
             report.reasons = tally.counts()
             report.reason_sets = tally.sets()
-            if wrote_header:
-                tmp_q.replace(qpath)
-                report.quarantine_path = str(qpath)
-            elif qpath.exists():
-                qpath.unlink()
+            report.quarantine_path = quarantine.commit()
             if report.rows_read == 0:
                 raise InputFileError(
                     str(path),
@@ -944,8 +934,7 @@ def ingest_file(
             results = writer.finish()
     finally:
         bar.close()
-        if tmp_q.exists():
-            tmp_q.unlink()
+        quarantine.discard()
     report.result = results.get(spec.table.name, UpsertResult())
     if report.result.kept_earlier:
         report.notes.append(
@@ -992,31 +981,3 @@ def _expected_columns(spec: InputSpec) -> list[str]:
         ):
             extra.append(prefix + suffix)
     return names + extra
-
-
-QUARANTINE_VALUE_CHARS = 200
-"""Characters of a value (or reason) the quarantine file shows before it gives the length."""
-
-
-def _shown(cells: pd.Series) -> pd.Series:
-    """Quarantine text: a NUL as ``\\x00``, a long value cut short with its length."""
-    text = cells.astype(str).str.replace("\x00", "\\x00", regex=False)
-    length = cells.astype(str).str.len()
-    long = text.str.len() > QUARANTINE_VALUE_CHARS
-    if long.any():
-        counts = length[long].map("{:,}".format)
-        text[long] = (
-            text[long].str.slice(0, QUARANTINE_VALUE_CHARS) + "… (" + counts + " characters)"
-        )
-    return text
-
-
-def _write_quarantine(frame: pd.DataFrame, path: Path, *, header: bool) -> None:
-    from geo.export import neutralise_formulas
-
-    safe = frame[QUARANTINE_COLUMNS].copy()
-    for c in ("value", "reason"):
-        safe[c] = _shown(safe[c])
-    for c in ("value", "reason", "column", "file"):
-        safe[c] = neutralise_formulas(safe[c].astype(str))
-    safe.to_csv(path, mode="w" if header else "a", header=header, index=False)
