@@ -13,6 +13,7 @@ data.police.uk street-crime CSV, stored as incidents with month precision).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -189,7 +190,9 @@ class IngestReport:
     ``reasons`` counts quarantined rows by reason, most first; a reason is
     counted without per-row detail (the quarantine file has it, row by row),
     and a row with several reasons counts once under each. ``reason_sets``
-    counts rows by the exact set of reasons they have.
+    counts rows by the exact set of reasons they have. ``refused`` is the
+    reason a whole file was refused (nothing from it stored), None otherwise;
+    see :func:`ingest_or_refuse`.
     """
 
     kind: str
@@ -205,11 +208,12 @@ class IngestReport:
     reason_sets: dict[tuple[str, ...], int] = field(default_factory=dict)
     quarantine_path: str | None = None
     stored: bool = False
+    refused: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 every row stored, 1 some quarantined and the rest stored, 2 nothing stored."""
-        if not self.stored:
+        if self.refused is not None or not self.stored:
             return 2
         return 1 if self.rows_quarantined else 0
 
@@ -251,6 +255,7 @@ class IngestReport:
             "reasons": self.reasons,
             "quarantine": self.quarantine_path,
             "stored": self.stored,
+            "refused": self.refused,
         }
 
 
@@ -263,6 +268,33 @@ class StrictRefusal(ValidationError):
             f"{report.path}: {report.rows_quarantined} of {report.rows_read} rows are bad and "
             f"--strict was given, so nothing was stored; see {report.quarantine_path}."
         )
+
+
+def ingest_exit_code(reports: list[IngestReport]) -> int:
+    """The exit code of one call that ingested ``reports``' files.
+
+    0 every row of every file stored; 2 nothing stored (no file stored a row,
+    or there were no files); 1 otherwise (some rows or files stored, others
+    quarantined or refused).
+    """
+    if not any(r.stored for r in reports):
+        return 2
+    return 0 if all(r.exit_code == 0 for r in reports) else 1
+
+
+def refusal(kind: str, path: Path | str, error: InputFileError | StrictRefusal) -> IngestReport:
+    """The report of a file refused as a whole: nothing from it stored, exit code 2.
+
+    ``refused`` is the error's one-line reason (it names the file). A
+    ``--strict`` refusal keeps its counts and quarantine file.
+    """
+    if isinstance(error, StrictRefusal):
+        report = dataclasses.replace(error.report, rows_stored=0, stored=False)
+        report.result = UpsertResult()
+    else:
+        report = IngestReport(kind=kind, path=str(path))
+    report.refused = str(error)
+    return report
 
 
 @dataclass
@@ -944,6 +976,22 @@ def ingest_file(
     report.rows_stored = report.rows_read - report.rows_quarantined
     report.stored = report.rows_stored > 0
     return report
+
+
+def ingest_or_refuse(store: Store, kind: str, path: Path, **options: Any) -> IngestReport:
+    """:func:`ingest_file`, with a refused file given as a report instead of raised.
+
+    For a call that ingests several files: every file gets a report, whether
+    stored, partly quarantined or refused (:attr:`IngestReport.refused`), and
+    :func:`ingest_exit_code` gives the call's exit code. An unusable file
+    (:class:`geo.errors.InputFileError`) and a ``--strict`` refusal become
+    reports; anything that stops every file (an unknown kind, a missing
+    pseudonym key, a store that cannot be written) is still raised.
+    """
+    try:
+        return ingest_file(store, kind, path, **options)
+    except (InputFileError, StrictRefusal) as error:
+        return refusal(kind, path, error)
 
 
 def _expected_columns(spec: InputSpec) -> list[str]:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from geo import schemas
-from geo.ingest import IngestReport, ingest_file
+from geo.ingest import IngestReport, ingest_exit_code, ingest_file, ingest_or_refuse
 from geo.pseudonym import check_key
 from geo.store import Store, open_store
 
@@ -88,3 +88,39 @@ def test_an_ingest_during_another_cannot_mix_their_quarantine_files(
     assert not [p for p in qdir.iterdir() if p.suffix == ".part"]
     stored = sorted(store.read(schemas.VENUES)["venue_id"])
     assert stored == (["A1", "A2"] if same_file else ["A1", "A2", "B1"])
+
+
+def test_several_files_each_get_a_report_and_one_exit_code(store: Store, tmp_path: Path) -> None:
+    # What `engage ingest venues a.csv b.csv ...` does, one file at a time.
+    qdir = tmp_path / "q"
+    clean = venues(tmp_path / "clean.csv", ["C1", "C2"], [])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    all_bad = venues(tmp_path / "all_bad.csv", [], ["X1", "X2"])
+    partly = venues(tmp_path / "partly.csv", ["P1"], ["P2"])
+    paths = [clean, empty, all_bad, partly]
+    reports = [ingest_or_refuse(store, "venues", p, key=KEY, quarantine_dir=qdir) for p in paths]
+    assert [r.path for r in reports] == [str(p) for p in paths]
+    assert [r.exit_code for r in reports] == [0, 2, 2, 1]
+    assert [r.rows_stored for r in reports] == [2, 0, 0, 1]
+    assert reports[1].refused is not None and "the file is empty" in reports[1].refused
+    assert reports[1].as_dict()["refused"] == reports[1].refused
+    assert [r.refused for r in (reports[0], reports[2], reports[3])] == [None] * 3
+    assert sorted(store.read(schemas.VENUES)["venue_id"]) == ["C1", "C2", "P1"]
+    assert ingest_exit_code(reports) == 1
+    assert ingest_exit_code(reports[:1]) == 0
+    assert ingest_exit_code([reports[0], reports[3]]) == 1
+    assert ingest_exit_code(reports[1:3]) == 2
+    assert ingest_exit_code([]) == 2
+
+
+def test_a_strict_refusal_is_a_report_with_its_quarantine(store: Store, tmp_path: Path) -> None:
+    partly = venues(tmp_path / "partly.csv", ["P1"], ["P2"])
+    report = ingest_or_refuse(
+        store, "venues", partly, key=KEY, quarantine_dir=tmp_path / "q", strict=True
+    )
+    assert report.exit_code == 2 and report.rows_stored == 0 and not report.stored
+    assert report.refused is not None and "--strict" in report.refused
+    assert (report.rows_read, report.rows_quarantined) == (2, 1)
+    assert report.quarantine_path is not None and Path(report.quarantine_path).exists()
+    assert store.count(schemas.VENUES) == 0
