@@ -190,7 +190,9 @@ class IngestReport:
     ``reasons`` counts quarantined rows by reason, most first; a reason is
     counted without per-row detail (the quarantine file has it, row by row),
     and a row with several reasons counts once under each. ``reason_sets``
-    counts rows by the exact set of reasons they have. ``refused`` is the
+    counts rows by the exact set of reasons they have. ``kept_columns`` are
+    stored columns the file does not have: rows already stored keep their
+    values of them. ``refused`` is the
     reason a whole file was refused (nothing from it stored), None otherwise;
     see :func:`ingest_or_refuse`.
     """
@@ -203,6 +205,7 @@ class IngestReport:
     result: UpsertResult = field(default_factory=UpsertResult)
     dropped_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    kept_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     reason_sets: dict[tuple[str, ...], int] = field(default_factory=dict)
@@ -252,6 +255,7 @@ class IngestReport:
             "unchanged": self.result.unchanged,
             "dropped_columns": self.dropped_columns,
             "ignored_columns": self.ignored_columns,
+            "kept_columns": self.kept_columns,
             "reasons": self.reasons,
             "quarantine": self.quarantine_path,
             "stored": self.stored,
@@ -306,6 +310,7 @@ class _Context:
     now: datetime
     venues: pd.DataFrame | None
     checked: list[str] = field(default_factory=list)
+    kept: tuple[str, ...] = ()
     seen: SeenKeys = field(default_factory=SeenKeys)
     police_occurrences: pd.Series | None = None
 
@@ -843,8 +848,13 @@ def check_chunk(ctx: _Context, chunk: Chunk) -> tuple[pd.DataFrame, Problems]:
     source = "police.uk" if ctx.spec.kind == "police-uk" else ctx.source.path.name
     good["source"] = source
     table = ctx.spec.table
-    content = [c for c in table.column_names if c not in ("content_hash",)]
-    good["content_hash"] = content_hash(good[content])
+    content = [c for c in table.column_names if c not in ("content_hash", *ctx.kept)]
+    hashes = content_hash(good[content])
+    if ctx.kept:
+        # Which columns a row was written without is part of what it says.
+        signature = stable_hash(pd.Series([",".join(ctx.kept)])).view(np.int64)[0]
+        hashes = hashes ^ signature
+    good["content_hash"] = hashes
     return conform(table, good), problems
 
 
@@ -922,6 +932,13 @@ def ingest_file(
     # The cells that are stored (or become a stored id): checked for characters and length.
     used = POLICE_UK_COLUMNS if kind == "police-uk" else known
     ctx.checked = [c for c in columns if c in used and c not in dropped]
+    ctx.kept, absent = _kept_columns(spec, columns)
+    report.kept_columns = list(ctx.kept)
+    if ctx.kept:
+        report.notes.append(
+            f"not in the file: {', '.join(absent)}; rows already stored keep their values of "
+            "these, new rows have them empty (a place type unknown)"
+        )
     quarantine = QuarantineFile(Path(quarantine_dir), path)
     tally = ReasonTally()
     total = source.size if not str(path).endswith(".gz") and source.position is not None else None
@@ -946,7 +963,7 @@ def ingest_file(
                     tally.add(problems)
                     quarantine.write(problems.frame(quarantine.source))
                 if len(good):
-                    writer.stage(spec.table, good, keep=spec.keep)
+                    writer.stage(spec.table, good, keep=spec.keep, kept_columns=ctx.kept)
                     staged += len(good)
                 if after_chunk is not None:
                     after_chunk(staged)
@@ -992,6 +1009,51 @@ def ingest_or_refuse(store: Store, kind: str, path: Path, **options: Any) -> Ing
         return ingest_file(store, kind, path, **options)
     except (InputFileError, StrictRefusal) as error:
         return refusal(kind, path, error)
+
+
+OPTIONAL_INPUTS: dict[str, dict[str, str]] = {
+    "episodes": {
+        "reported_at": "reported_at",
+        "last_seen_place_type": "last_seen_place_type",
+        "found_at": "found_at",
+        "in_care": "in_care",
+        "risk_level": "risk_level",
+    },
+    "venues": {"name": "name", "public": "public"},
+    "disruptions": {"venue_id": "venue_id", "note": "note", "public": "public"},
+}
+"""For each kind, the stored columns that come from one optional input column."""
+
+
+def _kept_columns(spec: InputSpec, columns: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Stored columns the file has no input for, and those inputs, named for the report.
+
+    An optional point (the found point of an episode) is absent when none of
+    its coordinate columns is given; its place type goes with it. A
+    disruption's point is never kept: it comes from its own columns or its
+    venue.
+    """
+    optional = OPTIONAL_INPUTS.get(spec.kind, {})
+    kept = [stored for stored, given in optional.items() if given not in columns]
+    absent = [optional[c] for c in kept]
+    for prefix, required in spec.points:
+        if required or spec.kind == "disruptions":
+            continue
+        pc = PointColumns.find(prefix, columns)
+        if any((pc.lat, pc.lng, pc.easting, pc.northing)):
+            continue
+        point = [c.name for c in schemas.point_columns(prefix, nullable=True)]
+        kept += point
+        absent.append(f"{prefix}point ({prefix}lat/{prefix}lng)")
+        place = f"{prefix}place_type"
+        if place in spec.table.column_names and place not in kept:
+            kept.append(place)
+            if place in columns:
+                absent.append(f"{place} (it goes with the point)")
+            else:
+                absent.append(place)
+    order = {name: i for i, name in enumerate(spec.table.column_names)}
+    return tuple(sorted(kept, key=order.__getitem__)), absent
 
 
 def _expected_columns(spec: InputSpec) -> list[str]:
