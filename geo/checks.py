@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -442,7 +442,9 @@ class ParsedTimes(NamedTuple):
 
 def _parse_forms(text: pd.Series, formats: tuple[str, ...], *, utc: bool) -> pd.Series:
     """Parse with ISO 8601 first, then each of ``formats`` for the cells still unparsed."""
-    dtype = "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    dtype: Literal["datetime64[ns, UTC]", "datetime64[ns]"] = (
+        "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    )
     out = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=utc).astype(dtype)
     for fmt in formats:
         todo = out.isna()
