@@ -27,7 +27,7 @@ from tqdm import tqdm
 from geo import schemas
 from geo.boundaries import StudyArea
 from geo.checks import PointColumns, ReasonTally
-from geo.errors import InputFileError, ValidationError
+from geo.errors import InputFileError, StoreError, ValidationError
 from geo.kinds import KINDS, POLICE_UK_COLUMNS, SPECS, BuildContext, InputSpec, check_chunk
 from geo.pseudonym import identifying_columns
 from geo.quarantine import QuarantineFile
@@ -150,11 +150,13 @@ def ingest_exit_code(reports: list[IngestReport]) -> int:
     return 0 if all(r.exit_code == 0 for r in reports) else 1
 
 
-def refusal(kind: str, path: Path | str, error: InputFileError | StrictRefusal) -> IngestReport:
+def refusal(kind: str, path: Path | str, error: ValidationError | StoreError) -> IngestReport:
     """The report of a file refused as a whole: nothing from it stored, exit code 2.
 
-    ``refused`` is the error's one-line reason (it names the file). A
-    ``--strict`` refusal keeps its counts and quarantine file.
+    ``refused`` is the error's one-line reason. A ``--strict`` refusal keeps
+    its counts and quarantine file. A :class:`geo.errors.StoreError` (the
+    store could not take the file's rows, which were rolled back) may be
+    reported the same way by a caller that stops there.
     """
     if isinstance(error, StrictRefusal):
         report = dataclasses.replace(error.report, rows_stored=0, stored=False)

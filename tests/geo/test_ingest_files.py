@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from geo import schemas
-from geo.ingest import IngestReport, ingest_exit_code, ingest_file, ingest_or_refuse
+from geo.errors import StoreError
+from geo.ingest import (
+    IngestReport,
+    ingest_exit_code,
+    ingest_file,
+    ingest_or_refuse,
+    refusal,
+)
 from geo.pseudonym import check_key
 from geo.store import Store, open_store
 
@@ -124,3 +131,9 @@ def test_a_strict_refusal_is_a_report_with_its_quarantine(store: Store, tmp_path
     assert (report.rows_read, report.rows_quarantined) == (2, 1)
     assert report.quarantine_path is not None and Path(report.quarantine_path).exists()
     assert store.count(schemas.VENUES) == 0
+
+
+def test_a_store_failure_can_be_reported_as_a_refused_file() -> None:
+    failed = refusal("venues", "v.csv", StoreError("could not lock s.gpkg for writing"))
+    assert failed.exit_code == 2 and failed.refused == "could not lock s.gpkg for writing"
+    assert (failed.rows_read, failed.rows_stored, failed.stored) == (0, 0, False)
