@@ -300,9 +300,12 @@ def ingest_file(
     ctx.kept, absent = _kept_columns(spec, columns)
     report.kept_columns = list(ctx.kept)
     if ctx.kept:
+        new_rows = "new rows have them empty"
+        if "last_seen_place_type" in ctx.kept:
+            new_rows += " (the last-seen place type unknown)"
         report.notes.append(
             f"not in the file: {', '.join(absent)}; rows already stored keep their values of "
-            "these, new rows have them empty (a place type unknown)"
+            f"these, {new_rows}"
         )
     quarantine = QuarantineFile(Path(quarantine_dir), path)
     tally = ReasonTally()
@@ -409,7 +412,7 @@ def _kept_columns(spec: InputSpec, columns: list[str]) -> tuple[tuple[str, ...],
             continue
         point = [c.name for c in schemas.point_columns(prefix, nullable=True)]
         kept += point
-        absent.append(f"{prefix}point ({prefix}lat/{prefix}lng)")
+        absent.append(f"the {prefix.rstrip('_')} point ({prefix}lat/{prefix}lng)")
         place = f"{prefix}place_type"
         if place in spec.table.column_names and place not in kept:
             kept.append(place)
