@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,15 @@ EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
 CLOCK_SLACK = timedelta(minutes=10)
 
 QUARANTINE_COLUMNS = ["file", "row", "column", "value", "reason"]
+
+ID_MAX_CHARS = 200
+"""Most characters an id cell may hold (``episode_id``, ``child_id``, ``venue_id``...)."""
+TEXT_MAX_CHARS = 2_000
+"""Most characters any other cell may hold (names, notes, categories, dates...)."""
+NUL_REASON = (
+    "the cell holds a NUL character (shown as \\x00), which is not text and cannot be "
+    "stored; remove it (it often marks a damaged or binary export)"
+)
 
 
 @dataclass
@@ -164,6 +174,47 @@ def blank(cells: pd.Series) -> BoolArray:
 def norm_token(cells: pd.Series) -> pd.Series:
     """Lower case, trimmed, runs of space/hyphen/slash as one underscore."""
     return cells.str.strip().str.lower().str.replace(r"[\s\-/]+", "_", regex=True)
+
+
+def check_cells(
+    frame: pd.DataFrame,
+    columns: list[str],
+    rows: npt.NDArray[np.int64],
+    problems: Problems,
+    *,
+    ids: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Record cells of ``columns`` that hold a NUL character or are too long.
+
+    Id columns (``ids``) hold at most :data:`ID_MAX_CHARS` characters, any
+    other cell :data:`TEXT_MAX_CHARS`, the same in every store. Returns
+    ``frame`` with each over-long cell cut to its limit plus ``…`` (longer than
+    any good cell, so it never matches one), so later checks of a bad row stay
+    cheap; the problem keeps the whole value.
+    """
+    out = frame
+    for column in columns:
+        cells = frame[column].astype(str)
+        nul = cells.str.contains("\x00", regex=False).to_numpy()
+        problems.add(nul, rows, column, cells, NUL_REASON)
+        is_id = column in ids
+        limit = ID_MAX_CHARS if is_id else TEXT_MAX_CHARS
+        long = (cells.str.len() > limit).to_numpy()
+        if not long.any():
+            continue
+        what = "an id" if is_id else "a cell"
+        problems.add(
+            long,
+            rows,
+            column,
+            cells,
+            f"longer than {limit:,} characters, the most {what} may hold; check that the "
+            "column holds what its name says and that no closing quote is missing",
+        )
+        if out is frame:
+            out = frame.copy()
+        out.loc[long, column] = cells[long].str.slice(0, limit) + "…"
+    return out
 
 
 # --- numbers and coordinates ---------------------------------------------
@@ -352,59 +403,90 @@ def parse_point(
 
 # --- dates and times -----------------------------------------------------
 
-_OFFSET_RE = r"(?:Z|z|[+-]\d{2}:?\d{2})$"
-_DAYFIRST_FORMATS = (
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y",
-    "%d-%m-%Y %H:%M:%S",
-    "%d-%m-%Y %H:%M",
-    "%d-%m-%Y",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
+_OFFSET_RE = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)$"
+"""A time followed by an offset: ``21:30Z``, ``21:30:00+01:00``, ``21:30-0500``.
+
+The offset must follow a time, so the year of a day-first date (``14-03-2025``)
+is never read as an offset of -20:25."""
+_DAYFIRST_FORMATS = tuple(
+    day + time
+    for day in ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
+    for time in (" %H:%M:%S", " %H:%M", "")
 )
+"""Day-first UK forms with ``/``, ``-`` or ``.``, each with a time to the second,
+to the minute, or none."""
+_DAYFIRST_OFFSET_FORMATS = tuple(f + "%z" for f in _DAYFIRST_FORMATS if "%H" in f)
 _MONTH_RE = r"^\d{4}-\d{2}$"
 _HAS_TIME_RE = r"(?:T|\s)\d{1,2}:\d{2}"
 
+SKIPPED_HOUR_REASON = (
+    "the time does not exist in UK time: clocks go forward from 01:00 to 02:00 on the last "
+    "Sunday of March; check the time, or give it with its offset (+00:00 or +01:00)"
+)
 
-def parse_timestamps(
-    cells: pd.Series, *, now: datetime | None = None
-) -> tuple[pd.Series, BoolArray, BoolArray, npt.NDArray[np.object_]]:
+
+class ParsedTimes(NamedTuple):
+    """What :func:`parse_timestamps` finds in a column of text cells."""
+
+    ts: pd.Series
+    """UTC timestamps (NaT where blank, unparseable or skipped)."""
+    bad: BoolArray
+    """Cells that are not a date in any accepted form."""
+    future: BoolArray
+    """Cells later than now (with :data:`CLOCK_SLACK`)."""
+    precision: npt.NDArray[np.object_]
+    """``exact``, ``day`` or ``month`` (None when blank)."""
+    skipped: BoolArray
+    """Local times in the hour skipped when UK clocks go forward (``2025-03-30T01:30``)."""
+
+
+def _parse_forms(text: pd.Series, formats: tuple[str, ...], *, utc: bool) -> pd.Series:
+    """Parse with ISO 8601 first, then each of ``formats`` for the cells still unparsed."""
+    dtype: Literal["datetime64[ns, UTC]", "datetime64[ns]"] = (
+        "datetime64[ns, UTC]" if utc else "datetime64[ns]"
+    )
+    out = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=utc).astype(dtype)
+    for fmt in formats:
+        todo = out.isna()
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce", utc=utc)
+        out[todo] = parsed.astype(dtype)
+    return out
+
+
+def parse_timestamps(cells: pd.Series, *, now: datetime | None = None) -> ParsedTimes:
     """UTC timestamps from text, local UK time unless an offset is given.
 
     Accepts ISO 8601 (``2025-03-14T21:30``, ``2025-03-14``, ``2022-10``) and
-    day-first UK forms (``14/03/2025 21:30``). Returns the timestamps, a mask
-    of unparseable cells, a mask of future ones, and each cell's precision
-    (``exact``, ``day``, ``month``; None when blank).
+    day-first UK forms with ``/``, ``-`` or ``.`` (``14/03/2025``,
+    ``14-03-2025 21:30``, ``14.03.2025 21:30:15``), each with or without an
+    offset after the time. A local time in the hour skipped when clocks go
+    forward does not exist and is returned as ``skipped`` (not moved); one in
+    the hour repeated when clocks go back is read as the first (BST) one.
     """
     now_ts = pd.Timestamp(now or datetime.now(UTC))
     text = cells.astype(str).str.strip()
     is_blank = (text == "").to_numpy()
     has_offset = text.str.contains(_OFFSET_RE, regex=True).to_numpy() & ~is_blank
     out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns, UTC]")
+    skipped = np.zeros(len(text), dtype=bool)
     if has_offset.any():
-        aware = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
-        out[has_offset] = aware.astype("datetime64[ns, UTC]")
+        out[has_offset] = _parse_forms(text[has_offset], _DAYFIRST_OFFSET_FORMATS, utc=True)
     naive_mask = ~has_offset & ~is_blank
     if naive_mask.any():
-        naive_text = text[naive_mask]
-        naive = pd.to_datetime(naive_text, format="ISO8601", errors="coerce")
-        for fmt in _DAYFIRST_FORMATS:
-            todo = naive.isna()
-            if not todo.any():
-                break
-            naive[todo] = pd.to_datetime(naive_text[todo], format=fmt, errors="coerce")
-        local = naive.astype("datetime64[ns]").dt.tz_localize(
-            LOCAL_TZ, ambiguous="NaT", nonexistent="shift_forward"
-        )
-        # The repeated hour when clocks go back: take the first (BST) reading.
-        amb = local.isna() & naive.notna()
-        if amb.any():
-            local[amb] = (
-                naive[amb].astype("datetime64[ns]").dt.tz_localize(LOCAL_TZ, ambiguous=True)
+        naive = _parse_forms(text[naive_mask], _DAYFIRST_FORMATS, utc=False)
+        local = naive.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT")
+        unresolved = local.isna() & naive.notna()
+        if unresolved.any():
+            # The repeated hour when clocks go back: take the first (BST) reading. What
+            # stays unresolved is the hour skipped when they go forward.
+            local[unresolved] = naive[unresolved].dt.tz_localize(
+                LOCAL_TZ, ambiguous=True, nonexistent="NaT"
             )
+            skipped[naive_mask] = (local.isna() & naive.notna()).to_numpy()
         out[naive_mask] = local.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    bad = ~is_blank & out.isna().to_numpy()
+    bad = ~is_blank & out.isna().to_numpy() & ~skipped
     future = (out > now_ts + CLOCK_SLACK).to_numpy()
     precision = np.full(len(text), None, dtype=object)
     month = text.str.match(_MONTH_RE).to_numpy()
@@ -412,7 +494,7 @@ def parse_timestamps(
     precision[~is_blank] = "day"
     precision[~is_blank & with_time] = "exact"
     precision[~is_blank & month] = "month"
-    return out, bad, future, precision
+    return ParsedTimes(out, bad, future, precision, skipped)
 
 
 def check_timestamp(
@@ -430,7 +512,7 @@ def check_timestamp(
         if column in frame.columns
         else pd.Series([""] * len(frame), index=frame.index, dtype=object)
     )
-    ts, bad, future, precision = parse_timestamps(cells, now=now)
+    ts, bad, future, precision, skipped = parse_timestamps(cells, now=now)
     if required:
         problems.add(
             blank(cells),
@@ -446,6 +528,7 @@ def check_timestamp(
         cells,
         "unparseable date; use ISO 8601 (2025-03-14T21:30) or day-first UK (14/03/2025 21:30)",
     )
+    problems.add(skipped, rows, column, cells, SKIPPED_HOUR_REASON)
     problems.add(
         future, rows, column, cells, "the date is in the future; check the year and format"
     )
@@ -469,11 +552,17 @@ def check_enum(
     required: bool = False,
     synonyms: dict[str, str] | None = None,
     upper: bool = False,
+    skip: BoolArray | None = None,
 ) -> npt.NDArray[np.object_]:
-    """Values of a closed set, forgiving case, spaces and known synonyms."""
+    """Values of a closed set, forgiving case, spaces and known synonyms.
+
+    ``skip`` marks rows whose problem with this value is already recorded
+    elsewhere (for example on a combined column); they are not reported again.
+    """
     n = len(frame)
     if column not in frame.columns:
         return np.full(n, default, dtype=object)
+    checked = np.ones(n, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
     cells = frame[column].astype(str)
     token = norm_token(cells)
     if upper:
@@ -486,14 +575,14 @@ def check_enum(
     values[~known] = default
     if required and default is None:
         problems.add(
-            is_blank,
+            is_blank & checked,
             rows,
             column,
             "",
             f"`{column}` is missing; expected one of {', '.join(allowed)}",
         )
     problems.add(
-        ~is_blank & ~known,
+        ~is_blank & ~known & checked,
         rows,
         column,
         cells,

@@ -1,10 +1,12 @@
 """Checked, pseudonymised, place-typed ingest into a store.
 
-``ingest_file`` streams a file in chunks, checks every row (vectorised),
-writes bad rows to a quarantine file (file, row, column, value, reason),
-and stores the good rows in one transaction: all of a file's good rows become
-visible at once, or none do. With ``strict=True`` nothing is stored when any
-row is bad. Re-ingesting the same file changes nothing.
+``ingest_file`` streams a file in chunks, checks every row (vectorised, by
+:func:`geo.kinds.check_chunk`), writes bad rows to the file's quarantine file
+(:mod:`geo.quarantine`), and stores the good rows in one transaction: all of a
+file's good rows become visible at once, or none do. With ``strict=True``
+nothing is stored when any row is bad. Re-ingesting the same file changes
+nothing; a column the file lacks leaves the stored values alone.
+``ingest_or_refuse`` and ``ingest_exit_code`` serve a call of several files.
 
 Input kinds: ``episodes``, ``venues``, ``venue-reports``, ``disruptions``,
 ``incidents`` (CSV, GeoJSON or GeoPackage) and ``police-uk`` (the
@@ -13,161 +15,36 @@ data.police.uk street-crime CSV, stored as incidents with month precision).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
 from tqdm import tqdm
 
 from geo import schemas
-from geo.boundaries import StudyArea, assign_areas
-from geo.checks import (
-    QUARANTINE_COLUMNS,
-    PointColumns,
-    Problems,
-    ReasonTally,
-    SeenKeys,
-    blank,
-    check_bool,
-    check_enum,
-    check_timestamp,
-    content_hash,
-    normalise_ids,
-    parse_point,
-    split_grading,
-    stable_hash,
-)
-from geo.errors import InputFileError, ValidationError
-from geo.h3index import latlng_to_cells
-from geo.pseudonym import identifying_columns, pseudonymise
-from geo.readers import DEFAULT_CHUNK_ROWS, Chunk, Source, open_source
-from geo.store import Keep, Store, UpsertResult
-from geo.store.frames import conform
+from geo.boundaries import StudyArea
+from geo.checks import PointColumns, ReasonTally
+from geo.errors import InputFileError, StoreError, ValidationError
+from geo.kinds import KINDS, POLICE_UK_COLUMNS, SPECS, BuildContext, InputSpec, check_chunk
+from geo.pseudonym import identifying_columns
+from geo.quarantine import QuarantineFile
+from geo.readers import DEFAULT_CHUNK_ROWS, Source, open_source
+from geo.store import Store, UpsertResult
 
-KINDS = ("episodes", "venues", "venue-reports", "disruptions", "incidents", "police-uk")
-
-PLACE_SYNONYMS = {
-    "carehome": "care_home",
-    "care": "care_home",
-    "childrens_home": "care_home",
-    "children_s_home": "care_home",
-    "residential_home": "care_home",
-    "placement": "care_home",
-    "family_home": "home",
-    "home_address": "home",
-    "street": "public",
-    "public_place": "public",
-    "school_college": "school",
-    "college": "school",
-    "": "unknown",
-}
-RISK_SYNONYMS = {
-    "none": "no_apparent_risk",
-    "no_risk": "no_apparent_risk",
-    "nar": "no_apparent_risk",
-}
-VENUE_SYNONYMS = {
-    "fast_food": "takeaway",
-    "take_away": "takeaway",
-    "pub": "licensed_premises",
-    "bar": "licensed_premises",
-    "club": "licensed_premises",
-    "nightclub": "licensed_premises",
-    "taxi": "taxi_firm",
-    "taxi_office": "taxi_firm",
-    "b_b": "hotel",
-    "guest_house": "hotel",
-    "shisha": "shisha_bar",
-    "carpark": "car_park",
-}
-TACTIC_SYNONYMS = {
-    "child_abduction_warning_notice": "cawn",
-    "closure": "closure_order",
-    "licensing": "licensing_review",
-    "makesafe": "makesafe_visit",
-    "operation_makesafe": "makesafe_visit",
-    "visit": "makesafe_visit",
-}
-POLICE_UK_NO_LOCATION = (
-    "no location: data.police.uk publishes some crimes without coordinates "
-    '("No Location"); such a row cannot be mapped and is left out'
-)
-POLICE_UK_COLUMNS = ("crime_id", "month", "longitude", "latitude", "crime_type")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What one kind of input file must and may hold.
-
-    ``keep`` is the rule for a key that is stored already or given twice
-    (:meth:`geo.store.base.Writer.stage`): ``"last"``, a corrected file
-    ingested again replaces what it changes; ``"earliest"``, a key's earliest
-    publication is stored whatever order the files come in.
-    """
-
-    kind: str
-    table: schemas.Table
-    required: tuple[str, ...]
-    points: tuple[tuple[str, bool], ...] = ()
-    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    allowed_identifying: tuple[str, ...] = ()
-    keep: Keep = "last"
-
-
-SPECS: dict[str, InputSpec] = {
-    "episodes": InputSpec(
-        "episodes",
-        schemas.EPISODES,
-        required=("episode_id", "child_id", "last_seen_at"),
-        points=(("last_seen_", True), ("found_", False)),
-        aliases={
-            "episode_id": ("id", "episode", "episode_ref", "mfh_id"),
-            "child_id": ("person_id", "child", "child_ref_source", "subject_id"),
-        },
-    ),
-    "venues": InputSpec(
-        "venues",
-        schemas.VENUES,
-        required=("venue_id", "venue_type"),
-        points=(("", True),),
-        aliases={"venue_id": ("id",), "venue_type": ("type",), "name": ("venue_name",)},
-        allowed_identifying=("name",),
-    ),
-    "venue-reports": InputSpec(
-        "venue-reports",
-        schemas.VENUE_REPORTS,
-        required=("report_id", "venue_id", "reported_at"),
-        aliases={"report_id": ("id",), "reported_at": ("date", "report_date")},
-    ),
-    "disruptions": InputSpec(
-        "disruptions",
-        schemas.DISRUPTIONS,
-        required=("disruption_id", "disrupted_at", "tactic"),
-        points=(("", False),),
-        aliases={"disruption_id": ("id",), "disrupted_at": ("date", "disruption_date")},
-    ),
-    "incidents": InputSpec(
-        "incidents",
-        schemas.INCIDENTS,
-        required=("incident_id", "category", "occurred_at"),
-        points=(("", True),),
-        aliases={"incident_id": ("id",), "occurred_at": ("date", "datetime")},
-    ),
-}
-SPECS["police-uk"] = InputSpec(
-    "police-uk",
-    schemas.INCIDENTS,
-    required=POLICE_UK_COLUMNS,
-    points=(("", True),),
-    keep="earliest",
-)
-"""data.police.uk republishes some crimes in a later month's file under the same
-Crime ID; the earliest month's publication is stored (docs/data-formats.md)."""
+__all__ = [
+    "KINDS",
+    "SPECS",
+    "IngestReport",
+    "InputSpec",
+    "StrictRefusal",
+    "ingest_exit_code",
+    "ingest_file",
+    "ingest_or_refuse",
+    "refusal",
+]
 
 
 @dataclass
@@ -177,7 +54,11 @@ class IngestReport:
     ``reasons`` counts quarantined rows by reason, most first; a reason is
     counted without per-row detail (the quarantine file has it, row by row),
     and a row with several reasons counts once under each. ``reason_sets``
-    counts rows by the exact set of reasons they have.
+    counts rows by the exact set of reasons they have. ``kept_columns`` are
+    stored columns the file does not have: rows already stored keep their
+    values of them. ``refused`` is the
+    reason a whole file was refused (nothing from it stored), None otherwise;
+    see :func:`ingest_or_refuse`.
     """
 
     kind: str
@@ -188,16 +69,18 @@ class IngestReport:
     result: UpsertResult = field(default_factory=UpsertResult)
     dropped_columns: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    kept_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     reason_sets: dict[tuple[str, ...], int] = field(default_factory=dict)
     quarantine_path: str | None = None
     stored: bool = False
+    refused: str | None = None
 
     @property
     def exit_code(self) -> int:
         """0 every row stored, 1 some quarantined and the rest stored, 2 nothing stored."""
-        if not self.stored:
+        if self.refused is not None or not self.stored:
             return 2
         return 1 if self.rows_quarantined else 0
 
@@ -236,9 +119,11 @@ class IngestReport:
             "unchanged": self.result.unchanged,
             "dropped_columns": self.dropped_columns,
             "ignored_columns": self.ignored_columns,
+            "kept_columns": self.kept_columns,
             "reasons": self.reasons,
             "quarantine": self.quarantine_path,
             "stored": self.stored,
+            "refused": self.refused,
         }
 
 
@@ -253,16 +138,33 @@ class StrictRefusal(ValidationError):
         )
 
 
-@dataclass
-class _Context:
-    spec: InputSpec
-    source: Source
-    study_area: StudyArea
-    key: bytes | None
-    now: datetime
-    venues: pd.DataFrame | None
-    seen: SeenKeys = field(default_factory=SeenKeys)
-    police_occurrences: pd.Series | None = None
+def ingest_exit_code(reports: list[IngestReport]) -> int:
+    """The exit code of one call that ingested ``reports``' files.
+
+    0 every row of every file stored; 2 nothing stored (no file stored a row,
+    or there were no files); 1 otherwise (some rows or files stored, others
+    quarantined or refused).
+    """
+    if not any(r.stored for r in reports):
+        return 2
+    return 0 if all(r.exit_code == 0 for r in reports) else 1
+
+
+def refusal(kind: str, path: Path | str, error: ValidationError | StoreError) -> IngestReport:
+    """The report of a file refused as a whole: nothing from it stored, exit code 2.
+
+    ``refused`` is the error's one-line reason. A ``--strict`` refusal keeps
+    its counts and quarantine file. A :class:`geo.errors.StoreError` (the
+    store could not take the file's rows, which were rolled back) may be
+    reported the same way by a caller that stops there.
+    """
+    if isinstance(error, StrictRefusal):
+        report = dataclasses.replace(error.report, rows_stored=0, stored=False)
+        report.result = UpsertResult()
+    else:
+        report = IngestReport(kind=kind, path=str(path))
+    report.refused = str(error)
+    return report
 
 
 def _rename_aliases(columns: list[str], spec: InputSpec) -> dict[str, str]:
@@ -278,7 +180,7 @@ def _rename_aliases(columns: list[str], spec: InputSpec) -> dict[str, str]:
     return mapping
 
 
-def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
+def _check_header(spec: InputSpec, columns: list[str], path: str, source: Source) -> None:
     if spec.kind == "police-uk":
         missing = [c for c in POLICE_UK_COLUMNS if c not in columns]
         if missing:
@@ -298,10 +200,20 @@ def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
             for c in ("source_evaluation", "intelligence_assessment", "handling_code")
             if c not in columns
         ]
+    no_point = False
     for prefix, required in spec.points:
         pc = PointColumns.find(prefix, columns)
         if required and not (pc.has_latlng or pc.has_bng):
             missing.append(f"{prefix}lat and {prefix}lng (or {prefix}easting and {prefix}northing)")
+            no_point = True
+    if no_point and source.layer is not None and not source.has_geometry:
+        raise InputFileError(
+            path,
+            f"layer `{source.layer}` has no geometry (it is an attribute table) and no "
+            f"columns for a point, but {spec.kind} need one: missing {'; '.join(missing)}.",
+            "Export the layer with its points, or add the coordinate columns; "
+            "see docs/data-formats.md.",
+        )
     if missing:
         raise InputFileError(
             path,
@@ -309,437 +221,6 @@ def _check_header(spec: InputSpec, columns: list[str], path: str) -> None:
             f"Found columns: {', '.join(columns) or '(none)'}. Rename or add the column(s); "
             f"see docs/data-formats.md for the {spec.kind} format.",
         )
-
-
-def _points(
-    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
-) -> dict[str, pd.DataFrame]:
-    out: dict[str, pd.DataFrame] = {}
-    for prefix, required in ctx.spec.points:
-        cols = PointColumns.find(prefix, list(frame.columns))
-        lat, lng, good = parse_point(
-            frame,
-            cols,
-            rows,
-            problems,
-            required=required,
-            study_area=ctx.study_area,
-            missing_reason=POLICE_UK_NO_LOCATION if ctx.spec.kind == "police-uk" else None,
-        )
-        h3 = pd.array([pd.NA] * len(frame), dtype="Int64")
-        if good.any():
-            h3[good] = latlng_to_cells(lat[good], lng[good])
-        areas = assign_areas(lat, lng, tolerance_m=ctx.study_area.tolerance_m)
-        out[prefix] = pd.DataFrame(
-            {
-                f"{prefix}lat": lat,
-                f"{prefix}lng": lng,
-                f"{prefix}h3": h3,
-                f"{prefix}district": areas["district"].to_numpy(),
-                f"{prefix}ward": areas["ward"].to_numpy(),
-                f"{prefix}lsoa": areas["lsoa"].to_numpy(),
-            },
-            index=frame.index,
-        )
-    return out
-
-
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame.columns:
-        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    text = frame[column].astype(str).str.strip()
-    return text.where(text != "", None).astype(object)
-
-
-def _ids(
-    ctx: _Context,
-    frame: pd.DataFrame,
-    column: str,
-    rows: npt.NDArray[np.int64],
-    problems: Problems,
-    *,
-    within: pd.Series | None = None,
-) -> pd.Series:
-    """The trimmed ids; a blank id, or one seen before in the file, is a problem.
-
-    ``within``: ids repeat only within the same value of this column (the
-    month of a data.police.uk row, since a crime published in two months is
-    one crime published twice, not a duplicate row).
-    """
-    ids = normalise_ids(frame[column])
-    missing = blank(ids)
-    problems.add(missing, rows, column, "", f"`{column}` is missing; every row needs a unique id")
-    keys = ids.where(~missing, "")
-    if within is not None:
-        keys = keys + "\x1f" + normalise_ids(within)
-    dup, first = ctx.seen.check(keys, rows)
-    dup &= ~missing
-    police = ctx.spec.kind == "police-uk"
-    why = (
-        "data.police.uk sometimes lists a crime twice in a month, the first is kept"
-        if police
-        else "ids must be unique, the first is kept"
-    )
-    label = "Crime ID" if police else f"`{column}`"
-    at = pd.Series(first).astype(str)
-    reasons = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(dtype=object)
-    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
-    return ids
-
-
-def _venue_lookup(
-    ctx: _Context, venue_ids: pd.Series
-) -> tuple[npt.NDArray[np.bool_], pd.DataFrame]:
-    """Which venue ids are known, and the stored venue rows aligned to them."""
-    venues = ctx.venues if ctx.venues is not None else pd.DataFrame({"venue_id": []})
-    known = venue_ids.isin(venues["venue_id"]).to_numpy()
-    aligned = venues.set_index("venue_id").reindex(venue_ids.to_numpy())
-    aligned.index = venue_ids.index
-    return known, aligned
-
-
-def _episodes(
-    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
-) -> pd.DataFrame:
-    ids = _ids(ctx, frame, "episode_id", rows, problems)
-    child = normalise_ids(frame["child_id"])
-    problems.add(
-        blank(child),
-        rows,
-        "child_id",
-        "",
-        "`child_id` is missing; every episode needs the child's id",
-    )
-    reported, _ = check_timestamp(frame, "reported_at", rows, problems, required=False, now=ctx.now)
-    last_seen, _ = check_timestamp(
-        frame, "last_seen_at", rows, problems, required=True, now=ctx.now
-    )
-    found, _ = check_timestamp(frame, "found_at", rows, problems, required=False, now=ctx.now)
-    before = (found < last_seen).to_numpy()
-    problems.add(
-        before,
-        rows,
-        "found_at",
-        frame.get("found_at", ""),
-        "found_at is before last_seen_at; check both times",
-    )
-    early_report = (reported < last_seen).to_numpy()
-    problems.add(
-        early_report,
-        rows,
-        "reported_at",
-        frame.get("reported_at", ""),
-        "reported_at is before last_seen_at; a child is reported missing after being last seen",
-    )
-    pts = _points(ctx, frame, rows, problems)
-    ls_type = check_enum(
-        frame,
-        "last_seen_place_type",
-        rows,
-        problems,
-        allowed=schemas.PLACE_TYPES,
-        default="unknown",
-        synonyms=PLACE_SYNONYMS,
-    )
-    found_type = check_enum(
-        frame,
-        "found_place_type",
-        rows,
-        problems,
-        allowed=schemas.PLACE_TYPES,
-        default="unknown",
-        synonyms=PLACE_SYNONYMS,
-    )
-    has_found_point = pts["found_"]["found_lat"].notna().to_numpy()
-    found_type[~has_found_point] = None
-    risk = check_enum(
-        frame, "risk_level", rows, problems, allowed=schemas.RISK_LEVELS, synonyms=RISK_SYNONYMS
-    )
-    in_care = check_bool(frame, "in_care", rows, problems)
-    assert ctx.key is not None
-    out = pd.DataFrame(
-        {
-            "episode_id": ids,
-            "child_ref": pseudonymise(child, ctx.key),
-            "reported_at": reported,
-            "last_seen_at": last_seen,
-            **{c: pts["last_seen_"][c] for c in pts["last_seen_"].columns},
-            "last_seen_place_type": ls_type,
-            "found_at": found,
-            **{c: pts["found_"][c] for c in pts["found_"].columns},
-            "found_place_type": found_type,
-            "in_care": in_care.to_numpy(),
-            "risk_level": risk,
-        },
-        index=frame.index,
-    )
-    return out
-
-
-def _venues(
-    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
-) -> pd.DataFrame:
-    ids = _ids(ctx, frame, "venue_id", rows, problems)
-    vtype = check_enum(
-        frame,
-        "venue_type",
-        rows,
-        problems,
-        allowed=schemas.VENUE_TYPES,
-        required=True,
-        synonyms=VENUE_SYNONYMS,
-    )
-    pts = _points(ctx, frame, rows, problems)[""]
-    public = check_bool(frame, "public", rows, problems)
-    return pd.DataFrame(
-        {
-            "venue_id": ids,
-            "name": _text(frame, "name"),
-            "venue_type": vtype,
-            **{c: pts[c] for c in pts.columns},
-            "public": public.to_numpy(),
-        },
-        index=frame.index,
-    )
-
-
-def _venue_reports(
-    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
-) -> pd.DataFrame:
-    ids = _ids(ctx, frame, "report_id", rows, problems)
-    venue_ids = normalise_ids(frame["venue_id"])
-    known, _ = _venue_lookup(ctx, venue_ids)
-    problems.add(
-        blank(venue_ids), rows, "venue_id", "", "`venue_id` is missing; a report is about a venue"
-    )
-    problems.add(
-        ~blank(venue_ids) & ~known,
-        rows,
-        "venue_id",
-        venue_ids,
-        "unknown venue_id; ingest the venue first (engage ingest venues FILE)",
-    )
-    reported, _ = check_timestamp(frame, "reported_at", rows, problems, required=True, now=ctx.now)
-    grading = frame
-    if "grading" in frame.columns:
-        parts = split_grading(frame["grading"])
-        grading = frame.copy()
-        for c in parts.columns:
-            if c not in frame.columns:
-                grading[c] = parts[c]
-            else:
-                grading[c] = frame[c].where(~blank(frame[c]), parts[c])
-    se = check_enum(
-        grading,
-        "source_evaluation",
-        rows,
-        problems,
-        allowed=schemas.SOURCE_EVALUATIONS,
-        required=True,
-    )
-    ia = check_enum(
-        grading,
-        "intelligence_assessment",
-        rows,
-        problems,
-        allowed=schemas.INTELLIGENCE_ASSESSMENTS,
-        required=True,
-        upper=True,
-    )
-    hc = check_enum(
-        grading,
-        "handling_code",
-        rows,
-        problems,
-        allowed=schemas.HANDLING_CODES,
-        required=True,
-        upper=True,
-    )
-    return pd.DataFrame(
-        {
-            "report_id": ids,
-            "venue_id": venue_ids,
-            "reported_at": reported,
-            "source_evaluation": se,
-            "intelligence_assessment": ia,
-            "handling_code": hc,
-        },
-        index=frame.index,
-    )
-
-
-def _disruptions(
-    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
-) -> pd.DataFrame:
-    ids = _ids(ctx, frame, "disruption_id", rows, problems)
-    venue_ids = _text(frame, "venue_id")
-    has_venue = venue_ids.notna().to_numpy()
-    known, venue_rows = _venue_lookup(ctx, venue_ids.fillna(""))
-    problems.add(
-        has_venue & ~known,
-        rows,
-        "venue_id",
-        venue_ids.fillna(""),
-        "unknown venue_id; ingest the venue first, or give the disruption's own coordinates",
-    )
-    when, _ = check_timestamp(frame, "disrupted_at", rows, problems, required=True, now=ctx.now)
-    tactic = check_enum(
-        frame,
-        "tactic",
-        rows,
-        problems,
-        allowed=schemas.TACTICS,
-        required=True,
-        synonyms=TACTIC_SYNONYMS,
-    )
-    pts = _points(ctx, frame, rows, problems)[""]
-    # A disruption at a known venue without its own point takes the venue's.
-    take = has_venue & known & pts["lat"].isna().to_numpy()
-    for c in pts.columns:
-        pts.loc[take, c] = venue_rows.loc[take, c].to_numpy()
-    cols = PointColumns.find("", list(frame.columns))
-    no_point = ~has_venue & pts["lat"].isna().to_numpy()
-    given = ~(
-        blank(_text(frame, cols.lat or "lat").fillna(""))
-        & blank(_text(frame, cols.easting or "easting").fillna(""))
-    )
-    problems.add(
-        no_point & ~given,
-        rows,
-        "venue_id",
-        "",
-        "a disruption needs a venue_id or its own coordinates",
-    )
-    public = check_bool(frame, "public", rows, problems)
-    return pd.DataFrame(
-        {
-            "disruption_id": ids,
-            "venue_id": venue_ids,
-            "disrupted_at": when,
-            **{c: pts[c] for c in pts.columns},
-            "tactic": tactic,
-            "note": _text(frame, "note"),
-            "public": public.to_numpy(),
-        },
-        index=frame.index,
-    )
-
-
-def _incidents(
-    ctx: _Context, frame: pd.DataFrame, rows: npt.NDArray[np.int64], problems: Problems
-) -> pd.DataFrame:
-    within = frame["occurred_at"] if ctx.spec.kind == "police-uk" else None
-    ids = _ids(ctx, frame, "incident_id", rows, problems, within=within)
-    category = _text(frame, "category")
-    problems.add(category.isna().to_numpy(), rows, "category", "", "`category` is missing")
-    when, precision = check_timestamp(
-        frame, "occurred_at", rows, problems, required=True, now=ctx.now
-    )
-    given = check_enum(frame, "time_precision", rows, problems, allowed=schemas.TIME_PRECISIONS)
-    precision = np.where(pd.isna(given), precision, given)
-    pts = _points(ctx, frame, rows, problems)[""]
-    return pd.DataFrame(
-        {
-            "incident_id": ids,
-            "category": category,
-            "occurred_at": when,
-            "time_precision": precision,
-            **{c: pts[c] for c in pts.columns},
-        },
-        index=frame.index,
-    )
-
-
-def _police_uk_to_incidents(ctx: _Context, frame: pd.DataFrame) -> pd.DataFrame:
-    """Map a data.police.uk chunk onto incident input columns.
-
-    Crimes keep their published ``Crime ID``. Anti-social behaviour rows have
-    none, so they get ``pu-<hash>-<n>``: a stable hash of the row's published
-    fields and its occurrence number among identical rows of the file, so the
-    same file always gives the same ids.
-    """
-    crime_id = frame["crime_id"].astype(str).str.strip()
-    no_id = (crime_id == "").to_numpy()
-    derived = crime_id.copy()
-    if no_id.any():
-        fields = [
-            "month",
-            "longitude",
-            "latitude",
-            "location",
-            "lsoa_code",
-            "crime_type",
-            "context",
-        ]
-        present = [f for f in fields if f in frame.columns]
-        parts = frame.loc[no_id, present].astype(str)
-        signature = parts[present[0]]
-        for name in present[1:]:
-            signature = signature + "|" + parts[name]
-        h = pd.Series(stable_hash(signature).view(np.int64), index=signature.index)
-        occ = h.groupby(h).cumcount()
-        if ctx.police_occurrences is not None and len(ctx.police_occurrences):
-            occ = occ + h.map(ctx.police_occurrences).fillna(0).astype(np.int64)
-        counts = h.value_counts()
-        prior = (
-            ctx.police_occurrences
-            if ctx.police_occurrences is not None
-            else pd.Series(dtype=np.int64)
-        )
-        ctx.police_occurrences = prior.add(counts, fill_value=0).astype(np.int64)
-        hexes = pd.Series(np.char.mod("%016x", h.to_numpy().view(np.uint64)), index=h.index)
-        derived.loc[no_id] = "pu-" + hexes + "-" + occ.astype(str)
-    return pd.DataFrame(
-        {
-            "incident_id": derived,
-            "category": frame["crime_type"],
-            "occurred_at": frame["month"],
-            "time_precision": "month",
-            "lat": frame["latitude"],
-            "lng": frame["longitude"],
-        },
-        index=frame.index,
-    )
-
-
-_BUILDERS: dict[
-    str, Callable[[_Context, pd.DataFrame, npt.NDArray[np.int64], Problems], pd.DataFrame]
-] = {
-    "episodes": _episodes,
-    "venues": _venues,
-    "venue-reports": _venue_reports,
-    "disruptions": _disruptions,
-    "incidents": _incidents,
-}
-
-
-def check_chunk(ctx: _Context, chunk: Chunk) -> tuple[pd.DataFrame, Problems]:
-    """Check one chunk; returns the good rows (table columns) and the problems."""
-    frame = chunk.frame
-    rows = chunk.rows
-    problems = Problems()
-    kind = ctx.spec.kind
-    if kind == "police-uk":
-        frame = _police_uk_to_incidents(ctx, frame)
-        kind = "incidents"
-    if "_geometry_problem" in frame.columns:
-        geom = frame["_geometry_problem"].astype(str)
-        problems.add(
-            (geom != "").to_numpy(),
-            rows,
-            "geometry",
-            geom,
-            "the geometry is not a point; give one point per row",
-        )
-    built = _BUILDERS[kind](ctx, frame, rows, problems)
-    bad = problems.bad_mask(len(frame))
-    good = built.loc[~bad].copy()
-    source = "police.uk" if ctx.spec.kind == "police-uk" else ctx.source.path.name
-    good["source"] = source
-    table = ctx.spec.table
-    content = [c for c in table.column_names if c not in ("content_hash",)]
-    good["content_hash"] = content_hash(good[content])
-    return conform(table, good), problems
 
 
 def _now() -> datetime:
@@ -771,7 +252,8 @@ def ingest_file(
         Pseudonym key bytes (from :func:`geo.pseudonym.check_key` of the settings' key); required
         for episodes, which carry children's ids.
     quarantine_dir
-        Where ``<file name>.quarantine.csv`` is written when rows are bad.
+        Where the file's quarantine, ``<file name>.<8 hex>.quarantine.csv``, is
+        written when rows are bad (:func:`geo.quarantine.quarantine_path`).
     after_chunk
         Called with the number of rows staged so far after each chunk (used
         by tests that interrupt an ingest part-way).
@@ -801,21 +283,31 @@ def ingest_file(
     if kind == "police-uk":
         dropped = []
     report.dropped_columns = [source.original_columns.get(c, c) for c in dropped]
-    _check_header(spec, columns, str(path))
+    _check_header(spec, columns, str(path), source)
     known = set(_expected_columns(spec))
     report.ignored_columns = [
         source.original_columns.get(c, c)
         for c in columns
         if c not in known and c not in dropped and not c.startswith("_")
-    ]
+    ] + list(source.ignored)
     venues = None
     if kind in ("venue-reports", "disruptions"):
         venues = store.read(schemas.VENUES)
-    ctx = _Context(spec, source, study_area or StudyArea(), key, now or _now(), venues)
-    quarantine_dir = Path(quarantine_dir)
-    qpath = quarantine_dir / f"{path.name}.quarantine.csv"
-    tmp_q = qpath.with_suffix(".csv.part")
-    wrote_header = False
+    ctx = BuildContext(spec, source, study_area or StudyArea(), key, now or _now(), venues)
+    # The cells that are stored (or become a stored id): checked for characters and length.
+    used = POLICE_UK_COLUMNS if kind == "police-uk" else known
+    ctx.checked = [c for c in columns if c in used and c not in dropped]
+    ctx.kept, absent = _kept_columns(spec, columns)
+    report.kept_columns = list(ctx.kept)
+    if ctx.kept:
+        new_rows = "new rows have them empty"
+        if "last_seen_place_type" in ctx.kept:
+            new_rows += " (the last-seen place type unknown)"
+        report.notes.append(
+            f"not in the file: {', '.join(absent)}; rows already stored keep their values of "
+            f"these, {new_rows}"
+        )
+    quarantine = QuarantineFile(Path(quarantine_dir), path)
     tally = ReasonTally()
     total = source.size if not str(path).endswith(".gz") and source.position is not None else None
     bar = tqdm(
@@ -837,13 +329,9 @@ def ingest_file(
                 report.rows_quarantined += bad_rows
                 if bad_rows:
                     tally.add(problems)
-                    qframe = problems.frame(path.name)
-                    if not wrote_header:
-                        quarantine_dir.mkdir(parents=True, exist_ok=True)
-                    _write_quarantine(qframe, tmp_q, header=not wrote_header)
-                    wrote_header = True
+                    quarantine.write(problems.frame(quarantine.source))
                 if len(good):
-                    writer.stage(spec.table, good, keep=spec.keep)
+                    writer.stage(spec.table, good, keep=spec.keep, kept_columns=ctx.kept)
                     staged += len(good)
                 if after_chunk is not None:
                     after_chunk(staged)
@@ -851,11 +339,7 @@ def ingest_file(
                     bar.update(getattr(source.position, "count", 0) - bar.n)
             report.reasons = tally.counts()
             report.reason_sets = tally.sets()
-            if wrote_header:
-                tmp_q.replace(qpath)
-                report.quarantine_path = str(qpath)
-            elif qpath.exists():
-                qpath.unlink()
+            report.quarantine_path = quarantine.commit()
             if report.rows_read == 0:
                 raise InputFileError(
                     str(path),
@@ -867,8 +351,7 @@ def ingest_file(
             results = writer.finish()
     finally:
         bar.close()
-        if tmp_q.exists():
-            tmp_q.unlink()
+        quarantine.discard()
     report.result = results.get(spec.table.name, UpsertResult())
     if report.result.kept_earlier:
         report.notes.append(
@@ -878,6 +361,67 @@ def ingest_file(
     report.rows_stored = report.rows_read - report.rows_quarantined
     report.stored = report.rows_stored > 0
     return report
+
+
+def ingest_or_refuse(store: Store, kind: str, path: Path, **options: Any) -> IngestReport:
+    """:func:`ingest_file`, with a refused file given as a report instead of raised.
+
+    For a call that ingests several files: every file gets a report, whether
+    stored, partly quarantined or refused (:attr:`IngestReport.refused`), and
+    :func:`ingest_exit_code` gives the call's exit code. An unusable file
+    (:class:`geo.errors.InputFileError`) and a ``--strict`` refusal become
+    reports; anything that stops every file (an unknown kind, a missing
+    pseudonym key, a store that cannot be written) is still raised.
+    """
+    try:
+        return ingest_file(store, kind, path, **options)
+    except (InputFileError, StrictRefusal) as error:
+        return refusal(kind, path, error)
+
+
+OPTIONAL_INPUTS: dict[str, dict[str, str]] = {
+    "episodes": {
+        "reported_at": "reported_at",
+        "last_seen_place_type": "last_seen_place_type",
+        "found_at": "found_at",
+        "in_care": "in_care",
+        "risk_level": "risk_level",
+    },
+    "venues": {"name": "name", "public": "public"},
+    "disruptions": {"venue_id": "venue_id", "note": "note", "public": "public"},
+}
+"""For each kind, the stored columns that come from one optional input column."""
+
+
+def _kept_columns(spec: InputSpec, columns: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """Stored columns the file has no input for, and those inputs, named for the report.
+
+    An optional point (the found point of an episode) is absent when none of
+    its coordinate columns is given; its place type goes with it. A
+    disruption's point is never kept: it comes from its own columns or its
+    venue.
+    """
+    optional = OPTIONAL_INPUTS.get(spec.kind, {})
+    kept = [stored for stored, given in optional.items() if given not in columns]
+    absent = [optional[c] for c in kept]
+    for prefix, required in spec.points:
+        if required or spec.kind == "disruptions":
+            continue
+        pc = PointColumns.find(prefix, columns)
+        if any((pc.lat, pc.lng, pc.easting, pc.northing)):
+            continue
+        point = [c.name for c in schemas.point_columns(prefix, nullable=True)]
+        kept += point
+        absent.append(f"the {prefix.rstrip('_')} point ({prefix}lat/{prefix}lng)")
+        place = f"{prefix}place_type"
+        if place in spec.table.column_names and place not in kept:
+            kept.append(place)
+            if place in columns:
+                absent.append(f"{place} (it goes with the point)")
+            else:
+                absent.append(place)
+    order = {name: i for i, name in enumerate(spec.table.column_names)}
+    return tuple(sorted(kept, key=order.__getitem__)), absent
 
 
 def _expected_columns(spec: InputSpec) -> list[str]:
@@ -915,12 +459,3 @@ def _expected_columns(spec: InputSpec) -> list[str]:
         ):
             extra.append(prefix + suffix)
     return names + extra
-
-
-def _write_quarantine(frame: pd.DataFrame, path: Path, *, header: bool) -> None:
-    from geo.export import neutralise_formulas
-
-    safe = frame[QUARANTINE_COLUMNS].copy()
-    for c in ("value", "reason", "column", "file"):
-        safe[c] = neutralise_formulas(safe[c].astype(str))
-    safe.to_csv(path, mode="w" if header else "a", header=header, index=False)

@@ -8,7 +8,14 @@ each record, so checks can name the row a person would find in a spreadsheet
 Formats: CSV (any of ``, ; tab |`` as delimiter, UTF-8 with or without BOM,
 or Latin-1/Windows-1252, optionally gzip-compressed), GeoJSON and GeoPackage
 (point geometries become ``lat``/``lng`` columns, or ``easting``/``northing``
-when the layer is in British National Grid).
+when the layer is in British National Grid; a GeoPackage attribute table,
+without geometry, gives its fields alone).
+
+Every value is read as text, never through a number: an integer id ``101``
+stays ``101`` even when another feature lacks it, a GeoJSON ``true`` is
+``true``. A CSV header cell with no name (spreadsheets write a run of them
+after the last column) is not a column: its cells are ignored and
+:attr:`Source.ignored` names it by position.
 """
 
 from __future__ import annotations
@@ -17,16 +24,22 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
+import pyogrio.errors
 import shapely
+import shapely.errors
+from pyproj import CRS, Transformer
 
 from geo.crs import WGS84
 from geo.errors import InputFileError
@@ -48,6 +61,9 @@ class Source:
     """An opened input: its columns and a chunk iterator.
 
     ``position`` reports progress in bytes read of ``size`` (for progress bars).
+    ``ignored`` names the columns that are not read (header cells without a
+    name, by position). ``has_geometry`` is False for a GeoPackage attribute
+    table and for delimited text; ``layer`` is the layer read, if any.
     """
 
     path: Path
@@ -57,6 +73,9 @@ class Source:
     size: int
     notes: list[str] = field(default_factory=list)
     position: object = None
+    ignored: list[str] = field(default_factory=list)
+    has_geometry: bool = False
+    layer: str | None = None
 
 
 def normalise_column(name: str) -> str:
@@ -117,6 +136,45 @@ class _CountingReader(io.RawIOBase):
         return n
 
 
+_BROKEN_STREAM = (EOFError, zlib.error, gzip.BadGzipFile)
+"""What a gzip stream raises when it is cut short or its bytes are damaged."""
+
+
+def _broken(path: Path, exc: BaseException, at: int | None = None) -> InputFileError:
+    where = f" after {at:,} bytes" if at else ""
+    return InputFileError(
+        str(path),
+        f"is truncated or corrupt: the compressed data breaks off or is damaged{where} ({exc}).",
+        "Copy or download the file again; nothing from it was stored.",
+    )
+
+
+def _header(path: Path, first_line: str, delimiter: str) -> tuple[list[str], list[str], list[str]]:
+    """Names of a CSV header: every cell's name, the named columns, and the unnamed ones.
+
+    A cell with no name gets the placeholder ``_unnamed_<position>`` so the
+    parser can skip it; the third list names it for the report.
+    """
+    header = next(csv.reader([first_line], delimiter=delimiter))
+    names = [normalise_column(c) for c in header]
+    dupes = sorted({c for c in names if names.count(c) > 1 and c})
+    if dupes:
+        raise InputFileError(
+            str(path),
+            f"the header repeats column(s) {', '.join(dupes)}.",
+            "Give every column a distinct name.",
+        )
+    cells = [name or f"_unnamed_{i}" for i, name in enumerate(names, start=1)]
+    unnamed = [f"(column {i}, no name)" for i, name in enumerate(names, start=1) if not name]
+    if len(unnamed) == len(names):
+        raise InputFileError(
+            str(path),
+            "the header row has no column names.",
+            "Put the column names in the first row.",
+        )
+    return header, cells, unnamed
+
+
 def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
     """Open a delimited text file for streaming; raise on an unusable file."""
     path = Path(path)
@@ -125,7 +183,9 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
     with _open_binary(path) as fh:
         try:
             sample = fh.read(_SAMPLE_BYTES)
-        except (OSError, EOFError) as exc:
+        except _BROKEN_STREAM as exc:
+            raise _broken(path, exc) from exc
+        except OSError as exc:
             raise InputFileError(str(path), f"cannot be read ({exc}).") from exc
     if not sample.strip(b"\xef\xbb\xbf \r\n\t"):
         raise InputFileError(
@@ -134,16 +194,9 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
     encoding = detect_encoding(sample)
     first_line = sample.decode(encoding, errors="replace").splitlines()[0]
     delimiter = detect_delimiter(first_line)
-    header = next(csv.reader([first_line], delimiter=delimiter))
-    columns = [normalise_column(c) for c in header]
-    dupes = sorted({c for c in columns if columns.count(c) > 1 and c})
-    if dupes:
-        raise InputFileError(
-            str(path),
-            f"the header repeats column(s) {', '.join(dupes)}.",
-            "Give every column a distinct name.",
-        )
-    original = dict(zip(columns, header, strict=True))
+    header, cells, unnamed = _header(path, first_line, delimiter)
+    columns = [c for c in cells if not c.startswith("_unnamed_")]
+    original = {c: h for c, h in zip(cells, header, strict=True) if c in columns}
     size = path.stat().st_size
     notes = []
     if encoding == "cp1252":
@@ -166,7 +219,8 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
                 na_filter=False,
                 chunksize=chunk_rows,
                 header=0,
-                names=columns,
+                names=cells,
+                usecols=columns,
                 engine="c",
                 skip_blank_lines=True,
                 on_bad_lines="error",
@@ -176,7 +230,7 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
                 n = len(frame)
                 rows = np.arange(start, start + n, dtype=np.int64)
                 start += n
-                yield Chunk(frame.reset_index(drop=True), rows)
+                yield Chunk(frame[columns].reset_index(drop=True), rows)
         except UnicodeDecodeError as exc:
             raise InputFileError(
                 str(path),
@@ -189,79 +243,212 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
                 f"is not well-formed {delimiter!r}-delimited text: {exc}",
                 "Check quoting and that every row has the header's number of fields.",
             ) from exc
+        except _BROKEN_STREAM as exc:
+            raise _broken(path, exc, counter.count) from exc
         finally:
             text.close()
             counter.inner.close()
 
-    return Source(path, columns, original, chunks(), size, notes, counter)
+    return Source(path, columns, original, chunks(), size, notes, counter, ignored=unnamed)
+
+
+_UNREADABLE_FEATURES = (
+    pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError,
+    pyogrio.errors.FeatureError,
+    pyogrio.errors.FieldError,
+    pyogrio.errors.GeometryError,
+    pyogrio.errors.CRSError,
+    pa.ArrowException,
+    shapely.errors.ShapelyError,
+    OSError,
+)
+"""What reading a damaged or unusual GeoJSON or GeoPackage raises."""
+
+
+def _layer(path: Path, layer: str | None) -> str | None:
+    """The layer to read: ``layer``, or a file's only layer; refuse a choice that is not clear."""
+    try:
+        listed = pyogrio.list_layers(path)
+    except _UNREADABLE_FEATURES as exc:
+        raise InputFileError(
+            str(path),
+            f"cannot be read as GeoJSON or GeoPackage ({exc}).",
+            "Check that the file is complete and of the type its name says.",
+        ) from exc
+    names = [str(name) for name, _ in listed]
+    shown = ", ".join(
+        f"`{name}` ({'no geometry' if kind is None else str(kind).lower()})"
+        for name, kind in listed
+    )
+    if layer is not None:
+        if layer not in names:
+            raise InputFileError(
+                str(path),
+                f"has no layer `{layer}`; its layers are {shown or '(none)'}.",
+                "Pass one of them with --layer.",
+            )
+        return layer
+    if len(names) > 1:
+        raise InputFileError(
+            str(path),
+            f"holds several layers: {shown}.",
+            "Pass the one to ingest with --layer NAME.",
+        )
+    return names[0] if names else None
+
+
+def _geometry_field(schema: pa.Schema, meta: dict[str, Any]) -> str | None:
+    """The name of the WKB geometry column of an Arrow stream from pyogrio, if any."""
+    for f in schema:
+        ext = (f.metadata or {}).get(b"ARROW:extension:name", b"")
+        if ext in (b"geoarrow.wkb", b"ogc.wkb"):
+            return str(f.name)
+    name = meta.get("geometry_name") or "wkb_geometry"
+    return name if name in schema.names else None
+
+
+def _as_text(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.object_]:
+    """Any Arrow column as text cells ("" for null), without passing through floats.
+
+    Integers keep their digits (``101``, never ``101.0``), booleans read
+    ``true``/``false``, dates and times are ISO 8601 text as written.
+    """
+    try:
+        text = pc.cast(column, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # Binary or nested fields: their Python text form.
+        text = pa.array(
+            [None if v is None else str(v) for v in column.to_pylist()], type=pa.string()
+        )
+    filled = pc.fill_null(text, "")
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def read_features(
     path: Path, *, layer: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Source:
-    """Open a GeoJSON or GeoPackage layer of points for chunked reading.
+    """Open a GeoJSON file or a GeoPackage layer for chunked reading.
 
     Point geometries become text columns ``lat``/``lng`` (WGS84); a layer in
     British National Grid gives ``easting``/``northing`` instead, and any
     other CRS is transformed to WGS84. A feature whose geometry is not a
-    point keeps blank coordinates and a ``_geometry_problem`` note.
+    point keeps blank coordinates and a ``_geometry_problem`` note. A
+    GeoPackage attribute table (no geometry) gives its fields alone. A
+    GeoPackage of several layers needs ``layer``. Fields are read as text
+    (:func:`_as_text`), through Arrow, a batch of ``chunk_rows`` at a time.
     """
     path = Path(path)
     if not path.exists():
         raise InputFileError(str(path), "file not found.", "Check the path.")
     if path.stat().st_size == 0:
         raise InputFileError(str(path), "the file is empty.", "Export the layer again.")
+    layer = _layer(path, layer)
     try:
         info = pyogrio.read_info(path, layer=layer)
-    except Exception as exc:
+    except _UNREADABLE_FEATURES as exc:
         raise InputFileError(
             str(path),
             f"cannot be read as GeoJSON or GeoPackage ({exc}).",
-            "Check the file and, for a GeoPackage with several layers, pass --layer.",
+            "Check that the file is complete and of the type its name says.",
         ) from exc
     total = int(info.get("features") or 0)
+    has_geometry = info.get("geometry_type") is not None
     crs = info.get("crs") or WGS84
-    bng = "27700" in str(crs)
-    fields = [normalise_column(str(f)) for f in info["fields"]]
-    coord_cols = ["easting", "northing"] if bng else ["lat", "lng"]
+    bng = has_geometry and "27700" in str(crs)
+    names = [str(f) for f in info["fields"]]
+    fields = [normalise_column(f) for f in names]
+    dupes = sorted({c for c in fields if fields.count(c) > 1 and c})
+    if dupes:
+        raise InputFileError(
+            str(path),
+            f"repeats the field(s) {', '.join(dupes)} (names compared in lower case, "
+            "with spaces and punctuation as _).",
+            "Give every field a distinct name.",
+        )
+    coord_cols = (["easting", "northing"] if bng else ["lat", "lng"]) if has_geometry else []
+    to_wgs84 = None
+    if has_geometry and not bng and not CRS.from_user_input(crs).equals(CRS.from_user_input(WGS84)):
+        to_wgs84 = Transformer.from_crs(crs, WGS84, always_xy=True)
     columns = [*fields, *[c for c in coord_cols if c not in fields]]
-    original = dict(zip(fields, [str(f) for f in info["fields"]], strict=True))
+    original = dict(zip(fields, names, strict=True))
 
     def chunks() -> Iterator[Chunk]:
-        skip = 0
-        while skip < total or (total == 0 and skip == 0):
-            frame = pyogrio.read_dataframe(
-                path, layer=layer, skip_features=skip, max_features=chunk_rows
-            )
-            n = len(frame)
-            if n == 0:
-                break
-            if not bng and frame.crs is not None and not frame.crs.equals(WGS84):
-                frame = frame.to_crs(WGS84)
-            geom = frame.geometry.to_numpy()
-            is_point = shapely.get_type_id(geom) == 0
-            x = np.where(is_point, shapely.get_x(geom), np.nan)
-            y = np.where(is_point, shapely.get_y(geom), np.nan)
-            out = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-            out.columns = [normalise_column(str(c)) for c in out.columns]
-            out = out.astype(object).where(pd.notna(out), "").astype(str)
-            a, b = (x, y) if bng else (y, x)
-            out[coord_cols[0]] = np.where(np.isfinite(a), np.char.mod("%.9f", a), "")
-            out[coord_cols[1]] = np.where(np.isfinite(b), np.char.mod("%.9f", b), "")
-            kinds = shapely.get_type_id(geom)
-            problem = np.where(
-                pd.isna(geom),
-                "",
-                np.where(is_point, "", np.array(shapely.geometry.base.GEOMETRY_TYPES)[kinds]),
-            )
-            out["_geometry_problem"] = problem
-            rows = np.arange(skip + 1, skip + n + 1, dtype=np.int64)
-            yield Chunk(out.reset_index(drop=True), rows)
-            skip += n
-            if total == 0:
-                break
+        start = 1
+        try:
+            with pyogrio.open_arrow(
+                path,
+                layer=layer,
+                batch_size=chunk_rows,
+                datetime_as_string=True,
+                use_pyarrow=True,
+            ) as (meta, reader):
+                geom_name = _geometry_field(reader.schema, meta) if has_geometry else None
+                for batch in reader:
+                    n = batch.num_rows
+                    if n == 0:
+                        continue
+                    out = pd.DataFrame(
+                        {
+                            normalise_column(name): _as_text(batch.column(name))
+                            for name in batch.schema.names
+                            if name != geom_name and normalise_column(name) in original
+                        }
+                    )
+                    if geom_name is not None:
+                        _add_points(out, batch.column(geom_name), to_wgs84, bng, coord_cols)
+                    rows = np.arange(start, start + n, dtype=np.int64)
+                    start += n
+                    yield Chunk(out[[c for c in columns if c in out.columns] + _extra(out)], rows)
+        except _UNREADABLE_FEATURES as exc:
+            raise InputFileError(
+                str(path),
+                f"cannot be read past feature {start - 1:,} ({exc}).",
+                "Check that the file is complete; export it again if it was cut short.",
+            ) from exc
 
-    return Source(path, columns, original, chunks(), total)
+    return Source(
+        path,
+        columns,
+        original,
+        chunks(),
+        total,
+        has_geometry=has_geometry,
+        layer=layer,
+    )
+
+
+def _extra(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("_")]
+
+
+def _add_points(
+    out: pd.DataFrame,
+    wkb: pa.Array,
+    to_wgs84: Transformer | None,
+    bng: bool,
+    coord_cols: list[str],
+) -> None:
+    """Coordinates of point geometries as text columns, and a note for any other geometry.
+
+    ``to_wgs84`` transforms (x, y) of a layer in another CRS than WGS84 or
+    British National Grid.
+    """
+    geom = shapely.from_wkb(np.asarray(wkb.to_numpy(zero_copy_only=False), dtype=object))
+    kinds = shapely.get_type_id(geom)
+    missing = pd.isna(geom) | shapely.is_empty(geom)
+    is_point = (kinds == 0) & ~missing
+    x = np.where(is_point, shapely.get_x(geom), np.nan)
+    y = np.where(is_point, shapely.get_y(geom), np.nan)
+    if to_wgs84 is not None:
+        x, y = to_wgs84.transform(x, y)
+    a, b = (x, y) if bng else (y, x)
+    out[coord_cols[0]] = np.where(np.isfinite(a), np.char.mod("%.9f", a), "")
+    out[coord_cols[1]] = np.where(np.isfinite(b), np.char.mod("%.9f", b), "")
+    type_names = np.array(shapely.geometry.base.GEOMETRY_TYPES, dtype=object)
+    out["_geometry_problem"] = np.where(
+        missing | is_point, "", type_names[np.clip(kinds, 0, len(type_names) - 1)]
+    )
 
 
 def open_source(

@@ -7,7 +7,7 @@ when the block exits cleanly, and nothing does if it raises.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -135,7 +135,14 @@ class UpsertResult:
 class Writer(Protocol):
     """Stages frames inside one transaction; :meth:`finish` upserts them all."""
 
-    def stage(self, table: Table, frame: pd.DataFrame, *, keep: Keep = "last") -> None:
+    def stage(
+        self,
+        table: Table,
+        frame: pd.DataFrame,
+        *,
+        keep: Keep = "last",
+        kept_columns: Sequence[str] = (),
+    ) -> None:
         """Stage rows (columns exactly ``table.column_names``) for upsert.
 
         ``keep`` says which version of a key is stored when the key is staged
@@ -149,7 +156,14 @@ class Writer(Protocol):
           one changes nothing and is counted in ``kept_earlier``. The result
           does not depend on the order rows or files are written in.
 
-        One writer stages a table under one rule.
+        ``kept_columns`` are columns the rows do not really carry (an input
+        file without them): a stored row keeps its values of them, and a new
+        row takes the staged ones (empty, or a default). A stored row is then
+        updated only when its ``content_hash`` differs *and* one of the other
+        columns does, so rows staged again change nothing. A point's columns
+        are kept all or none.
+
+        One writer stages a table under one rule and one set of kept columns.
         """
 
     def finish(self) -> dict[str, UpsertResult]:

@@ -61,7 +61,9 @@ from geo.store.query import (
     check_chunk_size,
     check_count,
     check_keep,
+    check_kept,
     check_read,
+    compared_columns,
     known_table,
     parent_bits,
     staged_rows,
@@ -983,30 +985,39 @@ class _Writer:
         self._path = path
         self._staged: dict[str, Table] = {}
         self._keep: dict[str, Keep] = {}
+        self._kept: dict[str, tuple[str, ...]] = {}
         self.finished = False
 
     @staticmethod
     def _stage_name(table: Table) -> str:
         return f'temp."_stage_{table.name}"'
 
-    def stage(self, table: Table, frame: pd.DataFrame, *, keep: Keep = "last") -> None:
+    def stage(
+        self,
+        table: Table,
+        frame: pd.DataFrame,
+        *,
+        keep: Keep = "last",
+        kept_columns: Sequence[str] = (),
+    ) -> None:
         """Stage rows (columns ``table.column_names``) for upsert.
 
         ``keep`` picks the version of a key that is stored (see
         :meth:`geo.store.base.Writer.stage`): the last staged row, or the one
-        with the earliest time.
+        with the earliest time. ``kept_columns`` keep their stored values.
 
         Raises
         ------
         ValidationError
-            Columns are missing, a required column is empty, or ``keep`` is
-            unknown or differs from the rule the table was staged under.
+            Columns are missing, a required column is empty, or ``keep`` or
+            ``kept_columns`` is unknown or differs from how the table was staged.
         """
         t = _known(table)
         if self.finished:
             msg = "cannot stage after `finish()`; open a new `store.writer()` block."
             raise StoreError(msg)
         keep = check_keep(t, keep, self._keep.get(t.name))
+        kept = check_kept(t, kept_columns, self._kept.get(t.name))
         rows = staged_rows(t, frame)
         columns = [_bind_values(c, rows[c.name]) for c in t.columns]
         names = list(t.column_names)
@@ -1032,6 +1043,7 @@ class _Writer:
                 conn.execute(f"CREATE TEMP TABLE {stage.split('.', 1)[1]} ({', '.join(defs)})")
                 self._staged[t.name] = t
                 self._keep[t.name] = keep
+                self._kept[t.name] = kept
             marks = ", ".join("?" * len(names))
             sets = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != t.key)
             # A key staged again: the later row replaces the staged one, unless the
@@ -1090,7 +1102,7 @@ class _Writer:
     def _upsert(self, table: Table, now: str) -> UpsertResult:
         conn = self._conn
         stage = self._stage_name(table)
-        t, key, h = _q(table.name), _q(table.key), '"content_hash"'
+        t, key = _q(table.name), _q(table.key)
         # A stored row later than the staged one is kept only under keep="earliest";
         # times are ISO-8601 UTC text of one width, so text order is time order.
         later = "false"
@@ -1100,18 +1112,22 @@ class _Writer:
             f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
             f"(SELECT 1 FROM main.{t} m WHERE m.{key} = s.{key})"
         ).fetchone()[0]
+        kept = self._kept.get(table.name, ())
+        changed = _differs(table, kept, "m", "s")
         updated, unchanged, kept_earlier = conn.execute(
-            f"SELECT coalesce(sum(m.{h} IS NOT s.{h} AND NOT ({later})), 0), "
-            f"coalesce(sum(m.{h} IS s.{h} OR ({later})), 0), coalesce(sum({later}), 0) "
+            f"SELECT coalesce(sum(({changed}) AND NOT ({later})), 0), "
+            f"coalesce(sum(NOT ({changed}) OR ({later})), 0), coalesce(sum({later}), 0) "
             f"FROM {stage} s JOIN main.{t} m ON m.{key} = s.{key}"
         ).fetchone()
         cols = list(table.column_names) + (["geom"] if table.points else [])
+        main = _main_prefix(table)
+        written = [c for c in cols if c not in kept and not (c == "geom" and f"{main}lat" in kept)]
         target = ", ".join(_q(c) for c in [*cols, INGESTED_AT])
         source = ", ".join(_q(c) for c in cols)
         sets = ", ".join(
-            f"{_q(c)} = excluded.{_q(c)}" for c in [*cols, INGESTED_AT] if c != table.key
+            f"{_q(c)} = excluded.{_q(c)}" for c in [*written, INGESTED_AT] if c != table.key
         )
-        when = f"{t}.{h} IS NOT excluded.{h}"
+        when = _differs(table, kept, t, "excluded")
         if self._keep[table.name] == "earliest":
             time = _q(table.time_column)
             when += f" AND excluded.{time} <= {t}.{time}"
@@ -1135,6 +1151,24 @@ class _Writer:
                 self._conn.execute(f'DROP TABLE IF EXISTS temp."_stage_{name}"')
         self._staged.clear()
         self._keep.clear()
+        self._kept.clear()
+
+
+def _differs(table: Table, kept: tuple[str, ...], old: str, new: str) -> str:
+    """SQL: the row ``new`` changes the stored row ``old`` (both aliases).
+
+    Its ``content_hash`` differs; with kept columns, one of the other columns
+    differs too, since the hash of a row staged without some columns says
+    nothing about the stored values of the rest.
+    """
+    h = '"content_hash"'
+    test = f"{old}.{h} IS NOT {new}.{h}"
+    if not kept:
+        return test
+    compared = compared_columns(table, kept)
+    return (
+        test + " AND (" + " OR ".join(f"{old}.{_q(c)} IS NOT {new}.{_q(c)}" for c in compared) + ")"
+    )
 
 
 # ------------------------------------------------------------------------ query parts

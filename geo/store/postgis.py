@@ -29,7 +29,7 @@ import io
 import json
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -59,8 +59,10 @@ from geo.store.query import (
     check_chunk_size,
     check_count,
     check_keep,
+    check_kept,
     check_read,
     check_window,
+    compared_columns,
     known_table,
     parent_bits,
     staged_rows,
@@ -443,6 +445,14 @@ class PostgisStore:
             msg = (
                 f"no free connection to {self._safe_url} within {POOL_TIMEOUT_S:.0f} s while "
                 f"trying to {action}; close unused writers or raise the server's limits."
+            )
+            raise StoreError(msg) from exc
+        except (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded) as exc:
+            msg = (
+                f"could not {action} in schema `{self.schema}`: a value cannot be stored "
+                f"({exc.diag.message_primary}). The transaction was rolled back and nothing "
+                "from it was stored. Ingest quarantines such rows (a NUL character, an id over "
+                "200 or a cell over 2,000 characters; docs/data-formats.md)."
             )
             raise StoreError(msg) from exc
         except psycopg.errors.TransactionRollback as exc:
@@ -852,6 +862,7 @@ class PostgisWriter:
         self._pending: set[str] = set()
         self._staged_rows: dict[str, int] = {}
         self._keep: dict[str, Keep] = {}
+        self._kept: dict[str, tuple[str, ...]] = {}
 
     @property
     def backend_pid(self) -> int:
@@ -886,7 +897,14 @@ class PostgisWriter:
         )
         self._created.add(spec.name)
 
-    def stage(self, table: Table, frame: pd.DataFrame, *, keep: Keep = "last") -> None:
+    def stage(
+        self,
+        table: Table,
+        frame: pd.DataFrame,
+        *,
+        keep: Keep = "last",
+        kept_columns: Sequence[str] = (),
+    ) -> None:
         """Stage rows (columns ``table.column_names``) for upsert by streaming COPY.
 
         Parameters
@@ -899,9 +917,13 @@ class PostgisWriter:
             Which version of a key staged more than once (in one or several
             calls), or already stored, is kept: ``"last"`` staged, or the
             ``"earliest"`` in time (see :meth:`geo.store.base.Writer.stage`).
+        kept_columns
+            Columns whose stored values a stored row keeps (the rows do not
+            carry them); a new row takes the staged values.
         """
         spec = known_table(table)
         keep = check_keep(spec, keep, self._keep.get(spec.name))
+        kept = check_kept(spec, kept_columns, self._kept.get(spec.name))
         rows = staged_rows(spec, frame)
         arrow = _to_arrow(spec, rows)
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -912,6 +934,7 @@ class PostgisWriter:
             self._create_stage(spec)
             self._pending.add(spec.name)
             self._keep[spec.name] = keep
+            self._kept[spec.name] = kept
             self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
             with self._conn.cursor() as cur, cur.copy(statement) as copy:
                 for start in range(0, arrow.num_rows, COPY_CHUNK_ROWS):
@@ -930,7 +953,9 @@ class PostgisWriter:
                 select.append(sql.SQL("({} AT TIME ZONE 'UTC')").format(ident))
             else:
                 select.append(ident)
+        kept_columns = self._kept.get(spec.name, ())
         targets = [sql.Identifier(n) for n in spec.column_names]
+        written = [sql.Identifier(n) for n in spec.column_names if n not in kept_columns]
         for prefix in spec.points:
             lat, lng = sql.Identifier(f"{prefix}lat"), sql.Identifier(f"{prefix}lng")
             select.append(
@@ -940,6 +965,8 @@ class PostgisWriter:
                 ).format(lat=lat, lng=lng)
             )
             targets.append(sql.Identifier(f"{prefix}geom"))
+            if f"{prefix}lat" not in kept_columns:
+                written.append(sql.Identifier(f"{prefix}geom"))
         # Each key's kept staged row (its last, or its earliest in time and then its
         # last), in key order: inserting in key order makes concurrent writers take
         # row locks in the same order (no deadlock).
@@ -970,10 +997,18 @@ class PostgisWriter:
             updated = 0
         else:
             updates: list[sql.Composable] = [
-                sql.SQL("{} = EXCLUDED.{}").format(t, t) for t in targets if t != key
+                sql.SQL("{} = EXCLUDED.{}").format(t, t) for t in written if t != key
             ]
             updates.append(sql.SQL("ingested_at = now()"))
             when: sql.Composable = sql.SQL("t.content_hash IS DISTINCT FROM EXCLUDED.content_hash")
+            if kept_columns:
+                # A hash of a row without some columns says nothing of the others' values.
+                compared = [sql.Identifier(c) for c in compared_columns(spec, kept_columns)]
+                when = sql.SQL("{} AND ROW({}) IS DISTINCT FROM ROW({})").format(
+                    when,
+                    sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in compared),
+                    sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(c) for c in compared),
+                )
             if time is not None:
                 # A stored version earlier than the staged one stays (keep="earliest").
                 row = conn.execute(
@@ -997,6 +1032,7 @@ class PostgisWriter:
             inserted, updated = (int(v) for v in row) if row else (0, 0)
         conn.execute(sql.SQL("TRUNCATE {}").format(stage))
         self._keep.pop(spec.name, None)
+        self._kept.pop(spec.name, None)
         return UpsertResult(inserted, updated, distinct - inserted - updated, kept_earlier)
 
     def _lock_if_empty(self, spec: Table) -> bool:

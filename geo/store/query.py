@@ -109,6 +109,50 @@ def check_keep(table: Table, keep: str, staged: str | None = None) -> Keep:
     return keep
 
 
+UNKEPT_COLUMNS = ("content_hash", "source")
+"""Columns every staged row writes (besides the key): what it is and where it came from."""
+
+
+def check_kept(
+    table: Table, kept_columns: Iterable[str], staged: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """``kept_columns`` checked for staging ``table``, in the table's column order.
+
+    ``staged`` is what the table was staged with so far in the writer. A
+    point's columns go together: its lat, lng, h3 and areas are kept all or
+    none (``geom`` follows its lat and lng in every store).
+    """
+    given = [kept_columns] if isinstance(kept_columns, str) else list(kept_columns)
+    wrong = [c for c in given if c not in table.column_names or c in (table.key, *UNKEPT_COLUMNS)]
+    if wrong:
+        msg = (
+            f"`kept_columns` must name columns of `{table.name}` other than its key "
+            f"`{table.key}`, `content_hash` and `source`; got {wrong}."
+        )
+        raise ValidationError(msg)
+    for prefix in table.points:
+        point = [f"{prefix}{part}" for part in ("lat", "lng", "h3", "district", "ward", "lsoa")]
+        some = [c for c in point if c in given]
+        if some and len(some) != len(point):
+            msg = (
+                f"`kept_columns` must keep all of a point's columns or none; got {some} of {point}."
+            )
+            raise ValidationError(msg)
+    kept = tuple(c for c in table.column_names if c in given)
+    if staged is not None and staged != kept:
+        msg = (
+            f"`kept_columns` of `{table.name}` must be the same for every stage of one writer; "
+            f"got {list(kept)} after {list(staged)}. Use another `store.writer()`."
+        )
+        raise ValidationError(msg)
+    return kept
+
+
+def compared_columns(table: Table, kept: tuple[str, ...]) -> list[str]:
+    """The content columns a row staged with ``kept`` columns is compared on (no key or hash)."""
+    return [c for c in table.column_names if c not in (table.key, "content_hash", *kept)]
+
+
 def staged_rows(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` conformed to ``table`` for staging; every required column filled."""
     rows = conform(table, frame)

@@ -16,6 +16,7 @@ from geo.checks import (
     SeenKeys,
     check_bool,
     check_enum,
+    check_timestamp,
     parse_point,
     parse_timestamps,
     split_grading,
@@ -30,7 +31,7 @@ def _cells(*values: str) -> pd.Series:
 
 
 def test_timestamps_are_uk_local_unless_an_offset_is_given() -> None:
-    ts, bad, future, precision = parse_timestamps(
+    ts, bad, future, precision, _ = parse_timestamps(
         _cells(
             "2025-07-01T21:30",  # BST: 20:30 UTC
             "2025-01-15 21:30",  # GMT: 21:30 UTC
@@ -66,9 +67,56 @@ def test_timestamps_are_uk_local_unless_an_offset_is_given() -> None:
 
 
 def test_the_repeated_hour_when_clocks_go_back_is_read_as_bst() -> None:
-    ts, bad, _, _ = parse_timestamps(_cells("2025-10-26T01:30"), now=NOW)
-    assert not bad[0]
+    ts, bad, _, _, missing = parse_timestamps(_cells("2025-10-26T01:30"), now=NOW)
+    assert not bad[0] and not missing[0]
     assert ts.iloc[0] == pd.Timestamp("2025-10-26 00:30", tz="UTC")
+
+
+def test_the_hour_skipped_when_clocks_go_forward_is_named_not_moved() -> None:
+    # UK clocks went from 01:00 GMT to 02:00 BST on 30 March 2025: 01:30 never happened.
+    cells = _cells("2025-03-30T00:59", "2025-03-30T01:30", "30/03/2025 01:00", "2025-03-30T02:00")
+    ts, bad, _, _, missing = parse_timestamps(cells, now=NOW)
+    assert missing.tolist() == [False, True, True, False]
+    assert not bad.any()
+    assert ts.iloc[0] == pd.Timestamp("2025-03-30 00:59", tz="UTC")
+    assert pd.isna(ts.iloc[1]) and pd.isna(ts.iloc[2])
+    assert ts.iloc[3] == pd.Timestamp("2025-03-30 01:00", tz="UTC")
+    problems = Problems()
+    frame = pd.DataFrame({"when": cells})
+    check_timestamp(frame, "when", np.arange(2, 6), problems, required=True, now=NOW)
+    q = problems.frame("f")
+    assert q["row"].tolist() == [3, 4]
+    assert q["value"].tolist() == ["2025-03-30T01:30", "30/03/2025 01:00"]
+    assert (q["reason"].str.contains("does not exist in UK time")).all()
+
+
+DAY_FIRST = [
+    ("14/03/2025", "2025-03-14 00:00", "day"),
+    ("14-03-2025", "2025-03-14 00:00", "day"),
+    ("14.03.2025", "2025-03-14 00:00", "day"),
+    ("14/03/2025 21:30", "2025-03-14 21:30", "exact"),
+    ("14-03-2025 21:30", "2025-03-14 21:30", "exact"),
+    ("14.03.2025 21:30", "2025-03-14 21:30", "exact"),
+    ("14/03/2025 21:30:15", "2025-03-14 21:30:15", "exact"),
+    ("14-03-2025 21:30:15", "2025-03-14 21:30:15", "exact"),
+    ("14.03.2025 21:30:15", "2025-03-14 21:30:15", "exact"),
+    ("01-07-2025", "2025-06-30 23:00", "day"),  # 1 July, midnight BST
+    ("01-07-2025 21:30", "2025-07-01 20:30", "exact"),
+]
+
+
+@pytest.mark.parametrize(("text", "utc", "precision"), DAY_FIRST)
+@pytest.mark.parametrize("among", [False, True])
+def test_day_first_dates_with_and_without_a_time(
+    text: str, utc: str, precision: str, among: bool
+) -> None:
+    # Alone, and among ISO dates (each form parsed the same way whatever its neighbours).
+    cells = _cells("2025-03-14T21:30", text, "2025-03-14") if among else _cells(text)
+    ts, bad, _, got, missing = parse_timestamps(cells, now=NOW)
+    i = 1 if among else 0
+    assert not bad.any() and not missing.any(), (text, bad, missing)
+    assert ts.iloc[i] == pd.Timestamp(utc, tz="UTC")
+    assert got[i] == precision
 
 
 def _point(lat: list[str], lng: list[str], **kw: object) -> tuple[np.ndarray, Problems]:

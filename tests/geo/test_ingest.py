@@ -142,10 +142,12 @@ def test_strict_stores_nothing(store: Store, tmp_path: Path) -> None:
     frame.loc[4, "last_seen_lat"] = "0"
     frame.loc[4, "last_seen_lng"] = "0"
     path = write(frame, tmp_path / "e.csv")
-    with pytest.raises(StrictRefusal, match="1 of 6 rows are bad"):
+    with pytest.raises(StrictRefusal, match="1 of 6 rows are bad") as err:
         ingest(store, "episodes", path, tmp_path, strict=True)
     assert store.count(schemas.EPISODES) == 0
-    assert (tmp_path / "q" / "e.csv.quarantine.csv").exists()
+    saved = err.value.report.quarantine_path
+    assert saved is not None and Path(saved).parent == tmp_path / "q"
+    assert pd.read_csv(saved, dtype=str)["row"].tolist() == ["6"]
 
 
 def test_person_columns_are_dropped_and_reported(store: Store, tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 
@@ -109,3 +111,100 @@ def test_normalise_column() -> None:
     assert normalise_column("\ufeffLast Seen Lat ") == "last_seen_lat"
     assert normalise_column("Crime ID") == "crime_id"
     assert normalise_column("LSOA code") == "lsoa_code"
+
+
+def test_empty_trailing_header_cells_are_ignored_and_named(tmp_path: Path) -> None:
+    # A spreadsheet saved as CSV writes a header cell for every column it once used.
+    path = tmp_path / "v.csv"
+    path.write_text("id,lat,,\n1,53.75,,\n2,53.74,,\n")
+    src = open_source(path)
+    assert src.columns == ["id", "lat"]
+    assert src.ignored == ["(column 3, no name)", "(column 4, no name)"]
+    frame = pd.concat([c.frame for c in src.chunks], ignore_index=True)
+    assert list(frame.columns) == ["id", "lat"]
+    assert frame["lat"].tolist() == ["53.75", "53.74"]
+
+
+def _truncated_gzip(path: Path, rows: int) -> Path:
+    body = "id,lat\n" + "".join(f"{i},53.{i % 1000:03d}\n" for i in range(rows))
+    packed = gzip.compress(body.encode())
+    path.write_bytes(packed[: len(packed) * 4 // 5])
+    return path
+
+
+@pytest.mark.parametrize("rows", [100, 400_000])
+def test_a_truncated_gzip_is_refused_as_truncated(tmp_path: Path, rows: int) -> None:
+    # 100 rows break inside the first sample; 400,000 rows (about 5 MB) only mid-stream.
+    path = _truncated_gzip(tmp_path / "v.csv.gz", rows)
+    with pytest.raises(InputFileError, match=r"v\.csv\.gz: .*truncated or corrupt"):
+        _read_all(path, chunk_rows=50_000)
+
+
+def test_a_geopackage_with_several_layers_needs_a_layer(tmp_path: Path) -> None:
+    gdf = gpd.GeoDataFrame(
+        {"venue_id": ["V1"]}, geometry=[shapely.Point(-2.48, 53.75)], crs="EPSG:4326"
+    )
+    path = tmp_path / "two.gpkg"
+    gdf.to_file(path, layer="venues", driver="GPKG")
+    gdf.to_file(path, layer="other_venues", driver="GPKG")
+    with pytest.raises(InputFileError, match="several layers") as err:
+        open_source(path)
+    assert "venues" in str(err.value) and "other_venues" in str(err.value)
+    assert "--layer" in str(err.value)
+    frame = _read_all(path, layer="other_venues")
+    assert frame["venue_id"].tolist() == ["V1"]
+    with pytest.raises(InputFileError, match="no layer `missing`"):
+        open_source(path, layer="missing")
+
+
+def test_feature_values_are_read_as_text_never_through_floats(tmp_path: Path) -> None:
+    # An integer property missing from one feature used to come back as 101.0, and a
+    # boolean as 1.0 or 0.0.
+    features = [
+        {"id": 101, "child": 1, "flag": True, "size": 2.5},
+        {"id": None, "child": 22, "flag": False, "size": 3},
+        {"child": None},
+    ]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [-2.48, 53.75]},
+                "properties": props,
+            }
+            for props in features
+        ],
+    }
+    path = tmp_path / "f.geojson"
+    path.write_text(json.dumps(doc))
+    frame = _read_all(path)
+    assert frame["id"].tolist() == ["101", "", ""]
+    assert frame["child"].tolist() == ["1", "22", ""]
+    assert frame["flag"].tolist() == ["true", "false", ""]
+    assert frame["size"].tolist() == ["2.5", "3", ""]
+    gdf = gpd.GeoDataFrame(
+        {
+            "id": pd.array([101, None], dtype="Int64"),
+            "flag": pd.array([True, None], dtype="boolean"),
+        },
+        geometry=[shapely.Point(-2.48, 53.75), shapely.Point(-2.47, 53.74)],
+        crs="EPSG:4326",
+    )
+    gpkg = tmp_path / "f.gpkg"
+    gdf.to_file(gpkg, driver="GPKG", layer="f")
+    frame = _read_all(gpkg)
+    assert frame["id"].tolist() == ["101", ""]
+    assert frame["flag"].tolist() == ["true", ""]
+
+
+def test_an_attribute_table_is_read_without_coordinates(tmp_path: Path) -> None:
+    path = tmp_path / "reports.gpkg"
+    table = pd.DataFrame({"report_id": ["R1", "R2"], "venue_id": ["V1", "V2"]})
+    pyogrio.write_dataframe(table, path, layer="venue_reports", driver="GPKG")
+    src = open_source(path)
+    assert not src.has_geometry
+    assert src.columns == ["report_id", "venue_id"]
+    frame = pd.concat([c.frame for c in src.chunks], ignore_index=True)
+    assert frame["report_id"].tolist() == ["R1", "R2"]
+    assert "lat" not in frame.columns

@@ -320,6 +320,68 @@ def test_same_key_staged_twice_keeps_last(store: Store, episodes: pd.DataFrame) 
     assert got.loc[dup_in_frame["episode_id"].iloc[1], "child_ref"] == "last-one-wins"
 
 
+FOUND = [c for c in EPISODES.column_names if c.startswith("found_")]
+
+
+def _stage_kept(store: Store, frame: pd.DataFrame, kept: list[str]) -> UpsertResult:
+    with store.writer() as w:
+        w.stage(EPISODES, frame, kept_columns=kept)
+        return w.finish()["episodes"]
+
+
+def test_kept_columns_leave_stored_values_and_fill_new_rows(
+    store: Store, episodes: pd.DataFrame
+) -> None:
+    # Episodes with found points, then the same keys staged without them (as a file
+    # without the found columns would be) plus two new keys.
+    has_found = episodes["found_lat"].notna()
+    assert has_found.sum() >= 5  # the frames give enough found points to see them kept
+    write(store, (EPISODES, episodes))
+    before = store.read(EPISODES).set_index("episode_id")
+    narrow = episodes.copy()
+    narrow[FOUND] = None
+    narrow["found_lat"] = np.nan
+    narrow["found_lng"] = np.nan
+    narrow["content_hash"] = narrow["content_hash"] ^ 0x0F0F
+    changed = [1, 4]
+    narrow.loc[changed, "risk_level"] = [
+        "high" if v != "high" else "low" for v in narrow.loc[changed, "risk_level"]
+    ]
+    new = narrow.iloc[[0, 2]].copy()
+    new["episode_id"] = ["NEW-1", "NEW-2"]
+    batch = pd.concat([narrow, new], ignore_index=True)
+    result = _stage_kept(store, batch, FOUND)
+    n = len(episodes)
+    # Only the present columns count: two changed risk levels, the rest unchanged.
+    assert result == UpsertResult(inserted=2, updated=2, unchanged=n - 2)
+    after = store.read(EPISODES).set_index("episode_id")
+    pd.testing.assert_frame_equal(after.loc[before.index, FOUND], before[FOUND])
+    assert after.loc[["NEW-1", "NEW-2"], FOUND].isna().all().all()
+    ids = episodes["episode_id"].to_numpy()
+    assert (
+        after.loc[ids[changed], "risk_level"].tolist() == narrow.loc[changed, "risk_level"].tolist()
+    )
+    # The same staged rows again change nothing.
+    again = _stage_kept(store, batch, FOUND)
+    assert again == UpsertResult(inserted=0, updated=0, unchanged=n + 2)
+    # Rows staged without kept columns (and a new hash) write every column: the
+    # found columns become empty.
+    full = batch.assign(content_hash=batch["content_hash"] ^ 0x1111)
+    assert write(store, (EPISODES, full))["episodes"].updated == n + 2
+    assert store.read(EPISODES)[FOUND].isna().all().all()
+
+
+def test_kept_columns_are_checked(store: Store, episodes: pd.DataFrame) -> None:
+    with pytest.raises(ValidationError, match="`kept_columns`"), store.writer() as w:
+        w.stage(EPISODES, episodes, kept_columns=["no_such_column"])
+    with pytest.raises(ValidationError, match="`kept_columns`"), store.writer() as w:
+        w.stage(EPISODES, episodes, kept_columns=["episode_id"])
+    with pytest.raises(ValidationError, match="`kept_columns`"), store.writer() as w:
+        w.stage(EPISODES, episodes, kept_columns=["found_at"])
+        w.stage(EPISODES, episodes, kept_columns=["risk_level"])
+    assert store.count(EPISODES) == 0
+
+
 def _versions(frame: pd.DataFrame, days: int, salt: int) -> pd.DataFrame:
     """Another publication of the same incidents: ``days`` later, moved, another hash."""
     out = frame.copy()

@@ -573,3 +573,24 @@ def test_run_records_convert_values_and_refuse_nan(pg_store: PostgisStore) -> No
     with pytest.raises(ValidationError, match="NaN"):
         pg_store.record_run("weekly", {"x": float("nan")}, {})
     assert len(pg_store.runs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "said"),
+    [
+        ("category", "drugs\x00", "0x00"),
+        # Random hex does not compress, so the key's index entry is far over its limit.
+        ("incident_id", np.random.default_rng(1).bytes(10_000).hex(), "index row"),
+    ],
+)
+def test_a_value_the_server_cannot_hold_is_a_store_error_and_nothing_is_stored(
+    pg_store: PostgisStore, column: str, value: str, said: str
+) -> None:
+    # Ingest quarantines such rows first; a direct write is refused as a whole, plainly.
+    frame = make_incidents(3)
+    frame.loc[1, column] = value
+    with pytest.raises(StoreError, match="a value cannot be stored") as err:
+        write(pg_store, INCIDENTS, frame)
+    assert said in str(err.value)
+    assert "Check the server" not in str(err.value)
+    assert pg_store.count(INCIDENTS) == 0
