@@ -4,10 +4,10 @@ The typer ``app``, the options several commands take, and :func:`command`,
 which registers a command and maps the domain errors it may raise to exit
 codes through the one table :data:`EXIT_CODES`:
 
-- 0: done (for ingest: every row stored);
-- 1: ingest stored some rows and quarantined others;
-- 2: nothing done (unusable file, usage error, refusal), with a one-line
-  reason on stderr and never a traceback.
+- 0: done (for ingest: every row of every file stored);
+- 1: ingest stored some rows or files and quarantined or refused others;
+- 2: nothing done or stored (unusable file, usage error, refusal), with a
+  one-line reason on stderr and never a traceback.
 """
 
 from __future__ import annotations

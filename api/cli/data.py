@@ -25,7 +25,7 @@ from api.usecases.demo import DEMO_OUTPUTS
 from api.usecases.demo import demo as run_demo
 from api.usecases.ingest import SCENARIO_FILES, ingest_files, simulate_scenario
 from api.usecases.store import init_store
-from geo.ingest import KINDS
+from geo.ingest import KINDS, ingest_exit_code
 from maps.files import check_output_file, check_output_folder
 
 ANALYST_ONLY = (
@@ -73,8 +73,12 @@ def ingest(
         layer=layer,
         progress=progress and sys.stderr.isatty(),
     )
-    code = 0
     for r in reports:
+        if r.refused is not None:
+            typer.echo(f"engage: refused, nothing stored from it: {r.refused}", err=True)
+            if r.quarantine_path:
+                typer.echo(f"  bad rows -> {r.quarantine_path}", err=True)
+            continue
         line = (
             f"{r.path}: {r.rows_read} rows read, {r.rows_stored} stored "
             f"({r.result.inserted} new, {r.result.updated} updated, "
@@ -92,9 +96,19 @@ def ingest(
             typer.echo(f"  note: {note}")
         for reason_line in r.reason_lines():
             typer.echo(reason_line)
-        code = max(code, r.exit_code)
-    if code == 2:
+    code = ingest_exit_code(reports)
+    refused = sum(r.refused is not None for r in reports)
+    if code == 2 and not refused:
         typer.echo("engage: nothing stored: no row of the file(s) passed the checks.", err=True)
+    elif code == 2:
+        typer.echo(
+            f"engage: nothing stored: {refused} of {len(reports)} file(s) refused.", err=True
+        )
+    elif refused:
+        typer.echo(
+            f"engage: {refused} of {len(reports)} file(s) refused; the others were stored.",
+            err=True,
+        )
     raise typer.Exit(code)
 
 

@@ -9,6 +9,7 @@ from api.settings import Settings
 from api.usecases.ingest import ingest_files, simulate_scenario
 from api.usecases.tables import Stats, stats
 from api.usecases.week import WeeklyResult, weekly
+from geo.errors import StoreError
 from geo.ingest import IngestReport
 from geo.pseudonym import generate_key
 from maps.files import record_written
@@ -64,6 +65,9 @@ def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> De
     reports: list[IngestReport] = []
     for kind, name in DEMO_ORDER:
         reports += ingest_files(location, kind, [scenario / name], settings=demo_settings)
+    refused = [r.refused for r in reports if r.refused is not None]
+    if refused:  # the demo writes its own files: a refusal is a defect, said plainly
+        raise StoreError(f"the demo's own files were refused: {'; '.join(refused)}")
     pack = weekly(location, week=None, out_dir=out / "pack", settings=demo_settings)
     record_written(out, DEMO_OUTPUTS)
     return DemoResult(scenario, location, reports, stats(location), generated, pack)

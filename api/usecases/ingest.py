@@ -9,8 +9,8 @@ from typing import Any
 from api.settings import Settings
 from api.usecases.store import opened_store
 from geo.boundaries import StudyArea
-from geo.errors import InputFileError
-from geo.ingest import IngestReport, ingest_file
+from geo.errors import InputFileError, StoreError
+from geo.ingest import IngestReport, ingest_or_refuse, refusal
 from geo.pseudonym import check_key
 from maps.files import staged
 
@@ -40,20 +40,32 @@ def ingest_files(
             raise InputFileError(str(path), "file not found.", "Check the path.")
     key = key or settings.pseudonym_key
     key_bytes = check_key(key) if key else None
-    reports = []
+    reports: list[IngestReport] = []
     with opened_store(location, init=True) as store:
-        for path in paths:
-            report = ingest_file(
-                store,
-                kind,
-                path,
-                strict=strict,
-                study_area=study_area or settings.area(),
-                key=key_bytes,
-                quarantine_dir=settings.quarantine_dir,
-                layer=layer,
-                progress=progress,
-            )
+        for i, path in enumerate(paths):
+            try:
+                # A refused file (unusable, or --strict with bad rows) is a report of its
+                # own; the call goes on to the next file and reports every one.
+                report = ingest_or_refuse(
+                    store,
+                    kind,
+                    path,
+                    strict=strict,
+                    study_area=study_area or settings.area(),
+                    key=key_bytes,
+                    quarantine_dir=settings.quarantine_dir,
+                    layer=layer,
+                    progress=progress,
+                )
+            except StoreError as exc:  # the store failed: report it and stop
+                reports.append(refusal(kind, path, exc))
+                reports += [
+                    IngestReport(
+                        kind, str(p), refused=f"{p}: not ingested: the store failed on {path}."
+                    )
+                    for p in paths[i + 1 :]
+                ]
+                break
             store.record_run(
                 "ingest",
                 {"kind": kind, "file": str(path), "strict": strict},

@@ -45,7 +45,7 @@ def test_exit_1_when_some_rows_are_quarantined(env: Path) -> None:
     result = runner.invoke(app, ["ingest", "venues", str(path)])
     assert result.exit_code == 1, result.output
     assert "1 quarantined" in result.output
-    q = pd.read_csv(env / "q" / "v.csv.quarantine.csv")
+    q = pd.read_csv(next((env / "q").glob("v.csv.*.quarantine.csv")))
     assert q["row"].tolist() == [4]
 
 
@@ -384,3 +384,46 @@ def test_demo_and_simulate_keep_what_they_did_not_write(tmp_path: Path) -> None:
         ok = runner.invoke(app, ["simulate", "--out", str(fresh), "--weeks", "4"])
         assert ok.exit_code == 0, ok.output
     assert (fresh / "episodes.csv").read_text().startswith("episode_id,")
+
+
+def test_several_files_each_report_and_one_exit_code(env: Path) -> None:
+    """A good file then an unusable one: the first is stored and reported, the second
+    refused with its reason, exit 1; two unusable files: exit 2; two good ones: exit 0."""
+    good = env / "v.csv"
+    good.write_text(VENUES)
+    empty = env / "empty.csv"
+    empty.write_text("")
+    mixed = runner.invoke(app, ["ingest", "venues", str(good), str(empty)])
+    assert mixed.exit_code == 1, mixed.output
+    assert f"{good}: 2 rows read, 2 stored" in mixed.output
+    assert "refused, nothing stored from it" in mixed.output and "1 of 2 file(s)" in mixed.output
+    both_bad = runner.invoke(app, ["ingest", "venues", str(empty), str(empty)])
+    assert both_bad.exit_code == 2 and "2 of 2 file(s) refused" in both_bad.output
+    other = env / "w.csv"
+    other.write_text(VENUES.replace("V1", "V3").replace("V2", "V4"))
+    assert runner.invoke(app, ["ingest", "venues", str(good), str(other)]).exit_code == 0
+
+
+def test_a_pack_that_fails_leaves_the_folder_as_it_was(
+    demo_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PDF failing after the map was built leaves the earlier pack whole: no new map
+    beside an old PDF, and a one-line reason."""
+    import api.usecases.week as week
+
+    pack = tmp_path / "pack"
+    args = ["weekly", "--store", demo_store, "--week", "2025-W10", "--out", str(pack)]
+    assert runner.invoke(app, args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in pack.iterdir() if p.is_file()}
+
+    def broken(*_: object, **__: object) -> None:
+        from geo.errors import ValidationError
+
+        raise ValidationError("the PDF could not be laid out")
+
+    monkeypatch.setattr(week, "build_pack", broken)
+    failed = runner.invoke(app, [*args, "--marking", "OFFICIAL"])
+    assert failed.exit_code == 2 and "could not be laid out" in failed.output
+    after = {p.name: p.read_bytes() for p in pack.iterdir() if p.is_file()}
+    assert after == before
+    assert not [p for p in pack.iterdir() if p.is_dir()]  # no temporary folder left behind
