@@ -40,12 +40,6 @@ def month_start(ts: pd.Series) -> pd.Series:
     return local.dt.to_period("M").dt.start_time
 
 
-def uk_midnight(day: date) -> pd.Timestamp:
-    """The UTC instant of midnight UK time at the start of ``day``."""
-    local = pd.Timestamp(day).tz_localize(LOCAL_TZ, ambiguous=False, nonexistent="shift_forward")
-    return local.tz_convert("UTC")
-
-
 def parse_day(text: str | None, name: str) -> datetime | None:
     """A day ``YYYY-MM-DD`` as its midnight UK time (in UTC); a time with an offset as given.
 

@@ -703,16 +703,6 @@ def normalise_ids(cells: pd.Series) -> pd.Series:
     return cells.astype(str).str.strip()
 
 
-def month_text(ts: pd.Series) -> pd.Series:
-    """``YYYY-MM`` of each timestamp in UK local time."""
-    return ts.dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m")
-
-
-def reason_with(prefix: str, values: pd.Series) -> npt.NDArray[np.object_]:
-    """Reasons that quote a per-row value: ``prefix + value``."""
-    return (prefix + values.astype(str)).to_numpy(dtype=object)
-
-
 _GRADING_RE = re.compile(r"^\s*([123])\s*[/\-\s,]?\s*([A-Ea-e])\s*[/\-\s,]?\s*([PCpc])\s*$")
 
 

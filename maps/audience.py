@@ -22,7 +22,6 @@ from geo.errors import ValidationError
 from maps.disclosure import (
     AUDIENCES,
     DEFAULT_K,
-    PARTNER_RES,
     SUMMARY_COUNTS,
     Audience,
     is_shown_count,
@@ -30,8 +29,6 @@ from maps.disclosure import (
 
 DEFAULT_MARKING = "OFFICIAL-SENSITIVE"
 DEFAULT_SUPPRESS_BELOW = DEFAULT_K
-PARTNER_MAX_RES = PARTNER_RES
-"""Partner outputs use cells of this resolution or coarser (about 0.74 km2)."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +129,11 @@ class OutputMeta:
         """Whether the printed pack carries the Gi* and trend pages."""
         return self.rules.shows_significance_pages
 
-    def count_text(self, value: Any, column: str = "") -> str:
+    def count_text(self, value: Any) -> str:
         """One count as printed: as the disclosure module gave it (``-`` when missing)."""
         return format_count(value)
 
-    def count_texts(self, values: Iterable[Any], column: str = "") -> list[str]:
+    def count_texts(self, values: Iterable[Any]) -> list[str]:
         """:meth:`count_text` of each value."""
         return [self.count_text(v) for v in values]
 

@@ -45,6 +45,7 @@ from scipy import sparse
 
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
+from maps.style import score_class_index
 from models.gistar import neighbour_matrix
 from models.params import AnalysisParams
 from models.targets import drop_private
@@ -74,13 +75,6 @@ TARGET_COUNTS = {
 
 IDENTIFIERS = ("child_ref", "episode_id", "record", "report_id", "venue_id")
 """Columns that point at one child, episode or report: never in a neighbourhood or partner view."""
-INTELLIGENCE = (
-    "source_evaluation",
-    "intelligence_assessment",
-    "handling_code",
-    "reports_by_grading",
-)
-"""Grading columns: never in a partner view."""
 PARTNER_TARGET_COLUMNS = (
     "rank",
     "visit_order",
@@ -239,14 +233,6 @@ def _number(x: float) -> str:
     return f"{int(x)}" if float(x).is_integer() else f"{x:.1f}"
 
 
-def audience_of(meta: Mapping[str, Any]) -> Audience:
-    """The checked audience of an output's ``meta`` (``audience``, ``suppress_below``)."""
-    return Audience.make(meta.get("audience"), meta.get("suppress_below"))
-
-
-# --- secondary suppression -------------------------------------------------------------------
-
-
 def protect(exact: np.ndarray, hidden: np.ndarray, groups: Sequence[np.ndarray]) -> np.ndarray:
     """Secondary suppression: values to withhold so no hidden value can be had by subtraction.
 
@@ -336,8 +322,6 @@ def cells_view(
     its parts by layer and, with ``totals_shown``, each additive count
     against the area total, with secondary suppression.
     """
-    from maps.style import score_class_index
-
     out = cells.copy()
     if "score" in out.columns and "score_class" not in out.columns:
         out["score_class"] = score_class_index(out["score"].to_numpy(dtype=np.float64)) + 1

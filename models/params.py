@@ -36,7 +36,6 @@ LAYERS = ("last_seen", "found", "venues", "incidents", "all")
 """Which events an analysis reads; ``all`` is the MFH and intelligence layers together."""
 MFH_LAYERS = ("last_seen", "found", "venues", "all")
 """Layers of missing-from-home episodes and intelligence (the weekly pack's)."""
-DEFAULT_LAYER = "all"
 
 WEEKS_PER_MONTH = 365.25 / 12 / 7
 """Weeks in an average month: converts a lookback in weeks to monthly backtest periods."""
@@ -162,13 +161,9 @@ def lookback_periods(lookback_weeks: int, horizon: str) -> int:
     return max(1, round(lookback_weeks / WEEKS_PER_MONTH))
 
 
-def lookback_text(lookback_weeks: int, horizon: str = "week") -> str:
-    """``"52 weeks"``, or ``"52 weeks (12 months)"`` for a monthly horizon."""
-    weeks = f"{lookback_weeks} week{'s' if lookback_weeks != 1 else ''}"
-    if horizon == "week":
-        return weeks
-    months = lookback_periods(lookback_weeks, horizon)
-    return f"{weeks} ({months} month{'s' if months != 1 else ''})"
+def lookback_text(lookback_weeks: int) -> str:
+    """``"52 weeks"``."""
+    return f"{lookback_weeks} week{'s' if lookback_weeks != 1 else ''}"
 
 
 @dataclass(frozen=True)

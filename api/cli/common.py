@@ -53,8 +53,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def command(name: str | None = None, *, failure: str = "") -> Callable[[F], F]:
     """Register a command; its domain errors exit through :data:`EXIT_CODES`.
 
-    ``failure`` prefixes the reason (``"nothing stored"`` for ingest) unless
-    the reason already says so.
+    ``failure`` prefixes the reason (``"nothing stored"`` for ingest).
     """
 
     def wrap(fn: F) -> F:
@@ -64,10 +63,7 @@ def command(name: str | None = None, *, failure: str = "") -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             except tuple(kind for kind, _ in EXIT_CODES) as exc:
                 code = next(c for kind, c in EXIT_CODES if isinstance(exc, kind))
-                text = str(exc)
-                if failure and "nothing" not in text.split(":")[0] and "stored" not in text:
-                    text = f"{failure}: {text}"
-                fail(text, code)
+                fail(f"{failure}: {exc}" if failure else str(exc), code)
 
         app.command(name)(run)
         return fn

@@ -23,7 +23,7 @@ from api.usecases.params import accept_params, base_params
 from maps.audience import DEFAULT_MARKING
 from maps.files import check_output_folder
 from maps.reportfiles import BACKTEST_FILES, TUNE_FILES, write_backtest_report
-from models.params import lookback_periods, lookback_text
+from models.params import lookback_periods
 from models.tuning import parse_grid
 
 LookbackOpt = Annotated[
@@ -108,12 +108,9 @@ def backtest(
         category=category,
         areas=area,
         params=params,
-        train_periods=lookback_periods(params.lookback_weeks, horizon)
-        if horizon in ("week", "month")
-        else params.lookback_weeks,
+        train_periods=lookback_periods(params.lookback_weeks, horizon),
         seed=seed,
     )
-    result.meta["lookback"] = lookback_text(params.lookback_weeks, horizon)
     files = write_backtest_report(result, out, marking=marking)
     typer.echo(result.summary.to_string(index=False))
     for name, path in files.items():
