@@ -125,6 +125,7 @@ def _analysis_layers(location: str, settings: Settings) -> list[Layer]:
     from api.usecases.week import analyse
     from geo.h3index import cells_to_str_array
     from maps.cells import cells_to_polygons
+    from models.params import DEFAULT_SOURCE
 
     layers: list[Layer] = []
     with opened_store(location) as store:
@@ -157,7 +158,12 @@ def _analysis_layers(location: str, settings: Settings) -> list[Layer]:
         )
     if latest is None:
         return layers
-    source = base_params(None, location)
+    try:
+        source = base_params(None, location)
+        note = ""
+    except ValidationError:  # accepted parameters tuned on other data: as a weekly pack would
+        source = DEFAULT_SOURCE  # refuse them, the layer shows the defaults and says so
+        note = "; the accepted parameters were tuned on other data, so the defaults are used"
     week = analyse(location, week=None, settings=settings, params=source.params)
     frame = week.analysis.hotspots.drop(columns=["x", "y"], errors="ignore").copy()
     cells = frame["h3"].to_numpy(dtype=np.int64)
@@ -169,7 +175,7 @@ def _analysis_layers(location: str, settings: Settings) -> list[Layer]:
     layers.append(
         Layer(
             "hotspots",
-            f"Hotspot cells for patrol week {week.week} ({source.describe()}); analyst view",
+            f"Hotspot cells for patrol week {week.week} ({source.describe()}{note}); analyst view",
             True,
             lambda: iter([cells_frame]),
             geometry_type="Polygon",

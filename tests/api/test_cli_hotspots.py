@@ -333,3 +333,13 @@ def test_the_geopackage_export_holds_hotspots_and_accepted_parameters(
     accepted = pyogrio.read_dataframe(out, layer="accepted_parameters", read_geometry=False)
     assert accepted["lookback_weeks"].tolist() == [8]
     assert accepted["tuned_on_layer"].tolist() == ["all"]
+    # Parameters tuned on street crime do not make the missing-from-home hotspot layer, nor
+    # stop the export: the layer shows the defaults and says why.
+    accept_params(copy, AnalysisParams(method="kde", lookback_weeks=8), TunedOn("incidents"), {})
+    again = tmp_path / "again.gpkg"
+    result = runner.invoke(
+        app, ["export", "--store", copy, "--format", "gpkg", "--out", str(again)]
+    )
+    assert result.exit_code == 0, result.output
+    info = pyogrio.read_info(again, layer="hotspots")
+    assert "defaults are used" in str(info.get("layer_metadata") or info)
