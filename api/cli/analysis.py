@@ -33,7 +33,7 @@ from maps.audience import DEFAULT_MARKING
 from maps.disclosure import DEFAULT_K, Audience
 from maps.exports import write_cells
 from maps.files import check_output_file, check_output_folder
-from models.params import DEFAULTS, ParamsSource
+from models.params import ParamsSource
 
 
 def _check_cells_out(out: Path) -> None:
@@ -137,7 +137,7 @@ def trends(
         layer=layer,
         category=category,
         areas=area,
-        res=DEFAULTS.replace(res=res).res,  # checked as every command's --res is
+        res=res,
         k=rings,
         audience=rules,
     )

@@ -113,7 +113,7 @@ def trends_table(
     layer: str = "all",
     category: str | None = None,
     areas: list[str] | None = None,
-    res: int = 9,
+    res: int | None = None,
     k: int = 1,
     audience: Audience | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -125,7 +125,7 @@ def trends_table(
     intelligence with handling code C, patterns only where enough children
     stand behind them).
     """
-    res = DEFAULTS.replace(res=res).res  # one resolution check for every analysis
+    res = DEFAULTS.replace(res=res).res  # the one resolution check; None: the default
     if audience is not None and audience.res is not None:
         res = audience.res
     polygon, _, _ = analysis_area(settings, areas)
