@@ -62,7 +62,14 @@ TACTIC_TEXT = {
     "other": "other action",
 }
 
-ANALYST_ONLY = ("wdd_se", "wdd_z", "ne", "success_measure", "buffer_displacement_measure")
+ANALYST_ONLY = (
+    "wdd_se",
+    "wdd_z",
+    "ne",
+    "success_measure",
+    "buffer_displacement_measure",
+    "variance_factor",
+)
 ESTIMATES = ("wdd", "wdd_low", "wdd_high", "wdd_local", "wdd_displace", "ge", "tne", "mde")
 
 
@@ -136,6 +143,8 @@ def _partner_counts(rows: pd.DataFrame, audience: Audience, rings: tuple[str, ..
     cols = _count_columns(rows)
     out = rows.copy()
     n = len(rows)
+    if not cols or not n:
+        return out
     exact = np.column_stack(
         [pd.to_numeric(rows[c], errors="coerce").fillna(0).to_numpy(float) for c in cols]
     ).ravel(order="F")
@@ -180,6 +189,8 @@ def _rows(result: ReviewResult, audience: Audience, names: pd.Series) -> pd.Data
         "wdd_low",
         "wdd_high",
         "phi",
+        "rho",
+        "variance_factor",
         "etest_p",
         "mde",
         "ge",
@@ -219,13 +230,16 @@ def _rows(result: ReviewResult, audience: Audience, names: pd.Series) -> pd.Data
             rows[c] = [round5(v) for v in rows[c]]
         for c in ("wdd_p", "etest_p"):
             rows[c] = [p_band(v) for v in rows[c]]
-        rows["phi"] = [None if v is None or pd.isna(v) else round(float(v), 1) for v in rows["phi"]]
+        for c in ("phi", "rho"):
+            rows[c] = [None if v is None or pd.isna(v) else round(float(v), 2) for v in rows[c]]
         rows["wdq"] = [
             WITHHELD
             if small and v is not None and not pd.isna(v)
             else (None if v is None or pd.isna(v) else round(float(v), 1))
             for v, small in zip(rows["wdq"], low_counts, strict=True)
         ]
+        # The reading would place a withheld WDQ in its band: withheld with it.
+        rows["wdq_reading"] = rows["wdq_reading"].where(rows["wdq"] != WITHHELD, WITHHELD)
         for c in ANALYST_ONLY:
             rows[c] = None
         rows["mde_note"] = None
@@ -234,6 +248,8 @@ def _rows(result: ReviewResult, audience: Audience, names: pd.Series) -> pd.Data
 
 def _any_small(rows: pd.DataFrame, audience: Audience) -> np.ndarray:
     cols = [f"{a}_{s}" for a in ("response", "buffer", "control") for s in ("before", "after")]
+    if not any(c in rows for c in cols):
+        return np.ones(len(rows), dtype=bool)
     vals = np.column_stack(
         [
             pd.to_numeric(rows[c], errors="coerce").fillna(0).to_numpy(float)
@@ -266,6 +282,8 @@ STAT_COLUMNS = (
     "wdd_local",
     "wdd_displace",
     "phi",
+    "rho",
+    "variance_factor",
     "etest_p",
     "mde",
     "mde_note",
@@ -387,7 +405,7 @@ def _series(result: ReviewResult, audience: Audience) -> pd.DataFrame:
     text[withheld] = WITHHELD
     g["shown"] = text
     g["week"] = g["period"]
-    return g
+    return g.drop(columns=["n"])  # the exact totals stay behind: partners get `shown` only
 
 
 def _cumulative(result: ReviewResult) -> pd.DataFrame:

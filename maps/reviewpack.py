@@ -57,9 +57,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.patheffects import withStroke
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, MultipleLocator
 from matplotlib.transforms import blended_transform_factory
 from reportlab.lib import colors
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, PageBreak, Spacer, Table, TableStyle
 from shapely.geometry.base import BaseGeometry
@@ -101,7 +102,7 @@ PDF_DPI = 200
 HTML_DPI = 110
 """Resolution of the map and charts embedded in the HTML page."""
 
-MAP_SIZE_MM = (176.0, 96.0)
+MAP_SIZE_MM = (176.0, 90.0)
 """Printed width and height of each disruption's map."""
 CHART_WIDTH_MM = 176.0
 """Printed width of the series and cumulative charts."""
@@ -267,11 +268,6 @@ def _answer_of(shown: ReviewShown, key: str) -> str:
 
 def _row_of(shown: ReviewShown, did: str) -> dict[str, Any]:
     match = shown.rows.loc[shown.rows["disruption_id"].astype(str) == did]
-    return _records(match)[0] if len(match) else {}
-
-
-def _place_of(shown: ReviewShown, did: str) -> dict[str, Any]:
-    match = shown.places.loc[shown.places["disruption_id"].astype(str) == did]
     return _records(match)[0] if len(match) else {}
 
 
@@ -606,16 +602,19 @@ def _disruption_week(shown: ReviewShown, did: str) -> str:
 
 
 def _mark_disruption(ax: Axes) -> None:
+    """The disruption's week: a vertical line at 0, labelled along it."""
     ax.axvline(0, color="black", linewidth=1.1, linestyle="-", zorder=6)
     ax.text(
         0,
-        0.98,
-        " disruption",
+        0.97,
+        "disruption ",
         transform=blended_transform_factory(ax.transData, ax.transAxes),
-        ha="left",
+        rotation=90,
+        ha="right",
         va="top",
-        fontsize=6.5,
+        fontsize=5.5,
         zorder=7,
+        path_effects=[withStroke(linewidth=1.5, foreground="white")],
     )
 
 
@@ -633,7 +632,8 @@ def review_series_png(shown: ReviewShown, disruption_id: str, *, dpi: int = HTML
     ncols = 1 if len(areas) == 1 else 2 if len(areas) <= 4 else 3
     nrows = math.ceil(len(areas) / ncols)
     width_in = CHART_WIDTH_MM / 25.4
-    fig = Figure(figsize=(width_in, 0.45 + 1.5 * nrows), dpi=dpi)
+    row_in = 1.55 if partner else 1.65
+    fig = Figure(figsize=(width_in, 0.45 + row_in * nrows), dpi=dpi)
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax in axes.ravel()[len(areas) :]:
@@ -652,7 +652,7 @@ def review_series_png(shown: ReviewShown, disruption_id: str, *, dpi: int = HTML
             for xi, vi, text in zip(
                 x[shown_bars], v[shown_bars], part["label"].to_numpy()[shown_bars], strict=True
             ):
-                ax.text(xi, vi, text, ha="center", va="bottom", fontsize=6.5, zorder=4)
+                ax.text(xi, vi, mpl_text(text), ha="center", va="bottom", fontsize=6.5, zorder=4)
             for xi, text in zip(x[~shown_bars], part["label"].to_numpy()[~shown_bars], strict=True):
                 ax.axvspan(
                     xi - 0.4,
@@ -676,6 +676,8 @@ def review_series_png(shown: ReviewShown, disruption_id: str, *, dpi: int = HTML
                     path_effects=[withStroke(linewidth=2, foreground="white")],
                 )
             ax.set_xticks(x, [f"{k:+d}" for k in x])
+            # partners' counts are multiples of 5: so are the ticks
+            ax.yaxis.set_major_locator(MultipleLocator(5 * math.ceil(top / 25)))
         else:
             means = []
             for side in (x < 0, x > 0):
@@ -686,18 +688,27 @@ def review_series_png(shown: ReviewShown, disruption_id: str, *, dpi: int = HTML
                     ax.hlines(mean, lo, hi, colors=colour, linestyles="--", linewidth=0.9)
                     means.append(f"{mean:.1f}")
             if len(means) == 2:
-                title += f": mean {means[0]} a week before, {means[1]} after"
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                title += f"\nmean {means[0]} a week before, {means[1]} after"
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         _mark_disruption(ax)
         ax.set_ylim(0, top)
-        ax.set_title(mpl_text(title), fontsize=7.5, loc="left")
+        ax.set_title(mpl_text(title), fontsize=7, loc="left")
         ax.tick_params(labelsize=6.5)
         ax.grid(True, axis="y", alpha=0.3)
     unit = f"{PERIOD_WEEKS}-week periods" if partner else "weeks"
-    fig.supxlabel(f"{unit} before (-) and after (+) the disruption", fontsize=7.5)
-    fig.supylabel(f"events per {'period' if partner else 'week'}", fontsize=7.5)
-    fig.tight_layout()
+    fig.supxlabel(f"{unit} before (-) and after (+) the disruption", fontsize=7.5, y=0.01)
+    fig.supylabel(f"events per {'period' if partner else 'week'}", fontsize=7.5, x=0.005)
+    # fixed margins (in inches) rather than tight_layout, which measures every label twice
+    height = fig.get_figheight()
+    fig.subplots_adjust(
+        left=0.075,
+        right=0.985,
+        bottom=0.42 / height,
+        top=1 - (0.25 if partner else 0.36) / height,
+        wspace=0.18 if ncols == 3 else 0.12,
+        hspace=(0.45 if partner else 0.62) / (row_in - 0.5),
+    )
     return _png(fig, dpi)
 
 
@@ -727,7 +738,7 @@ def review_cumulative_png(
     ax.set_ylabel("response minus control,\nadded up", fontsize=7.5)
     ax.tick_params(labelsize=6.5)
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.985, bottom=0.2, top=0.95)
     return _png(fig, dpi)
 
 
@@ -781,13 +792,14 @@ def _context(
             ax, geom, color=CONTEXT_COLOUR, linewidth=0.7, linestyle=(0, (4, 3)), zorder=2
         )
         pt = geom.intersection(view).representative_point()
+        if pt.is_empty:
+            continue
+        fx, fy = (pt.x - x0) / (x1 - x0), (pt.y - y0) / (y1 - y0)
         inside = (
-            not pt.is_empty
+            0.15 < fx < 0.85
+            and 0.1 < fy < 0.9
+            and not (fx > 0.6 and fy < 0.4)  # the legend's corner
             and not drawn.buffer(80).contains(pt)
-            and (
-                x0 + 0.15 * (x1 - x0) < pt.x < x1 - 0.15 * (x1 - x0)
-                and y0 + 0.1 * (y1 - y0) < pt.y < y1 - 0.1 * (y1 - y0)
-            )
         )
         if inside:
             ax.text(
@@ -1085,6 +1097,7 @@ def review_pdf(
     partner = shown.audience.partner
     version = "partner version" if partner else f"{shown.audience.name} version"
     ids = reviewed_ids(shown)
+    section = ParagraphStyle("section", parent=styles["h2"], fontSize=15, leading=18, spaceAfter=4)
 
     story: list[Flowable] = [
         para(title, styles["title"]),
@@ -1102,7 +1115,7 @@ def review_pdf(
         story += [Spacer(1, 3 * mm), para(_not_reviewed_note(shown), styles["body"])]
 
     for did in ids:
-        story += [PageBreak(), para(section_title(shown, did), styles["title"])]
+        story += [PageBreak(), para(section_title(shown, did), section)]
         answer = _answer_of(shown, did)
         if answer:
             story += [para(answer, styles["body"]), Spacer(1, 4 * mm)]

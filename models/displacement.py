@@ -187,9 +187,12 @@ class WDDResult:
     high: float
     alpha: float
     phi: float
-    """Overdispersion factor applied to every variance (1 = Poisson)."""
+    """Overdispersion factor applied to every variance (1 = Poisson); the largest of
+    the four when they were given per area."""
     note: str | None
     """Why z and p are absent, or why they are rough (small counts); None otherwise."""
+    phis: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    """The factor applied to each area's variance: control, treated, disp_control, disp_treated."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (floats, strings and None), in field order."""
@@ -217,7 +220,7 @@ def wdd(
     time_weights: Sequence[float] = (1, 1),
     area_weights: Sequence[float] = (1, 1, 1, 1),
     alpha: float = DEFAULT_ALPHA,
-    phi: float = 1.0,
+    phi: float | Sequence[float] = 1.0,
 ) -> WDDResult:
     """Weighted displacement difference test (Wheeler and Ratcliffe 2018).
 
@@ -252,7 +255,10 @@ def wdd(
     alpha
         The interval is (1 - alpha), alpha in (0, 1); default 0.1 (90%).
     phi
-        Overdispersion factor, > 0 (1 = Poisson, the default).
+        Overdispersion factor, > 0 (1 = Poisson, the default); or four
+        factors, one per area in the order of ``area_weights``, where the
+        areas' counts are overdispersed to different degrees (a large area
+        pooled from independent blocks less than one place).
 
     Returns
     -------
@@ -288,7 +294,16 @@ def wdd(
         for name, w in zip(AREAS, area_w, strict=True)
     }
     a = _alpha(alpha)
-    ph = _positive(phi, "`phi`", "Pass 1 for Poisson counts, or the estimated factor.")
+    fix = "Pass 1 for Poisson counts, or the estimated factor."
+    if isinstance(phi, int | float) and not isinstance(phi, bool):
+        one = _positive(phi, "`phi`", fix)
+        phis = dict.fromkeys(AREAS, one)
+    else:
+        given = _items(phi, "phi", len(AREAS), "one number, or four (one per area)")
+        phis = {
+            name: _positive(f, f"`phi` {name} factor", fix)
+            for name, f in zip(AREAS, given, strict=True)
+        }
 
     # Change of each area (after - before, per unit weight) and its variance.
     change: dict[str, float] = {}
@@ -296,7 +311,7 @@ def wdd(
     for name, (before, after) in pairs.items():
         w0, w1 = tw[0] * aw[name], tw[1] * aw[name]
         change[name] = after / w1 - before / w0
-        var[name] = ph * (after / w1**2 + before / w0**2)
+        var[name] = phis[name] * (after / w1**2 + before / w0**2)
 
     est_local = change["treated"] - change["control"]
     est_displace = change["disp_treated"] - change["disp_control"]
@@ -318,8 +333,9 @@ def wdd(
         low=low,
         high=high,
         alpha=a,
-        phi=ph,
+        phi=max(phis.values()),
         note=ZERO_VARIANCE_NOTE if se_total == 0 else _small_count_note(pairs),
+        phis=(phis["control"], phis["treated"], phis["disp_control"], phis["disp_treated"]),
     )
 
 
@@ -810,3 +826,82 @@ def overdispersion(counts: npt.ArrayLike) -> Dispersion:
     pearson = float(np.sum((y[used] - m) ** 2 / m))
     phi_raw = pearson / df
     return Dispersion(max(1.0, phi_raw), phi_raw, df, n_blocks, b, n_weeks, None)
+
+
+# --- between-window dispersion ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeDispersion:
+    """How much more the before/after split of untreated blocks varies than chance allows.
+
+    See :func:`change_dispersion`. ``rho`` is the intra-block correlation of
+    a beta-binomial split; an area with ``n`` events over both windows has
+    its variance multiplied by :meth:`factor` ``(n) = 1 + (n - 1) rho``.
+    """
+
+    rho: float
+    """Method-of-moments estimate, never below 0 (0: the splits vary as binomial)."""
+    share_after: float
+    """The blocks' pooled share of events in the after window."""
+    blocks_used: int
+    """Blocks with at least two events over both windows."""
+    reason: str | None
+    """Why ``rho`` could not be estimated (then 0); None when it was."""
+
+    def factor(self, n: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The variance factor of areas holding ``n`` events over both windows."""
+        total = np.asarray(n, dtype=np.float64)
+        return np.asarray(1.0 + np.maximum(total - 1.0, 0.0) * self.rho)
+
+    def union_factor(self, n: npt.ArrayLike) -> float:
+        """The factor of a union of independent blocks holding ``n`` events each."""
+        total = np.asarray(n, dtype=np.float64)
+        if total.sum() <= 0:
+            return 1.0
+        return float(np.sum(total * self.factor(total)) / total.sum())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def change_dispersion(before: npt.ArrayLike, after: npt.ArrayLike) -> ChangeDispersion:
+    """Between-window overdispersion from the before and after counts of untreated blocks.
+
+    Under the review's null hypothesis an untreated block's events split
+    between the windows as the area's do: given its total ``n_i``, its after
+    count is binomial with the pooled share ``p``. Places rise and fall for
+    reasons of their own (a new takeaway, a family moving), so real splits
+    vary more; a beta-binomial with intra-block correlation ``rho`` has
+    ``E[(a_i - n_i p)^2] = n_i p (1 - p) (1 + (n_i - 1) rho)``, and the
+    method of moments gives
+
+        rho = sum_i [(a_i - n_i p)^2 - n_i p (1 - p)] / sum_i n_i (n_i - 1) p (1 - p)
+
+    over blocks with ``n_i >= 2``, floored at 0. Unlike the weekly ``phi``
+    of :func:`overdispersion`, which sees only the noise around a constant
+    level inside the before window, ``rho`` sees the level shifts between
+    windows that make a quiet place look disrupted, and it grows with the
+    area's count, as such shifts do.
+    """
+    b = np.asarray(before, dtype=np.float64).ravel()
+    a = np.asarray(after, dtype=np.float64).ravel()
+    if b.shape != a.shape:
+        msg = f"`before` and `after` must have one count per block; got {b.size} and {a.size}."
+        raise ValidationError(msg)
+    if (~np.isfinite(b) | (b < 0) | ~np.isfinite(a) | (a < 0)).any():
+        raise ValidationError("`before` and `after` counts must be finite and >= 0.")
+    n = a + b
+    total = float(n.sum())
+    if total == 0:
+        return ChangeDispersion(0.0, 0.5, 0, "no block holds an event in either window")
+    p = float(a.sum() / total)
+    used = n >= 2
+    if used.sum() < 2 or p in (0.0, 1.0):
+        return ChangeDispersion(
+            0.0, p, int(used.sum()), "fewer than two blocks with two events, or one window empty"
+        )
+    q = p * (1 - p)
+    num = float(np.sum((a[used] - n[used] * p) ** 2 - n[used] * q))
+    den = float(np.sum(n[used] * (n[used] - 1) * q))
+    return ChangeDispersion(max(0.0, num / den), p, int(used.sum()), None)

@@ -41,6 +41,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 from shapely.geometry.base import BaseGeometry
 
+from geo.calendar import LOCAL_TZ
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
 from models import displacement as dm
@@ -428,6 +429,27 @@ def _review_one(
         )
     disp = dm.overdispersion(weekly_before)
     phi = float(disp.phi)
+    # Between-window dispersion: how much untreated blocks' before/after splits vary
+    # beyond chance, from the nearest eligible blocks with events in either window.
+    before_b = first + second
+    near = np.flatnonzero(ok & ((before_b + after) > 0))
+    near = near[np.argsort(dist_b[near], kind="stable")][:PHI_BLOCKS]
+    change = dm.change_dispersion(before_b[near], after[near])
+    if given is not None:
+        inside = shapely.contains_xy(given.polygon, blocks.x, blocks.y)
+        c_factor = change.union_factor((before_b + after)[inside])
+    else:
+        c_factor = change.union_factor((before_b + after)[control.rows])
+    factors = {
+        "control": max(phi, c_factor),
+        "treated": max(phi, float(change.factor(resp["before"] + resp["after"]))),
+        "disp_control": phi,
+        "disp_treated": max(phi, float(change.factor(buf["before"] + buf["after"]))),
+    }
+    if bc_split is not None:
+        factors["disp_control"] = max(
+            phi, change.union_factor((before_b + after)[buffer_control.rows])
+        )
     tw = w.time_weights
     if bc_split is not None:
         wdd = dm.wdd(
@@ -437,7 +459,7 @@ def _review_one(
             (buf["before"], buf["after"]),
             time_weights=tw,
             alpha=spec.alpha,
-            phi=phi,
+            phi=tuple(factors.values()),
         )
     else:
         wdd = dm.wdd(
@@ -445,7 +467,7 @@ def _review_one(
             (resp["before"], resp["after"]),
             time_weights=tw,
             alpha=spec.alpha,
-            phi=phi,
+            phi=(factors["control"], factors["treated"], 1.0, 1.0),
         )
     wdq = dm.wdq(
         (resp["before"], resp["after"]),
@@ -484,6 +506,9 @@ def _review_one(
             "wdd_note": wdd.note,
             "phi": phi,
             "phi_note": disp.reason or "",
+            "rho": change.rho,
+            "rho_note": change.reason or "",
+            "variance_factor": factors["treated"],
             "etest_p": etest_p,
             "small_counts": min(resp["before"], resp["after"]) < SMALL_COUNT,
             "mde": mde,
@@ -594,9 +619,10 @@ def _series(
         )
     out = pd.concat(frames, ignore_index=True)
     out = out.loc[out["week"] != 0]
-    start = w.week_start
+    monday = w.week_start.tz_convert(LOCAL_TZ).tz_localize(None)
     out.insert(0, "disruption_id", disruption_id)
-    out["week_start"] = [start + pd.Timedelta(days=7 * int(k)) for k in out["week"]]
+    local = pd.DatetimeIndex(monday + pd.to_timedelta(7 * out["week"].to_numpy(), unit="D"))
+    out["week_start"] = local.tz_localize(LOCAL_TZ).tz_convert("UTC")
     return out[["disruption_id", "area", "week", "week_start", "n"]].reset_index(drop=True)
 
 

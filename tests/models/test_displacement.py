@@ -20,6 +20,7 @@ from models.displacement import (
     HarmResult,
     WDDResult,
     WDQResult,
+    change_dispersion,
     e_test,
     mde,
     overdispersion,
@@ -236,7 +237,25 @@ def test_wdd_result_is_frozen_and_plain() -> None:
         "alpha",
         "phi",
         "note",
+        "phis",
     ]
+
+
+def test_per_area_phi_scales_each_areas_variance_alone() -> None:
+    # Hand calculation: variance = sum over areas of phi_area * (before + after).
+    c, t, dc, dt = (308, 318), (207, 110), (150, 140), (178, 157)
+    r = wdd(c, t, dc, dt, phi=(2.0, 3.0, 1.0, 1.5))
+    want = 2.0 * (308 + 318) + 3.0 * (207 + 110) + 1.0 * (150 + 140) + 1.5 * (178 + 157)
+    assert r.se_total == pytest.approx(math.sqrt(want), rel=1e-12)
+    assert r.se_local == pytest.approx(math.sqrt(2.0 * 626 + 3.0 * 317), rel=1e-12)
+    assert r.est_total == wdd(c, t, dc, dt).est_total
+    assert r.phis == (2.0, 3.0, 1.0, 1.5) and r.phi == 3.0
+    # Four equal factors are the scalar.
+    assert wdd(c, t, dc, dt, phi=(2, 2, 2, 2)).se_total == wdd(c, t, dc, dt, phi=2).se_total
+    with pytest.raises(ValidationError, match="phi"):
+        wdd(c, t, phi=(1, 1))
+    with pytest.raises(ValidationError, match="`phi` treated factor"):
+        wdd(c, t, phi=(1, 0, 1, 1))
 
 
 @pytest.mark.parametrize(
@@ -678,3 +697,41 @@ def test_overdispersion_refuses_bad_input(counts: object, words: str) -> None:
     with pytest.raises(ValidationError) as err:
         overdispersion(counts)  # type: ignore[arg-type]
     assert words in str(err.value)
+
+
+def test_change_dispersion_by_hand() -> None:
+    # Three blocks: (before, after) = (4, 0), (0, 4), (2, 2); pooled p = 6/12 = 0.5.
+    r = change_dispersion([4, 0, 2], [0, 4, 2])
+    # sum (a - n p)^2 = 4 + 4 + 0 = 8; sum n p q = 3; sum n (n - 1) p q = 3 * 12 * 0.25 = 9.
+    assert r.share_after == 0.5
+    assert r.rho == pytest.approx((8 - 3) / 9)
+    assert r.blocks_used == 3 and r.reason is None
+    assert float(r.factor(10)) == pytest.approx(1 + 9 * 5 / 9)
+    # A union of independent blocks: the count-weighted mean of their factors.
+    want = (2 * (1 + 1 * 5 / 9) + 6 * (1 + 5 * 5 / 9)) / 8
+    assert r.union_factor([2, 6]) == pytest.approx(want)
+    assert r.union_factor([0, 0]) == 1.0
+
+
+def test_change_dispersion_of_binomial_splits_is_near_zero_and_of_beta_binomial_near_rho() -> None:
+    rng = np.random.default_rng(4)
+    n = rng.integers(2, 40, size=4000)
+    a = rng.binomial(n, 0.4)
+    assert change_dispersion(n - a, a).rho < 0.01
+    # Beta-binomial with intra-class correlation 1 / (alpha + beta + 1) = 0.1.
+    rho = 0.1
+    s = 1 / rho - 1
+    share = rng.beta(0.4 * s, 0.6 * s, size=n.size)
+    b = rng.binomial(n, share)
+    est = change_dispersion(n - b, b).rho
+    assert abs(est - rho) < 0.02, est
+
+
+def test_change_dispersion_refuses_bad_counts_and_says_when_it_cannot_estimate() -> None:
+    with pytest.raises(ValidationError, match="one count per block"):
+        change_dispersion([1, 2], [1])
+    with pytest.raises(ValidationError, match=">= 0"):
+        change_dispersion([1, -2], [1, 1])
+    assert change_dispersion([0, 0], [0, 0]).reason is not None
+    none = change_dispersion([1, 0], [0, 1])
+    assert none.rho == 0.0 and none.reason is not None
