@@ -212,6 +212,9 @@ def _rows(result: ReviewResult, audience: Audience, names: pd.Series) -> pd.Data
         "wdd_displace",
         "mde_note",
         "buffer_control_rule",
+        "reason_public",
+        "control_rule_public",
+        "buffer_control_rule_public",
     ):
         if c not in rows.columns:
             rows[c] = None
@@ -243,6 +246,11 @@ def _rows(result: ReviewResult, audience: Audience, names: pd.Series) -> pd.Data
         for c in ANALYST_ONLY:
             rows[c] = None
         rows["mde_note"] = None
+        # Rules and reasons without counts: a control's size or level would tell them.
+        for c in ("reason", "control_rule", "buffer_control_rule"):
+            public = f"{c}_public" if c != "reason" else "reason_public"
+            if public in rows.columns:
+                rows[c] = rows[public].fillna("")
     return rows
 
 
@@ -475,6 +483,11 @@ def review_view(
         for _, r in rows.iterrows()
     ]
     areas = _areas(result)
+    if audience.partner:
+        # The blocks of a matched control are few and small where counts are small:
+        # counting them on a map would tell the counts. Partners see the areas compared
+        # at the place; the control is described in words.
+        areas = areas.loc[~areas["area"].astype(str).str.contains("control")].reset_index(drop=True)
     if given_control is not None:
         extra = gpd.GeoDataFrame(
             {"disruption_id": ["*"], "area": ["control"], "label": ["control (given)"]},

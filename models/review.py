@@ -319,8 +319,9 @@ def _empty_series() -> pd.DataFrame:
     )
 
 
-def _not_reviewed(row: dict[str, Any], reason: str) -> dict[str, Any]:
-    return {**row, "reviewed": False, "reason": reason}
+def _not_reviewed(row: dict[str, Any], reason: str, public: str | None = None) -> dict[str, Any]:
+    """A row not reviewed: ``reason`` for analysts, ``public`` (no counts) for partners."""
+    return {**row, "reviewed": False, "reason": reason, "reason_public": public or reason}
 
 
 def _review_one(
@@ -385,9 +386,10 @@ def _review_one(
             axis=0
         )
     if not control.passed:
-        out = _not_reviewed(row, control.rule)
+        out = _not_reviewed(row, control.rule, control.public)
         out.update(_count_fields(split, rings, c_split if given is not None else None, None))
         out["control_rule"] = control.rule
+        out["control_rule_public"] = control.public
         return out, _empty_series(), []
     ok_bc = ok.copy()
     ok_bc[control.rows] = False
@@ -483,7 +485,7 @@ def _review_one(
     mu = resp["before"] * (w.after_weeks / w.before_weeks)
     mde = dm.mde(mu, alpha=spec.alpha, buffer=bc_split is not None)
     local, moved = _verdicts(wdd, spec.alpha, bc_split is not None)
-    out = {**row, "reviewed": True, "reason": ""}
+    out = {**row, "reviewed": True, "reason": "", "reason_public": ""}
     out.update(_count_fields(split, rings, c_split, bc_split))
     out.update(
         {
@@ -521,9 +523,13 @@ def _review_one(
             "wdq_reading": wdq.reading,
             "tne": wdq.tne,
             "control_rule": control.rule,
+            "control_rule_public": control.public,
             "buffer_control_rule": buffer_control.rule
             if buffer_control.passed
             else buffer_control.rule + "; the buffer is not tested against a control",
+            "buffer_control_rule_public": buffer_control.public
+            if buffer_control.passed
+            else buffer_control.public + "; the buffer is not tested against a control",
             "local_reading": local,
             "buffer_reading": moved,
         }
@@ -578,7 +584,8 @@ def _given_control(
             "give `--control` an area away from the disrupted place, or `--control auto`"
         )
         empty = {"before": 0, "after": 0}
-        return Control(np.zeros(0, np.int64), 0, rule, False), empty, np.zeros(0, np.int64)
+        ctl = Control(np.zeros(0, np.int64), 0, rule, False, rule)
+        return ctl, empty, np.zeros(0, np.int64)
     idx = r.in_windows(w)
     inside = shapely.contains_xy(given.polygon, r.xy[idx, 0], r.xy[idx, 1])
     wk = week_index(r.at.iloc[idx[inside]], w)
@@ -589,7 +596,7 @@ def _given_control(
     rule = f"control given by the analyst: {given.name}"
     if touches:
         rule += " (it touches the buffer, so displacement into it would hide a fall)"
-    ctl = Control(np.zeros(0, np.int64), sp["before"], rule, True)
+    ctl = Control(np.zeros(0, np.int64), sp["before"], rule, True, rule)
     return ctl, {"before": sp["before"], "after": sp["after"]}, counts
 
 
@@ -724,6 +731,7 @@ def _pooled(per: pd.DataFrame, spec: ReviewSpec) -> pd.DataFrame:
                 "tactic": tactic,
                 "reviewed": True,
                 "reason": "",
+                "reason_public": "",
                 "pooled": len(g),
                 **{c: g[c].sum(min_count=1) for c in count_cols},
                 "wdd": h.est,

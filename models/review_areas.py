@@ -335,6 +335,8 @@ class Control:
     before: int
     rule: str
     passed: bool
+    public: str = ""
+    """The rule without counts, block numbers or distances (for partner outputs)."""
 
 
 def _second_half_share(first: float, second: float) -> tuple[float, float]:
@@ -353,6 +355,12 @@ def trend_z(target: tuple[int, int], union: tuple[int, int]) -> float:
     if var <= 0:
         return 0.0
     return float((p1 - p2) / math.sqrt(var))
+
+
+_NO_MATCH = (
+    "no control: the nearby blocks outside the buffer could not match the {what}'s events "
+    "before the disruption under the rules (level, trend, no block above a fifth)"
+)
 
 
 def match_control(
@@ -393,6 +401,7 @@ def match_control(
                 0,
                 f"no control: the {what} had no events before and every eligible block had some",
                 False,
+                f"no control: no nearby block was as quiet as the {what} before the disruption",
             )
         pick = empty[np.argsort(distance_m[empty], kind="stable")][:1]
         return Control(
@@ -401,6 +410,8 @@ def match_control(
             f"matched control: the {what} had no events before, so the nearest block outside "
             f"the buffer with none either ({distance_m[pick[0]] / 1000:.1f} km away)",
             True,
+            f"matched control: a nearby block outside the buffer, as quiet as the {what} "
+            "before the disruption",
         )
     if not ok.any():
         return Control(
@@ -409,6 +420,7 @@ def match_control(
             f"no control: no candidate block outside the buffer holds events and at most "
             f"{max_share:.0%} of the {what}'s {total} before events (at most {cap:g})",
             False,
+            _NO_MATCH.format(what=what),
         )
     idx = np.flatnonzero(ok)
     idx = idx[np.argsort(distance_m[idx], kind="stable")]
@@ -436,6 +448,7 @@ def match_control(
             f"no control: the eligible blocks hold only {union} before events, fewer than the "
             f"{what}'s {total}",
             False,
+            _NO_MATCH.format(what=what),
         )
     z = trend_z(target, (u1, u2))
     crit = float(stats.norm.ppf(1 - TREND_ALPHA / 2))
@@ -452,8 +465,15 @@ def match_control(
             f"{total}) do not match its trend (second-half share {u2 / union:.2f} against "
             f"{want_share:.2f}, z {z:.2f})",
             False,
+            f"no control: the nearby blocks that match the {what}'s level before the "
+            "disruption do not match its trend",
         )
-    return Control(rows, union, described + f", trend z {z:.2f}", True)
+    public = (
+        f"matched control: nearby blocks of about 0.1 km2 outside the buffer, nearest first, "
+        f"none holding more than {max_share:.0%} of the {what}'s events before; level and trend "
+        "matched"
+    )
+    return Control(rows, union, described + f", trend z {z:.2f}", True, public)
 
 
 def eligible_blocks(

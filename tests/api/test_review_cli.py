@@ -238,3 +238,29 @@ def test_a_folder_holding_someone_elses_review_is_left_alone(
     result = run(store, out, "--disruption", "CLI-1")
     assert result.exit_code == 2
     assert (out / "review.csv").read_text() == "not ours\n"
+
+
+def test_the_postgis_store_gives_the_same_review(
+    store: dict[str, Any], tmp_path: Path, pg_store_url: str
+) -> None:
+    # The same files ingested into a real PostGIS store review to the same rows.
+    settings = Settings(store=pg_store_url, quarantine_dir=tmp_path / "q", pseudonym_key=KEY)
+    root = store["root"]
+    for kind, path in (
+        ("venues", root / "scenario" / "venues.csv"),
+        ("episodes", root / "scenario" / "episodes.csv"),
+        ("disruptions", root / "disruptions.csv"),
+    ):
+        (report,) = ingest_files(pg_store_url, kind, [path], settings=settings)
+        assert report.rows_quarantined == 0, (kind, report.reasons)
+    ids = ["--disruption", "CLI-2", "--disruption", "CLI-3", "--disruption", "CLI-MOOR"]
+    lite = run(store, tmp_path / "gpkg", *ids)
+    pg = runner.invoke(
+        app,
+        ["review", "--store", pg_store_url, "--out", str(tmp_path / "pg"), *ids],
+        env={"ENGAGE_PSEUDONYM_KEY": KEY},
+    )
+    assert pg.exit_code == lite.exit_code, pg.output
+    a = pd.read_csv(tmp_path / "gpkg" / "review.csv")
+    b = pd.read_csv(tmp_path / "pg" / "review.csv")
+    pd.testing.assert_frame_equal(a, b)

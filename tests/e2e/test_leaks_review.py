@@ -245,6 +245,15 @@ def test_no_partner_output_leaks(scenario: dict[str, Any]) -> None:
             assert not GRADING.search(text), path.name
             for m in NUMBER_BEFORE_COUNT.finditer(text):
                 assert shown_ok(m.group(1)), (path.name, m.group(0))
+            # Counts inside a rule or reason: "before count 12 against 10", "7 blocks".
+            for pattern in (
+                r"\bcount (\d+)",
+                r"(\d+) against \d+",
+                r"\bagainst (\d+)",
+                r"(\d+) blocks?\b",
+            ):
+                for m in re.finditer(pattern, text):
+                    assert shown_ok(m.group(1)), (path.name, m.group(0))
 
 
 def test_partner_counts_follow_the_rule_and_match_the_exact_counts(
@@ -296,6 +305,8 @@ def test_partner_run_json_and_geojson_hold_no_counts(scenario: dict[str, Any]) -
     places = {}
     for f in features:
         assert set(f["properties"]) <= {"disruption_id", "area", "label"}
+        # A matched control's blocks are few where counts are small: never drawn for partners.
+        assert "control" not in f["properties"]["area"], f["properties"]
         if f["properties"]["area"] == "place":
             lng, lat = f["geometry"]["coordinates"]
             places[f["properties"]["disruption_id"]] = TO_BNG.transform(lng, lat)

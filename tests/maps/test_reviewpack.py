@@ -286,6 +286,7 @@ def make_nothing_reviewed() -> ReviewResult:
                 "overlaps": "",
                 "reviewed": False,
                 "reason": "the disruption has no location (no venue and no coordinates)",
+                "reason_public": "the disruption has no location (no venue and no coordinates)",
             },
             {
                 "disruption_id": "N2",
@@ -297,8 +298,10 @@ def make_nothing_reviewed() -> ReviewResult:
                 "overlaps": "",
                 "reviewed": False,
                 "reason": NO_CONTROL,
+                "reason_public": NO_CONTROL,
                 **counts,
                 "control_rule": NO_CONTROL,
+                "control_rule_public": NO_CONTROL,
             },
         ]
     )
