@@ -323,11 +323,20 @@ def csv_columns(rows: pd.DataFrame) -> list[str]:
     return [*CSV_COLUMNS, *counts, *STAT_COLUMNS]
 
 
+def _day_text(value: Any) -> str:
+    """A day as a meeting reads it aloud: ``7 Jul 2026`` (UK date)."""
+    if not isinstance(value, pd.Timestamp) or pd.isna(value):
+        return "an unknown date"
+    local = value.tz_convert("Europe/London")
+    return f"{local.day} {local:%b %Y}"
+
+
 def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
     """One sentence: the question and the answer for one disruption or tactic."""
     tactic = tactic_text(row["tactic"])
     if row["disruption_id"] == "":
-        head = f"All {int(row['pooled'])} reviewed {tactic}s together"
+        n = int(row["pooled"])
+        head = f"The one reviewed {tactic}" if n == 1 else f"All {n} reviewed {tactic}s together"
         if not row.get("reviewed"):
             return f"{head}: none could be reviewed."
         what = {
@@ -336,7 +345,7 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
         }.get(str(row["local_reading"]), "there was no clear change relative to the controls")
         return f"{head}: {what} ({_est_text(row, audience)})."
     where = f" at {row['place']}" if row.get("place") else ""
-    head = f"{row['disruption_id']}, {tactic} on {row['date']}{where}"
+    head = f"{row['disruption_id']}, {tactic} on {_day_text(row['disrupted_at'])}{where}"
     if not row["reviewed"]:
         return f"{head}: not reviewed, because {row['reason']}."
     r = spec.response_m

@@ -21,6 +21,13 @@ from maps.disclosure_review import ReviewShown
 from maps.files import atomic_write_text, staged
 from maps.reviewpack import review_html, review_pdf
 
+OUTCOMES = {
+    "both": "missing-from-home episodes: where children were last seen and found",
+    "found": "missing-from-home episodes: where children were found",
+    "last_seen": "missing-from-home episodes: where children were last seen",
+    "incidents": "incidents",
+}
+
 REVIEW_FILES = ("review.csv", "review.pdf", "review.html", "review.geojson", "run.json")
 """What ``engage review`` writes into its folder."""
 
@@ -60,7 +67,8 @@ def write_review(
     """Write the five review files into ``out_dir`` together; returns their paths."""
     facts = {
         "audience": shown.audience.name,
-        "outcome": run.get("layer", ""),
+        "outcome": OUTCOMES.get(str(run.get("layer", "")), str(run.get("layer", "")))
+        + (f": {run['category']}" if run.get("category") else ""),
         "area": run.get("area", ""),
         "data": f"{str(run.get('data_start', ''))[:10]} to {str(run.get('data_end', ''))[:10]}",
         "control": run.get("control", ""),

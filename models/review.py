@@ -61,6 +61,10 @@ from models.review_areas import (
 PHI_BLOCKS = 100
 """How many of the nearest eligible blocks with before events estimate the overdispersion."""
 
+RHO_BLOCKS = 300
+"""How many of the nearest eligible blocks with events in either window estimate the
+between-window dispersion (more than for ``phi``: the splits of small blocks are noisy)."""
+
 SMALL_COUNT = 5
 """Below this many events in a response-area window the E-test p is the one to read."""
 
@@ -435,7 +439,7 @@ def _review_one(
     # beyond chance, from the nearest eligible blocks with events in either window.
     before_b = first + second
     near = np.flatnonzero(ok & ((before_b + after) > 0))
-    near = near[np.argsort(dist_b[near], kind="stable")][:PHI_BLOCKS]
+    near = near[np.argsort(dist_b[near], kind="stable")][:RHO_BLOCKS]
     change = dm.change_dispersion(before_b[near], after[near])
     if given is not None:
         inside = shapely.contains_xy(given.polygon, blocks.x, blocks.y)

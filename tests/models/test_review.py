@@ -953,7 +953,7 @@ def test_between_window_dispersion_comes_from_the_nearest_blocks_and_scales_the_
     after = block_counts(ev, WEEK_END, AFTER_END)
     held = set(before) | set(after)
     ranked = sorted((math.dist(centre(b), (PX, PY)), b) for b in held)
-    nearest = [b for d, b in ranked if d > QUIET_M][:100]
+    nearest = [b for d, b in ranked if d > QUIET_M][:300]
     # Method of moments written out: rho = sum[(a - n p)^2 - n p q] / sum[n (n - 1) p q].
     a = np.array([after[b] for b in nearest], float)
     n = a + np.array([before[b] for b in nearest], float)
