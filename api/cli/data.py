@@ -161,10 +161,10 @@ def stats(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path("demo"),
     seed: Annotated[int, typer.Option(help="Random seed of the synthetic scenario.")] = 7,
-    weeks: Annotated[int, typer.Option(help="Weeks of synthetic data.")] = 52,
+    weeks: Annotated[int, typer.Option(help="Weeks of synthetic data (default two years).")] = 104,
     force: ForceOpt = False,
 ) -> None:
-    """Simulate Blackburn with Darwen, ingest it into the embedded store and print counts."""
+    """Simulate Blackburn with Darwen, store it, and write a weekly pack and a review."""
     s = settings()
     # The demo's folder: its own earlier run is replaced; anything else needs --force.
     check_output_folder(out, DEMO_OUTPUTS, store=s.store, force=force)
@@ -187,6 +187,17 @@ def demo(
         f"{len(result.pack.targets)} targets:"
     )
     for name, path in result.pack.files.items():
+        typer.echo(f"  {name:<9} {path}")
+    review = result.review
+    if review.out is None:
+        typer.echo("partnership review: no planted disruption could be reviewed.")
+        return
+    done = review.run["disruptions"]
+    typer.echo(
+        f"partnership review of {done['reviewed']} of {done['asked']} planted disruptions "
+        f"(partner audience):"
+    )
+    for name, path in review.files.items():
         typer.echo(f"  {name:<9} {path}")
 
 

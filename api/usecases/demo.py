@@ -7,12 +7,14 @@ from pathlib import Path
 
 from api.settings import Settings
 from api.usecases.ingest import ingest_files, simulate_scenario
+from api.usecases.review import ReviewRun, review_disruptions
 from api.usecases.tables import Stats, stats
 from api.usecases.week import WeeklyResult, weekly
 from geo.errors import StoreError
 from geo.ingest import IngestReport
 from geo.pseudonym import generate_key
 from maps.files import record_written
+from models.review_areas import ReviewSpec
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,10 @@ class DemoResult:
     stats: Stats
     generated_key: bool
     pack: WeeklyResult
+    review: ReviewRun
 
 
-DEMO_OUTPUTS = ("engage.gpkg", "scenario", "quarantine", "pack")
+DEMO_OUTPUTS = ("engage.gpkg", "scenario", "quarantine", "pack", "review")
 """What ``engage demo`` writes into its folder."""
 
 DEMO_ORDER = (
@@ -38,8 +41,11 @@ DEMO_ORDER = (
 )
 
 
-def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> DemoResult:
-    """Simulate the synthetic scenario, ingest it into ``out/engage.gpkg`` and count it.
+def demo(out: Path, *, seed: int = 7, weeks: int = 104, settings: Settings) -> DemoResult:
+    """Simulate the synthetic scenario, ingest it, count it, and write a pack and a review.
+
+    ``out/pack`` is the weekly pack for the week after the data; ``out/review``
+    the partnership review of every planted disruption, as partners see it.
 
     The scenario is synthetic, so when ``ENGAGE_PSEUDONYM_KEY`` is unset a
     random key is generated for this run only (and never written anywhere).
@@ -69,5 +75,12 @@ def demo(out: Path, *, seed: int = 7, weeks: int = 52, settings: Settings) -> De
     if refused:  # the demo writes its own files: a refusal is a defect, said plainly
         raise StoreError(f"the demo's own files were refused: {'; '.join(refused)}")
     pack = weekly(location, week=None, out_dir=out / "pack", settings=demo_settings)
+    review = review_disruptions(
+        location,
+        settings=demo_settings,
+        out_dir=out / "review",
+        spec=ReviewSpec.make(),
+        audience="partner",
+    )
     record_written(out, DEMO_OUTPUTS)
-    return DemoResult(scenario, location, reports, stats(location), generated, pack)
+    return DemoResult(scenario, location, reports, stats(location), generated, pack, review)

@@ -45,6 +45,15 @@ def test_demo_stores_every_simulated_row_and_prints_counts(
     raw = (out / "engage.gpkg").read_bytes()
     assert b"SYN-C" not in raw
     assert episodes["child_ref"].str.match(r"^c-[0-9a-f]{20}$").all()
+    # The demo also writes the partnership review of the planted disruptions, for partners.
+    review = out / "review"
+    for name in ("review.csv", "review.pdf", "review.html", "review.geojson", "run.json"):
+        assert (review / name).stat().st_size > 0, name
+    rows = pd.read_csv(review / "review.csv", dtype=str).fillna("")
+    planted = pd.read_csv(scenario / "disruptions.csv", dtype=str)
+    assert set(planted["disruption_id"]) <= set(rows["disruption_id"])
+    assert "partnership review of" in result.output
+    assert (runs["kind"] == "review").sum() == 1
 
 
 def test_same_seed_same_scenario_through_the_cli(tmp_path: Path) -> None:
