@@ -80,6 +80,21 @@ def uk_date(value: datetime | pd.Timestamp | None) -> str:
     return ts.tz_convert(LOCAL_TZ).strftime("%Y-%m-%d")
 
 
+def uk_day(value: datetime | pd.Timestamp | None) -> str:
+    """The UK calendar day of an instant as packs print it, ``17 Mar 2026`` (``-`` when missing).
+
+    The same day as :func:`uk_date`, written the way the cover's data window
+    and the target rows read.
+    """
+    if value is None or value is pd.NaT:
+        return "-"
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    local = ts.tz_convert(LOCAL_TZ)
+    return f"{local.day} {local:%b %Y}"
+
+
 def patrol_week(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """UTC start and end of an ISO patrol week ``YYYY-Www`` (Monday 00:00 UK time)."""
     m = re.fullmatch(r"(\d{4})-?W(\d{2})", text.strip(), flags=re.IGNORECASE)

@@ -45,6 +45,8 @@ TARGET_CSV_FIRST = (
     "patrol_window",
     "nearest_venue",
     "why",
+    "disruption",
+    "displacement",
 )
 """Leading columns of the target CSV, in this order; other columns follow."""
 

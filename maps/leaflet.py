@@ -17,6 +17,7 @@ from folium.template import Template
 
 from maps.audience import text_or_dash
 from maps.style import (
+    DISRUPTION_COLOUR,
     MAP_BACKGROUND,
     MARKING_BACKGROUND,
     MARKING_TEXT,
@@ -159,6 +160,45 @@ class VenueLayer(ItemsLayer):
                 radius: 6, color: "#ffffff", weight: 1.5,
                 fillColor: {{ this.colour|tojson }}, fillOpacity: 0.95
             }).bindTooltip(v.tip, {className: "engage-tip"})
+              .addTo({{ this.get_name() }});
+        });
+        {% endmacro %}
+        """
+    )
+
+
+class DisruptionMarkers(ItemsLayer):
+    """Disruption diamonds (DivIcons) with escaped popups and tooltips; an item with an
+    ``outline`` (a partner's area cell, ``[[lat, lng], ...]``) also draws it, dashed."""
+
+    element_name = "EngageDisruptions"
+    colour = DISRUPTION_COLOUR
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.featureGroup();
+        {{ this.items|tojson }}.forEach(function (d) {
+            if (d.outline) {
+                L.polygon(d.outline, {
+                    color: {{ this.colour|tojson }}, weight: 2, dashArray: "5 4",
+                    fillColor: {{ this.colour|tojson }}, fillOpacity: 0.06
+                }).bindPopup(d.popup, {maxWidth: 320, className: "engage-popup"})
+                  .addTo({{ this.get_name() }});
+            }
+            var icon = L.divIcon({
+                className: "engage-disruption",
+                html: '<span class="engage-disruption-mark"></span>',
+                iconSize: [16, 16],
+                iconAnchor: [8, 8],
+                popupAnchor: [0, -8],
+                tooltipAnchor: [8, 0]
+            });
+            L.marker([d.lat, d.lng], {
+                icon: icon, title: d.title, alt: d.title, zIndexOffset: -500,
+                engageDisruptions: d.n
+            }).bindPopup(d.popup, {maxWidth: 320, className: "engage-popup"})
+              .bindTooltip(d.tip, {direction: "right", className: "engage-tip"})
               .addTo({{ this.get_name() }});
         });
         {% endmacro %}
@@ -330,6 +370,16 @@ def page_css() -> str:
   .engage-legend-row i.engage-legend-area {{ background:none; border:2.5px solid; height:8px; }}
   .engage-legend-row i.engage-legend-dot {{ border-radius:50%; width:10px; height:10px;
     margin:0 9px 0 3px; }}
+  .engage-target-badge {{ position:absolute; top:-5px; right:-5px; width:8px; height:8px;
+    background:{DISRUPTION_COLOUR}; border:1.5px solid #ffffff; transform:rotate(45deg); }}
+  .engage-disruption {{ background:none; border:none; }}
+  .engage-disruption-mark {{ display:block; width:10px; height:10px; margin:2px;
+    background:{DISRUPTION_COLOUR}; border:1.5px solid #ffffff; transform:rotate(45deg);
+    box-shadow:0 0 0 1px {DISRUPTION_COLOUR}, 0 1px 3px rgba(0,0,0,0.5); }}
+  .engage-disruption-note {{ color:#444; font-size:11px; }}
+  .engage-disruption-area {{ margin:6px 0 0 0; color:#444; font-size:11px; }}
+  .engage-legend-row i.engage-legend-diamond {{ width:9px; height:9px; margin:0 10px 0 4px;
+    transform:rotate(45deg); border:1px solid #ffffff; }}
   .engage-legend-target {{ display:inline-block; width:16px; height:16px; border-radius:50%;
     background:{TARGET_FILL}; color:{TARGET_TEXT}; font:bold 10px/16px Arial,sans-serif;
     text-align:center; margin-right:6px; flex:none; }}

@@ -273,6 +273,8 @@ def labels(frame: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 def target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]]:
     items = []
     scores = targets["score"].tolist() if "score" in targets.columns else [None] * len(targets)
+    noted = "disruption" in targets.columns
+    badge = '<i class="engage-target-badge" title="Disruption near this target"></i>'
     for row, cell, lat, lng, score in zip(
         target_rows(targets, info),
         cells_as_int(targets["h3"]).tolist(),
@@ -295,6 +297,11 @@ def target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]
         ]
         if score is not None:
             table.append(("Score", score_text(score)))
+        # Last, so no number of the notes runs into a count's label.
+        if noted:
+            table.append(("Disruptions near", row.disruption))
+        if row.displacement != "-":
+            table.append(("Displacement", row.displacement))
         rows_html = "".join(f"<tr><th>{k}</th><td>{esc(v)}</td></tr>" for k, v in table)
         popup = (
             f'<div class="engage-popup-body" data-rank="{r}"><h4>Target {r}</h4>'
@@ -308,7 +315,8 @@ def target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]
                 "lat": lat,
                 "lng": lng,
                 "title": f"Target {r}",
-                "icon": f'<span class="engage-rank" data-rank="{r}">{r}</span>',
+                "icon": f'<span class="engage-rank" data-rank="{r}">{r}</span>'
+                + (badge if row.disruption != "-" else ""),
                 "popup": popup,
                 "tooltip": tooltip,
             }
@@ -330,8 +338,16 @@ def venue_items(venues: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def score_legend_html(
-    info: OutputMeta, *, has_hulls: bool, has_venues: bool, res: int | None
+    info: OutputMeta,
+    *,
+    has_hulls: bool,
+    has_venues: bool,
+    res: int | None,
+    extra_rows: tuple[str, ...] = (),
+    extra_note: str = "",
 ) -> str:
+    """The map's own legend; ``extra_rows`` (HTML) after the venues row, ``extra_note``
+    (escaped here) at the end of its note."""
     rows = [
         f'<div class="engage-legend-row"><i style="background:{c.colour}"></i>{esc(c.label)}</div>'
         for c in SCORE_CLASSES
@@ -354,10 +370,13 @@ def score_legend_html(
             f'<div class="engage-legend-row"><i class="engage-legend-dot" '
             f'style="background:{VENUE_COLOUR}"></i>Venue (restricted)</div>'
         )
+    rows.extend(extra_rows)
     cell_note = f"H3 cells, resolution {res}" if res is not None else "H3 cells"
     note = f"{cell_note}. Homes and care homes are never shown."
     if info.suppressing:
         note += f" {esc(info.rules.legend_note())}"
+    if extra_note:
+        note += f" {esc(extra_note)}"
     return (
         '<div class="engage-legend-title">Hotspot score</div>'
         + "".join(rows)

@@ -7,14 +7,16 @@ Pages, in order:
 2. One map page per ward asked for (or one for the whole area): a static map
    (:mod:`maps.staticmap`) zoomed to the ward, with its numbered targets, a
    legend, a scale bar in metres, a north arrow and the 1 km OS grid, and a
-   key giving each target's grid reference and patrol window.
+   key giving each target's grid reference and patrol window; the window's
+   disruptions are magenta diamonds (:mod:`maps.disruptions`).
 3. Analyst packs only: a page of Getis-Ord Gi* hot and cold spots and a page of
    emerging-hotspot trend classes over the whole area, each with its legend, a
    key of cells per class and the targets numbered (when the weekly service
    computed them; otherwise the cover says why they are missing).
 4. The target table, split over pages as needed, its header repeated. Each
    target is one row of fixed fields (so it prints, and extracts from the PDF,
-   as one line) and a second row with the explanation.
+   as one line) and a second row with the explanation and the disruptions
+   near it (and, for analysts, a possible displacement).
 
 The security marking is printed in the header and the footer of every page,
 with "Page n of m". Text from data is escaped for reportlab's paragraph
@@ -56,6 +58,7 @@ from geo.errors import ValidationError
 from maps import significance as sig
 from maps.audience import OutputMeta, require_columns, require_view
 from maps.cells import HOTSPOT_COLUMNS, cells_as_int, checked_cells, first_resolution
+from maps.disruptions import DisruptionLayer, about_text
 from maps.pdf import (
     BAND_COLOUR,
     FRAME_H,
@@ -483,7 +486,12 @@ def target_table(
         data.append(
             [para(row.rank, styles["cellb"])] + [para(text, styles["cell"]) for text in fields]
         )
-        why_par = Paragraph(f"<b>Why:</b> {escape(clip(row.why, WHY_CHARS))}", styles["cell"])
+        why = f"<b>Why:</b> {escape(clip(row.why, WHY_CHARS))}"
+        if row.disruption != "-":
+            why += f"<br/><b>Disruptions near:</b> {escape(clip(row.disruption, WHY_CHARS))}"
+        if row.displacement != "-":
+            why += f"<br/><b>Displacement:</b> {escape(clip(row.displacement, WHY_CHARS))}"
+        why_par = Paragraph(why, styles["cell"])
         data.append(["", why_par] + [""] * (len(TARGET_TABLE_COLUMNS) - 2))
         commands += [
             ("SPAN", (1, r + 1), (-1, r + 1)),
@@ -511,6 +519,7 @@ def build_pack(
     wards: WardsArg = None,
     significance: pd.DataFrame | None = None,
     significance_meta: Mapping[str, Any] | None = None,
+    disruptions: DisruptionLayer | None = None,
 ) -> Path:
     """Write the A4 PDF pack; returns its path.
 
@@ -543,6 +552,11 @@ def build_pack(
         Optional ``{"gistar": {...}, "emerging": {...}}``: ``k``, ``fdr`` and
         ``n_weeks`` for the pages' text, and ``reason`` for a layer that was not
         computed (printed on an analyst pack's cover).
+    disruptions
+        Optional disruptions of the window (:mod:`maps.disruptions`): drawn on
+        the map pages, described on the cover with how many had no place.
+        Each target's ``disruption`` (and, for analysts, ``displacement``)
+        prints under its reason in the table.
 
     Raises
     ------
@@ -556,6 +570,11 @@ def build_pack(
     require_view(hotspots, "hotspots", info)
     require_view(targets, "targets", info)
     require_view(hulls, "hulls", info)
+    if disruptions is not None:
+        disruptions = disruptions.checked(info)
+        disruption_notes = [about_text(disruptions, info)]
+    else:
+        disruption_notes = []
     area = _to_wgs84(area, "area")
     cells = checked_cells(hotspots["h3"], info.audience)
     res = first_resolution(cells)
@@ -578,7 +597,7 @@ def build_pack(
         n_targets=len(targets),
         n_maps=len(pages) + n_sig,
         res=res,
-        omitted=omitted,
+        omitted=[*disruption_notes, *omitted],
     )
     story.append(PageBreak())
     for i, (page, ranks) in enumerate(zip(pages, ranks_per_page, strict=True)):
@@ -600,6 +619,7 @@ def build_pack(
                 hulls=hulls,
                 highlight=ranks if wards is not None else None,
                 spec=spec,
+                disruptions=disruptions.frame if disruptions is not None else None,
             )
 
         story += _map_page(title, page_targets, render, info, styles)

@@ -30,6 +30,7 @@ from geo.boundaries import districts, wards
 from geo.crs import BNG, bng_to_grid_reference, latlng_to_bng
 from geo.errors import ValidationError
 from maps.cells import cells_as_int, cells_to_polygons
+from maps.disruptions import draw_disruptions, draw_target_badges, noted
 from maps.style import (
     AREA_COLOUR,
     CONTEXT_COLOUR,
@@ -305,6 +306,7 @@ def render_static_map(
     highlight: Collection[int] | None = None,
     spec: StaticMapSpec | None = None,
     class_layer: ClassLayer | None = None,
+    disruptions: pd.DataFrame | None = None,
 ) -> bytes:
     """One printed map as PNG bytes.
 
@@ -328,6 +330,10 @@ def render_static_map(
     class_layer
         Draw these classed cells (Gi* classes, emerging patterns) with their
         legend instead of the hotspot score classes.
+    disruptions
+        A disruptions view (``lat``, ``lng``, ``h3``) drawn as magenta
+        diamonds under the targets (:func:`maps.disruptions.draw_disruptions`);
+        a target whose ``disruption`` notes one gets a diamond badge.
     """
     spec = spec or StaticMapSpec()
     focus_bng = shapely.union_all(_to_bng(focus).geometry.to_numpy())
@@ -418,6 +424,8 @@ def render_static_map(
         _plot_outline(ax, geom, color=AREA_COLOUR, linewidth=1.0, zorder=7)
     _plot_outline(ax, focus_bng, color=AREA_COLOUR, linewidth=2.2, zorder=8)
 
+    disruption_handles = draw_disruptions(ax, disruptions, extent)
+
     # Numbered targets; those of other pages greyed.
     if len(targets):
         te, tn = latlng_to_bng(targets["lat"], targets["lng"])
@@ -449,12 +457,17 @@ def render_static_map(
                 weight="bold",
                 zorder=11,
             )
+        if disruptions is not None:
+            badged = inside & noted(targets)
+            metres_per_pt = (x1 - x0) / (spec.width_mm / MM_PER_INCH * 72 * (right - left))
+            draw_target_badges(ax, te[badged], tn[badged], metres_per_pt)
 
     _scale_bar(ax, extent)
     _north_arrow(ax, extent)
     handles.append(_target_handle(TARGET_FILL, 9, "Patrol target (rank)"))
     if highlight is not None:
         handles.append(_target_handle(OTHER_TARGET_FILL, 7, "Target in another ward"))
+    handles += disruption_handles
     if hulls is not None and len(hulls):
         handles.append(Line2D([], [], color=HULL_COLOUR, linestyle=(0, (5, 3)), label="Cluster"))
     handles.append(Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label="Ward of this page"))

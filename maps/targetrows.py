@@ -31,6 +31,9 @@ class TargetRow:
     :meth:`OutputMeta.count_text` gives them: ``<5`` for partners' small child
     counts, ``-`` when missing, text that was sent as text kept as it is.
     ``visit_order`` is the target's place in the suggested route.
+    ``disruption`` notes the disruptions at or near the target and
+    ``displacement`` flags a possible displacement (analysts' views only);
+    both ``-`` when there is none.
     """
 
     rank: int
@@ -44,6 +47,8 @@ class TargetRow:
     venue_reports: str
     nearest_venue: str
     why: str
+    disruption: str = "-"
+    displacement: str = "-"
 
 
 def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
@@ -54,7 +59,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
     targets
         Ranked targets with any of ``ward_name``, ``grid_ref``, ``episodes``,
         ``children``, ``found``, ``venue_reports``, ``patrol_window``,
-        ``nearest_venue``, ``why``; a missing column shows ``-``.
+        ``nearest_venue``, ``why``, ``disruption``, ``displacement``; a missing
+        column shows ``-``.
     info
         The checked ``meta``: its audience decides which counts are suppressed.
     """
@@ -75,6 +81,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
             venue_reports=info.count_text(venue_reports),
             nearest_venue=text_or_dash(venue),
             why=text_or_dash(why),
+            disruption=text_or_dash(disruption),
+            displacement=text_or_dash(displacement),
         )
         for (
             rank,
@@ -88,6 +96,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
             venue_reports,
             venue,
             why,
+            disruption,
+            displacement,
         ) in zip(
             targets["rank"].tolist(),
             col("visit_order"),
@@ -100,6 +110,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
             col("venue_reports"),
             col("nearest_venue"),
             col("why"),
+            col("disruption"),
+            col("displacement"),
             strict=True,
         )
     ]

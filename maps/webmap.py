@@ -4,10 +4,11 @@ Built with folium's element tree and templates, with Leaflet inlined from an
 installed package (:mod:`maps.assets`) in place of folium's CDN links. Layers:
 hotspot cells coloured by score class, Getis-Ord Gi* hot and cold spots and
 emerging-hotspot trend classes (when given; off until switched on, each with
-its own legend), DBSCAN cluster hulls, numbered targets, the pack's wards, the
-surrounding ward and district boundaries, and, for the ``analyst`` audience
-only, venues. A tile layer is added only when a tile URL
-template is given; otherwise the background is plain.
+its own legend), DBSCAN cluster hulls, numbered targets, the disruptions of
+the window (:mod:`maps.disruptions`), the pack's wards, the surrounding ward
+and district boundaries, and, for the ``analyst`` audience only, venues. A
+tile layer is added only when a tile URL template is given; otherwise the
+background is plain.
 
 Safety of text from data: every string from a frame or ``meta`` is
 HTML-escaped in Python before it reaches the page, and all data reach the
@@ -44,7 +45,15 @@ from maps.cells import (
     checked_cells,
     first_resolution,
 )
+from maps.disruptions import (
+    LAYER_DISRUPTIONS,
+    DisruptionLayer,
+    disruption_items,
+    legend_note,
+    legend_row,
+)
 from maps.leaflet import (
+    DisruptionMarkers,
     Expose,
     GeoJsonLayer,
     Legend,
@@ -119,6 +128,7 @@ def build_map(
     tiles: str | None = None,
     significance: pd.DataFrame | None = None,
     significance_meta: Mapping[str, Any] | None = None,
+    disruptions: DisruptionLayer | None = None,
 ) -> str:
     """The interactive map as one self-contained HTML document.
 
@@ -159,6 +169,11 @@ def build_map(
     significance_meta
         Optional ``{"gistar": {"k", "fdr"}, "emerging": {"n_weeks"}}`` for
         the legends' notes.
+    disruptions
+        Optional disruptions of the window (a view of
+        :func:`maps.disclosure.disruptions_view`): the layer
+        :data:`maps.disruptions.LAYER_DISRUPTIONS`, a legend row, and a note
+        of how many had no place to draw.
 
     Returns
     -------
@@ -178,6 +193,8 @@ def build_map(
     require_view(hotspots, "hotspots", info)
     require_view(targets, "targets", info)
     require_view(hulls, "hulls", info)
+    if disruptions is not None:
+        disruptions = disruptions.checked(info)
     tile_url = _check_tiles(tiles)
     area = _to_wgs84(area, "area")
     cells = checked_cells(hotspots["h3"], info.audience)
@@ -318,11 +335,24 @@ def build_map(
     if has_venues and venues is not None:
         layers["venues"] = add_layer(m, VenueLayer(LAYER_VENUES, venue_items(venues)))
 
+    if disruptions is not None:
+        layers["disruptions"] = add_layer(
+            m,
+            DisruptionMarkers(LAYER_DISRUPTIONS, disruption_items(disruptions.frame, info)),
+        )
+
     items = target_items(targets, info)
     layers["targets"] = add_layer(m, TargetLayer(LAYER_TARGETS, items))
 
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    legend = score_legend_html(info, has_hulls="hulls" in layers, has_venues=has_venues, res=res)
+    legend = score_legend_html(
+        info,
+        has_hulls="hulls" in layers,
+        has_venues=has_venues,
+        res=res,
+        extra_rows=(legend_row(info),) if disruptions is not None else (),
+        extra_note=legend_note(disruptions) if disruptions is not None else "",
+    )
     Legend(legend).add_to(m)
     for layer, html_text, css_class in layer_legends:
         Legend(html_text, layer, css_class).add_to(m)
@@ -383,6 +413,7 @@ def write_map(
     tiles: str | None = None,
     significance: pd.DataFrame | None = None,
     significance_meta: Mapping[str, Any] | None = None,
+    disruptions: DisruptionLayer | None = None,
 ) -> Path:
     """Write :func:`build_map`'s HTML to ``path`` (UTF-8); returns the path."""
     page = build_map(
@@ -395,6 +426,7 @@ def write_map(
         tiles=tiles,
         significance=significance,
         significance_meta=significance_meta,
+        disruptions=disruptions,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from geo.calendar import week_start
 from geo.crs import bng_to_grid_reference, latlng_to_bng
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
+from models.disruptions import DisruptionAnalysis, DisruptionParams, analyse_disruptions
 from models.emerging import emerging_hotspots
 from models.gistar import MIN_EVENTS, gistar
 from models.hotspots import hotspots
@@ -286,6 +287,8 @@ class WeekAnalysis:
     """Gi* and emerging-pattern columns per hotspot cell, or None (see :func:`week_layers`)."""
     layers_meta: dict[str, Any]
     """``{"gistar": {...}, "emerging": {...}}``: what each layer used, or why it is absent."""
+    disruptions: DisruptionAnalysis | None = None
+    """The disruptions of the window and their relations to the targets, when given."""
 
 
 def analyse_week(
@@ -294,8 +297,18 @@ def analyse_week(
     cells: pd.DataFrame,
     params: AnalysisParams,
     start: pd.Timestamp,
+    *,
+    disruptions: pd.DataFrame | None = None,
+    end: pd.Timestamp | None = None,
+    disruption_params: DisruptionParams | None = None,
 ) -> WeekAnalysis:
     """Hotspots, ranked targets and the Gi*/trend layers of the events before ``start``.
+
+    ``disruptions`` (the stored rows): those dated from the first day of the
+    lookback to ``end`` (the end of the patrol week; default a week after
+    ``start``) are located and related to the targets
+    (:func:`models.disruptions.analyse_disruptions`). A disruption is an
+    action, not an event: it never counts in a cell or a score.
 
     Raises
     ------
@@ -309,4 +322,16 @@ def analyse_week(
     if "ward_name" in targets.columns:
         targets["ward_name"] = targets["ward_name"].fillna("")
     layers, layers_meta = week_layers(hs, events, params, start)
-    return WeekAnalysis(events, hs, meta, targets, layers, layers_meta)
+    found = None
+    if disruptions is not None:
+        found = analyse_disruptions(
+            disruptions,
+            venues,
+            targets,
+            area_cells=cells["h3"].to_numpy(dtype=np.int64),
+            window_start=start - pd.Timedelta(weeks=params.lookback_weeks),
+            window_end=end if end is not None else start + pd.Timedelta(weeks=1),
+            as_of=start,
+            params=disruption_params,
+        )
+    return WeekAnalysis(events, hs, meta, targets, layers, layers_meta, found)

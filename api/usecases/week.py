@@ -1,7 +1,8 @@
 """The patrol week: its analysis, its target list and its pack.
 
-:func:`analyse` reads the store for the lookback before the patrol week and
-calls :func:`models.weekly.analyse_week`; :func:`weekly` writes the pack
+:func:`analyse` reads the store for the lookback before the patrol week (and
+the disruptions from the lookback's first day to the end of the patrol week)
+and calls :func:`models.weekly.analyse_week`; :func:`weekly` writes the pack
 (map.html, pack.pdf, targets.csv, hotspots.geojson, run.json) for one
 audience; :func:`targets_table` gives the ranked targets alone.
 """
@@ -23,17 +24,19 @@ from api.settings import Settings
 from api.usecases.store import analysis_area, grid_for, load_events, opened_store
 from geo import __version__, schemas
 from geo.boundaries import wards
-from geo.calendar import LOCAL_TZ, patrol_week, uk_date, week_after
+from geo.calendar import LOCAL_TZ, patrol_week, uk_date, uk_day, week_after
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
 from geo.store import Window
 from maps import disclosure
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import Audience
+from maps.disruptions import DisruptionLayer
 from maps.exports import write_hotspots_geojson, write_targets_csv
 from maps.files import atomic_write_text, staged
 from maps.pack import build_pack
 from maps.webmap import write_map
+from models.disruptions import DisruptionAnalysis
 from models.params import DEFAULTS, AnalysisParams
 from models.targets import drop_private
 from models.weekly import WeekAnalysis, analyse_week
@@ -76,7 +79,10 @@ def analyse(
 
     ``audience``: the events its outputs may rest on (:meth:`Audience.events`;
     for partners, no intelligence with handling code C) are the only ones
-    analysed.
+    analysed. Disruptions are read from the lookback's first day to the end
+    of the patrol week: a map printed during the week shows what was done
+    since the data ended, and a disruption is an action, never an event of
+    the analysis.
     """
     params = params or DEFAULTS
     week = week or latest_week(location)
@@ -88,6 +94,9 @@ def analyse(
         venues = store.read(schemas.VENUES)
         window = Window(data_start.to_pydatetime(), start.to_pydatetime())
         events = load_events(store, window, venues=venues)
+        disruptions = store.read(
+            schemas.DISRUPTIONS, window=Window(data_start.to_pydatetime(), end.to_pydatetime())
+        )
     if audience is not None:
         events = audience.events(events)
     if len(events) == 0:
@@ -96,7 +105,7 @@ def analyse(
             "ingest data for the weeks before the patrol week, or choose another --week."
         )
         raise ValidationError(msg)
-    analysis = analyse_week(events, venues, cells, params, start)
+    analysis = analyse_week(events, venues, cells, params, start, disruptions=disruptions, end=end)
     return Week(week, start, end, data_start, area_name, ward_list, venues, analysis)
 
 
@@ -124,6 +133,8 @@ class ShownWeek:
     rules: Audience
     cells: pd.DataFrame
     targets: pd.DataFrame
+    disruptions: pd.DataFrame | None = None
+    """The window's disruptions to draw, as the audience may see them."""
 
 
 def shown_week(
@@ -135,13 +146,17 @@ def shown_week(
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
 ) -> ShownWeek:
-    """:func:`analyse` with the parameters and events of ``audience``, and its two views."""
+    """:func:`analyse` with the parameters and events of ``audience``, and its views: cells,
+    targets with their disruption notes, and the disruptions to draw."""
     rules = audience or Audience.make()
     params = disclosure.params_for(params or DEFAULTS, rules)
     w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
     cells = disclosure.cells_view(w.analysis.hotspots, rules)
     targets = disclosure.targets_view(w.analysis.targets, rules, cells=cells)
-    return ShownWeek(w, params, rules, cells, targets)
+    found = w.analysis.disruptions
+    targets = disclosure.target_disruptions_view(targets, found, rules)
+    drawn = disclosure.disruptions_view(found.drawn, rules) if found is not None else None
+    return ShownWeek(w, params, rules, cells, targets, drawn)
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,11 @@ def weekly(
     )
     all_wards = wards()
     area_frame = all_wards.loc[all_wards["code"].isin([c for c, _ in w.ward_list])]
+    found = a.disruptions
+    layer = None
+    if found is not None and shown.disruptions is not None:
+        window_text = f"{uk_day(found.window_start)} - {uk_day(found.window_end - _SECOND)}"
+        layer = DisruptionLayer.of(shown.disruptions, found, window_text)
     local_start = w.start.tz_convert(LOCAL_TZ)
     local_end = (w.end - pd.Timedelta(seconds=1)).tz_convert(LOCAL_TZ)
     meta_out = {
@@ -262,6 +282,7 @@ def weekly(
         "generated_at": meta_out["generated_at"],
         "outputs": dict(OUTPUTS),
         "layers": layers_meta,
+        "disruptions": _disruptions_record(layer, found),
     }
     out = Path(out_dir)
     with staged(out, OUTPUTS.values()) as tmp:
@@ -276,6 +297,7 @@ def weekly(
             tiles=tiles,
             significance=layers,
             significance_meta=layers_meta,
+            disruptions=layer,
         )
         build_pack(
             tmp / OUTPUTS["pack"],
@@ -287,6 +309,7 @@ def weekly(
             wards=w.ward_list if areas else None,
             significance=layers,
             significance_meta=layers_meta,
+            disruptions=layer,
         )
         write_targets_csv(tmp / OUTPUTS["targets"], targets_shown, meta=meta_out)
         write_hotspots_geojson(
@@ -303,6 +326,25 @@ def weekly(
         )
     files = {key: out / name for key, name in OUTPUTS.items()}
     return WeeklyResult(out, files, targets_shown, run)
+
+
+_SECOND = pd.Timedelta(seconds=1)
+
+
+def _disruptions_record(
+    layer: DisruptionLayer | None, found: DisruptionAnalysis | None
+) -> dict[str, Any]:
+    """The run record's disruptions: how many drawn and left off, the window, the rules."""
+    if layer is None or found is None:
+        return {"drawn": 0, "not_drawn_no_place": 0}
+    return {
+        "drawn": len(layer.frame),
+        "not_drawn_no_place": int(layer.left_off),
+        "window": {"start": found.window_start.isoformat(), "end": found.window_end.isoformat()},
+        "near_m": layer.near_m,
+        "displacement_m": layer.displacement_m,
+        "displacement_weeks": layer.displacement_weeks,
+    }
 
 
 def _hulls(meta: dict[str, Any], rules: Audience) -> gpd.GeoDataFrame | None:

@@ -20,6 +20,12 @@ product (docs/disclosure.md):
   and their parts, a column and the area total) with exactly one hidden
   value; no grading, handling code or graded report count; nothing of the
   intelligence with handling code C; no name of a venue that is not public.
+
+The fixed scenario (and every generated one) also holds two disruptions at
+named venues, one marked public and one not, each with a free-text note:
+neighbourhood and partner outputs never show a note or a disruption id, and
+partner outputs never show the disruption's exact point or the name of the
+venue whose disruption is not public.
 """
 
 from __future__ import annotations
@@ -104,6 +110,8 @@ class Scenario:
     homes: list[tuple[float, float]] = field(default_factory=list)
     secret_venues: list[str] = field(default_factory=list)
     conditional_cell: str | None = None
+    disruptions: list[dict[str, Any]] = field(default_factory=list)
+    disruption_points: list[tuple[float, float]] = field(default_factory=list)
 
     def child_ids(self) -> set[str]:
         return {str(e["child_id"]) for e in self.episodes}
@@ -228,6 +236,24 @@ def build_scenario(
                 "handling_code": handling,
             }
         )
+    # Two disruptions with notes: at the public venue (marked public) and at a venue that
+    # is not public (not marked public either).
+    for j, (venue, tactic, public) in enumerate(
+        ((0, "closure_order", "true"), (1, "patrol", "false"))
+    ):
+        sc.disruptions.append(
+            {
+                "disruption_id": f"LEAKDIS-{j}",
+                "venue_id": sc.venues[venue]["venue_id"],
+                "disrupted_at": (DATA_START + timedelta(days=20 + 20 * j, hours=4)).isoformat(
+                    timespec="minutes"
+                ),
+                "tactic": tactic,
+                "note": f"LEAKNOTE-{j} staff spoken to at the door",
+                "public": public,
+            }
+        )
+        sc.disruption_points.append((sc.venues[venue]["lat"], sc.venues[venue]["lng"]))
     for j in range(3):  # the conditional venue's only intelligence
         sc.reports.append(
             {
@@ -258,6 +284,7 @@ def _store(sc: Scenario, root: Path) -> tuple[str, Settings]:
         ("venues", "venues.csv", sc.venues),
         ("venue-reports", "reports.csv", sc.reports),
         ("episodes", "episodes.csv", sc.episodes),
+        ("disruptions", "disruptions.csv", sc.disruptions),
     ):
         (report,) = ingest_files(location, kind, [_write_csv(root / name, rows)], settings=settings)
         assert report.rows_quarantined == 0, (kind, report.reasons)
@@ -367,8 +394,14 @@ def check(sc: Scenario, out: Outputs, location: str) -> None:
                 assert e["episode_id"] not in text, (out.audience, name, "episode id")
             for r in sc.reports:
                 assert r["report_id"] not in text, (out.audience, name, "report id")
+            for d in sc.disruptions:
+                assert d["disruption_id"] not in text, (out.audience, name, "disruption id")
+                assert d["note"] not in text, (out.audience, name, "disruption note")
+                assert d["note"].split(" ")[0] not in text, (out.audience, name, "note")
             if out.audience != "partner":
                 continue
+            for lat, lng in sc.disruption_points:
+                assert not _has_point(text, lat, lng), (name, "a disruption's exact point")
             for venue in sc.secret_venues:
                 assert venue not in text, (out.audience, name, "venue not public", venue)
             assert not GRADING.search(text), (name, GRADING.search(text))
@@ -502,6 +535,8 @@ def test_analysts_see_exact_counts_and_gradings(
     assert GRADING.search(text)
     assert any(0 < int(r["children"]) < K for r in analyst.targets)
     assert any(v in text for v in sc.secret_venues)
+    assert all(d["note"] in text for d in sc.disruptions)
+    assert all(d["disruption_id"] in text for d in sc.disruptions)
 
 
 def test_every_output_of_the_fixed_scenario_keeps_the_rules(
@@ -511,6 +546,22 @@ def test_every_output_of_the_fixed_scenario_keeps_the_rules(
     assert set(outs) == {"analyst", "neighbourhood", "partner"}
     partner = outs["partner"]
     assert len(partner.files) == 10 and partner.targets
+
+
+def test_every_audience_has_the_disruptions_on_its_map(
+    fixed: tuple[Scenario, dict[str, Outputs]],
+) -> None:
+    """The disruption checks have something to bite on: both disruptions are drawn for
+    every audience, with the public one's venue named to partners and the other's not."""
+    sc, outs = fixed
+    for audience, out in outs.items():
+        assert out.run["disruptions"]["drawn"] == len(sc.disruptions), audience
+        raw, _, page = _texts(out.files[0])  # map.html; its plain text without tags
+        assert "Disruptions (magenta diamonds)" in raw, audience
+        assert re.search(r"Closure order, 25 Jan 2026\s+· Open Market Cafe", page), audience
+        assert "Patrol, 14 Feb 2026" in page, audience
+    page = _texts(outs["neighbourhood"].files[0])[2]
+    assert re.search(r"Patrol, 14 Feb 2026\s+· Quiet Lane Snooker", page)
 
 
 def test_a_dbscan_partner_pack_keeps_the_rules(
