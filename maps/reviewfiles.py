@@ -1,6 +1,6 @@
 """The review folder: review.csv, review.pdf, review.html, review.geojson, run.json.
 
-Everything printed comes from a :class:`maps.disclosure_review.ReviewShown`
+Everything printed comes from a :class:`maps.disclosure.review.ReviewShown`
 (the audience's view); the files are built in a temporary folder and moved
 in together (:func:`maps.files.staged`), so a failure leaves the earlier
 review whole.
@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from geo.export import neutralise_formulas
-from maps.disclosure_review import ReviewShown
+from maps.disclosure.review import ReviewShown
 from maps.files import atomic_write_text, staged
 from maps.reviewpack import review_html, review_pdf
 

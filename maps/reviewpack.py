@@ -1,6 +1,6 @@
 """The partnership review pack: an A4 PDF a chair can read aloud, and the same as one HTML file.
 
-Both print a :class:`maps.disclosure_review.ReviewShown` (the review as one
+Both print a :class:`maps.disclosure.review.ReviewShown` (the review as one
 audience may see it) and decide nothing about disclosure: every count,
 estimate and series value is printed as that view gives it. The series
 charts read the view's ``shown`` texts only (never ``n``): a partner's
@@ -70,7 +70,7 @@ from geo.boundaries import wards
 from geo.calendar import uk_date
 from geo.crs import BNG, latlng_to_bng
 from geo.errors import ValidationError
-from maps.disclosure_review import PERIOD_WEEKS, ReviewShown, p_exact, tactic_text
+from maps.disclosure.review import PERIOD_WEEKS, ReviewShown, p_exact, tactic_text
 from maps.pdf import (
     BAND_COLOUR,
     FRAME_W,
@@ -1056,7 +1056,7 @@ def _check(shown: Any) -> ReviewShown:
     if not isinstance(shown, ReviewShown):
         msg = (
             f"`shown` must be the review as an audience may see it (ReviewShown from "
-            f"maps.disclosure_review.review_view), got {type(shown).__name__}."
+            f"maps.disclosure.review.review_view), got {type(shown).__name__}."
         )
         raise ValidationError(msg)
     return shown
@@ -1076,7 +1076,7 @@ def review_pdf(
     ----------
     shown
         The review as one audience may see it
-        (:func:`maps.disclosure_review.review_view`); printed as it is.
+        (:func:`maps.disclosure.review.review_view`); printed as it is.
     path
         Output file (``.pdf``).
     marking

@@ -27,7 +27,7 @@ from geo.errors import ValidationError
 from geo.store import Window
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import Audience
-from maps.disclosure_review import review_view
+from maps.disclosure.review import review_view
 from maps.reviewfiles import REVIEW_FILES, write_review
 from models.review import GivenControl, review
 from models.review_areas import ReviewSpec

@@ -2,7 +2,7 @@
 
 A hand-built :class:`models.review.ReviewResult` (two reviewed disruptions,
 one without a location, a pooled row per reviewed tactic, eight weeks each
-side) goes through :func:`maps.disclosure_review.review_view` for an analyst
+side) goes through :func:`maps.disclosure.review.review_view` for an analyst
 and a partner, and both packs are read back: every PDF page is marked above
 and below with its number; the answers are on the cover, in order; each
 reviewed disruption has its map and charts, the analyst's also the
@@ -30,7 +30,7 @@ from geo.boundaries import wards
 from geo.crs import BNG, bng_to_latlng
 from geo.errors import ValidationError
 from maps.disclosure import Audience
-from maps.disclosure_review import ReviewShown, review_view
+from maps.disclosure.review import ReviewShown, review_view
 from maps.reviewpack import (
     CUMULATIVE_HEADING,
     QUESTION,

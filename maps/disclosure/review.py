@@ -37,7 +37,8 @@ import shapely
 
 from geo.calendar import uk_date
 from geo.crs import BNG
-from maps.disclosure import WITHHELD, Audience, protect
+from maps.disclosure.disruptions import disruption_named
+from maps.disclosure.rules import WITHHELD, Audience, protect
 from models.review import ReviewResult
 
 PERIOD_WEEKS = 4
@@ -121,17 +122,23 @@ def _fmt(v: Any, digits: int = 2) -> str:
 
 
 def _place_names(rows: pd.DataFrame, venues: pd.DataFrame | None, audience: Audience) -> pd.Series:
-    """The disrupted venue's name, for partners only where the venue or the disruption is public."""
+    """The disrupted venue's name; for partners only where :func:`disruption_named` allows
+    (the rule of the weekly pack's disruptions layer: the disruption marked public, or not
+    marked either way and its venue marked public)."""
     if venues is None or venues.empty or "venue_id" not in rows.columns:
         return pd.Series("", index=rows.index, dtype=object)
     v = venues.drop_duplicates("venue_id").set_index("venue_id")
     vid = rows["venue_id"]
     name = vid.map(v["name"]).fillna("").astype(str)
-    venue_public = vid.map(v["public"]).fillna(False).astype(bool)
-    own = rows["public"] if "public" in rows.columns else pd.Series(False, index=rows.index)
-    public = venue_public | own.fillna(False).astype(bool)
     if audience.partner:
-        name = name.where(public, "")
+        flags = pd.DataFrame(
+            {
+                "public": rows["public"] if "public" in rows.columns else None,
+                "venue_public": vid.map(v["public"]),
+            },
+            index=rows.index,
+        )
+        name = name.where(disruption_named(flags), "")
     return name
 
 
