@@ -2,9 +2,10 @@
 
 :func:`simulate` writes five files that look like what a force and its
 partners hold: missing-from-home episodes, venues, graded intelligence reports
-about venues, one disruption, and ``truth.json``, the answer key that says which
-venues were really used for exploitation, how strongly, what the disruption
-did and where the activity moved. Models and packs are tested against it.
+about venues, disruptions, and ``truth.json``, the answer key that says which
+venues were really used for exploitation, how strongly, what each disruption
+did and where the activity moved. Models, packs and reviews are tested
+against it.
 
 The scenario lives on the real ward and LSOA geography but is wholly
 invented: children are ``SYN-C0001``-style ids, venues are ``Takeaway 3`` or
@@ -27,18 +28,41 @@ How the scenario is made
   placed in care, favouring frequent runners, until their episodes reach that
   share. They live in 6-10 care homes.
 * **Exploitation.** About 12% of children, chosen favouring children in care
-  and repeat runners, are exploited. Fifteen planted venues have a lognormal
-  latent intensity (a few dominate), the expected number of episodes a week
-  in which an exploited child is found within about 150 m of the venue
-  (Gaussian scatter, 50 m a coordinate). Exploited children are also last
-  seen near venues and in public more often. Other children are found mostly
-  at home, in public, at a friend's (``unknown``) or at school, sometimes
-  near innocent places that also attract intelligence reports.
-* **Disruption and displacement.** One of the two strongest indoor venues
-  is disrupted in a known week (default 60% through the period): its
-  intensity falls by :data:`CUT_FACTOR` from then on, and
-  :data:`DISPLACED_SHARE` of the cut moves to a new site 150-400 m away on a
-  random bearing (kept 250 m from other venues where possible).
+  and repeat runners, are exploited. Fifteen *core* planted venues have a
+  lognormal latent intensity (a few dominate), the expected number of
+  episodes a week in which an exploited child is found within about 150 m of
+  the venue (Gaussian scatter, 50 m a coordinate); together they take
+  :data:`VENUE_FOUND_SHARE` of those episodes. Exploited children are also
+  last seen near venues (80 m scatter), in proportion to the same
+  intensities, and in public more often. Other children are found mostly at
+  home, in public, at a friend's (``unknown``) or at school, sometimes near
+  innocent places (:data:`INNOCENT_FOUND_SHARE` of their episodes at each),
+  which also attract intelligence reports.
+* **Disruptions.** By default :data:`DISRUPTIONS` disruptions with an effect
+  and :data:`PLACEBOS` placebos, two of each for each of five tactics
+  (closure order, licensing review, Makesafe visit, CAWN, patrol), each at a
+  venue of its own that the scenario adds for it, **never at a core venue**,
+  so the ten strongest planted venues keep their meaning for the weekly
+  pack. Effects, and half the placebos, are at *moderate* planted venues,
+  whose intensity is :data:`MODERATE_RANGE` of the 10th strongest core
+  venue's (below the ten strongest by construction; all moderate venues
+  together take at most :data:`MODERATE_FOUND_SHARE_MAX` of exploited
+  children's episodes). An effect removes a share :data:`CUT_RANGE` of its
+  venue's intensity (and of its reports) from the disruption on, and a share
+  :data:`DISPLACED_SHARE_RANGE` of what it removes appears at a new site
+  200-350 m away on a random bearing, inside the 150-400 m buffer ring a
+  review draws. Placebos change nothing: half are at moderate planted venues
+  (an action that did not work), half at innocent venues (a place wrongly
+  suspected). Each falls on a weekday in a week with :func:`window_weeks`
+  whole weeks before and after it inside the period: 26 from 53 weeks on,
+  else ``(weeks - 1) // 2`` (25 for a year, 1 for four weeks, 0 for one or
+  two, where the disruptions are still planted but no window is left).
+  Disrupted places lie 1 km apart (their 400 m areas never overlap), 600 m
+  from every other venue and care home, with the whole 400 m area inside
+  the district. Closure orders and licensing reviews (not at houses) are
+  public, patrols leave it blank, the rest are not public. ``truth.json``
+  lists each disruption with its cut, displacement site and the expected
+  events in its response area and buffer ring over the two windows.
 * **Timing.** Episode times follow a weekly profile: most children are last
   seen between 15:00 and midnight, with more on Friday and Saturday. Times
   are local UK wall-clock times; times in the hour that the clocks skip (or
@@ -47,10 +71,13 @@ How the scenario is made
 Every point is sampled in British National Grid metres inside Blackburn with
 Darwen (homes uniformly inside LSOAs weighted by inverse area, a density
 proxy) and written as WGS84 degrees with six decimals. All randomness comes
-from ``numpy.random.default_rng(seed)``: the same ``seed``, ``weeks`` and
-``start`` give byte-identical files. Without a ``start`` the period ends on
-the last Monday before today (UK time, :func:`default_start`), so a scenario
-of any length holds no future date.
+from ``numpy.random.default_rng(seed)``, and the disruptions' from
+``numpy.random.default_rng([seed, 1])``, so their number changes where
+children are found but not who went missing when: the same ``seed``,
+``weeks``, ``start`` and numbers of disruptions give byte-identical files.
+Without a ``start`` the period ends on the last Monday before today (UK
+time, :func:`default_start`), so a scenario of any length holds no future
+date.
 """
 
 from __future__ import annotations
@@ -70,6 +97,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+from scipy import special
 from shapely.geometry.base import BaseGeometry
 
 from geo.boundaries import BWD, districts, lsoas
@@ -94,17 +122,55 @@ EXPLOITED_SHARE = 0.12
 """Share of children (with an episode in the period) who are exploited."""
 
 VENUE_FOUND_SHARE = 0.6
-"""Share of exploited children's (closed) episodes found near a planted venue,
-before the disruption."""
+"""Share of exploited children's (closed) episodes found near the core planted
+venues (the strongest fifteen), before any disruption."""
 
-CUT_FACTOR = 0.7
-"""Share of the disrupted venue's intensity removed from the disruption on."""
+DISRUPTIONS = 10
+"""Disruptions with an effect planted by default: two for each of five tactics."""
 
-DISPLACED_SHARE = 0.4
-"""Share of the removed intensity that moves to the displacement site."""
+PLACEBOS = 10
+"""Placebo disruptions (no effect) planted by default: two for each tactic, one at a
+moderate planted venue and one at an innocent venue."""
 
-DISRUPTION_AT = 0.6
-"""Where in the period (as a share of the weeks) the disruption falls."""
+MAX_DISRUPTION_PLACES = 24
+"""Most disruptions and placebos together: each needs a place 1 km from the others."""
+
+CUT_RANGE = (0.6, 0.9)
+"""Share of a disrupted venue's intensity removed from the disruption on (uniform)."""
+
+DISPLACED_SHARE_RANGE = (0.2, 0.5)
+"""Share of the removed intensity that moves to the displacement site (uniform)."""
+
+MODERATE_RANGE = (0.6, 0.95)
+"""Intensity of a moderate planted venue, as a share of the 10th strongest core
+venue's (uniform): weaker than the ten strongest by construction."""
+
+MODERATE_FOUND_SHARE_MAX = 0.2
+"""Most of exploited children's (closed) episodes found near the moderate venues
+together; their intensities are scaled down to keep within it."""
+
+WINDOW_WEEKS = 26
+"""Weeks before and after a disruption's own week that lie inside the period, where
+the period is long enough (:func:`window_weeks`)."""
+
+RESPONSE_M = 150.0
+"""Radius (metres) of a disruption's response area, as a review draws it."""
+
+BUFFER_M = 400.0
+"""Outer radius (metres) of the buffer ring around the response area."""
+
+DISRUPTION_SPACING_M = 1000.0
+"""Least distance (metres) between two disrupted places: their 400 m areas never overlap."""
+
+DISRUPTION_CLEARANCE_M = 600.0
+"""Least distance (metres) from a disrupted place to the other venues and the care homes."""
+
+DISPLACEMENT_DISTANCE_M = (200.0, 350.0)
+"""Distance (metres, uniform) from a disrupted venue to its displacement site: inside
+the 150-400 m buffer ring with most of the site's scatter."""
+
+INNOCENT_FOUND_SHARE = 0.01
+"""Share of other children's (closed) episodes found near each innocent venue."""
 
 VENUE_SIGMA_M = 50.0
 """Gaussian scatter (metres, per coordinate) of found points around a venue."""
@@ -159,22 +225,31 @@ _TYPE_LABELS = {
     "shop": "Shop",
 }
 _OUTDOOR_TYPES = ("park", "car_park")
-_CLOSURE = ("closure_order", "Premises closure order granted after partnership intelligence.")
-_TACTICS = {
-    "hotel": (
-        "makesafe_visit",
-        "Operation Makesafe visit; staff briefed on signs of exploitation.",
+# Disruption tactics (geo.schemas.TACTICS), the venue types each fits, and the note.
+_DISRUPTION_TACTICS = (
+    (
+        "closure_order",
+        ("takeaway", "shisha_bar", "house"),
+        "Premises closure order granted after partnership intelligence.",
     ),
-    "taxi_rank": ("makesafe_visit", "Operation Makesafe visit; drivers briefed on the signs."),
-    "takeaway": _CLOSURE,
-    "licensed_premises": (
+    (
         "licensing_review",
+        ("licensed_premises", "takeaway"),
         "Licence reviewed; conditions added on intelligence.",
     ),
-    "house": _CLOSURE,
-    "shisha_bar": _CLOSURE,
-    "shop": _CLOSURE,
-}
+    (
+        "makesafe_visit",
+        ("hotel", "taxi_rank"),
+        "Operation Makesafe visit; staff briefed on the signs of exploitation.",
+    ),
+    ("cawn", ("house",), "Child Abduction Warning Notices served on adults linked to the address."),
+    ("patrol", ("park", "car_park"), "Evening patrols after partnership intelligence."),
+)
+# Closure orders and licensing reviews are matters of public record (houses aside);
+# a patrol's record says nothing either way; the rest are not public.
+_PUBLIC_TACTICS = ("closure_order", "licensing_review")
+_LAST_SEEN_SIGMA_M = 80.0  # scatter of last-seen points around a source
+_INNOCENT_SIGMA_M = 60.0  # scatter of found points around an innocent venue
 
 # 3x5x2 gradings: probabilities of 1/2/3, A-E and P/C.
 _GRADES_PLANTED = ((0.45, 0.40, 0.15), (0.20, 0.35, 0.30, 0.10, 0.05), (0.8, 0.2))
@@ -587,6 +662,22 @@ def _check_args(seed: int, weeks: int, start: date) -> None:
         raise ValidationError(msg)
 
 
+def _check_counts(disruptions: int, placebos: int) -> None:
+    for name, value in (("disruptions", disruptions), ("placebos", placebos)):
+        whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        if not whole or value < 0:
+            msg = f"`{name}` must be a whole number >= 0, got {value!r}."
+            raise ValidationError(msg)
+    total = int(disruptions) + int(placebos)
+    if not 1 <= total <= MAX_DISRUPTION_PLACES:
+        msg = (
+            f"`disruptions` and `placebos` must add up to 1-{MAX_DISRUPTION_PLACES} (each "
+            f"needs a place {DISRUPTION_SPACING_M / 1000:.0f} km from the others), got "
+            f"{disruptions} + {placebos} = {total}."
+        )
+        raise ValidationError(msg)
+
+
 def default_start(weeks: int, *, today: date | None = None) -> date:
     """The first Monday of a ``weeks``-long scenario that is over before ``today``.
 
@@ -642,7 +733,8 @@ class _Venues:
     lng: FloatArray
     public: BoolArray
     planted: BoolArray
-    weight: FloatArray  # planted venues: relative latent intensity (lognormal); 0 if innocent
+    moderate: BoolArray  # planted for the disruptions, weaker than the ten strongest
+    weight: FloatArray  # core planted venues: relative latent intensity (lognormal); else 0
     report_rate: FloatArray  # innocent venues: reports a week
 
 
@@ -692,6 +784,7 @@ def _place_venues(rng: np.random.Generator, geo: _Geography) -> _Venues:
         lng=lng,
         public=public,
         planted=planted,
+        moderate=np.zeros(n, dtype=bool),
         weight=intensity_weight,
         report_rate=report_rate,
     )
@@ -825,96 +918,306 @@ def _cohort(rng: np.random.Generator, geo: _Geography, weeks: int) -> _Cohort:
 # --------------------------------------------------------------------------- exploitation
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Venue intensities, the disruption and the displacement site.
+def _core_intensity(venues: _Venues, cohort: _Cohort, weeks: int) -> tuple[float, FloatArray]:
+    """Closed exploited episodes a week, and the core planted venues' intensities.
 
-    *Sources* are the planted venues (in ``planted`` order) and, last, the
-    displacement site. Intensities are expected found-episodes a week.
+    The core venues share :data:`VENUE_FOUND_SHARE` of those episodes in
+    proportion to their lognormal weights; other venues have 0.
     """
+    exploited = cohort.exploited[cohort.child]
+    x_hat = max(int((exploited & ~cohort.is_open).sum()), 1) / weeks
+    core = venues.planted & ~venues.moderate
+    w = venues.weight
+    intensity = np.where(core, VENUE_FOUND_SHARE * x_hat * w / w[core].sum(), 0.0)
+    return x_hat, intensity
 
-    exploited_per_week: float  # closed episodes of exploited children a week
-    planted: IntArray  # venue indices of the planted venues
-    intensity: FloatArray  # per venue, before the disruption; 0 if innocent
-    rank: IntArray  # per venue: 1 strongest ... ; 0 if innocent
-    venue: int  # the disrupted venue's index
+
+def window_weeks(weeks: int) -> int:
+    """Weeks of a disruption's before and after windows in a ``weeks``-long scenario.
+
+    :data:`WINDOW_WEEKS` (26) where the period holds both windows and the
+    disruption's own week (53 weeks or more), else the longest that fits,
+    ``(weeks - 1) // 2``: 25 for a year, 1 for four weeks, 0 for one or two.
+
+    Examples
+    --------
+    >>> window_weeks(104), window_weeks(52), window_weeks(4), window_weeks(2)
+    (26, 25, 1, 0)
+    """
+    return min(WINDOW_WEEKS, (int(weeks) - 1) // 2)
+
+
+@dataclass(frozen=True)
+class _Disruption:
+    """One planted disruption: an effect (``cut`` > 0) or a placebo (``cut`` 0)."""
+
+    venue: int  # venue index
+    tactic: str
+    note: str
+    public: bool | None  # None: not recorded (written blank)
     week: int
-    minute: int  # when the disruption took effect
-    site_x: float
+    minute: int  # when it took effect, minutes from the start Monday 00:00
+    cut: float
+    displaced_share: float
+    site_x: float  # displacement site (BNG of the rounded lat/lng); NaN for a placebo
     site_y: float
     site_lat: float
     site_lng: float
-    site_distance_m: float
     site_bearing_deg: float
+
+    @property
+    def effect(self) -> bool:
+        return self.cut > 0
+
+
+def _disruption_specs(n_effect: int, n_placebo: int) -> list[tuple[bool, bool, int]]:
+    """(effect, at a planted venue, tactic number) of each disruption to plant.
+
+    Tactics go round :data:`_DISRUPTION_TACTICS` separately for effects and
+    placebos, so every tactic has both when there are five or more of each;
+    placebos alternate between moderate planted venues (an action that did
+    not work) and innocent venues (a place wrongly suspected).
+    """
+    k = len(_DISRUPTION_TACTICS)
+    specs = [(True, True, i % k) for i in range(n_effect)]
+    specs += [(False, j % 2 == 0, j % k) for j in range(n_placebo)]
+    return specs
+
+
+def _disruption_places(
+    rng: np.random.Generator,
+    geo: _Geography,
+    n: int,
+    avoid_x: FloatArray,
+    avoid_y: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """``n`` BNG points for disrupted places, each with its 400 m area inside the district.
+
+    Points are drawn like homes (LSOAs weighted by inverse area) and kept
+    :data:`DISRUPTION_CLEARANCE_M` from ``avoid`` (the other venues and the
+    care homes) and :data:`DISRUPTION_SPACING_M` from each other.
+    """
+    inner = geo.area.buffer(-(BUFFER_M + 50.0))
+    shapely.prepare(inner)
+    xs: list[float] = []
+    ys: list[float] = []
+    for _ in range(100):
+        if len(xs) == n:
+            break
+        cx, cy = geo.sample(rng, 200, power=1.0)
+        ok = shapely.contains_xy(inner, cx, cy)
+        if avoid_x.size:
+            d = np.hypot(cx[:, None] - avoid_x[None, :], cy[:, None] - avoid_y[None, :])
+            ok &= d.min(axis=1) >= DISRUPTION_CLEARANCE_M
+        for px, py in zip(cx[ok].tolist(), cy[ok].tolist(), strict=True):
+            if len(xs) == n:
+                break
+            gaps = np.hypot(np.array(xs) - px, np.array(ys) - py)
+            if not xs or gaps.min() >= DISRUPTION_SPACING_M:
+                xs.append(px)
+                ys.append(py)
+    if len(xs) < n:  # pragma: no cover - the defaults leave room to spare
+        msg = (
+            f"could not place {n} disrupted places {DISRUPTION_SPACING_M:.0f} m apart in the "
+            "district; ask for fewer disruptions or placebos."
+        )
+        raise ValidationError(msg)
+    return np.array(xs), np.array(ys)
+
+
+def _plant_disruptions(
+    rng: np.random.Generator,
+    geo: _Geography,
+    venues: _Venues,
+    cohort: _Cohort,
+    core: FloatArray,
+    x_hat: float,
+    weeks: int,
+    n_effect: int,
+    n_placebo: int,
+) -> tuple[_Venues, FloatArray, list[_Disruption]]:
+    """New venues for the disruptions, the moderate ones' intensities, and the disruptions.
+
+    Every disruption is at a new venue, never at one of the core planted
+    venues: effects and half the placebos at *moderate* planted venues
+    (intensity :data:`MODERATE_RANGE` of the 10th strongest core venue's),
+    the other placebos at new innocent venues. ``core`` holds the core
+    venues' intensities; ``rng`` is the disruptions' own generator.
+    Returns the venues with the new ones appended, every venue's intensity
+    (core and moderate; 0 for innocent venues) and the disruptions in
+    planting order.
+    """
+    specs = _disruption_specs(n_effect, n_placebo)
+    n_new = len(specs)
+    care_x, care_y = latlng_to_bng(cohort.care_lat, cohort.care_lng)
+    px, py = _disruption_places(
+        rng, geo, n_new, np.concatenate([venues.x, care_x]), np.concatenate([venues.y, care_y])
+    )
+    lat, lng = _to_latlng(px, py)
+    x, y = latlng_to_bng(lat, lng)
+
+    types = [str(rng.choice(_DISRUPTION_TACTICS[t][1])) for _, _, t in specs]
+    planted = np.array([p for _, p, _ in specs], dtype=bool)
+    vtype = np.array(types, dtype=venues.venue_type.dtype)
+    public = (vtype != "house") & (rng.random(n_new) < 0.7)
+    report_rate = np.where(planted, 0.0, rng.uniform(0.04, 0.15, n_new))
+    # Moderate intensities: below the 10th strongest core venue's, within the cap.
+    ranked = np.sort(core[core > 0])[::-1]
+    tenth = float(ranked[min(9, ranked.size - 1)])
+    moderate = np.where(planted, rng.uniform(*MODERATE_RANGE, n_new) * tenth, 0.0)
+    cap = MODERATE_FOUND_SHARE_MAX * x_hat
+    if moderate.sum() > cap:
+        moderate *= cap / moderate.sum()
+    # Ids after the existing ones, shuffled so they do not give away effect from placebo.
+    n0 = venues.x.size
+    order = rng.permutation(n_new)
+    venue_id = np.empty(n_new, dtype=object)
+    venue_id[order] = [f"V-{n0 + i + 1:03d}" for i in range(n_new)]
+    counters: dict[str, int] = {}
+    for t in venues.venue_type.tolist():
+        counters[t] = counters.get(t, 0) + 1
+    name = np.empty(n_new, dtype=object)
+    for i in order.tolist():
+        counters[types[i]] = counters.get(types[i], 0) + 1
+        name[i] = f"{_TYPE_LABELS[types[i]]} {counters[types[i]]}"
+
+    win = window_weeks(weeks)
+    disruptions: list[_Disruption] = []
+    for i, (effect, _, t) in enumerate(specs):
+        tactic, _, note = _DISRUPTION_TACTICS[t]
+        week = int(rng.integers(win, weeks - win))
+        # A weekday, in working hours.
+        minute = week * MINUTES_PER_WEEK + int(rng.integers(0, 5)) * 1440
+        minute += int(rng.integers(9, 17)) * 60
+        public_d: bool | None = None
+        if tactic != "patrol":
+            public_d = tactic in _PUBLIC_TACTICS and types[i] != "house"
+        cut = share = bearing = math.nan
+        sx = sy = s_lat = s_lng = math.nan
+        if effect:
+            cut = float(rng.uniform(*CUT_RANGE))
+            share = float(rng.uniform(*DISPLACED_SHARE_RANGE))
+            dist = float(rng.uniform(*DISPLACEMENT_DISTANCE_M))
+            bearing = float(rng.uniform(0.0, 360.0))
+            dx, dy = _bearing_offset(dist, bearing)
+            la, ln = _to_latlng(np.array([x[i] + dx]), np.array([y[i] + dy]))
+            bx, by = latlng_to_bng(la, ln)
+            sx, sy, s_lat, s_lng = float(bx[0]), float(by[0]), float(la[0]), float(ln[0])
+        disruptions.append(
+            _Disruption(
+                venue=n0 + i,
+                tactic=tactic,
+                note=note,
+                public=public_d,
+                week=week,
+                minute=minute,
+                cut=cut if effect else 0.0,
+                displaced_share=share if effect else 0.0,
+                site_x=sx,
+                site_y=sy,
+                site_lat=s_lat,
+                site_lng=s_lng,
+                site_bearing_deg=bearing,
+            )
+        )
+
+    def join(old: npt.NDArray[Any], new: npt.ArrayLike) -> npt.NDArray[Any]:
+        return np.concatenate([old, np.asarray(new, dtype=old.dtype)])
+
+    grown = _Venues(
+        venue_id=join(venues.venue_id, venue_id.astype(str)),
+        name=join(venues.name, name.astype(str)),
+        venue_type=join(venues.venue_type, vtype),
+        x=join(venues.x, x),
+        y=join(venues.y, y),
+        lat=join(venues.lat, lat),
+        lng=join(venues.lng, lng),
+        public=join(venues.public, public),
+        planted=join(venues.planted, planted),
+        moderate=join(venues.moderate, planted),
+        weight=join(venues.weight, np.zeros(n_new)),
+        report_rate=join(venues.report_rate, report_rate),
+    )
+    return grown, np.concatenate([core, moderate]), disruptions
+
+
+_NEVER = np.iinfo(np.int64).max // 4  # a change minute that never comes
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Venue intensities and the sources of exploited children's found episodes.
+
+    *Sources* are the planted venues (in ``planted`` order) and, after them,
+    one displacement site per effect disruption (in ``disruptions`` order).
+    Intensities are expected found-episodes a week: ``before`` until a
+    source's ``change`` minute, ``after`` from it.
+    """
+
+    exploited_per_week: float  # closed episodes of exploited children a week
+    planted: IntArray  # venue indices of the planted venues (core and moderate)
+    intensity: FloatArray  # per venue, before any disruption; 0 if innocent
+    rank: IntArray  # per venue: 1 strongest ... ; 0 if innocent
+    disruptions: list[_Disruption]
     src_x: FloatArray
     src_y: FloatArray
     src_type: npt.NDArray[np.str_]
     before: FloatArray  # per source
     after: FloatArray  # per source
+    change: IntArray  # per source: the minute its intensity changes (_NEVER if it does not)
+    site_source: dict[int, int]  # disruption number -> source of its displacement site
+
+    def source_of(self, venue: int) -> int:
+        """The source number of a planted venue."""
+        return int(np.flatnonzero(self.planted == venue)[0])
+
+    def rates(self, minute: IntArray) -> FloatArray:
+        """Intensity of every source at each of ``minute`` (rows), found-episodes a week."""
+        return np.where(
+            minute[:, None] >= self.change[None, :], self.after[None, :], self.before[None, :]
+        )
 
 
 def _plan(
-    rng: np.random.Generator, geo: _Geography, venues: _Venues, cohort: _Cohort, weeks: int
+    venues: _Venues, x_hat: float, intensity: FloatArray, disruptions: list[_Disruption]
 ) -> _Plan:
-    """Scale venue intensities, pick the disrupted venue and week, place the displacement site."""
-    exploited = cohort.exploited[cohort.child]
-    x_hat = max(int((exploited & ~cohort.is_open).sum()), 1) / weeks
+    """Ranks of the planted venues, and the sources' intensities before and after."""
     planted = np.flatnonzero(venues.planted)
-    w = venues.weight
-    intensity = np.where(venues.planted, VENUE_FOUND_SHARE * x_hat * w / w[planted].sum(), 0)
     by_rank = planted[np.argsort(-intensity[planted], kind="stable")]
     rank = np.zeros(intensity.size, dtype=np.int64)
     rank[by_rank] = np.arange(1, planted.size + 1)
-    # Disrupt one of the two strongest indoor venues (premises can be closed, parks cannot).
-    strong = [i for i in by_rank.tolist() if venues.venue_type[i] not in _OUTDOOR_TYPES][:2]
-    d_idx = int(rng.choice(strong))
-    d_week = min(max(round(DISRUPTION_AT * weeks), 1), weeks - 1) if weeks > 1 else 0
-    d_minute = d_week * MINUTES_PER_WEEK + (24 + 10) * 60  # the Tuesday of that week, 10:00
 
-    # The site is a new place: inside the area and, where possible, 250 m from other venues.
-    others = np.flatnonzero(np.arange(venues.x.size) != d_idx)
-    site: tuple[float, float, float] | None = None
-    for attempt in range(400):
-        dist = float(rng.uniform(150.0, 400.0))
-        bearing = float(rng.uniform(0.0, 360.0))
-        dx, dy = _bearing_offset(dist, bearing)
-        sx, sy = venues.x[d_idx] + dx, venues.y[d_idx] + dy
-        clear = np.hypot(venues.x[others] - sx, venues.y[others] - sy).min() >= 250.0
-        if geo.inside(np.array([sx]), np.array([sy]))[0] and (clear or attempt >= 200):
-            site = (sx, sy, bearing)
-            break
-    if site is None:  # pragma: no cover - venues lie in the dense centre
-        msg = "could not place the displacement site inside the study area."
-        raise RuntimeError(msg)
-    s_lat, s_lng = _to_latlng(np.array([site[0]]), np.array([site[1]]))
-    s_x, s_y = latlng_to_bng(s_lat, s_lng)
-
-    cut = CUT_FACTOR * intensity[d_idx]
-    before = np.concatenate([intensity[planted], [0.0]])
+    effects = [k for k, d in enumerate(disruptions) if d.effect]
+    n_src = planted.size + len(effects)
+    before = np.concatenate([intensity[planted], np.zeros(len(effects))])
     after = before.copy()
-    after[np.flatnonzero(planted == d_idx)[0]] -= cut
-    after[-1] = DISPLACED_SHARE * cut
+    change = np.full(n_src, _NEVER, dtype=np.int64)
+    site_source: dict[int, int] = {}
+    for n, k in enumerate(effects):
+        d = disruptions[k]
+        j = int(np.flatnonzero(planted == d.venue)[0])
+        s = planted.size + n
+        removed = d.cut * intensity[d.venue]
+        after[j] = before[j] - removed
+        after[s] = d.displaced_share * removed
+        change[[j, s]] = d.minute
+        site_source[k] = s
+    site_x = np.array([disruptions[k].site_x for k in effects])
+    site_y = np.array([disruptions[k].site_y for k in effects])
+    site_type = np.array([venues.venue_type[disruptions[k].venue] for k in effects])
     return _Plan(
         exploited_per_week=x_hat,
         planted=planted,
         intensity=intensity,
         rank=rank,
-        venue=d_idx,
-        week=d_week,
-        minute=d_minute,
-        site_x=float(s_x[0]),
-        site_y=float(s_y[0]),
-        site_lat=float(s_lat[0]),
-        site_lng=float(s_lng[0]),
-        site_distance_m=math.hypot(
-            float(s_x[0]) - venues.x[d_idx], float(s_y[0]) - venues.y[d_idx]
-        ),
-        site_bearing_deg=site[2],
-        src_x=np.concatenate([venues.x[planted], s_x]),
-        src_y=np.concatenate([venues.y[planted], s_y]),
-        src_type=np.concatenate([venues.venue_type[planted], [venues.venue_type[d_idx]]]),
+        disruptions=disruptions,
+        src_x=np.concatenate([venues.x[planted], site_x]),
+        src_y=np.concatenate([venues.y[planted], site_y]),
+        src_type=np.concatenate([venues.venue_type[planted], site_type.astype(str)]),
         before=before,
         after=after,
+        change=change,
+        site_source=site_source,
     )
 
 
@@ -949,6 +1252,8 @@ _LAST_SEEN = np.array(
     ]
 )
 # Found (children not exploited): residence, school, public, unknown, -, innocent place.
+# The innocent share is INNOCENT_FOUND_SHARE for each innocent venue (0.08 for the
+# eight of a scenario without placebos), taken from the residence (_found_other).
 _FOUND_OTHER = np.array([0.45, 0.05, 0.22, 0.20, 0.0, 0.08])
 # Found (exploited), when not near a source: residence, public, unknown.
 _FOUND_EXPLOITED_REST = (0.40, 0.35, 0.25)
@@ -959,6 +1264,30 @@ _RISK = (
 )
 
 
+def _found_other(n_innocent: int) -> FloatArray:
+    """Found-place probabilities of children not exploited, for ``n_innocent`` innocent venues."""
+    row = _FOUND_OTHER.copy()
+    row[_INNOCENT] = INNOCENT_FOUND_SHARE * n_innocent
+    row[_RESIDENCE] -= row[_INNOCENT] - _FOUND_OTHER[_INNOCENT]
+    return row
+
+
+def _last_seen_probs(exploited: BoolArray, in_care: BoolArray, at_src: FloatArray) -> FloatArray:
+    """Last-seen kind probabilities of each episode.
+
+    An exploited child's chance of being last seen near a source grows with
+    the sources' current share of found episodes (``at_src``) against
+    :data:`VENUE_FOUND_SHARE`, taken from the residence, so each source
+    draws the same last-seen episodes per unit of intensity whatever the
+    other sources do.
+    """
+    probs = _LAST_SEEN[2 * exploited.astype(np.int64) + in_care.astype(np.int64)].copy()
+    extra = probs[:, _VENUE] * (at_src / VENUE_FOUND_SHARE - 1.0)
+    probs[:, _VENUE] += extra
+    probs[:, _RESIDENCE] -= extra
+    return probs
+
+
 def _episode_places(
     rng: np.random.Generator, geo: _Geography, venues: _Venues, cohort: _Cohort, plan: _Plan
 ) -> _Places:
@@ -966,34 +1295,33 @@ def _episode_places(
 
     An exploited child's episode at time t is found near source v with
     probability ``intensity_v(t) / exploited_per_week``, so the expected
-    number found near v in a week is its intensity.
+    number found near v in a week is its intensity; it is last seen near v
+    with probability ``p * intensity_v(t) / (VENUE_FOUND_SHARE *
+    exploited_per_week)``, p the venue share of :data:`_LAST_SEEN`.
     """
     ec = cohort.child
     n_ep = ec.size
     exploited = cohort.exploited[ec]
     e_care = cohort.in_care[ec]
-    post = cohort.seen >= plan.minute
-    src_probs = (
-        np.where(post[:, None], plan.after[None, :], plan.before[None, :]) / plan.exploited_per_week
-    )
+    src_probs = plan.rates(cohort.seen) / plan.exploited_per_week
     residence_type = np.where(e_care, "care_home", "home")
 
-    ls_kind = _pick(rng, _LAST_SEEN[2 * exploited.astype(np.int64) + e_care.astype(np.int64)])
     at_src = src_probs.sum(axis=1)
+    ls_kind = _pick(rng, _last_seen_probs(exploited, e_care, at_src))
     rest = 1.0 - at_src
     r_home, r_public, r_unknown = _FOUND_EXPLOITED_REST
     zeros = np.zeros(n_ep)
+    innocent = np.flatnonzero(~venues.planted)
     f_probs = np.where(
         exploited[:, None],
         np.column_stack([r_home * rest, zeros, r_public * rest, r_unknown * rest, at_src, zeros]),
-        _FOUND_OTHER[None, :],
+        _found_other(innocent.size)[None, :],
     )
     f_kind = _pick(rng, f_probs)
     # Which source, for venue kinds: by current intensity.
     src_norm = src_probs / np.maximum(at_src[:, None], 1e-12)
     ls_src = _pick(rng, src_norm)
     f_src = _pick(rng, src_norm)
-    innocent = np.flatnonzero(~venues.planted)
 
     def place(
         kind: IntArray, sigma_venue_m: float, src: IntArray
@@ -1022,14 +1350,14 @@ def _episode_places(
         ptype[m] = np.where(np.isin(plan.src_type[src[m]], _OUTDOOR_TYPES), "public", "venue")
         m = kind == _INNOCENT
         inn = innocent[rng.integers(0, innocent.size, int(m.sum()))]
-        cx[m], cy[m], sigma[m] = venues.x[inn], venues.y[inn], 60.0
+        cx[m], cy[m], sigma[m] = venues.x[inn], venues.y[inn], _INNOCENT_SIGMA_M
         ptype[m] = "public"
         moved = sigma > 0
         px, py = cx.copy(), cy.copy()
         px[moved], py[moved] = geo.scatter(rng, cx[moved], cy[moved], sigma[moved])
         return px, py, ptype
 
-    ls_x, ls_y, ls_type = place(ls_kind, 80.0, ls_src)
+    ls_x, ls_y, ls_type = place(ls_kind, _LAST_SEEN_SIGMA_M, ls_src)
     f_x, f_y, f_type = place(f_kind, VENUE_SIGMA_M, f_src)
     ls_lat, ls_lng = _to_latlng(ls_x, ls_y)
     f_lat, f_lng = _to_latlng(f_x, f_y)
@@ -1062,21 +1390,28 @@ class _Reports:
     grades: tuple[npt.NDArray[np.str_], npt.NDArray[np.str_], npt.NDArray[np.str_]]
 
 
+def _report_rates(venues: _Venues, plan: _Plan, weeks: int) -> FloatArray:
+    """Expected reports about each venue (rows) in each week (columns)."""
+    v_rate = np.where(venues.planted, _REPORTS_PER_FOUND * plan.intensity, venues.report_rate)
+    rates = np.broadcast_to(v_rate[:, None], (venues.x.size, weeks)).copy()
+    for d in plan.disruptions:
+        rates[d.venue, d.week :] *= 1.0 - d.cut
+    return rates
+
+
 def _venue_reports(rng: np.random.Generator, venues: _Venues, plan: _Plan, weeks: int) -> _Reports:
     """Weekly Poisson intelligence reports, in time order.
 
     Planted venues draw :data:`_REPORTS_PER_FOUND` reports a week per unit of
-    intensity (cut with the intensity after the disruption), innocent places
-    a steady trickle; reports about planted venues are better graded.
+    intensity (cut with the intensity from a disruption's week on), innocent
+    places a steady trickle; reports about planted venues are better graded.
+    Displacement sites are new places that no report names.
     """
     n_v = venues.x.size
-    week_idx = np.arange(weeks)
-    v_rate = np.where(venues.planted, _REPORTS_PER_FOUND * plan.intensity, venues.report_rate)
-    rates = np.broadcast_to(v_rate[:, None], (n_v, weeks)).copy()
-    rates[plan.venue, week_idx >= plan.week] *= 1.0 - CUT_FACTOR
+    rates = _report_rates(venues, plan, weeks)
     n_rep = rng.poisson(rates).ravel()
     venue = np.repeat(np.repeat(np.arange(n_v), weeks), n_rep)
-    week = np.repeat(np.tile(week_idx, n_v), n_rep)
+    week = np.repeat(np.tile(np.arange(weeks), n_v), n_rep)
     minute = (
         week * MINUTES_PER_WEEK
         + rng.integers(0, 7, venue.size) * 1440
@@ -1099,6 +1434,86 @@ def _venue_reports(rng: np.random.Generator, venues: _Venues, plan: _Plan, weeks
     )
 
 
+# --------------------------------------------------------------------------- expectations
+
+
+def _within(radius_m: float, offset_m: FloatArray, sigma_m: float) -> FloatArray:
+    """Chance that a point scattered around a centre falls within ``radius_m`` of a place.
+
+    The scatter is Gaussian, ``sigma_m`` metres a coordinate; ``offset_m`` is
+    each centre's distance from the place. The distance of the point from the
+    place then follows the Rice distribution, integrated here numerically.
+    """
+    d = np.atleast_1d(np.asarray(offset_m, dtype=np.float64))[:, None]
+    if radius_m <= 0:
+        return np.zeros(d.shape[0])
+    r = np.linspace(0.0, radius_m, 2001)[None, :]
+    s2 = sigma_m**2
+    f = r / s2 * np.exp(-((r - d) ** 2) / (2.0 * s2)) * special.i0e(r * d / s2)
+    h = radius_m / 2000
+    return np.asarray(h * (f.sum(axis=1) - 0.5 * (f[:, 0] + f[:, -1])), dtype=np.float64)
+
+
+def _expected_counts(
+    cohort: _Cohort, venues: _Venues, plan: _Plan, weeks: int
+) -> list[dict[str, dict[str, float]]]:
+    """Expected events in each disruption's response area and buffer ring, before and after.
+
+    For each disruption and each of its windows (:func:`window_weeks` weeks
+    before and after its own week, by the episode's last-seen time): the
+    expected found and last-seen points from the scenario's places (planted
+    venues, displacement sites, innocent venues) within :data:`RESPONSE_M`
+    of the disrupted place, or between it and :data:`BUFFER_M`, and the
+    expected reports about venues there; ``events`` is their sum. Episodes
+    found or last seen at home, school, in public or at an unknown place
+    come on top. Exact given the children's episodes, which the scenario
+    draws first.
+    """
+    win = window_weeks(weeks)
+    exploited = cohort.exploited[cohort.child]
+    in_care = cohort.in_care[cohort.child]
+    closed = ~cohort.is_open
+    p_src = plan.rates(cohort.seen) / plan.exploited_per_week
+    found = np.where((exploited & closed)[:, None], p_src, 0.0)
+    p_ls = _LAST_SEEN[2 * exploited.astype(np.int64) + in_care.astype(np.int64), _VENUE]
+    last_seen = p_src * (p_ls / VENUE_FOUND_SHARE)[:, None]
+    other_closed = ~exploited & closed
+    innocent = np.flatnonzero(~venues.planted)
+    report_rates = _report_rates(venues, plan, weeks)
+    week_of = cohort.seen // MINUTES_PER_WEEK
+    out: list[dict[str, dict[str, float]]] = []
+    for d in plan.disruptions:
+        px, py = venues.x[d.venue], venues.y[d.venue]
+        to_src = np.hypot(plan.src_x - px, plan.src_y - py)
+        to_inn = np.hypot(venues.x[innocent] - px, venues.y[innocent] - py)
+        to_venue = np.hypot(venues.x - px, venues.y - py)
+        entry: dict[str, dict[str, float]] = {}
+        for area, r0, r1 in (("response", 0.0, RESPONSE_M), ("buffer", RESPONSE_M, BUFFER_M)):
+            f_src = _within(r1, to_src, VENUE_SIGMA_M) - _within(r0, to_src, VENUE_SIGMA_M)
+            ls_src = _within(r1, to_src, _LAST_SEEN_SIGMA_M) - _within(
+                r0, to_src, _LAST_SEEN_SIGMA_M
+            )
+            f_inn = _within(r1, to_inn, _INNOCENT_SIGMA_M) - _within(r0, to_inn, _INNOCENT_SIGMA_M)
+            there = (to_venue <= r1) & ((to_venue > r0) | (r0 == 0.0))
+            for when, w0, w1 in (
+                ("before", d.week - win, d.week),
+                ("after", d.week + 1, d.week + 1 + win),
+            ):
+                m = (week_of >= w0) & (week_of < w1)
+                n_found = float(found[m].sum(axis=0) @ f_src)
+                n_found += float(other_closed[m].sum()) * INNOCENT_FOUND_SHARE * float(f_inn.sum())
+                n_seen = float(last_seen[m].sum(axis=0) @ ls_src)
+                n_rep = float(report_rates[there, w0:w1].sum())
+                entry[f"expected_{area}_{when}"] = {
+                    "found": round(n_found, 3),
+                    "last_seen": round(n_seen, 3),
+                    "reports": round(n_rep, 3),
+                    "events": round(n_found + n_seen + n_rep, 3),
+                }
+        out.append(entry)
+    return out
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -1108,6 +1523,8 @@ def simulate(
     seed: int = 7,
     weeks: int = 52,
     start: date | None = None,
+    disruptions: int = DISRUPTIONS,
+    placebos: int = PLACEBOS,
 ) -> ScenarioFiles:
     """Write a synthetic Blackburn with Darwen MFH and venue scenario with its truth.
 
@@ -1120,7 +1537,8 @@ def simulate(
         temporary file first and renamed, so none is ever half-written.
     seed
         Seed of ``numpy.random.default_rng``; default 7. The same ``seed``,
-        ``weeks`` and ``start`` give byte-identical files.
+        ``weeks``, ``start``, ``disruptions`` and ``placebos`` give
+        byte-identical files.
     weeks
         Length of the period in weeks, 1-520; default 52. Counts scale with
         it (about 16.3 episodes a week).
@@ -1131,6 +1549,13 @@ def simulate(
         the dates: the same ``seed``, ``weeks`` and ``start`` give the same
         files on any day. Times are local UK wall-clock times from ``start``
         00:00.
+    disruptions
+        Disruptions with an effect to plant, default :data:`DISRUPTIONS` (10).
+    placebos
+        Placebo disruptions (no effect) to plant, default :data:`PLACEBOS`
+        (10). Together at least 1 and at most :data:`MAX_DISRUPTION_PLACES`,
+        whatever ``weeks``: each falls in a week with :func:`window_weeks`
+        whole weeks before and after it inside the period.
 
     Returns
     -------
@@ -1140,19 +1565,28 @@ def simulate(
     Raises
     ------
     ValidationError
-        ``start`` is not a Monday, ``weeks`` is outside 1-520, or ``seed`` is
-        negative.
+        ``start`` is not a Monday, ``weeks`` is outside 1-520, ``seed`` is
+        negative, or ``disruptions`` and ``placebos`` are not whole numbers
+        of 0 or more adding up to 1-24.
     """
+    _check_counts(disruptions, placebos)
     if start is None:
         _check_weeks(weeks)
         start = default_start(weeks)
     _check_args(seed, weeks, start)
     weeks = int(weeks)
     rng = np.random.default_rng(int(seed))
+    # The disruptions draw from their own generator, so planting more or fewer of them
+    # leaves the children's careers and the core venues as they are.
+    rng_d = np.random.default_rng([int(seed), 1])
     geo = _geography()
     cohort = _cohort(rng, geo, weeks)
     venues = _place_venues(rng, geo)
-    plan = _plan(rng, geo, venues, cohort, weeks)
+    x_hat, core = _core_intensity(venues, cohort, weeks)
+    venues, intensity, planted_d = _plant_disruptions(
+        rng_d, geo, venues, cohort, core, x_hat, weeks, int(disruptions), int(placebos)
+    )
+    plan = _plan(venues, x_hat, intensity, planted_d)
     places = _episode_places(rng, geo, venues, cohort, plan)
     reports = _venue_reports(rng, venues, plan, weeks)
 
@@ -1186,21 +1620,26 @@ def simulate(
             "handling_code": reports.grades[2],
         },
     )
-    d = plan.venue
-    tactic, note = _TACTICS[str(venues.venue_type[d])]
-    d_time = _local_times(start, np.array([plan.minute]), spans)
+    # Ids in date order, as a force numbers its records.
+    d_order = sorted(range(len(planted_d)), key=lambda k: (planted_d[k].minute, k))
+    d_ids = {k: f"D-{n + 1:04d}" for n, k in enumerate(d_order)}
+    d_venue = np.array([planted_d[k].venue for k in d_order], dtype=np.int64)
+    d_times = _fmt_times(
+        _local_times(start, np.array([planted_d[k].minute for k in d_order], np.int64), spans)
+    )
+    public_d = [planted_d[k].public for k in d_order]
     n_disruptions = _write_csv(
         out / "disruptions.csv",
         DISRUPTION_COLUMNS,
         {
-            "disruption_id": ["D-0001"],
-            "venue_id": [venues.venue_id[d]],
-            "disrupted_at": _fmt_times(d_time),
-            "lat": _fmt_coord(venues.lat[[d]]),
-            "lng": _fmt_coord(venues.lng[[d]]),
-            "tactic": [tactic],
-            "note": [note],
-            "public": _bools(venues.public[[d]]),
+            "disruption_id": [d_ids[k] for k in d_order],
+            "venue_id": venues.venue_id[d_venue],
+            "disrupted_at": d_times,
+            "lat": _fmt_coord(venues.lat[d_venue]),
+            "lng": _fmt_coord(venues.lng[d_venue]),
+            "tactic": [planted_d[k].tactic for k in d_order],
+            "note": [planted_d[k].note for k in d_order],
+            "public": ["" if p is None else ("true" if p else "false") for p in public_d],
         },
     )
     truth = _truth(
@@ -1212,12 +1651,8 @@ def simulate(
         plan=plan,
         places=places,
         reports=reports,
-        disruption={
-            "disruption_id": "D-0001",
-            "date": str(d_time[0].astype("datetime64[D]")),
-            "disrupted_at": str(_fmt_times(d_time)[0]),
-            "tactic": tactic,
-        },
+        d_ids=d_ids,
+        d_times={k: str(t) for k, t in zip(d_order, d_times, strict=True)},
     )
     tmp = out / "truth.json.tmp"
     tmp.write_text(json.dumps(truth, sort_keys=True, indent=2) + "\n", encoding="utf-8")
@@ -1269,6 +1704,11 @@ def _write_episodes(
     )
 
 
+def _optional(v: float, digits: int) -> float | None:
+    """A rounded float, or None (JSON null) for NaN."""
+    return None if math.isnan(v) else round(v, digits)
+
+
 def _truth(
     *,
     seed: int,
@@ -1279,9 +1719,11 @@ def _truth(
     plan: _Plan,
     places: _Places,
     reports: _Reports,
-    disruption: dict[str, Any],
+    d_ids: dict[int, str],
+    d_times: dict[int, str],
 ) -> dict[str, Any]:
     """The answer key written to ``truth.json`` (no home coordinates, no personal data)."""
+    disrupted = {d.venue: d_ids[k] for k, d in enumerate(plan.disruptions)}
 
     def venue_entry(i: int) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -1291,23 +1733,76 @@ def _truth(
             "lat": float(venues.lat[i]),
             "lng": float(venues.lng[i]),
             "public": bool(venues.public[i]),
+            "disruption_id": disrupted.get(i),
         }
         if venues.planted[i]:
-            j = int(np.flatnonzero(plan.planted == i)[0])
+            j = plan.source_of(i)
             entry["intensity"] = round(float(plan.intensity[i]), 6)
             entry["intensity_after_disruption"] = round(float(plan.after[j]), 6)
             entry["rank"] = int(plan.rank[i])
+            entry["moderate"] = bool(venues.moderate[i])
             entry["expected_found"] = round(float(places.expected_found[j]), 3)
         else:
             entry["reports_per_week"] = round(float(venues.report_rate[i]), 6)
         return entry
 
-    d = plan.venue
+    win = window_weeks(weeks)
+    expected = _expected_counts(cohort, venues, plan, weeks)
+
+    def disruption_entry(k: int) -> dict[str, Any]:
+        d = plan.disruptions[k]
+        v = d.venue
+        s = plan.site_source.get(k)
+        week_start = start + timedelta(weeks=d.week)
+        return {
+            "disruption_id": d_ids[k],
+            "venue_id": str(venues.venue_id[v]),
+            "venue_type": str(venues.venue_type[v]),
+            "lat": float(venues.lat[v]),
+            "lng": float(venues.lng[v]),
+            "place": "planted" if venues.planted[v] else "innocent",
+            "date": d_times[k][:10],
+            "disrupted_at": d_times[k],
+            "week_index": d.week,
+            "tactic": d.tactic,
+            "public": d.public,
+            "effect": d.effect,
+            "cut": round(d.cut, 6),
+            "displaced_share": round(d.displaced_share, 6),
+            "displacement_lat": None if s is None else d.site_lat,
+            "displacement_lng": None if s is None else d.site_lng,
+            "displacement_distance_m": None
+            if s is None
+            else round(math.hypot(d.site_x - venues.x[v], d.site_y - venues.y[v]), 1),
+            "displacement_bearing_deg": _optional(d.site_bearing_deg, 1),
+            "intensity_before": round(float(plan.intensity[v]), 6),
+            "intensity_after": round(float(plan.intensity[v] * (1.0 - d.cut)), 6),
+            "displacement_intensity": None if s is None else round(float(plan.after[s]), 6),
+            "window_weeks": win,
+            "before_start": (week_start - timedelta(weeks=win)).isoformat(),
+            "after_end": (week_start + timedelta(weeks=1 + win)).isoformat(),
+            **expected[k],
+        }
+
+    order = sorted(range(len(plan.disruptions)), key=lambda k: d_ids[k])
+    places_xy = np.array(
+        [[venues.x[plan.disruptions[k].venue], venues.y[plan.disruptions[k].venue]] for k in order]
+    )
+    gaps = np.hypot(*(places_xy[:, None, :] - places_xy[None, :, :]).transpose(2, 0, 1))
+    pairs = [
+        [d_ids[order[a]], d_ids[order[b]]]
+        for a in range(len(order))
+        for b in range(a + 1, len(order))
+        if gaps[a, b] < 2 * BUFFER_M
+    ]
+    closest = float(gaps[np.triu_indices(len(order), 1)].min()) if len(order) > 1 else None
     planted = plan.planted[np.argsort(plan.rank[plan.planted], kind="stable")]
     innocent = np.flatnonzero(~venues.planted)
     innocent = innocent[np.argsort(venues.venue_id[innocent], kind="stable")]
     e_exploited = cohort.exploited[cohort.child]
     tiers = ("chronic", "frequent", "occasional")
+    n_planted = plan.planted.size
+    effects = [d for d in plan.disruptions if d.effect]
     return {
         "seed": seed,
         "weeks": weeks,
@@ -1315,29 +1810,31 @@ def _truth(
         "end": (start + timedelta(weeks=weeks)).isoformat(),
         "units": {
             "intensity": "expected episodes a week in which an exploited child is found "
-            "within about 150 m of the venue (before the disruption)",
+            "within about 150 m of the venue (before its disruption)",
             "distance_m": "metres, British National Grid",
             "venue_sigma_m": "metres, Gaussian scatter per coordinate of found points",
+            "cut": "share of the venue's intensity (and reports) removed from the disruption "
+            "on; 0 for a placebo",
+            "displaced_share": "share of the removed intensity found at the displacement site "
+            "from the disruption on",
+            "window_weeks": "weeks of each window before and after the disruption's own week, "
+            "which belongs to neither",
+            "expected": "expected_{response,buffer}_{before,after}: expected found and "
+            "last-seen points (by last-seen time) from the scenario's places, and reports, "
+            "in the response area (within response_m of the disrupted place) or the buffer "
+            "ring (response_m to buffer_m) in each window; episodes at home, school, in "
+            "public or at an unknown place come on top",
         },
         "venue_sigma_m": VENUE_SIGMA_M,
         "planted_venues": [venue_entry(int(i)) for i in planted],
         "innocent_venues": [venue_entry(int(i)) for i in innocent],
-        "disruption": {
-            **disruption,
-            "venue_id": str(venues.venue_id[d]),
-            "week_index": int(plan.week),
-            "intensity_cut_factor": CUT_FACTOR,
-            "intensity_before": round(float(plan.intensity[d]), 6),
-            "intensity_after": round(float(plan.intensity[d] * (1 - CUT_FACTOR)), 6),
-        },
-        "displacement": {
-            "lat": plan.site_lat,
-            "lng": plan.site_lng,
-            "distance_m": round(plan.site_distance_m, 1),
-            "bearing_deg": round(plan.site_bearing_deg, 1),
-            "share_of_cut": DISPLACED_SHARE,
-            "intensity": round(float(plan.after[-1]), 6),
-            "expected_found": round(float(places.expected_found[-1]), 3),
+        "disruptions": [disruption_entry(k) for k in order],
+        "disruption_areas": {
+            "response_m": RESPONSE_M,
+            "buffer_m": BUFFER_M,
+            "spacing_m": DISRUPTION_SPACING_M,
+            "closest_pair_m": None if closest is None else round(closest, 1),
+            "overlapping_pairs": pairs,
         },
         "care_homes": [
             {
@@ -1360,9 +1857,16 @@ def _truth(
             "in_care_episodes": int(cohort.in_care[cohort.child].sum()),
             "exploited_children": int(cohort.exploited.sum()),
             "exploited_episodes": int(e_exploited.sum()),
-            "expected_found_near_planted_venues": round(float(places.expected_found[:-1].sum()), 3),
-            "expected_found_at_displacement_site": round(float(places.expected_found[-1]), 3),
+            "expected_found_near_planted_venues": round(
+                float(places.expected_found[:n_planted].sum()), 3
+            ),
+            "expected_found_at_displacement_sites": round(
+                float(places.expected_found[n_planted:].sum()), 3
+            ),
             "venue_reports": int(reports.venue.size),
             "venue_reports_planted": int(venues.planted[reports.venue].sum()),
+            "disruptions": len(plan.disruptions),
+            "effect_disruptions": len(effects),
+            "placebo_disruptions": len(plan.disruptions) - len(effects),
         },
     }

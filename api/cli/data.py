@@ -124,6 +124,15 @@ def simulate(
             "the last Monday before today, UK time, so no date is in the future)."
         ),
     ] = None,
+    disruptions: Annotated[
+        int | None,
+        typer.Option(
+            help="Disruptions with an effect to plant (default 10); with --placebos, 1-24 in all."
+        ),
+    ] = None,
+    placebos: Annotated[
+        int | None, typer.Option(help="Placebo disruptions, with no effect (default 10).")
+    ] = None,
     force: ForceOpt = False,
 ) -> None:
     """Write a synthetic Blackburn with Darwen scenario (episodes, venues, reports, disruptions)."""
@@ -132,7 +141,9 @@ def simulate(
         first = date.fromisoformat(start) if start else None
     except ValueError:
         fail(f"`--start` must be a date like 2025-01-06, got {start!r}.")
-    files = simulate_scenario(out, seed=seed, weeks=weeks, start=first)
+    files = simulate_scenario(
+        out, seed=seed, weeks=weeks, start=first, disruptions=disruptions, placebos=placebos
+    )
     typer.echo(f"scenario written to {out}")
     for name, value in vars(files).items():
         typer.echo(f"  {name}: {value}")

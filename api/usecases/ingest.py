@@ -85,23 +85,34 @@ SCENARIO_FILES = (
 """The files ``engage simulate`` writes into its folder."""
 
 
-def simulate_scenario(out: Path, *, seed: int, weeks: int, start: date | None = None) -> Any:
+def simulate_scenario(
+    out: Path,
+    *,
+    seed: int,
+    weeks: int,
+    start: date | None = None,
+    disruptions: int | None = None,
+    placebos: int | None = None,
+) -> Any:
     """Write the synthetic Blackburn with Darwen scenario into ``out``.
 
     The files are written in a temporary folder inside ``out`` and moved in
     together, so a failure leaves ``out`` as it was and no file written
-    through a link planted there.
+    through a link planted there. ``start``, ``disruptions`` and
+    ``placebos`` left as None take :func:`geo.simulate.simulate`'s defaults.
     """
     from dataclasses import replace
 
     from geo.simulate import simulate
 
     out = Path(out)
+    options: dict[str, Any] = {
+        name: value
+        for name, value in (("start", start), ("disruptions", disruptions), ("placebos", placebos))
+        if value is not None
+    }
     with staged(out, SCENARIO_FILES) as tmp:
-        if start is None:
-            files = simulate(tmp, seed=seed, weeks=weeks)
-        else:
-            files = simulate(tmp, seed=seed, weeks=weeks, start=start)
+        files = simulate(tmp, seed=seed, weeks=weeks, **options)
     return replace(
         files,
         out_dir=out,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -384,6 +385,26 @@ def test_demo_and_simulate_keep_what_they_did_not_write(tmp_path: Path) -> None:
         ok = runner.invoke(app, ["simulate", "--out", str(fresh), "--weeks", "4"])
         assert ok.exit_code == 0, ok.output
     assert (fresh / "episodes.csv").read_text().startswith("episode_id,")
+
+
+def test_simulate_plants_the_disruptions_asked_for(tmp_path: Path) -> None:
+    """`--disruptions` and `--placebos` set how many are planted; bad numbers are refused
+    before anything is written."""
+    out = tmp_path / "s"
+    args = ["simulate", "--out", str(out), "--weeks", "4", "--start", "2025-01-06"]
+    ok = runner.invoke(app, [*args, "--disruptions", "2", "--placebos", "1"])
+    assert ok.exit_code == 0, ok.output
+    rows = pd.read_csv(out / "disruptions.csv")
+    truth = json.loads((out / "truth.json").read_text())
+    assert len(rows) == len(truth["disruptions"]) == 3
+    assert sum(x["effect"] for x in truth["disruptions"]) == 2
+    for bad, match in (
+        (["--placebos", "-1"], "`placebos` must be a whole number >= 0, got -1"),
+        (["--disruptions", "0", "--placebos", "0"], "must add up to 1-24"),
+    ):
+        refused = runner.invoke(app, [*args[:2], str(tmp_path / "b"), *args[3:], *bad])
+        assert refused.exit_code == 2 and match in refused.output, refused.output
+        assert not (tmp_path / "b" / "episodes.csv").exists()
 
 
 def test_several_files_each_report_and_one_exit_code(env: Path) -> None:

@@ -29,12 +29,20 @@ from geo.schemas import (
     HANDLING_CODES,
     INTELLIGENCE_ASSESSMENTS,
     PLACE_TYPES,
+    PRIVATE_PLACE_TYPES,
     RISK_LEVELS,
     SOURCE_EVALUATIONS,
     TACTICS,
     VENUE_TYPES,
 )
-from geo.simulate import ScenarioFiles, default_start, simulate
+from geo.simulate import (
+    DISRUPTIONS,
+    PLACEBOS,
+    ScenarioFiles,
+    default_start,
+    simulate,
+    window_weeks,
+)
 from geo.store import open_store
 
 START = date(2025, 1, 6)
@@ -76,6 +84,12 @@ def _read(files: ScenarioFiles) -> Scenario:
 def scen(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     """The default scenario (seed 7, 52 weeks) from 2025-01-06."""
     return _read(simulate(tmp_path_factory.mktemp("default"), start=START))
+
+
+@pytest.fixture(scope="module")
+def two_years(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """Two years (seed 7, 104 weeks) from 2025-01-06: full 26-week review windows."""
+    return _read(simulate(tmp_path_factory.mktemp("two_years"), weeks=104, start=START))
 
 
 def _floats(s: pd.Series) -> npt.NDArray[np.float64]:
@@ -135,7 +149,7 @@ def test_row_counts_match_files(scen: Scenario) -> None:
     assert f.n_episodes == len(scen.episodes)
     assert f.n_venues == len(scen.venues)
     assert f.n_venue_reports == len(scen.reports)
-    assert f.n_disruptions == len(scen.disruptions) == 1
+    assert f.n_disruptions == len(scen.disruptions) == len(scen.truth["disruptions"])
     assert f.n_children == scen.episodes["child_id"].nunique()
     assert scen.truth["totals"]["episodes"] == f.n_episodes
 
@@ -218,7 +232,7 @@ def test_every_point_inside_study_area(scen: Scenario) -> None:
             _floats(e.loc[e["found_lat"] != "", "found_lat"]),
             _floats(v["lat"]),
             _floats(d["lat"]),
-            [t["displacement"]["lat"]],
+            [x["displacement_lat"] for x in t["disruptions"] if x["effect"]],
             [h["lat"] for h in t["care_homes"]],
         ]
     )
@@ -228,7 +242,7 @@ def test_every_point_inside_study_area(scen: Scenario) -> None:
             _floats(e.loc[e["found_lng"] != "", "found_lng"]),
             _floats(v["lng"]),
             _floats(d["lng"]),
-            [t["displacement"]["lng"]],
+            [x["displacement_lng"] for x in t["disruptions"] if x["effect"]],
             [h["lng"] for h in t["care_homes"]],
         ]
     )
@@ -269,13 +283,14 @@ def test_found_counts_follow_intensity(scen: Scenario) -> None:
     planted = truth["planted_venues"]
     ef = _exploited_found(scen)
     found = _bng(_floats(ef["found_lat"]), _floats(ef["found_lng"]))
-    site = _bng([truth["displacement"]["lat"]], [truth["displacement"]["lng"]])
-    centres = np.vstack([_planted_bng(scen), site])
+    effects = [x for x in truth["disruptions"] if x["effect"]]
+    sites = _bng([x["displacement_lat"] for x in effects], [x["displacement_lng"] for x in effects])
+    centres = np.vstack([_planted_bng(scen), sites])
     d = np.hypot(found[:, None, 0] - centres[None, :, 0], found[:, None, 1] - centres[None, :, 1])
     near = d.min(axis=1) <= 150
     expected = (
         truth["totals"]["expected_found_near_planted_venues"]
-        + truth["totals"]["expected_found_at_displacement_site"]
+        + truth["totals"]["expected_found_at_displacement_sites"]
     )
     observed = int(near.sum())
     assert abs(observed - expected) <= 4 * np.sqrt(expected) + 0.1 * expected
@@ -372,8 +387,9 @@ def test_venues_and_reports(scen: Scenario) -> None:
     for col in ("lat", "lng"):
         assert v[col].str.fullmatch(COORD).all()
     planted = {x["venue_id"] for x in t["planted_venues"]}
+    core = [x for x in t["planted_venues"] if not x["moderate"]]
     innocent = {x["venue_id"] for x in t["innocent_venues"]}
-    assert 12 <= len(planted) <= 18 and innocent and not planted & innocent
+    assert 12 <= len(core) <= 18 and innocent and not planted & innocent
     assert planted | innocent == set(v["venue_id"])
     assert {"hotel", "takeaway", "taxi_rank", "licensed_premises", "park", "house"} <= set(
         v.loc[v["venue_id"].isin(sorted(planted)), "venue_type"]
@@ -382,6 +398,9 @@ def test_venues_and_reports(scen: Scenario) -> None:
     xy = _bng(_floats(v["lat"]), _floats(v["lng"]))
     d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     assert d[np.triu_indices(len(v), 1)].min() > 250
+    # Every disruption is at a venue of its own.
+    assert scen.disruptions["venue_id"].is_unique
+    assert set(scen.disruptions["venue_id"]) <= set(v["venue_id"])
 
     assert r["report_id"].is_unique and set(r["venue_id"]) <= set(v["venue_id"])
     assert set(r["source_evaluation"]) <= set(SOURCE_EVALUATIONS)
@@ -402,67 +421,251 @@ def test_venues_and_reports(scen: Scenario) -> None:
     assert np.corrcoef(inten.rank(), per.rank())[0, 1] > 0.5
 
 
-# ----------------------------------------------------------------------------- disruption
+# ----------------------------------------------------------------------------- disruptions
 
 
-def test_one_disruption_and_displacement(scen: Scenario) -> None:
-    d, t = scen.disruptions, scen.truth
-    assert len(d) == 1
-    row = d.iloc[0]
-    dis = t["disruption"]
-    assert row["venue_id"] == dis["venue_id"] and row["tactic"] in TACTICS
-    assert row["disrupted_at"] == dis["disrupted_at"] and ISO.fullmatch(row["disrupted_at"])
-    planted = sorted(t["planted_venues"], key=lambda x: x["rank"])
-    assert dis["venue_id"] in [x["venue_id"] for x in planted[:4]]  # one of the strongest
-    venue = scen.venues.set_index("venue_id").loc[row["venue_id"]]
-    assert (row["lat"], row["lng"], row["public"]) == (venue["lat"], venue["lng"], venue["public"])
-    assert row["note"] and not re.search(r"\d{3,}", row["note"])
-    # At the known week, default 60% through the period.
+def _week_of(scen: Scenario, times: pd.Series) -> npt.NDArray[np.float64]:
+    """Week index (from the scenario's start Monday) of local times; NaN where missing."""
+    days = (_times(times) - pd.Timestamp(scen.truth["start"])).dt.days
+    return (days // 7).to_numpy(dtype=np.float64)
+
+
+def _observed(scen: Scenario, x: dict, area: str, when: str) -> dict[str, int]:
+    """Found and last-seen points of exploited children away from homes and care homes
+    (as the weekly targets count events), and reports, in a disruption's response area
+    (or buffer ring) and window, as the truth's expected counts count them."""
+    win, week = x["window_weeks"], x["week_index"]
+    lo, hi = (week - win, week) if when == "before" else (week + 1, week + 1 + win)
+    r0, r1 = (0.0, 150.0) if area == "response" else (150.0, 400.0)
+    place = _bng([x["lat"]], [x["lng"]])[0]
+    e = scen.episodes[scen.episodes["child_id"].isin(scen.truth["exploited_child_ids"])]
+    in_window = (_week_of(scen, e["last_seen_at"]) >= lo) & (_week_of(scen, e["last_seen_at"]) < hi)
+    out = {}
+    for kind in ("found", "last_seen"):
+        private = e[f"{kind}_place_type"].isin(PRIVATE_PLACE_TYPES)
+        pts = e[in_window & (e[f"{kind}_lat"] != "") & ~private]
+        d = np.hypot(*(_bng(_floats(pts[f"{kind}_lat"]), _floats(pts[f"{kind}_lng"])) - place).T)
+        out[kind] = int(((d <= r1) & ((d > r0) | (r0 == 0))).sum())
+    r = scen.reports
+    rw = _week_of(scen, r["reported_at"])
+    about = (r["venue_id"] == x["venue_id"]).to_numpy() & (rw >= lo) & (rw < hi)
+    out["reports"] = int(about.sum()) if area == "response" else 0
+    out["events"] = out["found"] + out["last_seen"] + out["reports"]
+    return out
+
+
+def _pooled(scen: Scenario, rows: list[dict], area: str, when: str, kind: str) -> tuple[int, float]:
+    """Observed and expected counts of one kind, summed over disruptions."""
+    obs = sum(_observed(scen, x, area, when)[kind] for x in rows)
+    exp = sum(x[f"expected_{area}_{when}"][kind] for x in rows)
+    return obs, exp
+
+
+def _poisson_close(observed: int, expected: float) -> bool:
+    """Within four Poisson standard deviations, with room for the points that the truth
+    leaves out (exploited children found or last seen near home or in public by chance)."""
+    return abs(observed - expected) <= 4 * np.sqrt(expected) + 2
+
+
+def test_default_disruptions_counts_tactics_and_files(two_years: Scenario) -> None:
+    t, d = two_years.truth, two_years.disruptions
+    rows = t["disruptions"]
+    effects = [x for x in rows if x["effect"]]
+    placebos = [x for x in rows if not x["effect"]]
+    assert len(effects) == DISRUPTIONS >= 8 and len(placebos) == PLACEBOS >= 10
+    assert t["totals"]["effect_disruptions"] == len(effects)
+    assert t["totals"]["placebo_disruptions"] == len(placebos)
+    # The file holds every disruption of the truth, at its venue's point.
+    assert d["disruption_id"].is_unique and d["disruption_id"].str.fullmatch(r"D-\d{4}").all()
+    assert list(d["disruption_id"]) == [x["disruption_id"] for x in rows]
+    venues = two_years.venues.set_index("venue_id")
+    for x, (_, row) in zip(rows, d.iterrows(), strict=True):
+        assert row["venue_id"] == x["venue_id"] and row["tactic"] == x["tactic"] in TACTICS
+        assert ISO.fullmatch(row["disrupted_at"]) and row["disrupted_at"] == x["disrupted_at"]
+        assert row["disrupted_at"][:10] == x["date"]
+        v = venues.loc[row["venue_id"]]
+        assert (row["lat"], row["lng"]) == (v["lat"], v["lng"])
+        assert (row["lat"], row["lng"]) == (f"{x['lat']:.6f}", f"{x['lng']:.6f}")
+        assert row["public"] == {True: "true", False: "false", None: ""}[x["public"]]
+        assert row["note"] and not re.search(r"\d{3,}", row["note"])
+    # Ids in date order.
+    assert list(d["disrupted_at"]) == sorted(d["disrupted_at"])
+    # Some may be named to partners, others not.
+    assert {"true", "false"} <= set(d["public"])
+    # Every tactic has effects and placebos, so a review can pool by tactic.
+    tactics = {x["tactic"] for x in rows}
+    assert len(tactics) >= 4
+    for tactic in tactics:
+        assert sum(x["tactic"] == tactic for x in effects) >= 1, tactic
+        assert sum(x["tactic"] == tactic for x in placebos) >= 1, tactic
+    # Placebos at moderate planted venues and at innocent venues.
+    assert {x["place"] for x in placebos} == {"planted", "innocent"}
+    assert {x["place"] for x in effects} == {"planted"}
+
+
+def test_disruptions_never_at_the_ten_strongest_venues(two_years: Scenario) -> None:
+    t = two_years.truth
+    by_rank = sorted(t["planted_venues"], key=lambda v: v["rank"])
+    top = {v["venue_id"] for v in by_rank[:10]}
+    tenth = by_rank[9]["intensity"]
+    planted = {v["venue_id"]: v for v in t["planted_venues"]}
+    innocent = {v["venue_id"] for v in t["innocent_venues"]}
+    for x in t["disruptions"]:
+        assert x["venue_id"] not in top
+        if x["place"] == "planted":
+            v = planted[x["venue_id"]]
+            assert v["moderate"] and v["disruption_id"] == x["disruption_id"]
+            assert 0 < v["intensity"] == x["intensity_before"] < tenth
+        else:
+            assert x["venue_id"] in innocent and x["intensity_before"] == 0
+    # The core venues are left alone.
+    assert all(v["disruption_id"] is None for v in t["planted_venues"] if not v["moderate"])
+
+
+def test_effects_and_placebos(two_years: Scenario) -> None:
+    for x in two_years.truth["disruptions"]:
+        if x["effect"]:
+            assert 0 < x["cut"] < 1 and 0 < x["displaced_share"] < 1
+            assert x["intensity_after"] == pytest.approx(
+                x["intensity_before"] * (1 - x["cut"]), rel=1e-3
+            )
+            assert x["displacement_intensity"] == pytest.approx(
+                x["intensity_before"] * x["cut"] * x["displaced_share"], rel=1e-3
+            )
+        else:
+            assert x["cut"] == 0 and x["displaced_share"] == 0
+            assert x["intensity_after"] == x["intensity_before"]
+            for key in ("displacement_lat", "displacement_lng", "displacement_intensity"):
+                assert x[key] is None, key
+
+
+def test_disruption_windows_lie_inside_the_period(two_years: Scenario) -> None:
+    t = two_years.truth
     start = date.fromisoformat(t["start"])
-    when = date.fromisoformat(dis["date"])
-    assert (when - start).days // 7 == dis["week_index"] == round(0.6 * scen.weeks)
-    assert 0 < dis["intensity_cut_factor"] < 1
-    # The displacement site is 150-400 m from the venue.
-    v_xy = _bng([float(row["lat"])], [float(row["lng"])])
-    s_xy = _bng([t["displacement"]["lat"]], [t["displacement"]["lng"]])
-    dist = float(np.hypot(*(s_xy - v_xy)[0]))
-    assert 150 - 1 <= dist <= 400
-    assert dist == pytest.approx(t["displacement"]["distance_m"], abs=1.0)
-    assert 0 < t["displacement"]["share_of_cut"] < 1
-    # Found episodes near the venue fall after the disruption; some appear at the site.
-    ef = _exploited_found(scen)
-    found = _bng(_floats(ef["found_lat"]), _floats(ef["found_lng"]))
-    after = (_times(ef["last_seen_at"]) >= pd.Timestamp(dis["disrupted_at"])).to_numpy()
-    weeks_before = dis["week_index"] + 1 / 7
-    weeks_after = scen.weeks - weeks_before
-    to_venue = np.hypot(*(found - v_xy).T)
-    to_site = np.hypot(*(found - s_xy).T)
-    # (The disrupted venue is indoor premises, so children found there are at a `venue`.)
-    at_a_venue = (ef["found_place_type"] == "venue").to_numpy()
-    at_venue = at_a_venue & (to_venue <= 150) & (to_venue < to_site)
-    at_site = at_a_venue & (to_site <= 150) & (to_site < to_venue)
-    # The direction of each change is asserted where the expected counts give the
-    # comparison power (they do for the default scenario).
-    if dis["intensity_before"] * weeks_before >= 8:
-        assert at_venue[after].sum() / weeks_after < at_venue[~after].sum() / weeks_before
-    core = at_a_venue & (to_site <= 75)  # the site's core, clear of the venue's scatter
-    if t["displacement"]["intensity"] * weeks_after >= 2:
-        assert core[after].sum() / weeks_after >= core[~after].sum() / weeks_before
-    # Counts agree with the truth's intensities (Poisson tolerance).
-    for observed, rate, span in (
-        (at_venue[~after].sum(), dis["intensity_before"], weeks_before),
-        (at_venue[after].sum(), dis["intensity_after"], weeks_after),
-        (at_site[after].sum(), t["displacement"]["intensity"], weeks_after),
-    ):
-        expected = rate * span
-        assert abs(observed - expected) <= 4 * np.sqrt(expected) + 0.25 * expected + 2
-    assert dis["intensity_after"] == pytest.approx(
-        dis["intensity_before"] * (1 - dis["intensity_cut_factor"]), rel=1e-3
+    end = date.fromisoformat(t["end"])
+    for x in t["disruptions"]:
+        assert x["window_weeks"] == window_weeks(104) == 26
+        when = date.fromisoformat(x["date"])
+        assert (when - start).days // 7 == x["week_index"]
+        assert start <= date.fromisoformat(x["before_start"])
+        assert date.fromisoformat(x["after_end"]) <= end
+        # 26 whole weeks before the disruption's own week and 26 after it.
+        own_week = start + timedelta(weeks=x["week_index"])
+        assert own_week - date.fromisoformat(x["before_start"]) == timedelta(weeks=26)
+        assert date.fromisoformat(x["after_end"]) - own_week == timedelta(weeks=27)
+        assert x["week_index"] - 26 >= 0 and x["week_index"] + 1 + 26 <= 104
+
+
+@pytest.mark.parametrize(("weeks", "window"), [(1, 0), (2, 0), (3, 1), (52, 25), (53, 26)])
+def test_window_weeks_shrink_with_the_period(weeks: int, window: int) -> None:
+    assert window_weeks(weeks) == window
+    assert 2 * window + 1 <= weeks
+
+
+def test_displacement_sites_lie_in_the_buffer(two_years: Scenario) -> None:
+    for x in two_years.truth["disruptions"]:
+        if not x["effect"]:
+            continue
+        v_xy = _bng([x["lat"]], [x["lng"]])
+        s_xy = _bng([x["displacement_lat"]], [x["displacement_lng"]])
+        dist = float(np.hypot(*(s_xy - v_xy)[0]))
+        assert 150 < dist < 400
+        assert dist == pytest.approx(x["displacement_distance_m"], abs=1.0)
+
+
+def test_disruption_areas_do_not_overlap(two_years: Scenario) -> None:
+    t = two_years.truth
+    xy = _bng([x["lat"] for x in t["disruptions"]], [x["lng"] for x in t["disruptions"]])
+    d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+    gaps = d[np.triu_indices(len(xy), 1)]
+    areas = t["disruption_areas"]
+    assert (areas["response_m"], areas["buffer_m"]) == (150, 400)
+    assert gaps.min() > 2 * areas["buffer_m"]
+    assert areas["overlapping_pairs"] == []
+    assert areas["closest_pair_m"] == pytest.approx(gaps.min(), abs=1.0)
+    # No other venue (nor a care home) in a disruption's 400 m area.
+    others = two_years.venues[~two_years.venues["venue_id"].isin(two_years.disruptions["venue_id"])]
+    around = np.vstack(
+        [
+            _bng(_floats(others["lat"]), _floats(others["lng"])),
+            _bng([h["lat"] for h in t["care_homes"]], [h["lng"] for h in t["care_homes"]]),
+        ]
     )
-    assert t["displacement"]["intensity"] == pytest.approx(
-        dis["intensity_before"] * dis["intensity_cut_factor"] * t["displacement"]["share_of_cut"],
-        rel=1e-3,
-    )
+    assert _min_dist_m(xy, around).min() > areas["buffer_m"]
+
+
+def test_the_planted_effects_show_in_the_data(two_years: Scenario) -> None:
+    """Pooled over the effect disruptions, events in the response areas fall after the
+    disruption as the truth expects."""
+    rows = [x for x in two_years.truth["disruptions"] if x["effect"]]
+    before, e_before = _pooled(two_years, rows, "response", "before", "events")
+    after, e_after = _pooled(two_years, rows, "response", "after", "events")
+    assert _poisson_close(before, e_before), (before, e_before)
+    assert _poisson_close(after, e_after), (after, e_after)
+    # The expected fall is 2.5 standard deviations of the difference or more (the
+    # truth's counts), so the fall must show.
+    assert e_before - e_after >= 2.5 * np.sqrt(e_before + e_after)
+    assert after < before
+    for kind in ("found", "last_seen", "reports"):
+        for when in ("before", "after"):
+            obs, exp = _pooled(two_years, rows, "response", when, kind)
+            assert _poisson_close(obs, exp), (kind, when, obs, exp)
+    # Displacement puts found episodes in each buffer ring that it did not hold before.
+    # (Pooled over the sites they are a handful in two years, below what the ring's
+    # other events let a count show, so the data check is test_found_counts_follow_intensity.)
+    for x in rows:
+        assert x["expected_buffer_after"]["found"] > x["expected_buffer_before"]["found"]
+
+
+def test_placebos_change_nothing_beyond_chance(two_years: Scenario) -> None:
+    rows = [x for x in two_years.truth["disruptions"] if not x["effect"]]
+    planted = [x for x in rows if x["place"] == "planted"]
+    before, e_before = _pooled(two_years, planted, "response", "before", "events")
+    after, e_after = _pooled(two_years, planted, "response", "after", "events")
+    assert _poisson_close(before, e_before) and _poisson_close(after, e_after)
+    # Expected counts differ only as the number of episodes does from window to window.
+    assert e_after == pytest.approx(e_before, rel=0.35)
+    assert abs(after - before) <= abs(e_after - e_before) + 4 * np.sqrt(e_before + e_after)
+    # At innocent venues, reports keep their pace (other children's found episodes
+    # there are not counted by _observed, which follows exploited children).
+    for when in ("before", "after"):
+        obs, exp = _pooled(two_years, rows, "response", when, "reports")
+        assert _poisson_close(obs, exp), (when, obs, exp)
+
+
+def test_disruption_counts_can_be_chosen(tmp_path: Path) -> None:
+    s = _read(simulate(tmp_path / "a", weeks=6, seed=2, start=START, disruptions=2, placebos=3))
+    rows = s.truth["disruptions"]
+    assert len(s.disruptions) == len(rows) == 5
+    assert sum(x["effect"] for x in rows) == 2
+    assert all(2 <= x["week_index"] <= 3 for x in rows)  # window_weeks(6) == 2
+
+
+def test_disruptions_leave_the_childrens_episodes_as_they_are(
+    scen: Scenario, tmp_path: Path
+) -> None:
+    """The disruptions draw from their own generator: fewer of them change where children
+    are found, not who went missing when."""
+    other = _read(simulate(tmp_path / "few", start=START, disruptions=1, placebos=0))
+    cols = ["episode_id", "child_id", "reported_at", "last_seen_at", "found_at", "in_care"]
+    pd.testing.assert_frame_equal(scen.episodes[cols], other.episodes[cols])
+    assert len(other.disruptions) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"disruptions": -1}, "`disruptions` must be a whole number"),
+        ({"placebos": 2.5}, "`placebos` must be a whole number"),
+        ({"disruptions": True}, "`disruptions` must be a whole number"),
+        ({"disruptions": 0, "placebos": 0}, "add up to 1-24"),
+        ({"disruptions": 20, "placebos": 5}, "add up to 1-24"),
+    ],
+)
+def test_disruption_counts_are_checked(tmp_path: Path, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        simulate(tmp_path / "x", weeks=4, start=START, **kwargs)
+    assert not (tmp_path / "x").exists()
 
 
 # ----------------------------------------------------------------------------- truth
@@ -484,9 +687,14 @@ def test_truth_json(scen: Scenario) -> None:
         )
     ranks = [v["rank"] for v in t["planted_venues"]]
     assert sorted(ranks) == list(range(1, len(ranks) + 1))
-    inten = np.array([v["intensity"] for v in sorted(t["planted_venues"], key=lambda x: x["rank"])])
+    by_rank = sorted(t["planted_venues"], key=lambda x: x["rank"])
+    inten = np.array([v["intensity"] for v in by_rank])
     assert (inten > 0).all() and (np.diff(inten) <= 0).all()
-    assert inten[:3].sum() / inten.sum() > 0.35  # a few dominant venues
+    core = np.array([v["intensity"] for v in by_rank if not v["moderate"]])
+    assert core[:3].sum() / core.sum() > 0.35  # a few dominant venues
+    # The moderate venues rank below the ten strongest, all of them core venues.
+    assert not any(v["moderate"] for v in by_rank[:10])
+    assert t["totals"]["disruptions"] == len(t["disruptions"])
     assert t["family_homes"] + t["totals"]["children_in_care"] == t["totals"]["children"]
     assert isinstance(t["family_homes"], int)  # a count, never coordinates
     assert t["totals"]["target_episodes"] == pytest.approx(16.3 * 52)
@@ -498,7 +706,12 @@ def test_truth_json(scen: Scenario) -> None:
 def test_four_weeks(tmp_path: Path) -> None:
     s = _read(simulate(tmp_path, weeks=4, seed=3, start=START))
     assert 30 <= len(s.episodes) <= 110
-    assert s.truth["weeks"] == 4 and 1 <= s.truth["disruption"]["week_index"] <= 3
+    assert s.truth["weeks"] == 4
+    # One whole week before and after each disruption's own week: weeks 1 and 2.
+    assert len(s.truth["disruptions"]) == len(s.disruptions) == DISRUPTIONS + PLACEBOS
+    for x in s.truth["disruptions"]:
+        assert x["window_weeks"] == window_weeks(4) == 1
+        assert x["week_index"] in (1, 2)
     seen = _times(s.episodes["last_seen_at"])
     assert (seen < pd.Timestamp("2025-02-03")).all()
     lat = np.concatenate([_floats(s.episodes["last_seen_lat"]), _floats(s.venues["lat"])])
