@@ -88,6 +88,7 @@ from maps.plots import _png
 from maps.reports import _plot_block, marking_text
 from maps.staticmap import _extent, _grid, _north_arrow, _plot_outline, _scale_bar, mpl_text
 from maps.style import CONTEXT_COLOUR, MAP_BACKGROUND, OTHER_TARGET_FILL, TARGET_FILL
+from models.review import ALL_TACTICS
 
 DEFAULT_TITLE = "Partnership review of disruptions"
 
@@ -212,6 +213,8 @@ def row_label(row: Mapping[str, Any]) -> str:
         return str(row["disruption_id"])
     pooled = row.get("pooled")
     n = "" if pooled is None or _missing(pooled) else f" ({int(pooled)})"
+    if str(row.get("tactic")) == ALL_TACTICS:
+        return f"All disruptions{n}"
     return f"All {tactic_text(str(row.get('tactic', '')))}s{n}"
 
 

@@ -718,17 +718,25 @@ def _area_parts(
     return parts
 
 
+ALL_TACTICS = "all"
+"""The ``tactic`` of the pooled row over every reviewed disruption."""
+
+
 def _pooled(per: pd.DataFrame, spec: ReviewSpec) -> pd.DataFrame:
-    """One row per tactic: the harm-weighted sum (weights 1) of its reviewed disruptions' WDDs."""
+    """One row per tactic, then one over every tactic when there are several: the
+    harm-weighted sum (weights 1) of the reviewed disruptions' WDDs (ptools' wdd_harm)."""
     if per.empty or "wdd" not in per.columns:
         return pd.DataFrame()
     done = per.loc[per["reviewed"].astype(bool)]
+    count_cols = [c for c in per.columns if c.endswith(("_before", "_after"))]
+    groups = [(str(t), g) for t, g in done.groupby("tactic", sort=True)]
+    if len(groups) > 1:
+        groups.append((ALL_TACTICS, done))
     rows = []
-    for tactic, g in done.groupby("tactic", sort=True):
+    for tactic, g in groups:
         h = dm.wdd_harm(
             g["wdd"].to_numpy(float), g["wdd_se"].to_numpy(float), np.ones(len(g)), alpha=spec.alpha
         )
-        count_cols = [c for c in per.columns if c.endswith(("_before", "_after"))]
         rows.append(
             {
                 "disruption_id": "",

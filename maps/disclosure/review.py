@@ -39,7 +39,7 @@ from geo.calendar import uk_date
 from geo.crs import BNG
 from maps.disclosure.disruptions import disruption_named
 from maps.disclosure.rules import WITHHELD, Audience, protect
-from models.review import ReviewResult
+from models.review import ALL_TACTICS, ReviewResult
 
 PERIOD_WEEKS = 4
 """Partners see series as totals of this many weeks."""
@@ -161,11 +161,19 @@ def _partner_counts(rows: pd.DataFrame, audience: Audience, rings: tuple[str, ..
     groups: list[np.ndarray] = []
     # a tactic's pooled row against its disruptions
     per = rows["disruption_id"] != ""
+    done = per & rows["reviewed"].astype(bool)
+    everything = ~per & (rows["tactic"] == ALL_TACTICS)
     for tactic in rows.loc[~per, "tactic"]:
-        members = np.flatnonzero(
-            (per & (rows["tactic"] == tactic) & rows["reviewed"].astype(bool)).to_numpy()
-        )
-        total = np.flatnonzero((~per & (rows["tactic"] == tactic)).to_numpy())
+        if tactic == ALL_TACTICS:
+            # every reviewed disruption, and the tactics' pooled rows, add up to it
+            members = np.flatnonzero(done.to_numpy())
+            tactics = np.flatnonzero((~per & ~everything).to_numpy())
+            total = np.flatnonzero(everything.to_numpy())
+            for c in cols:
+                groups.append(np.concatenate([pos[c][total], pos[c][tactics]]))
+        else:
+            members = np.flatnonzero((done & (rows["tactic"] == tactic)).to_numpy())
+            total = np.flatnonzero((~per & (rows["tactic"] == tactic)).to_numpy())
         for c in cols:
             groups.append(np.concatenate([pos[c][total], pos[c][members]]))
     # the whole buffer against its rings
@@ -343,7 +351,12 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
     tactic = tactic_text(row["tactic"])
     if row["disruption_id"] == "":
         n = int(row["pooled"])
-        head = f"The one reviewed {tactic}" if n == 1 else f"All {n} reviewed {tactic}s together"
+        if row["tactic"] == ALL_TACTICS:
+            head = f"All {n} reviewed disruptions together, every tactic"
+        elif n == 1:
+            head = f"The one reviewed {tactic}"
+        else:
+            head = f"All {n} reviewed {tactic}s together"
         if not row.get("reviewed"):
             return f"{head}: none could be reviewed."
         what = {

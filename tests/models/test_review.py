@@ -710,7 +710,7 @@ def test_pooled_tactic_rows_are_the_harm_sum_of_their_disruptions(
 ) -> None:
     _, _, res = several
     pooled = res.rows.loc[res.rows["disruption_id"] == ""].set_index("tactic")
-    assert sorted(pooled.index) == ["cawn", "patrol"]
+    assert sorted(pooled.index) == ["all", "cawn", "patrol"]
     one, north = row_of(res, "D-0001"), row_of(res, "D-0003")
     patrol = pooled.loc["patrol"]
     assert patrol["pooled"] == 2
@@ -727,6 +727,13 @@ def test_pooled_tactic_rows_are_the_harm_sum_of_their_disruptions(
     for did in ("D-0001", "D-0003", "D-0004"):
         r = row_of(res, did)
         assert r["wdd"] == pytest.approx(expected_wdd(r).est_total)
+    # Several tactics: one more row over every reviewed disruption.
+    every = pooled.loc["all"]
+    assert every["pooled"] == 3
+    assert every["wdd"] == pytest.approx(one["wdd"] + north["wdd"] + south["wdd"])
+    assert every["wdd_se"] == pytest.approx(
+        math.sqrt(one["wdd_se"] ** 2 + north["wdd_se"] ** 2 + south["wdd_se"] ** 2)
+    )
 
 
 def test_overlaps_are_reported_both_ways(cells: pd.DataFrame, bg: pd.DataFrame) -> None:
