@@ -235,6 +235,8 @@ def _rows(result: ReviewResult, audience: Audience, names: pd.Series) -> pd.Data
             rows[c] = None
     rows["place"] = names
     rows["date"] = [uk_date(t) if isinstance(t, pd.Timestamp) else "" for t in rows["disrupted_at"]]
+    rows["wdd_p_exact"] = rows["wdd_p"]
+    rows["wdd_exact"] = rows["wdd"]
     rows["mde_detectable"] = [
         None
         if not isinstance(n, str)
@@ -363,7 +365,7 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
             "fell": "events fell relative to the controls",
             "rose": "events rose relative to the controls",
         }.get(str(row["local_reading"]), "there was no clear change relative to the controls")
-        return f"{head}: {what} ({_est_text(row, audience)})."
+        return f"{head}: {what} ({_est_text(row, audience, spec.alpha)})."
     where = f" at {row['place']}" if row.get("place") else ""
     head = f"{row['disruption_id']}, {tactic} on {_day_text(row['disrupted_at'])}{where}"
     if not row["reviewed"]:
@@ -389,7 +391,11 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
         f"between {r:g} and {outer:g} m there was no clear change: no sign the problem moved",
     )
     weeks = int(row["after_weeks"])
-    text = f"{head}: in the {weeks} weeks after, {local} ({_est_text(row, audience)}); {buffer}."
+    overall = _overall(row, spec.alpha)
+    text = (
+        f"{head}: in the {weeks} weeks after, {local}; {buffer}. Both areas together: "
+        f"{overall} ({_est_text(row, audience, spec.alpha)})."
+    )
     if row.get("mde_detectable") == "no":
         text += (
             " Too few events for this review to detect a fall: read it as no evidence either way."
@@ -397,7 +403,21 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
     return text
 
 
-def _est_text(row: pd.Series, audience: Audience) -> str:
+def _overall(row: pd.Series, alpha: float) -> str:
+    """The total WDD read in words (its p, exact for the reading, whoever reads it)."""
+    p, est = row.get("wdd_p_exact"), row.get("wdd_exact")
+    if p is None or est is None or pd.isna(p) or pd.isna(est):
+        return "no test (no events to compare)"
+    if p < alpha:
+        return (
+            "fewer events than the controls suggest"
+            if est < 0
+            else ("more events than the controls suggest")
+        )
+    return "no clear difference from the controls"
+
+
+def _est_text(row: pd.Series, audience: Audience, alpha: float) -> str:
     if row["wdd"] is None or pd.isna(row["wdd"]):
         return "no estimate"
     p = row["wdd_p"] if audience.partner else p_exact(row["wdd_p"])
@@ -405,8 +425,7 @@ def _est_text(row: pd.Series, audience: Audience) -> str:
     lo = _fmt(low, 1)
     hi = _fmt(high, 1)
     est = _fmt(row["wdd"], 1)
-    conf = 0.9
-    return f"WDD {est}, {conf:.0%} interval {lo} to {hi}, p {p}"
+    return f"WDD {est}, {1 - alpha:.0%} interval {lo} to {hi}, p {p}"
 
 
 def p_exact(p: Any) -> str:
