@@ -865,7 +865,9 @@ class ChangeDispersion:
         return asdict(self)
 
 
-def change_dispersion(before: npt.ArrayLike, after: npt.ArrayLike) -> ChangeDispersion:
+def change_dispersion(
+    before: npt.ArrayLike, after: npt.ArrayLike, *, share: float | None = None
+) -> ChangeDispersion:
     """Between-window overdispersion from the before and after counts of untreated blocks.
 
     Under the review's null hypothesis an untreated block's events split
@@ -883,6 +885,10 @@ def change_dispersion(before: npt.ArrayLike, after: npt.ArrayLike) -> ChangeDisp
     level inside the before window, ``rho`` sees the level shifts between
     windows that make a quiet place look disrupted, and it grows with the
     area's count, as such shifts do.
+
+    ``share`` (in (0, 1)) replaces the blocks' pooled share ``p`` by a given
+    one, such as a control's: ``rho`` then also holds how far places' changes
+    stray from that control's, which is what a test against it must allow for.
     """
     b = np.asarray(before, dtype=np.float64).ravel()
     a = np.asarray(after, dtype=np.float64).ravel()
@@ -896,6 +902,11 @@ def change_dispersion(before: npt.ArrayLike, after: npt.ArrayLike) -> ChangeDisp
     if total == 0:
         return ChangeDispersion(0.0, 0.5, 0, "no block holds an event in either window")
     p = float(a.sum() / total)
+    if share is not None:
+        if not 0 < share < 1:
+            msg = f"`share` must be between 0 and 1, got {share!r}."
+            raise ValidationError(msg)
+        p = float(share)
     used = n >= 2
     if used.sum() < 2 or p in (0.0, 1.0):
         return ChangeDispersion(

@@ -4,7 +4,7 @@
 found points, or incidents), the disruptions to review, the other
 disruptions (for overlaps and to keep controls clean) and the study area's
 candidate blocks, and returns one row per disruption, one pooled row per
-tactic and the weekly series behind them. Areas and windows are built by
+tactic (and one over every tactic) and the weekly series behind them. Areas and windows are built by
 :mod:`models.review_areas`; the measures are :mod:`models.displacement`'s.
 
 Per disruption:
@@ -64,6 +64,9 @@ PHI_BLOCKS = 100
 RHO_BLOCKS = 300
 """How many of the nearest eligible blocks with events in either window estimate the
 between-window dispersion (more than for ``phi``: the splits of small blocks are noisy)."""
+
+PLACEBO_AREAS = 200
+"""How many placebo response areas (and buffers) estimate their between-window dispersion."""
 
 SMALL_COUNT = 5
 """Below this many events in a response-area window the E-test p is the one to read."""
@@ -162,6 +165,7 @@ class _Reviewer:
             else np.zeros(0, np.int64)
         )
         radius = _circumradius(blocks_cells)
+        self.block_of = block_of
         self.blocks: Blocks = build_blocks(blocks_cells, block_of, ev["at"], radius)
         self.context = context
 
@@ -446,11 +450,17 @@ def _review_one(
         c_factor = change.union_factor((before_b + after)[inside])
     else:
         c_factor = change.union_factor((before_b + after)[control.rows])
+    # The response area and the buffer: their own kind of place. Placebo areas of the
+    # same shape, centred on events in the eligible blocks (busy places, as disrupted
+    # places are), give the between-window dispersion of such an area.
+    disc, ring = _placebo_dispersion(
+        r, w, blocks, near, x, y, _share(c_split), _share(bc_split or c_split)
+    )
     factors = {
         "control": max(phi, c_factor),
-        "treated": max(phi, float(change.factor(resp["before"] + resp["after"]))),
+        "treated": max(phi, float(disc.factor(resp["before"] + resp["after"]))),
         "disp_control": phi,
-        "disp_treated": max(phi, float(change.factor(buf["before"] + buf["after"]))),
+        "disp_treated": max(phi, float(ring.factor(buf["before"] + buf["after"]))),
     }
     if bc_split is not None:
         factors["disp_control"] = max(
@@ -512,8 +522,10 @@ def _review_one(
             "wdd_note": wdd.note,
             "phi": phi,
             "phi_note": disp.reason or "",
-            "rho": change.rho,
-            "rho_note": change.reason or "",
+            "rho": disc.rho,
+            "rho_note": disc.reason or "",
+            "rho_blocks": change.rho,
+            "rho_buffer": ring.rho,
             "variance_factor": factors["treated"],
             "etest_p": etest_p,
             "small_counts": min(resp["before"], resp["after"]) < SMALL_COUNT,
@@ -541,6 +553,74 @@ def _review_one(
     s = _series(row["disruption_id"], w, weekly, c_weekly, bc_weekly)
     parts = _area_parts(row["disruption_id"], spec, x, y, blocks, control, buffer_control, given)
     return out, s, parts
+
+
+def _share(counts: dict[str, int] | None) -> float | None:
+    """A control's share of its events in the after window (None when it has none, or all)."""
+    if not counts:
+        return None
+    n = counts["before"] + counts["after"]
+    return counts["after"] / n if n and 0 < counts["after"] < n else None
+
+
+def _placebo_dispersion(
+    r: _Reviewer,
+    w: Windows,
+    blocks: Blocks,
+    near: np.ndarray,
+    x: float,
+    y: float,
+    share: float | None = None,
+    share_buffer: float | None = None,
+) -> tuple[dm.ChangeDispersion, dm.ChangeDispersion]:
+    """Between-window dispersion of placebo response areas and buffers.
+
+    Centres: up to :data:`PLACEBO_AREAS` events of the before window lying in
+    the eligible blocks ``near`` (rows of ``blocks``) and at least twice the
+    outer radius from the place, taken evenly through them in a fixed order
+    (deterministic), so busy places are chosen more often, as disrupted places
+    are. Each centre's disc and ring are counted before and after like the
+    response area and the buffer, and their splits measured against the
+    control's share of events after (``share``; the buffer's control's for
+    the rings), so the dispersion holds how far such places stray from the
+    control they are tested against.
+    """
+    spec = r.spec
+    empty = dm.change_dispersion([], [])
+    if r.tree is None or not len(near):
+        return empty, empty
+    in_near = np.isin(r.block_of, blocks.h3[near])
+    times = r.at.to_numpy(dtype="datetime64[ns]")
+    lo = np.searchsorted(times, w.before_start.to_datetime64().astype("datetime64[ns]"))
+    hi = np.searchsorted(times, w.week_start.to_datetime64().astype("datetime64[ns]"))
+    cand = np.arange(lo, hi)
+    cand = cand[in_near[cand]]
+    far = np.hypot(r.xy[cand, 0] - x, r.xy[cand, 1] - y) >= 2 * spec.outer_m
+    cand = cand[far]
+    if not len(cand):
+        return empty, empty
+    step = max(1, len(cand) // PLACEBO_AREAS)
+    centres = r.xy[cand[::step][:PLACEBO_AREAS]]
+    found = r.tree.query_ball_point(centres, r=spec.outer_m)
+    out = np.zeros((len(centres), 4))
+    for i, hits in enumerate(found):  # a loop over placebo areas, never over events
+        h = np.asarray(hits, dtype=np.int64)
+        d = np.hypot(r.xy[h, 0] - centres[i, 0], r.xy[h, 1] - centres[i, 1])
+        at = r.at.iloc[h]
+        wk = week_index(at, w)
+        before = (wk >= -w.before_weeks) & (wk <= -1)
+        after = (wk >= 1) & (wk <= w.after_weeks)
+        inner = d < spec.response_m
+        out[i] = [
+            (before & inner).sum(),
+            (after & inner).sum(),
+            (before & ~inner).sum(),
+            (after & ~inner).sum(),
+        ]
+    return (
+        dm.change_dispersion(out[:, 0], out[:, 1], share=share),
+        dm.change_dispersion(out[:, 2], out[:, 3], share=share_buffer),
+    )
 
 
 def _holds_first_of_month(week0: pd.Timestamp, weeks: np.ndarray) -> np.ndarray:
@@ -737,6 +817,23 @@ def _pooled(per: pd.DataFrame, spec: ReviewSpec) -> pd.DataFrame:
         h = dm.wdd_harm(
             g["wdd"].to_numpy(float), g["wdd_se"].to_numpy(float), np.ones(len(g)), alpha=spec.alpha
         )
+        local = dm.wdd_harm(
+            g["wdd_local"].to_numpy(float),
+            g["wdd_local_se"].to_numpy(float),
+            np.ones(len(g)),
+            alpha=spec.alpha,
+        )
+        tested = g.loc[g["wdd_displace"].notna()]
+        moved = (
+            dm.wdd_harm(
+                tested["wdd_displace"].to_numpy(float),
+                tested["wdd_displace_se"].to_numpy(float),
+                np.ones(len(tested)),
+                alpha=spec.alpha,
+            )
+            if len(tested)
+            else None
+        )
         rows.append(
             {
                 "disruption_id": "",
@@ -752,15 +849,22 @@ def _pooled(per: pd.DataFrame, spec: ReviewSpec) -> pd.DataFrame:
                 "wdd_p": h.p,
                 "wdd_low": h.low,
                 "wdd_high": h.high,
-                "local_reading": _pooled_reading(h, spec.alpha),
+                "wdd_local": local.est,
+                "wdd_local_se": local.se,
+                "wdd_displace": None if moved is None else moved.est,
+                "wdd_displace_se": None if moved is None else moved.se,
+                "local_reading": _pooled_reading(local, spec.alpha, "fell", "rose"),
+                "buffer_reading": "not tested"
+                if moved is None
+                else _pooled_reading(moved, spec.alpha, "diffusion of benefit", "displacement"),
             }
         )
     return pd.DataFrame(rows)
 
 
-def _pooled_reading(h: dm.HarmResult, alpha: float) -> str:
+def _pooled_reading(h: dm.HarmResult, alpha: float, down: str, up: str) -> str:
     if h.p is None:
         return "no events to compare"
     if h.p < alpha:
-        return "fell" if h.est < 0 else "rose"
+        return down if h.est < 0 else up
     return "no clear change"

@@ -361,35 +361,16 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
             head = f"All {n} reviewed {tactic}s together"
         if not row.get("reviewed"):
             return f"{head}: none could be reviewed."
-        what = {
-            "fell": "events fell relative to the controls",
-            "rose": "events rose relative to the controls",
-        }.get(str(row["local_reading"]), "there was no clear change relative to the controls")
-        return f"{head}: {what} ({_est_text(row, audience, spec.alpha)})."
+        local, buffer = _area_words(row, spec, "their matched controls")
+        return (
+            f"{head}: {local}; {buffer}. Both areas together: {_overall(row, spec.alpha)} "
+            f"({_est_text(row, audience, spec.alpha)})."
+        )
     where = f" at {row['place']}" if row.get("place") else ""
     head = f"{row['disruption_id']}, {tactic} on {_day_text(row['disrupted_at'])}{where}"
     if not row["reviewed"]:
         return f"{head}: not reviewed, because {row['reason']}."
-    r = spec.response_m
-    outer = spec.buffer_m[-1]
-    local = {
-        "fell": f"events within {r:g} m fell relative to the matched control",
-        "rose": f"events within {r:g} m rose relative to the matched control",
-        "no events to compare": f"there were no events within {r:g} m or in the control to compare",
-    }.get(
-        str(row["local_reading"]),
-        f"events within {r:g} m showed no clear change relative to the matched control",
-    )
-    buffer = {
-        "displacement": f"between {r:g} and {outer:g} m they rose: a sign the problem moved "
-        "next door",
-        "diffusion of benefit": f"between {r:g} and {outer:g} m they fell too: the benefit spread",
-        "not tested": f"the ring {r:g}-{outer:g} m could not be tested (no control matched it)",
-        "no events to compare": f"there were no events between {r:g} and {outer:g} m to compare",
-    }.get(
-        str(row["buffer_reading"]),
-        f"between {r:g} and {outer:g} m there was no clear change: no sign the problem moved",
-    )
+    local, buffer = _area_words(row, spec, "the matched control")
     weeks = int(row["after_weeks"])
     overall = _overall(row, spec.alpha)
     text = (
@@ -401,6 +382,31 @@ def _answer(row: pd.Series, audience: Audience, spec: Any) -> str:
             " Too few events for this review to detect a fall: read it as no evidence either way."
         )
     return text
+
+
+def _area_words(row: pd.Series, spec: Any, control: str) -> tuple[str, str]:
+    """The response area's and the buffer's readings in words."""
+    r = spec.response_m
+    outer = spec.buffer_m[-1]
+    local = {
+        "fell": f"events within {r:g} m fell relative to {control}",
+        "rose": f"events within {r:g} m rose relative to {control}",
+        "no events to compare": f"there were no events within {r:g} m or in {control} to compare",
+    }.get(
+        str(row["local_reading"]),
+        f"events within {r:g} m showed no clear change relative to {control}",
+    )
+    buffer = {
+        "displacement": f"between {r:g} and {outer:g} m they rose: a sign the problem moved "
+        "next door",
+        "diffusion of benefit": f"between {r:g} and {outer:g} m they fell too: the benefit spread",
+        "not tested": f"the ring {r:g}-{outer:g} m could not be tested (no control matched it)",
+        "no events to compare": f"there were no events between {r:g} and {outer:g} m to compare",
+    }.get(
+        str(row["buffer_reading"]),
+        f"between {r:g} and {outer:g} m there was no clear change: no sign the problem moved",
+    )
+    return local, buffer
 
 
 def _overall(row: pd.Series, alpha: float) -> str:

@@ -735,3 +735,16 @@ def test_change_dispersion_refuses_bad_counts_and_says_when_it_cannot_estimate()
     assert change_dispersion([0, 0], [0, 0]).reason is not None
     none = change_dispersion([1, 0], [0, 1])
     assert none.rho == 0.0 and none.reason is not None
+
+
+def test_change_dispersion_against_a_given_share() -> None:
+    # Blocks that all rose by half against a control that stayed level: measured against
+    # their own pooled share they vary as binomial; against the control's share 0.5 they do not.
+    before = np.full(50, 20)
+    after = np.full(50, 30)
+    assert change_dispersion(before, after).rho == 0.0
+    r = change_dispersion(before, after, share=0.5)
+    # By hand: each (a - n p)^2 = (30 - 25)^2 = 25, n p q = 12.5, n (n - 1) p q = 612.5.
+    assert r.rho == pytest.approx((25 - 12.5) / 612.5)
+    with pytest.raises(ValidationError, match="share"):
+        change_dispersion(before, after, share=1.0)

@@ -718,6 +718,16 @@ def test_pooled_tactic_rows_are_the_harm_sum_of_their_disruptions(
     assert patrol["wdd_se"] == pytest.approx(math.hypot(one["wdd_se"], north["wdd_se"]))
     h = dm.wdd_harm([one["wdd"], north["wdd"]], [one["wdd_se"], north["wdd_se"]], [1, 1])
     assert (patrol["wdd_low"], patrol["wdd_high"]) == pytest.approx((h.low, h.high))
+    # The local and buffer parts are pooled too, and read as the rows' parts are.
+    assert patrol["wdd_local"] == pytest.approx(one["wdd_local"] + north["wdd_local"])
+    assert patrol["wdd_local_se"] == pytest.approx(
+        math.hypot(one["wdd_local_se"], north["wdd_local_se"])
+    )
+    local = dm.wdd_harm(
+        [one["wdd_local"], north["wdd_local"]], [one["wdd_local_se"], north["wdd_local_se"]], [1, 1]
+    )
+    want = "no clear change" if local.p >= 0.1 else ("fell" if local.est < 0 else "rose")
+    assert patrol["local_reading"] == want
     assert patrol["response_before"] == one["response_before"] + north["response_before"]
     south = row_of(res, "D-0004")
     cawn = pooled.loc["cawn"]
@@ -968,8 +978,10 @@ def test_between_window_dispersion_comes_from_the_nearest_blocks_and_scales_the_
     q = p * (1 - p)
     hand = max(0.0, float(((a - n * p) ** 2 - n * q).sum() / (n * (n - 1) * q).sum()))
     assert hand > 0.5  # all-or-nothing splits of four events
-    assert r["rho"] == pytest.approx(hand)
+    assert r["rho_blocks"] == pytest.approx(hand)
+    # The response area's factor comes from placebo areas of its own shape (their
+    # dispersion is ``rho``), growing with its count.
     total = r["response_before"] + r["response_after"]
-    assert r["variance_factor"] == pytest.approx(max(r["phi"], 1 + (total - 1) * hand))
+    assert r["variance_factor"] == pytest.approx(max(r["phi"], 1 + (total - 1) * r["rho"]))
     # The treated area's variance carries its factor: the local SE is at least that part.
     assert r["wdd_local_se"] >= math.sqrt(r["variance_factor"] * total) - 1e-9
