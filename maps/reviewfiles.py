@@ -19,7 +19,7 @@ import shapely
 from geo.export import neutralise_formulas
 from maps.disclosure.review import ReviewShown
 from maps.files import atomic_write_text, staged
-from maps.reviewpack import review_html, review_pdf
+from maps.reviewpack import SHARED_DPI, ImageCache, review_html, review_pdf
 
 OUTCOMES = {
     "both": "missing-from-home episodes: where children were last seen and found",
@@ -77,9 +77,13 @@ def write_review(
     with staged(out_dir, REVIEW_FILES) as tmp:
         (tmp / "review.csv").write_text(review_csv_text(shown), encoding="utf-8")
         (tmp / "review.geojson").write_text(review_geojson_text(shown), encoding="utf-8")
-        review_pdf(shown, tmp / "review.pdf", marking=marking, facts=facts)
+        images: ImageCache = {}  # each map and chart drawn once, for both
+        review_pdf(
+            shown, tmp / "review.pdf", marking=marking, facts=facts, images=images, dpi=SHARED_DPI
+        )
         (tmp / "review.html").write_text(
-            review_html(shown, marking=marking, facts=facts), encoding="utf-8"
+            review_html(shown, marking=marking, facts=facts, images=images, dpi=SHARED_DPI),
+            encoding="utf-8",
         )
         atomic_write_text(
             tmp / "run.json", json.dumps(run, indent=2, sort_keys=True, default=str) + "\n"

@@ -102,6 +102,24 @@ PDF_DPI = 200
 """Resolution of the map and charts printed in the PDF (dots per inch)."""
 HTML_DPI = 110
 """Resolution of the map and charts embedded in the HTML page."""
+SHARED_DPI = 150
+"""Resolution of the images when the PDF and the HTML page share them (one drawing each)."""
+
+ImageCache = dict[tuple[str, str], bytes | None]
+"""Drawn images by (kind, disruption id): the PDF and the HTML page of one review
+share them, so each map and chart is drawn once."""
+
+
+def _image(
+    cache: ImageCache | None, kind: str, shown: ReviewShown, did: str, dpi: int
+) -> bytes | None:
+    draw = {"map": review_map_png, "series": review_series_png, "cumulative": review_cumulative_png}
+    if cache is None:
+        return draw[kind](shown, did, dpi=dpi)
+    if (kind, did) not in cache:
+        cache[(kind, did)] = draw[kind](shown, did, dpi=dpi)
+    return cache[(kind, did)]
+
 
 MAP_SIZE_MM = (176.0, 90.0)
 """Printed width and height of each disruption's map."""
@@ -1072,8 +1090,13 @@ def review_pdf(
     marking: str,
     title: str = DEFAULT_TITLE,
     facts: Mapping[str, Any] = NO_FACTS,
+    images: ImageCache | None = None,
+    dpi: int = PDF_DPI,
 ) -> None:
     """Write the partnership review pack as an A4 PDF at ``path`` (whole or not at all).
+
+    ``images`` (with ``dpi``) shares the drawn maps and charts with
+    :func:`review_html`, so a review folder draws each once.
 
     Parameters
     ----------
@@ -1122,7 +1145,7 @@ def review_pdf(
         answer = _answer_of(shown, did)
         if answer:
             story += [para(answer, styles["body"]), Spacer(1, 4 * mm)]
-        png = review_map_png(shown, did, dpi=PDF_DPI)
+        png = _image(images, "map", shown, did, dpi)
         if png is not None:
             story.append(
                 _plot_block(MAP_HEADING, escape(_map_caption(shown)), png, MAP_SIZE_MM[0], styles)
@@ -1131,12 +1154,12 @@ def review_pdf(
             _plot_block(
                 SERIES_HEADING,
                 escape(_series_caption(shown, did)),
-                review_series_png(shown, did, dpi=PDF_DPI),
+                _image(images, "series", shown, did, dpi) or b"",
                 CHART_WIDTH_MM,
                 styles,
             )
         )
-        cumulative = review_cumulative_png(shown, did, dpi=PDF_DPI)
+        cumulative = _image(images, "cumulative", shown, did, dpi)
         if cumulative is not None:
             story.append(
                 _plot_block(
@@ -1193,6 +1216,8 @@ def review_html(
     marking: str,
     title: str = DEFAULT_TITLE,
     facts: Mapping[str, Any] = NO_FACTS,
+    images: ImageCache | None = None,
+    dpi: int = HTML_DPI,
 ) -> str:
     """The partnership review as one offline HTML page (the PDF's content; see the module doc).
 
@@ -1205,15 +1230,15 @@ def review_html(
     partner = shown.audience.partner
     sections = []
     for did in reviewed_ids(shown):
-        cumulative = review_cumulative_png(shown, did, dpi=HTML_DPI)
+        cumulative = _image(images, "cumulative", shown, did, dpi)
         sections.append(
             {
                 "id": did,
                 "title": section_title(shown, did),
                 "answer": _answer_of(shown, did),
-                "map": _data_uri(review_map_png(shown, did, dpi=HTML_DPI)),
+                "map": _data_uri(_image(images, "map", shown, did, dpi)),
                 "map_caption": _map_caption(shown),
-                "series": _data_uri(review_series_png(shown, did, dpi=HTML_DPI)),
+                "series": _data_uri(_image(images, "series", shown, did, dpi)),
                 "series_caption": _series_caption(shown, did),
                 "cumulative": _data_uri(cumulative),
             }

@@ -54,7 +54,6 @@ from models.review_areas import (
     eligible_blocks,
     match_control,
     overlaps,
-    week_index,
     windows_for,
 )
 
@@ -167,7 +166,15 @@ class _Reviewer:
         radius = _circumradius(blocks_cells)
         self.block_of = block_of
         self.blocks: Blocks = build_blocks(blocks_cells, block_of, ev["at"], radius)
+        # Each event's week (UK local days) counted from the blocks' first Monday: one
+        # subtraction gives its week relative to any disruption (:func:`week_index`).
+        local = ev["at"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None).dt.normalize()
+        self.gweek = ((local - self.blocks.week0).dt.days.to_numpy() // 7).astype(np.int64)
         self.context = context
+
+    def weeks(self, idx: np.ndarray, w: Windows) -> np.ndarray:
+        """The weeks of events ``idx`` relative to the disruption's week (as :func:`week_index`)."""
+        return self.gweek[idx] - self.blocks.global_week(w.week_start)
 
     def near(self, x: float, y: float, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
         """Indices of events within the outer buffer inside the windows, and their distances."""
@@ -345,7 +352,7 @@ def _review_one(
     spec = r.spec
     x, y = row["x"], row["y"]
     idx, dist = r.near(x, y, w)
-    wk = week_index(r.at.iloc[idx], w)
+    wk = r.weeks(idx, w)
     split: dict[str, dict[str, int]] = {}
     weekly: dict[str, np.ndarray] = {}
     inner = spec.response_m
@@ -606,8 +613,7 @@ def _placebo_dispersion(
     for i, hits in enumerate(found):  # a loop over placebo areas, never over events
         h = np.asarray(hits, dtype=np.int64)
         d = np.hypot(r.xy[h, 0] - centres[i, 0], r.xy[h, 1] - centres[i, 1])
-        at = r.at.iloc[h]
-        wk = week_index(at, w)
+        wk = r.weeks(h, w)
         before = (wk >= -w.before_weeks) & (wk <= -1)
         after = (wk >= 1) & (wk <= w.after_weeks)
         inner = d < spec.response_m
@@ -672,7 +678,7 @@ def _given_control(
         return ctl, empty, np.zeros(0, np.int64)
     idx = r.in_windows(w)
     inside = shapely.contains_xy(given.polygon, r.xy[idx, 0], r.xy[idx, 1])
-    wk = week_index(r.at.iloc[idx[inside]], w)
+    wk = r.weeks(idx[inside], w)
     sp = _split(wk, w.before_weeks, w.after_weeks)
     weeks = np.arange(-w.before_weeks, w.after_weeks + 1)
     counts = np.array([(wk == k).sum() for k in weeks], dtype=np.int64)
