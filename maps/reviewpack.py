@@ -86,7 +86,15 @@ from maps.pdf import (
 )
 from maps.plots import _png
 from maps.reports import _plot_block, marking_text
-from maps.staticmap import _extent, _grid, _north_arrow, _plot_outline, _scale_bar, mpl_text
+from maps.staticmap import (
+    _extent,
+    _grid,
+    _north_arrow,
+    _plot_outline,
+    _scale_bar,
+    grid_note,
+    mpl_text,
+)
 from maps.style import CONTEXT_COLOUR, MAP_BACKGROUND, OTHER_TARGET_FILL, TARGET_FILL
 from models.review import ALL_TACTICS
 
@@ -965,17 +973,7 @@ def review_map_png(shown: ReviewShown, disruption_id: str, *, dpi: int = HTML_DP
         fancybox=False,
     )
     legend.set_zorder(30)
-    ax.text(
-        x1 - (x1 - x0) * 0.01,
-        y1 - (y1 - y0) * 0.01,
-        f"Grid: OS {square}, {'1 km' if step >= 1000 else f'{step:.0f} m'} squares",
-        ha="right",
-        va="top",
-        fontsize=6,
-        color="#333333",
-        zorder=25,
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
-    )
+    grid_note(ax, extent, square, step)
     return _png(fig, dpi)
 
 

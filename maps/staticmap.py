@@ -163,6 +163,24 @@ def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> tuple[str, flo
     return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0], step
 
 
+def grid_note(
+    ax: Axes, extent: tuple[float, float, float, float], square: str, step: float
+) -> None:
+    """The grid's note in the map's top right corner: ``Grid: OS SD, 1 km squares``."""
+    x0, y0, x1, y1 = extent
+    ax.text(
+        x1 - (x1 - x0) * 0.01,
+        y1 - (y1 - y0) * 0.01,
+        f"Grid: OS {square}, {'1 km' if step >= 1000 else f'{step:.0f} m'} squares",
+        ha="right",
+        va="top",
+        fontsize=6,
+        color="#333333",
+        zorder=25,
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
+    )
+
+
 def _backing(ax: Axes, x: float, y: float, width: float, height: float) -> None:
     """The white box behind a piece of map furniture (scale bar, north arrow)."""
     ax.add_patch(
@@ -486,17 +504,7 @@ def render_static_map(
         fancybox=False,
     )
     legend.set_zorder(30)
-    ax.text(
-        x1 - (x1 - x0) * 0.01,
-        y1 - (y1 - y0) * 0.01,
-        f"Grid: OS {square}, {'1 km' if step >= 1000 else f'{step:.0f} m'} squares",
-        ha="right",
-        va="top",
-        fontsize=6,
-        color="#333333",
-        zorder=25,
-        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1.5},
-    )
+    grid_note(ax, extent, square, step)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=spec.dpi, facecolor="white")
     return buf.getvalue()
