@@ -31,6 +31,7 @@ from geo.crs import BNG, bng_to_latlng
 from geo.errors import ValidationError
 from maps.disclosure import Audience
 from maps.disclosure.review import ReviewShown, review_view
+from maps.reviewcharts import series_bars
 from maps.reviewpack import (
     CUMULATIVE_HEADING,
     QUESTION,
@@ -38,7 +39,6 @@ from maps.reviewpack import (
     review_pdf,
     review_tables,
     reviewed_ids,
-    series_bars,
 )
 from models.review import AREA_COLUMNS, ReviewResult
 from models.review_areas import ReviewSpec
