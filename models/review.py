@@ -158,6 +158,7 @@ class _Reviewer:
         self.xy = np.column_stack([ev["x"].to_numpy(float), ev["y"].to_numpy(float)])
         self.tree = cKDTree(self.xy) if len(ev) else None
         self.at = ev["at"]
+        self.times = ev["at"].to_numpy(dtype="datetime64[ns]")
         block_of = (
             cells_to_parent(ev["h3"].to_numpy(np.int64), spec.block_res)
             if len(ev)
@@ -190,7 +191,7 @@ class _Reviewer:
         return idx, d
 
     def in_windows(self, windows: Windows) -> np.ndarray:
-        times = self.at.to_numpy(dtype="datetime64[ns]")
+        times = self.times
         lo = np.searchsorted(times, windows.before_start.to_datetime64().astype("datetime64[ns]"))
         hi = np.searchsorted(times, windows.after_end.to_datetime64().astype("datetime64[ns]"))
         return np.arange(lo, hi)
@@ -596,12 +597,10 @@ def _placebo_dispersion(
     empty = dm.change_dispersion([], [])
     if r.tree is None or not len(near):
         return empty, empty
-    in_near = np.isin(r.block_of, blocks.h3[near])
-    times = r.at.to_numpy(dtype="datetime64[ns]")
-    lo = np.searchsorted(times, w.before_start.to_datetime64().astype("datetime64[ns]"))
-    hi = np.searchsorted(times, w.week_start.to_datetime64().astype("datetime64[ns]"))
-    cand = np.arange(lo, hi)
-    cand = cand[in_near[cand]]
+    lo = np.searchsorted(r.times, w.before_start.to_datetime64().astype("datetime64[ns]"))
+    hi = np.searchsorted(r.times, w.week_start.to_datetime64().astype("datetime64[ns]"))
+    cand = np.arange(lo, hi)  # the before window's events only (events are sorted by time)
+    cand = cand[np.isin(r.block_of[lo:hi], blocks.h3[near])]
     far = np.hypot(r.xy[cand, 0] - x, r.xy[cand, 1] - y) >= 2 * spec.outer_m
     cand = cand[far]
     if not len(cand):
@@ -609,20 +608,20 @@ def _placebo_dispersion(
     step = max(1, len(cand) // PLACEBO_AREAS)
     centres = r.xy[cand[::step][:PLACEBO_AREAS]]
     found = r.tree.query_ball_point(centres, r=spec.outer_m)
-    out = np.zeros((len(centres), 4))
-    for i, hits in enumerate(found):  # a loop over placebo areas, never over events
-        h = np.asarray(hits, dtype=np.int64)
-        d = np.hypot(r.xy[h, 0] - centres[i, 0], r.xy[h, 1] - centres[i, 1])
-        wk = r.weeks(h, w)
-        before = (wk >= -w.before_weeks) & (wk <= -1)
-        after = (wk >= 1) & (wk <= w.after_weeks)
-        inner = d < spec.response_m
-        out[i] = [
-            (before & inner).sum(),
-            (after & inner).sum(),
-            (before & ~inner).sum(),
-            (after & ~inner).sum(),
+    sizes = np.fromiter((len(h) for h in found), dtype=np.int64, count=len(found))
+    h = np.concatenate([np.asarray(f, dtype=np.int64) for f in found]) if sizes.sum() else sizes[:0]
+    owner = np.repeat(np.arange(len(centres)), sizes)  # which placebo area each hit belongs to
+    d = np.hypot(r.xy[h, 0] - centres[owner, 0], r.xy[h, 1] - centres[owner, 1])
+    wk = r.gweek[h] - r.blocks.global_week(w.week_start)
+    before = (wk >= -w.before_weeks) & (wk <= -1)
+    after = (wk >= 1) & (wk <= w.after_weeks)
+    inner = d < spec.response_m
+    out = np.column_stack(
+        [
+            np.bincount(owner, weights=m, minlength=len(centres))
+            for m in (before & inner, after & inner, before & ~inner, after & ~inner)
         ]
+    )
     return (
         dm.change_dispersion(out[:, 0], out[:, 1], share=share),
         dm.change_dispersion(out[:, 2], out[:, 3], share=share_buffer),
