@@ -3,8 +3,9 @@
 Usage (from the repository root; ``make bench`` runs it with the defaults)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar]
-                                  [--gistar-cells 100000] [--out bench/out/results.json]
+                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review]
+                                  [--gistar-cells 100000] [--disruptions 1000]
+                                  [--review-e2e 10] [--out bench/out/results.json]
 
 ``--rows`` is the rows of the ingest, the points of the H3 benchmarks, the
 larger of the two sizes of the KDE and DBSCAN benchmarks (the smaller is a
@@ -12,7 +13,10 @@ tenth of it) and the episodes in the weekly pack's stores. The backtest
 throughput benchmark (``engage tune``, local against Dask) works on the real
 police.uk data and ignores it; the Gi* benchmark takes its cells from
 ``--gistar-cells``. Neither uses the database: with ``--only backtest`` or
-``--only gistar`` PostgreSQL is not needed.
+``--only gistar`` PostgreSQL is not needed. The review benchmark's stores
+hold ``--rows`` episodes and ``--disruptions`` disruptions (all reviewed);
+its end-to-end case (every file written) reviews the first ``--review-e2e``
+of them.
 
 Prints a markdown table to stdout (progress goes to stderr) and writes the
 full results, with the machine's facts, to ``bench/out/results.json``.
@@ -44,7 +48,7 @@ from harness import (  # noqa: E402
     with_database,
 )
 
-BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly", "backtest", "gistar")
+BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly", "backtest", "gistar", "review")
 NO_DATABASE = ("backtest", "gistar")
 """Benchmarks that never talk to PostgreSQL (run alone, they do not need it)."""
 
@@ -71,12 +75,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--gistar-cells", type=int, default=100_000, help="H3 cells of the Gi* benchmark"
     )
+    parser.add_argument(
+        "--disruptions", type=int, default=1000, help="disruptions of the review benchmark"
+    )
+    parser.add_argument(
+        "--review-e2e",
+        type=int,
+        default=10,
+        help="disruptions of the review's end-to-end case (files written)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1 or args.chunksize < 1:
         parser.error("--rows, --repeat and --chunksize must be at least 1")
     if args.gistar_cells < 10:
         parser.error("--gistar-cells must be at least 10")
+    if args.disruptions < 1 or args.review_e2e < 1:
+        parser.error("--disruptions and --review-e2e must be at least 1")
     return args
 
 
@@ -120,10 +135,18 @@ def main(argv: list[str] | None = None) -> int:
         import gistar_esda
 
         benchmarks += gistar_esda.run(args.gistar_cells, args.repeat)
+    if args.only in (None, "review"):
+        import review
+
+        benchmarks += review.run(
+            args.rows, args.pg_url, args.repeat, args.disruptions, args.review_e2e
+        )
     results = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
         "gistar_cells": args.gistar_cells,
+        "disruptions": args.disruptions,
+        "review_e2e": args.review_e2e,
         "repeat": args.repeat,
         "statistic": "median of the timed runs (best also recorded); one warm-up run first",
         "ratio": "ours rows/s / peer rows/s (above 1: ours is faster)",
@@ -134,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    size = {"backtest": "", "gistar": f"{args.gistar_cells:,} cells, "}.get(
-        args.only or "", f"{args.rows:,} rows, "
-    )
+    size = {
+        "backtest": "",
+        "gistar": f"{args.gistar_cells:,} cells, ",
+        "review": f"{args.rows:,} episodes, {args.disruptions:,} disruptions, ",
+    }.get(args.only or "", f"{args.rows:,} rows, ")
     print(
         f"Engage Hotspots benchmarks, {facts['date']}: {size}"
         f"median of {args.repeat} runs; {facts['cpu_model']}, {facts['logical_cores']} cores\n"
