@@ -163,12 +163,13 @@ def review_disruptions(
             raise ValidationError(msg)
         lo = pd.Timestamp(picked["disrupted_at"].min()) - pd.Timedelta(weeks=spec.before_weeks + 2)
         hi = pd.Timestamp(picked["disrupted_at"].max()) + pd.Timedelta(weeks=spec.after_weeks + 2)
-        parts = [
-            load_events(
-                store, Window(lo.to_pydatetime(), hi.to_pydatetime()), layer=one, category=category
-            )
-            for one in layers
-        ]
+        # One read of each table for every layer of the outcome.
+        events = load_events(
+            store,
+            Window(lo.to_pydatetime(), hi.to_pydatetime()),
+            layer=tuple(layers),
+            category=category,
+        )
         month_stamped = False
         if table is schemas.INCIDENTS:
             prec = store.read(
@@ -179,7 +180,7 @@ def review_disruptions(
             month_stamped = bool((prec["time_precision"] == "month").any())
         venues = store.read(schemas.VENUES)
     # Homes and care homes are where children live, never an outcome of a place's disruption.
-    events = drop_private(pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True))
+    events = drop_private(events)
     blocks = grid_for(settings.area().outline(), spec.block_res)
     result = review(
         events,

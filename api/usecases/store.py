@@ -51,16 +51,18 @@ def load_events(
     store: Store,
     window: Window,
     *,
-    layer: str = "all",
+    layer: str | tuple[str, ...] = "all",
     category: str | None = None,
     venues: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The located events of a window (:func:`models.events.events_from_tables`).
 
     ``venues``: the venues table when the caller has read it already (else
-    read here when the layer needs it).
+    read here when the layer needs it). ``layer`` may be several layers
+    (``("last_seen", "found")``): each table is read once for all of them.
     """
-    needed = tables_for(layer)
+    layers = (layer,) if isinstance(layer, str) else tuple(layer)
+    needed = set().union(*(tables_for(one) for one in layers))
     tables: dict[str, Any] = {}
     if "episodes" in needed:
         # Episodes are stored by last-seen time; a child found in the window
@@ -76,7 +78,8 @@ def load_events(
         None if window.start is None else pd.Timestamp(window.start),
         None if window.end is None else pd.Timestamp(window.end),
     )
-    return events_from_tables(span, layer=layer, category=category, **tables)
+    parts = [events_from_tables(span, layer=one, category=category, **tables) for one in layers]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def analysis_area(
