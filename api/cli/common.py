@@ -50,8 +50,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def command(name: str | None = None, *, failure: str = "") -> Callable[[F], F]:
-    """Register a command; its domain errors exit through :data:`EXIT_CODES`.
+def command(
+    name: str | None = None, *, failure: str = "", group: typer.Typer | None = None
+) -> Callable[[F], F]:
+    """Register a command (on ``group``, default the app); its domain errors exit
+    through :data:`EXIT_CODES`.
 
     ``failure`` prefixes the reason (``"nothing stored"`` for ingest).
     """
@@ -65,7 +68,7 @@ def command(name: str | None = None, *, failure: str = "") -> Callable[[F], F]:
                 code = next(c for kind, c in EXIT_CODES if isinstance(exc, kind))
                 fail(f"{failure}: {exc}" if failure else str(exc), code)
 
-        app.command(name)(run)
+        (group or app).command(name)(run)
         return fn
 
     return wrap
