@@ -8,12 +8,13 @@ filter, never as code. :mod:`maps.webmap` assembles them into the map.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, ClassVar
 
 import folium
 from branca.element import MacroElement
 from folium.map import Layer
 from folium.template import Template
+from markupsafe import Markup
 
 from maps.audience import text_or_dash
 from maps.style import (
@@ -97,6 +98,56 @@ class GeoJsonLayer(Layer):
         self.data = {"type": "FeatureCollection", "features": features}
         self.labels = labels or []
         self.interactive = interactive
+
+
+class BaseLayerGeoJson(Layer):
+    """A base layer (roads, buildings, landmarks) drawn in its own pane under the cells.
+
+    ``geojson`` is FeatureCollection text made safe for a script block
+    (:mod:`maps.baselayer`); each feature has an escaped ``tip`` and a
+    ``major`` flag (roads). Landmarks are small circle markers.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.featureGroup();
+        (function (map, group) {
+            var pane = {{ this.pane|tojson }}, kind = {{ this.kind|tojson }};
+            if (!map.getPane(pane)) {
+                map.createPane(pane);
+                map.getPane(pane).style.zIndex = {{ this.z_index|tojson }};
+            }
+            var styles = {{ this.styles|tojson }};
+            L.geoJSON({{ this.geojson }}, {
+                pane: pane,
+                style: function (f) { return f.properties.major ? styles.major : styles.plain; },
+                pointToLayer: function (f, latlng) {
+                    return L.circleMarker(latlng, Object.assign({pane: pane}, styles.point));
+                },
+                onEachFeature: function (f, layer) {
+                    layer.bindTooltip(f.properties.tip,
+                        {sticky: kind !== "landmarks", className: "engage-tip"});
+                }
+            }).addTo(group);
+        })({{ this._parent.get_name() }}, {{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    Z_INDEX: ClassVar[dict[str, int]] = {"buildings": 340, "roads": 350, "landmarks": 360}
+    """Panes of the base layers: under Leaflet's overlay pane (400), where the cells are."""
+
+    def __init__(
+        self, name: str, kind: str, geojson: str, styles: dict[str, dict[str, Any]]
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "EngageBaseLayer"
+        self.kind = kind
+        self.pane = f"engage-{kind}"
+        self.z_index = self.Z_INDEX[kind]
+        self.geojson = Markup(geojson)
+        self.styles = styles
 
 
 class ItemsLayer(Layer):

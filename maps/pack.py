@@ -292,7 +292,7 @@ def _key_table(
 def _map_page(
     title: str,
     page_targets: pd.DataFrame,
-    render: Callable[[StaticMapSpec], bytes],
+    render: Render,
     info: OutputMeta,
     styles: dict[str, ParagraphStyle],
 ) -> list[Flowable]:
@@ -306,17 +306,32 @@ def _map_page(
     return _map_with_key(head, _key_table(page_targets, info, styles), render)
 
 
-def _map_with_key(
-    head: list[Flowable], key: Table | None, render: Callable[[StaticMapSpec], bytes]
-) -> list[Flowable]:
-    """A map page: ``head``, the static map sized to leave room for the key, and the key."""
+Render: TypeAlias = Callable[[StaticMapSpec, list[str]], bytes]
+"""Draws a page's map at a size; appends the road names it printed to the list."""
+
+STREETS_MM = 5.0
+"""Room kept under a map for its line of road names."""
+
+
+def _map_with_key(head: list[Flowable], key: Table | None, render: Render) -> list[Flowable]:
+    """A map page: ``head``, the static map sized to leave room for the key, the road names
+    printed on the map (as text, so the PDF can be searched for a street), and the key."""
     used = sum(f.wrap(FRAME_W, FRAME_H)[1] + f.getSpaceBefore() + f.getSpaceAfter() for f in head)
     key_h = key.wrap(FRAME_W, FRAME_H)[1] + 2 * mm if key is not None else 0.0
     # Between 120 and 200 mm tall; a very long key flows on to the next page.
-    height_mm = min(MAP_MAX_MM, max(MAP_MIN_MM, (FRAME_H - used - key_h) / mm - 2))
+    height_mm = min(MAP_MAX_MM, max(MAP_MIN_MM, (FRAME_H - used - key_h) / mm - 2 - STREETS_MM))
     spec = StaticMapSpec(width_mm=FRAME_W / mm, height_mm=height_mm)
-    png = render(spec)
+    named: list[str] = []
+    png = render(spec, named)
     story = [*head, Image(io.BytesIO(png), width=spec.width_mm * mm, height=spec.height_mm * mm)]
+    if named:
+        styles = paragraph_styles()
+        story.append(
+            Paragraph(
+                f"<b>Roads named on the map:</b> {escape(', '.join(sorted(set(named))))}",
+                styles["small"],
+            )
+        )
     if key is not None:
         story += [Spacer(1, 2 * mm), key]
     story.append(PageBreak())
@@ -361,6 +376,7 @@ def _significance_pages(
     hulls: gpd.GeoDataFrame | None,
     info: OutputMeta,
     styles: dict[str, ParagraphStyle],
+    base: gpd.GeoDataFrame | None = None,
 ) -> list[Flowable]:
     """The Gi* page and the trend page (each only when its columns are present)."""
     story: list[Flowable] = []
@@ -430,9 +446,17 @@ def _significance_pages(
             legend_all=legend_all,
         )
 
-        def render(spec: StaticMapSpec, layer: ClassLayer = layer) -> bytes:
+        def render(spec: StaticMapSpec, named: list[str], layer: ClassLayer = layer) -> bytes:
             return render_static_map(
-                hotspots, targets, focus=area, area=area, hulls=hulls, spec=spec, class_layer=layer
+                hotspots,
+                targets,
+                focus=area,
+                area=area,
+                hulls=hulls,
+                spec=spec,
+                class_layer=layer,
+                base=base,
+                named=named,
             )
 
         head: list[Flowable] = [
@@ -520,6 +544,7 @@ def build_pack(
     significance: pd.DataFrame | None = None,
     significance_meta: Mapping[str, Any] | None = None,
     disruptions: DisruptionLayer | None = None,
+    base: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write the A4 PDF pack; returns its path.
 
@@ -557,6 +582,11 @@ def build_pack(
         the map pages, described on the cover with how many had no place.
         Each target's ``disruption`` (and, for analysts, ``displacement``)
         prints under its reason in the table.
+    base
+        Optional base layers (a view of
+        :func:`maps.disclosure.base_layers_view`): drawn under the cells of
+        every map, with a few road names on the map and, as text under it,
+        the list of the roads named.
 
     Raises
     ------
@@ -570,6 +600,7 @@ def build_pack(
     require_view(hotspots, "hotspots", info)
     require_view(targets, "targets", info)
     require_view(hulls, "hulls", info)
+    require_view(base, "base", info)
     if disruptions is not None:
         disruptions = disruptions.checked(info)
         disruption_notes = [about_text(disruptions, info)]
@@ -609,7 +640,10 @@ def build_pack(
             title = f"Map {i + 1} of {len(pages)}: {page['name'].iloc[0]} ({code})"
 
         def render(
-            spec: StaticMapSpec, page: gpd.GeoDataFrame = page, ranks: list[int] = ranks
+            spec: StaticMapSpec,
+            named: list[str],
+            page: gpd.GeoDataFrame = page,
+            ranks: list[int] = ranks,
         ) -> bytes:
             return render_static_map(
                 hotspots,
@@ -620,12 +654,22 @@ def build_pack(
                 highlight=ranks if wards is not None else None,
                 spec=spec,
                 disruptions=disruptions.frame if disruptions is not None else None,
+                base=base,
+                named=named,
             )
 
         story += _map_page(title, page_targets, render, info, styles)
     if shown_sig is not None:
         story += _significance_pages(
-            shown_sig, notes, hotspots, targets, area=area, hulls=hulls, info=info, styles=styles
+            shown_sig,
+            notes,
+            hotspots,
+            targets,
+            area=area,
+            hulls=hulls,
+            info=info,
+            styles=styles,
+            base=base,
         )
     story.append(
         KeepTogether(

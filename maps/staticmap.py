@@ -22,15 +22,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyArrow, Patch, Rectangle
+from matplotlib.patches import Patch
 from matplotlib.patheffects import withStroke
 from shapely.geometry.base import BaseGeometry
 
 from geo.boundaries import districts, wards
 from geo.crs import BNG, bng_to_grid_reference, latlng_to_bng
 from geo.errors import ValidationError
+from maps.baselayer import draw_base_layers
 from maps.cells import cells_as_int, cells_to_polygons
 from maps.disruptions import draw_disruptions, draw_target_badges, noted
+from maps.furniture import _north_arrow, _scale_bar
 from maps.style import (
     AREA_COLOUR,
     CONTEXT_COLOUR,
@@ -46,7 +48,6 @@ from maps.style import (
 )
 
 MM_PER_INCH = 25.4
-_NICE_LENGTHS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000)
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,6 @@ class ClassLayer:
 def mpl_text(text: str) -> str:
     """Text from data made literal for matplotlib (``$`` would start mathtext)."""
     return text.replace("\\", "\\\\").replace("$", r"\$")
-
-
-def nice_scale_length(width_m: float) -> int:
-    """A round scale-bar length in metres, about a quarter of the map width."""
-    goal = width_m / 4.0
-    fitting = [v for v in _NICE_LENGTHS_M if v <= goal]
-    return fitting[-1] if fitting else _NICE_LENGTHS_M[0]
 
 
 def _to_bng(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -181,78 +175,6 @@ def grid_note(
     )
 
 
-def _backing(ax: Axes, x: float, y: float, width: float, height: float) -> None:
-    """The white box behind a piece of map furniture (scale bar, north arrow)."""
-    ax.add_patch(
-        Rectangle(
-            (x, y),
-            width,
-            height,
-            facecolor="white",
-            edgecolor="#666666",
-            linewidth=0.5,
-            alpha=0.9,
-            zorder=20,
-        )
-    )
-
-
-def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
-    x0, y0, x1, y1 = extent
-    length = nice_scale_length(x1 - x0)
-    h = (y1 - y0) * 0.012
-    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.045
-    _backing(ax, bx - (x1 - x0) * 0.015, by - h * 1.6, length + (x1 - x0) * 0.05, h * 5.2)
-    half = length / 2
-    for i, colour in enumerate(("black", "white", "black", "white")):
-        ax.add_patch(
-            Rectangle(
-                (bx + i * half / 2, by),
-                half / 2,
-                h,
-                facecolor=colour,
-                edgecolor="black",
-                linewidth=0.6,
-                zorder=21,
-            )
-        )
-    for frac, text in ((0.0, "0"), (0.5, f"{half:g}"), (1.0, f"{length:g} m")):
-        ax.text(
-            bx + frac * length,
-            by + h * 1.5,
-            text,
-            ha="center",
-            va="bottom",
-            fontsize=6.5,
-            zorder=22,
-        )
-
-
-def _north_arrow(ax: Axes, extent: tuple[float, float, float, float]) -> None:
-    x0, y0, x1, y1 = extent
-    size = (y1 - y0) * 0.06
-    ax_, ay = x0 + (x1 - x0) * 0.06, y1 - (y1 - y0) * 0.17
-    _backing(ax, ax_ - size * 0.55, ay - size * 0.25, size * 1.1, size * 1.95)
-    ax.add_patch(
-        FancyArrow(
-            ax_,
-            ay,
-            0,
-            size,
-            width=size * 0.12,
-            head_width=size * 0.45,
-            head_length=size * 0.4,
-            length_includes_head=True,
-            color="black",
-            zorder=21,
-        )
-    )
-    ax.text(
-        ax_, ay + size * 1.05, "N", ha="center", va="bottom", fontsize=9, weight="bold", zorder=22
-    )
-    ax.text(ax_, ay - size * 0.08, "grid", ha="center", va="top", fontsize=5, zorder=22)
-
-
 def _cell_verts(cells: np.ndarray) -> list[np.ndarray]:
     """Each cell's hexagon as an array of BNG (easting, northing) vertices."""
     verts = []
@@ -325,6 +247,8 @@ def render_static_map(
     spec: StaticMapSpec | None = None,
     class_layer: ClassLayer | None = None,
     disruptions: pd.DataFrame | None = None,
+    base: gpd.GeoDataFrame | None = None,
+    named: list[str] | None = None,
 ) -> bytes:
     """One printed map as PNG bytes.
 
@@ -352,6 +276,12 @@ def render_static_map(
         A disruptions view (``lat``, ``lng``, ``h3``) drawn as magenta
         diamonds under the targets (:func:`maps.disruptions.draw_disruptions`);
         a target whose ``disruption`` notes one gets a diamond badge.
+    base
+        Base layers (a view of :func:`maps.disclosure.base_layers_view`):
+        roads, buildings and landmarks of the page drawn under the cells,
+        with the names of a few of the longest roads (:mod:`maps.baselayer`).
+    named
+        When given, the road names printed on the map are appended to it.
     """
     spec = spec or StaticMapSpec()
     focus_bng = shapely.union_all(_to_bng(focus).geometry.to_numpy())
@@ -371,6 +301,19 @@ def render_static_map(
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal")
     square, step = _grid(ax, extent)
+    metres_per_pt = (x1 - x0) / (spec.width_mm / MM_PER_INCH * 72 * (right - left))
+
+    # Base layers under everything else; road names clear of the targets.
+    avoid = None
+    if len(targets):
+        te_all, tn_all = latlng_to_bng(targets["lat"], targets["lng"])
+        avoid = np.c_[te_all, tn_all]
+    base_handles, names = draw_base_layers(
+        ax, base, extent, metres_per_pt=metres_per_pt, avoid=avoid, text=mpl_text
+    )
+    if named is not None:
+        named.extend(names)
+    cell_alpha = 0.66 if base_handles else 0.78
 
     # Context: every ward and district boundary in view, with ward names.
     context = _to_bng(wards())
@@ -419,7 +362,7 @@ def render_static_map(
                     facecolors=[SCORE_CLASSES[int(c)].colour for c in classes],
                     edgecolors="#b35806",
                     linewidths=0.25,
-                    alpha=0.78,
+                    alpha=cell_alpha,
                     zorder=4,
                 )
             )
@@ -477,7 +420,6 @@ def render_static_map(
             )
         if disruptions is not None:
             badged = inside & noted(targets)
-            metres_per_pt = (x1 - x0) / (spec.width_mm / MM_PER_INCH * 72 * (right - left))
             draw_target_badges(ax, te[badged], tn[badged], metres_per_pt)
 
     _scale_bar(ax, extent)
@@ -492,6 +434,7 @@ def render_static_map(
     handles.append(
         Line2D([], [], color=CONTEXT_COLOUR, linestyle=(0, (4, 3)), label="Other ward boundary")
     )
+    handles += base_handles
     legend = ax.legend(
         handles=handles,
         loc="lower right",

@@ -40,6 +40,7 @@ from geo.errors import ValidationError
 from maps import significance as sig
 from maps.assets import external_references, leaflet_assets
 from maps.audience import OutputMeta, format_count, require_columns, require_view
+from maps.baselayer import BASE_STYLES, legend_rows, web_layers
 from maps.cells import (
     HOTSPOT_COLUMNS,
     checked_cells,
@@ -53,6 +54,7 @@ from maps.disruptions import (
     legend_row,
 )
 from maps.leaflet import (
+    BaseLayerGeoJson,
     DisruptionMarkers,
     Expose,
     GeoJsonLayer,
@@ -129,6 +131,7 @@ def build_map(
     significance: pd.DataFrame | None = None,
     significance_meta: Mapping[str, Any] | None = None,
     disruptions: DisruptionLayer | None = None,
+    base: gpd.GeoDataFrame | None = None,
 ) -> str:
     """The interactive map as one self-contained HTML document.
 
@@ -174,6 +177,11 @@ def build_map(
         :func:`maps.disclosure.disruptions_view`): the layer
         :data:`maps.disruptions.LAYER_DISRUPTIONS`, a legend row, and a note
         of how many had no place to draw.
+    base
+        Optional base layers (a view of
+        :func:`maps.disclosure.base_layers_view`): roads, buildings and
+        landmarks near the map's area, drawn offline under the cells, one
+        layer each in the layer control (:mod:`maps.baselayer`).
 
     Returns
     -------
@@ -193,6 +201,7 @@ def build_map(
     require_view(hotspots, "hotspots", info)
     require_view(targets, "targets", info)
     require_view(hulls, "hulls", info)
+    require_view(base, "base", info)
     if disruptions is not None:
         disruptions = disruptions.checked(info)
     tile_url = _check_tiles(tiles)
@@ -240,6 +249,11 @@ def build_map(
     # Context: other wards (and the district outline) around the pack's area.
     pad = 0.02
     bbox = shapely.box(w - pad, s - pad, e + pad, n + pad)
+    # Base layers (roads, buildings, landmarks), under everything else.
+    for web in web_layers(base, (w - pad, s - pad, e + pad, n + pad), esc):
+        layers[web.kind] = add_layer(
+            m, BaseLayerGeoJson(web.title, web.kind, web.geojson, BASE_STYLES[web.kind])
+        )
     context_wards = wards()
     context_wards = context_wards[
         context_wards.intersects(bbox) & ~context_wards["code"].isin(area.get("code", []))
@@ -350,7 +364,10 @@ def build_map(
         has_hulls="hulls" in layers,
         has_venues=has_venues,
         res=res,
-        extra_rows=(legend_row(info),) if disruptions is not None else (),
+        extra_rows=(
+            *((legend_row(info),) if disruptions is not None else ()),
+            *legend_rows([k for k in ("roads", "buildings", "landmarks") if k in layers]),
+        ),
         extra_note=legend_note(disruptions) if disruptions is not None else "",
     )
     Legend(legend).add_to(m)
@@ -414,6 +431,7 @@ def write_map(
     significance: pd.DataFrame | None = None,
     significance_meta: Mapping[str, Any] | None = None,
     disruptions: DisruptionLayer | None = None,
+    base: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write :func:`build_map`'s HTML to ``path`` (UTF-8); returns the path."""
     page = build_map(
@@ -427,6 +445,7 @@ def write_map(
         significance=significance,
         significance_meta=significance_meta,
         disruptions=disruptions,
+        base=base,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,16 @@ partnership review) build every output for every
 audience and scan all of their text for anything these rules forbid.
 """
 
-# The rule set lives in four modules of this package, one place: rules (audiences, the
-# count rule, secondary suppression), views (the weekly outputs), disruptions and review.
+# The rule set lives in five modules of this package, one place: rules (audiences, the
+# count rule, secondary suppression), views (the weekly outputs), disruptions, review and
+# baselayers (roads, buildings, landmarks: public, shown to every audience).
+from maps.disclosure.baselayers import (
+    BASE_LAYER_AUDIENCES,
+    BASE_LAYER_COLUMNS,
+    BASE_LAYER_KINDS,
+    base_layers_view,
+    shows_base_layers,
+)
 from maps.disclosure.disruptions import (
     DISRUPTION_VIEW_COLUMNS,
     disruption_named,
@@ -99,6 +107,9 @@ __all__ = [
     "ANALYST_ONLY",
     "AREA_LABELS",
     "AUDIENCES",
+    "BASE_LAYER_AUDIENCES",
+    "BASE_LAYER_COLUMNS",
+    "BASE_LAYER_KINDS",
     "CELL_COUNTS",
     "CELL_DISTINCT",
     "CSV_COLUMNS",
@@ -123,6 +134,7 @@ __all__ = [
     "WITHHELD",
     "Audience",
     "ReviewShown",
+    "base_layers_view",
     "cells_view",
     "csv_columns",
     "disclosable",
@@ -141,6 +153,7 @@ __all__ = [
     "protect",
     "review_view",
     "round5",
+    "shows_base_layers",
     "summary_view",
     "tactic_text",
     "target_disruptions_view",
