@@ -357,7 +357,10 @@ def read_base_layer(
     bbox = None
     if mask is not None:
         to_file = Transformer.from_crs(BNG, crs, always_xy=True)
-        bbox = tuple(float(v) for v in to_file.transform_bounds(*mask.bounds, densify_pts=21))
+        left, bottom, right, top = (float(v) for v in mask.bounds)
+        bbox = tuple(
+            float(v) for v in to_file.transform_bounds(left, bottom, right, top, densify_pts=21)
+        )
     try:
         frame = gpd.read_file(
             p,

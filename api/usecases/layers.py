@@ -81,6 +81,13 @@ def stored_layers(store: Store, *, bbox: tuple[float, float, float, float] | Non
     return frame[frame["kind"].isin(KINDS)].reset_index(drop=True)
 
 
+def around(bounds: Any, pad_deg: float = 0.03) -> tuple[float, float, float, float]:
+    """A (min_lng, min_lat, max_lng, max_lat) box around ``bounds``, grown by ``pad_deg``
+    (about 2-3 km: the web map's margin and a printed page's corners)."""
+    x0, y0, x1, y1 = (float(v) for v in bounds)
+    return (x0 - pad_deg, y0 - pad_deg, x1 + pad_deg, y1 + pad_deg)
+
+
 def empty_layers() -> gpd.GeoDataFrame:
     """A base layer frame with no features."""
     return gpd.GeoDataFrame(

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from api.settings import Settings
+from api.usecases.layers import around, stored_layers
 from api.usecases.store import analysis_area, grid_for, load_events, opened_store
 from geo import __version__, schemas
 from geo.boundaries import wards
@@ -243,6 +244,10 @@ def weekly(
     )
     all_wards = wards()
     area_frame = all_wards.loc[all_wards["code"].isin([c for c, _ in w.ward_list])]
+    with opened_store(location) as store:
+        base = disclosure.base_layers_view(
+            stored_layers(store, bbox=around(area_frame.total_bounds)), rules
+        )
     found = a.disruptions
     layer = None
     if found is not None and shown.disruptions is not None:
@@ -298,6 +303,7 @@ def weekly(
             significance=layers,
             significance_meta=layers_meta,
             disruptions=layer,
+            base=base,
         )
         build_pack(
             tmp / OUTPUTS["pack"],
@@ -310,6 +316,7 @@ def weekly(
             significance=layers,
             significance_meta=layers_meta,
             disruptions=layer,
+            base=base,
         )
         write_targets_csv(tmp / OUTPUTS["targets"], targets_shown, meta=meta_out)
         write_hotspots_geojson(
