@@ -31,8 +31,9 @@ from geo.crs import BNG, WGS84, bng_to_latlng
 
 WEB_TOLERANCE_DEG = 0.00005
 """Simplification on the web map: 0.00005 degrees, about 5 m north-south (3 m east-west)."""
-WEB_GRID_DEG = 0.00001
-"""Coordinates on the web map are rounded to 5 decimals (about 1 m)."""
+WEB_SCALE = 100_000
+"""Coordinates on the web map are whole numbers of 0.00001 degree (5 decimals, about 1 m):
+the page carries ``-251998`` for -2.51998 and Leaflet divides by this scale."""
 
 ROAD_COLOUR = "#8f8f8f"
 MAJOR_ROAD_COLOUR = "#6f6f6f"
@@ -93,9 +94,13 @@ def _web_geoms(
     frame, geoms = frame[keep], geoms[keep]
     geoms = shapely.clip_by_rect(geoms, w, s, e, n)
     geoms = shapely.simplify(geoms, WEB_TOLERANCE_DEG, preserve_topology=True)
-    geoms = shapely.set_precision(geoms, WEB_GRID_DEG)
     ok = ~shapely.is_empty(geoms) & ~pd.isna(geoms)
     return frame[ok], geoms[ok]
+
+
+def _scaled(geoms: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Coordinates as whole numbers of 1 / :data:`WEB_SCALE` degree."""
+    return np.asarray(shapely.transform(geoms, lambda c: np.round(c * WEB_SCALE)), dtype=object)
 
 
 def _safe_json(value: Any) -> str:
@@ -111,7 +116,12 @@ def _safe_json(value: Any) -> str:
 
 def _collection(tips: list[str], geoms: npt.NDArray[np.object_], major: Any = None) -> str:
     """A GeoJSON FeatureCollection as JSON text: geometry from shapely, ``tip`` and ``major``."""
-    geo_text = shapely.to_geojson(geoms)
+    # Whole numbers print as ``-251998.0``: the ``.0`` goes.
+    geo_text = (
+        pd.Series(shapely.to_geojson(_scaled(geoms)), dtype=object)
+        .str.replace(".0,", ",", regex=False)
+        .str.replace(".0]", "]", regex=False)
+    )
     tips_json = pd.Series([_safe_json(t) for t in tips], dtype=object)
     flags = (
         pd.Series(np.where(np.asarray(major, dtype=bool), "1", "0"), dtype=object)
@@ -124,7 +134,7 @@ def _collection(tips: list[str], geoms: npt.NDArray[np.object_], major: Any = No
         + ',"major":'
         + flags
         + '},"geometry":'
-        + pd.Series(geo_text, dtype=object)
+        + geo_text
         + "}"
     )
     return '{"type":"FeatureCollection","features":[' + ",".join(features) + "]}"
@@ -159,7 +169,6 @@ def web_layers(
             continue
         if kind == "landmarks":
             pts = shapely.point_on_surface(geoms)
-            pts = shapely.set_precision(pts, WEB_GRID_DEG)
             tips = [escape(v) for v in frame["name"].fillna("Landmark")]
             text = _collection(tips, pts)
             n = len(pts)

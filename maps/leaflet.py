@@ -104,7 +104,8 @@ class BaseLayerGeoJson(Layer):
     """A base layer (roads, buildings, landmarks) drawn in its own pane under the cells.
 
     ``geojson`` is FeatureCollection text made safe for a script block
-    (:mod:`maps.baselayer`); each feature has an escaped ``tip`` and a
+    (:mod:`maps.baselayer`), its coordinates whole numbers of ``1 / scale``
+    degree; each feature has an escaped ``tip`` and a
     ``major`` flag (roads). Landmarks are small circle markers.
     """
 
@@ -119,8 +120,10 @@ class BaseLayerGeoJson(Layer):
                 map.getPane(pane).style.zIndex = {{ this.z_index|tojson }};
             }
             var styles = {{ this.styles|tojson }};
+            var scale = {{ this.scale|tojson }};
             L.geoJSON({{ this.geojson }}, {
                 pane: pane,
+                coordsToLatLng: function (c) { return L.latLng(c[1] / scale, c[0] / scale); },
                 style: function (f) { return f.properties.major ? styles.major : styles.plain; },
                 pointToLayer: function (f, latlng) {
                     return L.circleMarker(latlng, Object.assign({pane: pane}, styles.point));
@@ -139,7 +142,12 @@ class BaseLayerGeoJson(Layer):
     """Panes of the base layers: under Leaflet's overlay pane (400), where the cells are."""
 
     def __init__(
-        self, name: str, kind: str, geojson: str, styles: dict[str, dict[str, Any]]
+        self,
+        name: str,
+        kind: str,
+        geojson: str,
+        styles: dict[str, dict[str, Any]],
+        scale: int,
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "EngageBaseLayer"
@@ -148,6 +156,7 @@ class BaseLayerGeoJson(Layer):
         self.z_index = self.Z_INDEX[kind]
         self.geojson = Markup(geojson)
         self.styles = styles
+        self.scale = scale
 
 
 class ItemsLayer(Layer):

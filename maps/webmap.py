@@ -40,7 +40,7 @@ from geo.errors import ValidationError
 from maps import significance as sig
 from maps.assets import external_references, leaflet_assets
 from maps.audience import OutputMeta, format_count, require_columns, require_view
-from maps.baselayer import BASE_STYLES, legend_rows, web_layers
+from maps.baselayer import BASE_STYLES, WEB_SCALE, legend_rows, web_layers
 from maps.cells import (
     HOTSPOT_COLUMNS,
     checked_cells,
@@ -252,7 +252,7 @@ def build_map(
     # Base layers (roads, buildings, landmarks), under everything else.
     for web in web_layers(base, (w - pad, s - pad, e + pad, n + pad), esc):
         layers[web.kind] = add_layer(
-            m, BaseLayerGeoJson(web.title, web.kind, web.geojson, BASE_STYLES[web.kind])
+            m, BaseLayerGeoJson(web.title, web.kind, web.geojson, BASE_STYLES[web.kind], WEB_SCALE)
         )
     context_wards = wards()
     context_wards = context_wards[
