@@ -3,9 +3,9 @@
 Usage (from the repository root; ``make bench`` runs it with the defaults)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review]
+                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review|layers]
                                   [--gistar-cells 100000] [--disruptions 1000]
-                                  [--review-e2e 10] [--out bench/out/results.json]
+                                  [--review-e2e 10] [--layer-mb 50] [--out bench/out/results.json]
 
 ``--rows`` is the rows of the ingest, the points of the H3 benchmarks, the
 larger of the two sizes of the KDE and DBSCAN benchmarks (the smaller is a
@@ -16,7 +16,9 @@ police.uk data and ignores it; the Gi* benchmark takes its cells from
 ``--only gistar`` PostgreSQL is not needed. The review benchmark's stores
 hold ``--rows`` episodes and ``--disruptions`` disruptions (all reviewed);
 its end-to-end case (every file written) reviews the first ``--review-e2e``
-of them.
+of them. The base-layer benchmark (``layers``) imports a generated roads
+GeoJSON of ``--layer-mb`` MB against plain GeoPandas and draws it into the
+weekly pack; it needs no database.
 
 Prints a markdown table to stdout (progress goes to stderr) and writes the
 full results, with the machine's facts, to ``bench/out/results.json``.
@@ -48,8 +50,18 @@ from harness import (  # noqa: E402
     with_database,
 )
 
-BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly", "backtest", "gistar", "review")
-NO_DATABASE = ("backtest", "gistar")
+BENCHMARKS = (
+    "h3",
+    "ingest",
+    "kde",
+    "dbscan",
+    "weekly",
+    "backtest",
+    "gistar",
+    "review",
+    "layers",
+)
+NO_DATABASE = ("backtest", "gistar", "layers")
 """Benchmarks that never talk to PostgreSQL (run alone, they do not need it)."""
 
 
@@ -83,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=10,
         help="disruptions of the review's end-to-end case (files written)",
+    )
+    parser.add_argument(
+        "--layer-mb", type=float, default=50.0, help="size of the roads GeoJSON of `layers`"
     )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     args = parser.parse_args(argv)
@@ -141,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         benchmarks += review.run(
             args.rows, args.pg_url, args.repeat, args.disruptions, args.review_e2e
         )
+    if args.only in (None, "layers"):
+        import layers
+
+        benchmarks += layers.run(args.repeat, args.layer_mb)
     results = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
@@ -161,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         "backtest": "",
         "gistar": f"{args.gistar_cells:,} cells, ",
         "review": f"{args.rows:,} episodes, {args.disruptions:,} disruptions, ",
+        "layers": f"{args.layer_mb:g} MB roads, ",
     }.get(args.only or "", f"{args.rows:,} rows, ")
     print(
         f"Engage Hotspots benchmarks, {facts['date']}: {size}"
