@@ -174,8 +174,7 @@ def _layer_name(path: Path, layer: str | None) -> str | None:
     return layer if layer is not None else (names[0] if names else None)
 
 
-def _file_crs(path: Path, info: dict[str, Any]) -> CRS:
-    text = info.get("crs")
+def _file_crs(path: Path, text: Any) -> CRS:
     if not text:
         if path.suffix.lower() in (".geojson", ".json"):
             return CRS.from_user_input(WGS84)  # RFC 7946: GeoJSON without a crs is WGS84
@@ -192,6 +191,56 @@ def _file_crs(path: Path, info: dict[str, Any]) -> CRS:
             f"has a coordinate reference system pyproj does not know ({text}).",
             "Save it in EPSG:27700 or EPSG:4326.",
         ) from None
+
+
+def _read(
+    path: Path, layer: str | None, mask: BaseGeometry | None
+) -> tuple[gpd.GeoDataFrame, CRS, list[str], int]:
+    """The features, CRS, fields and feature count of a GeoJSON or GeoPackage file.
+
+    A GeoJSON file is parsed once, whole (GDAL reads all of it to open it
+    anyway). A GeoPackage, possibly a national layer, is read through its
+    spatial index: only the features in the bounding box of ``mask`` (BNG).
+    """
+    try:
+        if path.suffix.lower() != ".gpkg":
+            if layer is not None:
+                raise InputFileError(
+                    str(path),
+                    "is GeoJSON, which has one layer; --layer is for GeoPackage files.",
+                    "Leave out --layer.",
+                )
+            frame = gpd.read_file(path, fid_as_index=True, use_arrow=True, engine="pyogrio")
+            crs = _file_crs(path, frame.crs)
+            fields = [str(c) for c in frame.columns if c != frame.geometry.name]
+            return frame.set_crs(crs, allow_override=True), crs, fields, len(frame)
+        name = _layer_name(path, layer)
+        info = pyogrio.read_info(path, layer=name)
+        crs = _file_crs(path, info.get("crs"))
+        fields = [str(f) for f in info.get("fields", [])]
+        bbox = None
+        if mask is not None:
+            to_file = Transformer.from_crs(BNG, crs, always_xy=True)
+            x0, y0, x1, y1 = (float(v) for v in mask.bounds)
+            bbox = tuple(float(v) for v in to_file.transform_bounds(x0, y0, x1, y1))
+        frame = gpd.read_file(
+            path, layer=name, bbox=bbox, fid_as_index=True, use_arrow=True, engine="pyogrio"
+        )
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(
+            str(path),
+            f"cannot be read as GeoJSON or GeoPackage ({type(exc).__name__}: {exc}).",
+            "Check that the file is complete and opens in QGIS.",
+        ) from None
+    in_file = int(info.get("features") or -1)
+    return (
+        frame.set_crs(crs, allow_override=True),
+        crs,
+        fields,
+        in_file if in_file >= 0 else len(frame),
+    )
 
 
 def _chosen_name_field(path: Path, fields: list[str], name_field: str | None) -> str | None:
@@ -338,46 +387,13 @@ def read_base_layer(
         raise ValidationError(msg)
     p = Path(path)
     _check_path(p)
-    layer_name = _layer_name(p, layer)
-    try:
-        info = pyogrio.read_info(p, layer=layer_name)
-    except Exception as exc:
-        raise InputFileError(
-            str(p), f"cannot be read ({exc}).", "Check the file opens in QGIS."
-        ) from None
-    crs = _file_crs(p, info)
-    fields = [str(f) for f in info.get("fields", [])]
+    mask = clip_mask(study_area, margin_m) if study_area is not None else None
+    frame, crs, fields, in_file = _read(p, layer, mask)
     name_col = _chosen_name_field(p, fields, name_field)
     type_col = pick_field(fields, TYPE_FIELDS)
     if type_col == name_col:
         type_col = None
     id_candidates = [f for f in (pick_field(fields, (w,)) for w in ID_FIELDS) if f]
-    columns = list(dict.fromkeys(c for c in (name_col, type_col, *id_candidates) if c))
-    mask = clip_mask(study_area, margin_m) if study_area is not None else None
-    bbox = None
-    if mask is not None:
-        to_file = Transformer.from_crs(BNG, crs, always_xy=True)
-        left, bottom, right, top = (float(v) for v in mask.bounds)
-        bbox = tuple(
-            float(v) for v in to_file.transform_bounds(left, bottom, right, top, densify_pts=21)
-        )
-    try:
-        frame = gpd.read_file(
-            p,
-            layer=layer_name,
-            columns=columns,
-            bbox=bbox,
-            fid_as_index=True,
-            use_arrow=True,
-            engine="pyogrio",
-        )
-    except Exception as exc:
-        raise InputFileError(
-            str(p), f"cannot be read ({type(exc).__name__}: {exc}).", "Check it opens in QGIS."
-        ) from None
-    in_file = int(info.get("features") or 0)
-    if in_file < 0:
-        in_file = len(frame)
     frame = frame.set_crs(crs, allow_override=True)
     notes: list[str] = []
     geoms = frame.geometry.to_numpy()
