@@ -22,9 +22,10 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.collections import PathCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path
 from matplotlib.patheffects import withStroke
 
 from geo.crs import BNG, WGS84, bng_to_latlng
@@ -45,6 +46,9 @@ LABEL_COLOUR = "#303030"
 
 LABEL_PT = 5.5
 """Size of the road names on a printed map, in points."""
+
+DETAIL_M_PER_PT = 12.0
+"""Above this many metres per printed point (about 1:34,000), minor roads are hairlines."""
 
 MAX_ROAD_LABELS = 8
 """Road names printed on one map page, at most (the longest named roads in view)."""
@@ -265,22 +269,26 @@ def _page_geoms(
     return frame[ok], geoms[ok]
 
 
-def _lines(geoms: npt.NDArray[np.object_]) -> tuple[list[np.ndarray], npt.NDArray[np.intp]]:
-    """Every line part as an (n, 2) array, with the index of its feature."""
-    parts, owner = shapely.get_parts(geoms, return_index=True)
-    line = shapely.get_dimensions(parts) == 1
-    parts, owner = parts[line], owner[line]
-    coords, which = shapely.get_coordinates(parts, return_index=True)
-    cuts = np.flatnonzero(np.diff(which)) + 1
-    return np.split(coords, cuts), owner
+def _compound_path(geoms: npt.NDArray[np.object_], *, closed: bool = False) -> Path | None:
+    """Every line (``closed``: every polygon's outer ring) of ``geoms`` as one matplotlib path.
 
-
-def _rings(geoms: npt.NDArray[np.object_]) -> list[np.ndarray]:
+    One path of many pieces draws and builds far faster than a collection of
+    one path per piece (tens of thousands of road links on a page).
+    """
     parts = shapely.get_parts(geoms)
-    parts = parts[shapely.get_type_id(parts) == 3]
-    rings = shapely.get_exterior_ring(parts)
-    coords, which = shapely.get_coordinates(rings, return_index=True)
-    return np.split(coords, np.flatnonzero(np.diff(which)) + 1) if len(coords) else []
+    if closed:
+        parts = shapely.get_exterior_ring(parts[shapely.get_type_id(parts) == 3])
+    else:
+        parts = parts[shapely.get_dimensions(parts) == 1]
+    coords, which = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) == 0:
+        return None
+    codes = np.full(len(coords), Path.LINETO, dtype=Path.code_type)
+    starts = np.r_[0, np.flatnonzero(np.diff(which)) + 1]
+    codes[starts] = Path.MOVETO
+    if closed:
+        codes[np.r_[starts[1:] - 1, len(coords) - 1]] = Path.CLOSEPOLY
+    return Path(coords, codes)
 
 
 @dataclass(frozen=True)
@@ -374,16 +382,17 @@ def draw_base_layers(
     buildings = _of_kind(view, "buildings")
     if buildings is not None:
         _, geoms = _page_geoms(buildings, extent, tolerance)
-        rings = _rings(geoms)
-        if rings:
+        outlines = _compound_path(geoms, closed=True)
+        if outlines is not None:
             ax.add_collection(
-                PolyCollection(
-                    rings,
+                PathCollection(
+                    [outlines],
                     facecolors=BUILDING_FILL,
                     edgecolors=BUILDING_EDGE,
                     linewidths=0.2,
                     zorder=1.4,
-                )
+                ),
+                autolim=False,
             )
             handles.append(
                 Patch(facecolor=BUILDING_FILL, edgecolor=BUILDING_EDGE, label="Building")
@@ -392,28 +401,33 @@ def draw_base_layers(
     if roads is not None:
         frame, geoms = _page_geoms(roads, extent, tolerance)
         if len(frame):
-            lines, owner = _lines(geoms)
-            major = _major(frame["type"])[owner]
+            major = _major(frame["type"])
             # A grey casing under a white (major roads: pale yellow) line, as on a street
-            # map, so roads do not read as the OS grid's thin grey lines.
-            ax.add_collection(
-                LineCollection(
-                    lines,
-                    colors=ROAD_COLOUR,
-                    linewidths=np.where(major, 2.6, 1.7),
-                    capstyle="round",
-                    zorder=1.55,
-                )
+            # map, so roads do not read as the OS grid's thin grey lines. On a map of a
+            # whole district (over DETAIL_M_PER_PT) the minor roads are hairlines.
+            detail = metres_per_pt <= DETAIL_M_PER_PT
+            styles = (
+                (False, 1.7, 1.0, "#ffffff") if detail else (False, 0.0, 0.3, ROAD_COLOUR),
+                (True, 2.6, 1.8, MAJOR_ROAD_FILL) if detail else (True, 1.6, 1.0, MAJOR_ROAD_FILL),
             )
-            ax.add_collection(
-                LineCollection(
-                    lines,
-                    colors=list(np.where(major, MAJOR_ROAD_FILL, "#ffffff")),
-                    linewidths=np.where(major, 1.8, 1.0),
-                    capstyle="round",
-                    zorder=1.6,
-                )
-            )
+            for is_major, casing, inner, fill in styles:
+                path = _compound_path(geoms[major == is_major])
+                if path is None:
+                    continue
+                strokes = ((casing, ROAD_COLOUR, 1.55), (inner, fill, 1.6))
+                for width, colour, z in (s for s in strokes if s[0] > 0):
+                    ax.add_collection(
+                        PathCollection(
+                            [path],
+                            facecolors="none",
+                            edgecolors=colour,
+                            linewidths=width,
+                            capstyle="round",
+                            joinstyle="round",
+                            zorder=z + (0.01 if is_major else 0.0),
+                        ),
+                        autolim=False,
+                    )
             handles.append(
                 Line2D(
                     [],
