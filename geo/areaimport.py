@@ -103,9 +103,10 @@ def read_areas(
             asked = (
                 f"has no field `{given}`" if given else f"has no {what} field this can recognise"
             )
+            fields = ", ".join(columns) or "none"
             raise InputFileError(
                 str(p),
-                f"{asked} (column `{given or what}`; its fields are: {', '.join(columns) or 'none'}).",
+                f"{asked} (column `{given or what}`; its fields are: {fields}).",
                 fix_fields,
             )
     assert code is not None and name is not None
