@@ -238,11 +238,18 @@ def assign_points(
 
 
 _active: list[AreaSet | None] = [None]
+_page_kind: list[str | None] = [None]
 
 
 def use_areas(areas: AreaSet | None) -> None:
     """Make ``areas`` the set this process assigns, resolves and pages by (None: the default)."""
     _active[0] = areas
+    _page_kind[0] = None
+
+
+def use_page_kind(kind: str | None) -> None:
+    """The kind of area this run's pack pages by and labels (None: the first held)."""
+    _page_kind[0] = None if kind is None else active_areas().page_kind(kind)
 
 
 def active_areas() -> AreaSet:
@@ -258,9 +265,9 @@ def context_areas() -> gpd.GeoDataFrame:
     """The areas maps draw for orientation: the first kind held (wards where loaded),
     else the local authority outlines."""
     areas = active_areas()
-    return areas.layer(areas.page_kind())
+    return areas.layer(_page_kind[0] or areas.page_kind())
 
 
 def context_label() -> str:
     """What :func:`context_areas` are called on a map (``Ward``, ``Neighbourhood`` ...)."""
-    return KIND_LABELS[active_areas().page_kind()]
+    return KIND_LABELS[_page_kind[0] or active_areas().page_kind()]
