@@ -115,8 +115,3 @@ class Settings:
         if text:
             return StudyArea.parse(text, tolerance_m=self.area_tolerance_m)
         return StudyArea(tolerance_m=self.area_tolerance_m)
-
-    @property
-    def study_area_text(self) -> str:
-        """The study area as recorded with tuned parameters: its codes, comma separated."""
-        return ",".join(self.area().codes)
