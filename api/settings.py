@@ -6,8 +6,9 @@ here and passed on as typed values.
 ``ENGAGE_STORE``
     Store location: a ``.gpkg`` path or a ``postgresql://`` URL; default ``./engage.gpkg``.
 ``ENGAGE_STUDY_AREA``
-    ``lancashire`` or local authority codes, comma separated; default ``E06000008``
-    (Blackburn with Darwen).
+    ``lancashire``, UK local authority codes (comma separated) or a polygon file
+    (docs/areas.md). Unset, the store's recorded study area is used, else
+    ``E06000008`` (Blackburn with Darwen).
 ``ENGAGE_AREA_TOLERANCE_M``
     How far outside generalised boundaries a point still counts, in metres
     (0 to 5000); default 250.
@@ -32,9 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geo.boundaries import DEFAULT_TOLERANCE_M, StudyArea, use_boundaries_dir
+from geo.boundaries import DEFAULT_TOLERANCE_M, use_boundaries_dir
 from geo.errors import ValidationError
 from geo.store import DEFAULT_STORE
+from geo.studyarea import StudyArea
 
 VARIABLES = (
     "ENGAGE_STORE",
@@ -102,14 +104,14 @@ class Settings:
         use_boundaries_dir(self.boundaries_dir)
         return self
 
+    def requested_area(self, override: str | None = None) -> StudyArea | None:
+        """The study area asked for (``override``, else ``ENGAGE_STUDY_AREA``), None if neither."""
+        text = override or self.study_area
+        return StudyArea.parse(text, tolerance_m=self.area_tolerance_m) if text else None
+
     def area(self, override: str | None = None) -> StudyArea:
         """The study area: ``override``, else ``ENGAGE_STUDY_AREA``, else the default."""
         text = override or self.study_area
         if text:
             return StudyArea.parse(text, tolerance_m=self.area_tolerance_m)
         return StudyArea(tolerance_m=self.area_tolerance_m)
-
-    @property
-    def study_area_text(self) -> str:
-        """The study area as recorded with tuned parameters: its codes, comma separated."""
-        return ",".join(self.area().codes)

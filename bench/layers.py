@@ -91,8 +91,8 @@ def run(repeat: int, target_mb: float = 50.0) -> list[dict[str, Any]]:
     from api.usecases.demo import DEMO_ORDER
     from api.usecases.ingest import ingest_files, simulate_scenario
     from geo.baselayers import clip_mask
-    from geo.boundaries import StudyArea
     from geo.pseudonym import generate_key
+    from geo.studyarea import StudyArea
 
     meta: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="engage-bench-layers-") as tmp:

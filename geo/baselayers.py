@@ -6,8 +6,9 @@ so a reader can find a target on the street. :func:`read_base_layer` reads a
 GeoPackage or GeoJSON file in any CRS pyproj knows, checks that its
 geometries suit the kind (roads are lines, buildings polygons, landmarks
 points or polygons), makes invalid polygons valid, clips it to the study
-area with a margin and simplifies it at a metre-level tolerance in British
-National Grid, so the store holds what the maps can use and little more.
+area with a margin and simplifies it at a metre-level tolerance in the study
+area's metric CRS (:func:`geo.crs.metric_crs`: British National Grid in Great
+Britain), so the store holds what the maps can use and little more.
 Every step works on whole geometry arrays (shapely, GeoPandas); nothing
 loops over features in Python.
 
@@ -30,7 +31,7 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
-from geo.crs import BNG, WGS84
+from geo.crs import WGS84, metric_crs
 from geo.errors import InputFileError, ValidationError
 
 FAMILY = "layer"
@@ -45,7 +46,7 @@ CLIP_MARGIN_M = 1000.0
 """Features are kept within this distance of the study area."""
 
 IMPORT_TOLERANCE_M = 1.0
-"""Simplification tolerance at import (British National Grid metres)."""
+"""Simplification tolerance at import (metres, in the study area's metric CRS)."""
 
 _DIMENSIONS: dict[str, tuple[int, ...]] = {"roads": (1,), "buildings": (2,), "landmarks": (0, 2)}
 _WANTED = {"roads": "lines", "buildings": "polygons", "landmarks": "points or polygons"}
@@ -194,13 +195,14 @@ def _file_crs(path: Path, text: Any) -> CRS:
 
 
 def _read(
-    path: Path, layer: str | None, mask: BaseGeometry | None
+    path: Path, layer: str | None, mask: BaseGeometry | None, metric: str
 ) -> tuple[gpd.GeoDataFrame, CRS, list[str], int]:
     """The features, CRS, fields and feature count of a GeoJSON or GeoPackage file.
 
     A GeoJSON file is parsed once, whole (GDAL reads all of it to open it
     anyway). A GeoPackage, possibly a national layer, is read through its
-    spatial index: only the features in the bounding box of ``mask`` (BNG).
+    spatial index: only the features in the bounding box of ``mask`` (in
+    ``metric``).
     """
     try:
         if path.suffix.lower() != ".gpkg":
@@ -220,7 +222,7 @@ def _read(
         fields = [str(f) for f in info.get("fields", [])]
         bbox = None
         if mask is not None:
-            to_file = Transformer.from_crs(BNG, crs, always_xy=True)
+            to_file = Transformer.from_crs(metric, crs, always_xy=True)
             x0, y0, x1, y1 = (float(v) for v in mask.bounds)
             bbox = tuple(float(v) for v in to_file.transform_bounds(x0, y0, x1, y1))
         frame = gpd.read_file(
@@ -313,9 +315,12 @@ def keep_parts(geoms: npt.NDArray[np.object_], dims: tuple[int, ...]) -> npt.NDA
     return out
 
 
-def clip_mask(outline_wgs84: BaseGeometry, margin_m: float = CLIP_MARGIN_M) -> BaseGeometry:
-    """The study area's outline (WGS84) as a BNG polygon grown by ``margin_m``."""
-    area = gpd.GeoSeries([outline_wgs84], crs=WGS84).to_crs(BNG).iloc[0]
+def clip_mask(
+    outline_wgs84: BaseGeometry, margin_m: float = CLIP_MARGIN_M, *, metric: str | None = None
+) -> BaseGeometry:
+    """The study area's outline (WGS84) as a polygon of the metric CRS (``metric``, default
+    :func:`geo.crs.metric_crs`) grown by ``margin_m``."""
+    area = gpd.GeoSeries([outline_wgs84], crs=WGS84).to_crs(metric or metric_crs().code).iloc[0]
     return shapely.buffer(area, margin_m) if margin_m > 0 else area
 
 
@@ -353,6 +358,7 @@ def read_base_layer(
     study_area: BaseGeometry | None = None,
     margin_m: float = CLIP_MARGIN_M,
     tolerance_m: float = IMPORT_TOLERANCE_M,
+    metric: str | None = None,
 ) -> BaseLayer:
     """Read, check, clip and simplify one base layer file.
 
@@ -373,7 +379,10 @@ def read_base_layer(
         from it are left out and those crossing the margin's edge are cut.
         None keeps everything.
     tolerance_m
-        Simplification tolerance in metres (British National Grid).
+        Simplification tolerance in metres.
+    metric
+        The projected CRS metres are measured in (default
+        :func:`geo.crs.metric_crs`, the study area's).
 
     Raises
     ------
@@ -387,8 +396,9 @@ def read_base_layer(
         raise ValidationError(msg)
     p = Path(path)
     _check_path(p)
-    mask = clip_mask(study_area, margin_m) if study_area is not None else None
-    frame, crs, fields, in_file = _read(p, layer, mask)
+    metric = metric or metric_crs().code
+    mask = clip_mask(study_area, margin_m, metric=metric) if study_area is not None else None
+    frame, crs, fields, in_file = _read(p, layer, mask, metric)
     name_col = _chosen_name_field(p, fields, name_field)
     type_col = pick_field(fields, TYPE_FIELDS)
     if type_col == name_col:
@@ -426,49 +436,55 @@ def read_base_layer(
             f"{crs.to_string()}).",
             "Check the file covers the study area and that its CRS is right.",
         )
-    metric = frame.to_crs(BNG)
-    geoms = metric.geometry.to_numpy()
+    projected = frame.to_crs(metric)
+    geoms = projected.geometry.to_numpy()
     if 2 in _DIMENSIONS[kind]:
         invalid = ~shapely.is_valid(geoms)
         if invalid.any():
             geoms[invalid] = shapely.make_valid(geoms[invalid])
             notes.append(f"{int(invalid.sum())} invalid polygon(s) were made valid")
-            metric = metric.set_geometry(gpd.GeoSeries(geoms, index=metric.index, crs=BNG))
-    read = len(metric)
+            projected = projected.set_geometry(
+                gpd.GeoSeries(geoms, index=projected.index, crs=metric)
+            )
+    read = len(projected)
     if mask is not None:
-        metric = clip_to(metric, mask)
-        if len(metric) < read:
+        projected = clip_to(projected, mask)
+        if len(projected) < read:
             notes.append(
-                f"{read - len(metric)} feature(s) more than {margin_m:g} m outside the study "
+                f"{read - len(projected)} feature(s) more than {margin_m:g} m outside the study "
                 "area left out"
             )
-    geoms = metric.geometry.to_numpy()
+    geoms = projected.geometry.to_numpy()
     if tolerance_m > 0:
         geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
     geoms = keep_parts(geoms, _DIMENSIONS[kind])
     ok = ~pd.isna(geoms)
-    metric = metric[ok]
-    if metric.empty:
+    projected = projected[ok]
+    if projected.empty:
         raise InputFileError(
             str(p),
             f"holds no {_WANTED[kind]} within {margin_m:g} m of the study area "
             f"({in_file} feature(s) in the file, CRS {crs.to_string()}).",
             "Check the file covers the study area and that its CRS is right.",
         )
-    wgs = gpd.GeoSeries(geoms[ok], index=metric.index, crs=BNG).to_crs(WGS84)
-    id_col = _id_field(metric, id_candidates)
-    codes = metric[id_col].astype(str) if id_col else pd.Series(metric.index, index=metric.index)
+    wgs = gpd.GeoSeries(geoms[ok], index=projected.index, crs=metric).to_crs(WGS84)
+    id_col = _id_field(projected, id_candidates)
+    codes = (
+        projected[id_col].astype(str)
+        if id_col
+        else pd.Series(projected.index, index=projected.index)
+    )
     out = gpd.GeoDataFrame(
         {
             "code": codes.astype(str).to_numpy(dtype=object),
-            "name": _text(metric[name_col]) if name_col else None,
-            "type": _text(metric[type_col]) if type_col else None,
+            "name": _text(projected[name_col]) if name_col else None,
+            "type": _text(projected[type_col]) if type_col else None,
         },
         geometry=wgs.to_numpy(),
         crs=WGS84,
     )
     if not out["code"].is_unique:  # an id field unique in the file but split by the clip
-        out["code"] = metric.index.astype(str).to_numpy(dtype=object)
+        out["code"] = projected.index.astype(str).to_numpy(dtype=object)
     if name_col is None:
         notes.append(
             f"no name field found (tried {', '.join(NAME_FIELDS[:6])}, ...); features are "

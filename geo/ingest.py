@@ -25,7 +25,6 @@ from typing import Any
 from tqdm import tqdm
 
 from geo import schemas
-from geo.boundaries import StudyArea
 from geo.checks import PointColumns, ReasonTally
 from geo.errors import InputFileError, StoreError, ValidationError
 from geo.kinds import KINDS, POLICE_UK_COLUMNS, SPECS, BuildContext, InputSpec, check_chunk
@@ -33,6 +32,7 @@ from geo.pseudonym import identifying_columns
 from geo.quarantine import QuarantineFile
 from geo.readers import DEFAULT_CHUNK_ROWS, Source, open_source
 from geo.store import Store, UpsertResult
+from geo.studyarea import StudyArea
 
 __all__ = [
     "KINDS",

@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 from matplotlib.path import Path
 from matplotlib.patheffects import withStroke
 
-from geo.crs import BNG, WGS84, bng_to_latlng
+from geo.crs import WGS84, metric_crs, metric_to_latlng
 
 WEB_TOLERANCE_DEG = 0.00005
 """Simplification on the web map: 0.00005 degrees, about 5 m north-south (3 m east-west)."""
@@ -251,9 +251,10 @@ def legend_rows(kinds: list[str]) -> tuple[str, ...]:
 def _page_geoms(
     frame: gpd.GeoDataFrame, extent: tuple[float, float, float, float], tolerance_m: float
 ) -> tuple[gpd.GeoDataFrame, npt.NDArray[np.object_]]:
-    """The features of a page (BNG extent), cut to it and simplified for the print scale."""
+    """The features of a page (extent in the metric CRS), cut to it and simplified for the
+    print scale."""
     x0, y0, x1, y1 = extent
-    lat, lng = bng_to_latlng([x0, x0, x1, x1], [y0, y1, y0, y1])
+    lat, lng = metric_to_latlng([x0, x0, x1, x1], [y0, y1, y0, y1])
     pad = 0.002
     geoms = frame.geometry.to_numpy()
     near = shapely.intersects(
@@ -262,7 +263,7 @@ def _page_geoms(
     frame = frame[near]
     if len(frame) == 0:
         return frame, np.empty(0, dtype=object)
-    geoms = frame.set_crs(WGS84, allow_override=True).to_crs(BNG).geometry.to_numpy()
+    geoms = frame.set_crs(WGS84, allow_override=True).to_crs(metric_crs().code).geometry.to_numpy()
     geoms = shapely.clip_by_rect(geoms, x0, y0, x1, y1)
     geoms = shapely.simplify(geoms, tolerance_m, preserve_topology=True)
     ok = ~shapely.is_empty(geoms) & ~pd.isna(geoms)
@@ -293,7 +294,7 @@ def _compound_path(geoms: npt.NDArray[np.object_], *, closed: bool = False) -> P
 
 @dataclass(frozen=True)
 class RoadLabel:
-    """A road name printed on a map: where (BNG), the angle (degrees) and the text."""
+    """A road name printed on a map: where (metric CRS), the angle (degrees) and the text."""
 
     name: str
     x: float
@@ -316,7 +317,7 @@ def road_labels(
     continuous lines by name; the roads are ranked by their length in view
     and each is labelled at the middle of its longest line, along it, kept
     upright, when the name fits that line. A label closer than 14 points to
-    a point of ``avoid`` (target circles, BNG) or 40 points to another label
+    a point of ``avoid`` (target circles, metric CRS) or 40 points to another label
     is left out.
     """
     named = frame["name"].notna().to_numpy()
@@ -371,7 +372,7 @@ def draw_base_layers(
     avoid: npt.NDArray[np.float64] | None = None,
     text: Any = str,
 ) -> tuple[list[Patch | Line2D], list[str]]:
-    """Draw the base layers of a printed map under its cells (BNG axes).
+    """Draw the base layers of a printed map under its cells (axes in the metric CRS).
 
     Returns the legend handles and the road names printed. ``text`` makes
     data safe for matplotlib (``$`` starts mathtext).

@@ -52,8 +52,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from geo.boundaries import wards as all_wards
-from geo.crs import BNG
+from geo.areas import context_areas as all_wards
+from geo.areas import context_label
+from geo.crs import metric_crs
 from geo.errors import ValidationError
 from maps import significance as sig
 from maps.audience import OutputMeta, require_columns, require_view
@@ -243,11 +244,14 @@ def _assign_pages(targets: pd.DataFrame, pages: list[gpd.GeoDataFrame]) -> list[
     if targets.empty:
         return out
     names = [set(p["name"].astype(str)) if "name" in p.columns else set() for p in pages]
-    geoms = [shapely.union_all(p.to_crs(BNG).geometry.to_numpy()).buffer(30.0) for p in pages]
+    geoms = [
+        shapely.union_all(p.to_crs(metric_crs().code).geometry.to_numpy()).buffer(30.0)
+        for p in pages
+    ]
     pts = gpd.GeoSeries(
         shapely.points(targets["lng"].to_numpy(float), targets["lat"].to_numpy(float)),
         crs="EPSG:4326",
-    ).to_crs(BNG)
+    ).to_crs(metric_crs().code)
     ward_col = targets["ward_name"] if "ward_name" in targets.columns else [None] * len(targets)
     for rank, ward, pt in zip(targets["rank"].astype(int), ward_col, pts, strict=True):
         page = next((i for i, nm in enumerate(names) if ward is not None and str(ward) in nm), None)
@@ -489,7 +493,10 @@ def target_table(
     """
     register_fonts()
     styles = styles or paragraph_styles()
-    header = [para(h, styles["head"]) for h in TARGET_TABLE_COLUMNS]
+    # The "Ward" column holds the area of the kind the pack pages by.
+    header = [
+        para(context_label() if h == "Ward" else h, styles["head"]) for h in TARGET_TABLE_COLUMNS
+    ]
     data: list[list[Any]] = [header]
     commands = table_commands(rules_from=None, pad_h=2.5)
     for i, row in enumerate(target_rows(targets, info)):

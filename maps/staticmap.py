@@ -26,8 +26,9 @@ from matplotlib.patches import Patch
 from matplotlib.patheffects import withStroke
 from shapely.geometry.base import BaseGeometry
 
-from geo.boundaries import districts, wards
-from geo.crs import BNG, bng_to_grid_reference, latlng_to_bng
+from geo.areas import context_areas, context_label
+from geo.boundaries import all_districts
+from geo.crs import grid_reference, latlng_to_metric, metric_crs
 from geo.errors import ValidationError
 from maps.baselayer import draw_base_layers
 from maps.cells import cells_as_int, cells_to_polygons
@@ -100,7 +101,7 @@ def mpl_text(text: str) -> str:
 
 
 def _to_bng(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return frame.to_crs(BNG)
+    return frame.to_crs(metric_crs().code)
 
 
 def _rings(geom: BaseGeometry) -> list[np.ndarray]:
@@ -154,7 +155,7 @@ def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> tuple[str, flo
     ax.tick_params(length=2, pad=1.5, top=True, right=True, labeltop=True, labelright=True)
     ax.grid(True, color="#9aa0a6", linewidth=0.35, alpha=0.7, zorder=1)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0], step
+    return str(grid_reference([cx], [cy], digits=6)[0]).split(" ")[0], step
 
 
 def grid_note(
@@ -180,7 +181,7 @@ def _cell_verts(cells: np.ndarray) -> list[np.ndarray]:
     verts = []
     for poly in cells_to_polygons(cells):
         ring = shapely.get_coordinates(poly.exterior)
-        e, n = latlng_to_bng(ring[:, 1], ring[:, 0])
+        e, n = latlng_to_metric(ring[:, 1], ring[:, 0])
         verts.append(np.c_[e, n])
     return verts
 
@@ -306,7 +307,7 @@ def render_static_map(
     # Base layers under everything else; road names clear of the targets.
     avoid = None
     if len(targets):
-        te_all, tn_all = latlng_to_bng(targets["lat"], targets["lng"])
+        te_all, tn_all = latlng_to_metric(targets["lat"], targets["lng"])
         avoid = np.c_[te_all, tn_all]
     base_handles, names = draw_base_layers(
         ax, base, extent, metres_per_pt=metres_per_pt, avoid=avoid, text=mpl_text
@@ -316,7 +317,7 @@ def render_static_map(
     cell_alpha = 0.66 if base_handles else 0.78
 
     # Context: every ward and district boundary in view, with ward names.
-    context = _to_bng(wards())
+    context = _to_bng(context_areas())
     context = context[context.intersects(view)]
     for geom in context.geometry:
         _plot_outline(ax, geom, color=CONTEXT_COLOUR, linewidth=0.6, linestyle=(0, (4, 3)))
@@ -346,7 +347,7 @@ def render_static_map(
                 clip_on=True,
                 path_effects=[withStroke(linewidth=2.2, foreground="white")],
             )
-    for geom in _to_bng(districts()).geometry:
+    for geom in _to_bng(all_districts()).geometry:
         if geom.intersects(view):
             _plot_outline(ax, geom, color="#555555", linewidth=1.2, zorder=2)
 
@@ -389,7 +390,7 @@ def render_static_map(
 
     # Numbered targets; those of other pages greyed.
     if len(targets):
-        te, tn = latlng_to_bng(targets["lat"], targets["lng"])
+        te, tn = latlng_to_metric(targets["lat"], targets["lng"])
         ranks = targets["rank"].astype(int).to_numpy()
         strong = (
             np.ones(len(ranks), dtype=bool)
@@ -430,7 +431,9 @@ def render_static_map(
     handles += disruption_handles
     if hulls is not None and len(hulls):
         handles.append(Line2D([], [], color=HULL_COLOUR, linestyle=(0, (5, 3)), label="Cluster"))
-    handles.append(Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label="Ward of this page"))
+    handles.append(
+        Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label=f"{context_label()} of this page")
+    )
     handles.append(
         Line2D([], [], color=CONTEXT_COLOUR, linestyle=(0, (4, 3)), label="Other ward boundary")
     )

@@ -1,7 +1,8 @@
 """The ``engage`` command line. Thin: parse, call one use case, print.
 
 Commands live by group in :mod:`api.cli.data` (init, ingest, simulate, stats,
-export, demo), :mod:`api.cli.analysis` (hotspots, trends, targets, weekly),
+export, demo), :mod:`api.cli.areas` (areas import, areas list),
+:mod:`api.cli.analysis` (hotspots, trends, targets, weekly),
 :mod:`api.cli.evaluation` (backtest, tune), :mod:`api.cli.review` (the
 partnership review) and :mod:`api.cli.layers` (base layers for the maps);
 :mod:`api.cli.common` holds the app, the shared options and the one table
@@ -11,12 +12,19 @@ from domain errors to exit codes.
 from __future__ import annotations
 
 # isort: off
-from api.cli import data, analysis, evaluation, review, layers  # the order of `engage --help`
+from api.cli import (
+    data,
+    areas,
+    analysis,
+    evaluation,
+    review,
+    layers,
+)  # the order of `engage --help`
 
 # isort: on
 from api.cli.common import app
 
-__all__ = ["analysis", "app", "data", "evaluation", "layers", "main", "review"]
+__all__ = ["analysis", "app", "areas", "data", "evaluation", "layers", "main", "review"]
 
 
 def main() -> None:

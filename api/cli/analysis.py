@@ -16,6 +16,7 @@ from api.cli.common import (
     KOpt,
     MarkingOpt,
     MethodOpt,
+    PageByOpt,
     ParamsOpt,
     ResOpt,
     StoreOpt,
@@ -194,6 +195,7 @@ def weekly(
         str | None, typer.Option(help="Patrol week YYYY-Www (default: the next).")
     ] = None,
     area: AreaOpt = None,
+    page_by: PageByOpt = None,
     audience: Annotated[
         str, typer.Option(help="analyst, neighbourhood (default) or partner.")
     ] = "neighbourhood",
@@ -240,6 +242,7 @@ def weekly(
         marking=marking,
         k=k,
         params_source=source.as_dict(),
+        page_by=page_by,
     )
     typer.echo(f"weekly pack for {result.run['week']} ({result.run['area']}, {audience}):")
     for name, path in result.files.items():

@@ -7,19 +7,17 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import StoreOpt, app, command, fail, settings
+from api.cli.common import StoreOpt, command, fail, group, settings
 from api.usecases.layers import import_layer
 from geo.baselayers import KINDS
 
-layers_app = typer.Typer(
-    name="layers",
-    help="Base layers drawn offline under the web map and the PDF: roads, buildings, landmarks.",
-    no_args_is_help=True,
+layers_app = group(
+    "layers",
+    "Base layers drawn offline under the web map and the PDF: roads, buildings, landmarks.",
 )
-app.add_typer(layers_app, name="layers")
 
 
-@command("import", failure="nothing stored", group=layers_app)
+@command("import", failure="nothing stored", on=layers_app)
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="A GeoPackage (.gpkg) or GeoJSON file, any CRS.")],
     kind: Annotated[str, typer.Option("--kind", help="roads, buildings or landmarks.")],
@@ -57,7 +55,7 @@ def import_cmd(
         settings=s,
         layer=layer,
         name_field=name_field,
-        study_area=s.area(study_area),
+        study_area=study_area,
     )
     for line in result.lines():
         typer.echo(line)

@@ -22,6 +22,7 @@ from api.usecases.store import analysis_area, grid_for, load_events, opened_stor
 from geo.calendar import period_boundaries, utc
 from geo.errors import ValidationError
 from geo.store import Window
+from geo.studyarea import active_study_area
 from maps.audience import DEFAULT_MARKING
 from maps.reportfiles import write_tune_report
 from models import backtest as bt
@@ -75,7 +76,7 @@ def backtest(
         seed=seed,
     )
     params = params or DEFAULTS
-    polygon, area_name, _ = analysis_area(settings, areas)
+    polygon, area_name, _ = analysis_area(settings, areas, location)
     cells = grid_for(polygon, params.res)
     events = _read_events(location, *spec.window, layer, category)
     facts = {"area": area_name, "wards": list(areas or []), "layer": layer, "category": category}
@@ -131,7 +132,7 @@ def tune(
             "Hold out fewer periods or widen --from/--to."
         )
         raise ValidationError(msg)
-    polygon, area_name, _ = analysis_area(settings, areas)
+    polygon, area_name, _ = analysis_area(settings, areas, location)
     cells = {res: grid_for(polygon, res) for res in dict.fromkeys(j.params.res for j in jobs)}
     events = _read_events(location, bounds[0], bounds[-1], layer, category)
     common: dict[str, Any] = {
@@ -153,7 +154,7 @@ def tune(
         "layer": layer,
         "category": category,
         "area": area_name,
-        "study_area": settings.study_area_text if not areas else None,
+        "study_area": active_study_area().spec if not areas else None,
         "wards": list(areas or []),
         "first_origin_period": first_origin,
         "lookback_unit": "weeks; a monthly horizon trains on the nearest whole number of months "

@@ -12,8 +12,9 @@ import pandas as pd
 from api.settings import Settings
 from api.usecases.store import opened_store
 from geo.baselayers import FAMILY, KINDS, BaseLayer, read_base_layer
-from geo.boundaries import StudyArea
+from geo.crs import metric_crs
 from geo.store import Store
+from geo.studyarea import active_study_area
 
 
 @dataclass(frozen=True)
@@ -45,20 +46,25 @@ def import_layer(
     settings: Settings,
     layer: str | None = None,
     name_field: str | None = None,
-    study_area: StudyArea | None = None,
+    study_area: str | None = None,
 ) -> LayerImport:
     """Read ``path`` as base layer ``kind`` and store it, replacing the stored one.
 
-    The file is read, checked, clipped to the study area (with a 1 km margin)
-    and simplified before the store is opened; the layer then replaces the
-    stored one of its kind in one transaction, so a refused or failed import
-    leaves the old layer as it was.
+    The file is read, checked, clipped to the store's study area (with a 1 km
+    margin; ``study_area`` overrides it as for every command) and simplified
+    in its metric CRS; the layer then replaces the stored one of its kind in
+    one transaction, so a refused or failed import leaves the old layer as it
+    was.
     """
-    area = study_area or settings.area()
-    base = read_base_layer(
-        path, kind, layer=layer, name_field=name_field, study_area=area.outline()
-    )
-    with opened_store(location, init=True) as store:
+    with opened_store(location, init=True, settings=settings, study_area=study_area) as store:
+        base = read_base_layer(
+            path,
+            kind,
+            layer=layer,
+            name_field=name_field,
+            study_area=active_study_area().outline(),
+            metric=metric_crs().code,
+        )
         with store.writer() as w:
             stored = w.put_features(FAMILY, kind, base.frame, replace=True)
         store.record_run(

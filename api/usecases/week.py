@@ -22,13 +22,14 @@ import pandas as pd
 
 from api.settings import Settings
 from api.usecases.layers import around, stored_layers
-from api.usecases.store import analysis_area, grid_for, load_events, opened_store
+from api.usecases.store import AnalysisArea, area_for, grid_for, load_events, opened_store
 from geo import __version__, schemas
-from geo.boundaries import wards
 from geo.calendar import LOCAL_TZ, patrol_week, uk_date, uk_day, week_after
+from geo.crs import metric_crs
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
 from geo.store import Window
+from geo.studyarea import active_study_area
 from maps import disclosure
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import Audience
@@ -61,10 +62,18 @@ class Week:
     start: pd.Timestamp
     end: pd.Timestamp
     data_start: pd.Timestamp
-    area_name: str
-    ward_list: list[tuple[str, str]]
+    area: AnalysisArea
     venues: pd.DataFrame
     analysis: WeekAnalysis
+
+    @property
+    def area_name(self) -> str:
+        return self.area.name
+
+    @property
+    def ward_list(self) -> list[tuple[str, str]]:
+        """(code, name) of the areas (of the page kind) the pack covers."""
+        return self.area.listed
 
 
 def analyse(
@@ -75,6 +84,7 @@ def analyse(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    page_by: str | None = None,
 ) -> Week:
     """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday.
 
@@ -89,9 +99,9 @@ def analyse(
     week = week or latest_week(location)
     start, end = patrol_week(week)
     data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
-    polygon, area_name, ward_list = analysis_area(settings, areas)
-    cells = grid_for(polygon, params.res)
-    with opened_store(location) as store:
+    area = area_for(location, settings, areas, page_by=page_by)
+    cells = grid_for(area.polygon, params.res, kind=area.kind)
+    with opened_store(location, settings=settings) as store:
         venues = store.read(schemas.VENUES)
         window = Window(data_start.to_pydatetime(), start.to_pydatetime())
         events = load_events(store, window, venues=venues)
@@ -107,7 +117,7 @@ def analyse(
         )
         raise ValidationError(msg)
     analysis = analyse_week(events, venues, cells, params, start, disruptions=disruptions, end=end)
-    return Week(week, start, end, data_start, area_name, ward_list, venues, analysis)
+    return Week(week, start, end, data_start, area, venues, analysis)
 
 
 def targets_table(
@@ -118,10 +128,17 @@ def targets_table(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    page_by: str | None = None,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week, as ``audience`` may see it."""
     return shown_week(
-        location, week=week, settings=settings, areas=areas, params=params, audience=audience
+        location,
+        week=week,
+        settings=settings,
+        areas=areas,
+        params=params,
+        audience=audience,
+        page_by=page_by,
     ).targets
 
 
@@ -146,12 +163,21 @@ def shown_week(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    page_by: str | None = None,
 ) -> ShownWeek:
     """:func:`analyse` with the parameters and events of ``audience``, and its views: cells,
     targets with their disruption notes, and the disruptions to draw."""
     rules = audience or Audience.make()
     params = disclosure.params_for(params or DEFAULTS, rules)
-    w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
+    w = analyse(
+        location,
+        week=week,
+        settings=settings,
+        areas=areas,
+        params=params,
+        audience=rules,
+        page_by=page_by,
+    )
     cells = disclosure.cells_view(w.analysis.hotspots, rules)
     targets = disclosure.targets_view(w.analysis.targets, rules, cells=cells)
     found = w.analysis.disruptions
@@ -213,6 +239,7 @@ def weekly(
     marking: str = DEFAULT_MARKING,
     k: int | None = None,
     params_source: dict[str, Any] | None = None,
+    page_by: str | None = None,
 ) -> WeeklyResult:
     """Build the weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json.
 
@@ -229,6 +256,7 @@ def weekly(
         areas=areas,
         params=params,
         audience=Audience.make(audience, k),
+        page_by=page_by,
     )
     w, rules, params = shown.week, shown.rules, shown.params
     cells_shown, targets_shown = shown.cells, shown.targets
@@ -242,9 +270,8 @@ def weekly(
     parameters = disclosure.parameters_view(
         {**params.as_dict(), **{key: v for key, v in a.meta.items() if _plain(v)}}, rules
     )
-    all_wards = wards()
-    area_frame = all_wards.loc[all_wards["code"].isin([c for c, _ in w.ward_list])]
-    with opened_store(location) as store:
+    area_frame = w.area.frame
+    with opened_store(location, settings=settings) as store:
         base = disclosure.base_layers_view(
             stored_layers(store, bbox=around(area_frame.total_bounds)), rules
         )
@@ -277,6 +304,9 @@ def weekly(
         "data_window": {"start": w.data_start.isoformat(), "end": w.start.isoformat()},
         "area": w.area_name,
         "wards": [c for c, _ in w.ward_list],
+        "page_by": w.area.kind if w.area.pages is not None else None,
+        "study_area": active_study_area().spec,
+        "metric_crs": metric_crs().announcement,
         "audience": rules.name,
         "disclosure": {"k": rules.k, "rules": "docs/disclosure.md"},
         "parameters": parameters,
@@ -312,7 +342,7 @@ def weekly(
             area=area_frame,
             meta=meta_out,
             hulls=hulls,
-            wards=w.ward_list if areas else None,
+            wards=w.area.pages,
             significance=layers,
             significance_meta=layers_meta,
             disruptions=layer,

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from geo.baselayers import read_base_layer
-from geo.boundaries import StudyArea
 from geo.crs import BNG, WGS84
 from geo.simstreets import street_grid
 from geo.store import open_store
+from geo.studyarea import StudyArea
 
 runner = CliRunner()
 

@@ -22,10 +22,10 @@ from geo.baselayers import (
     pick_field,
     read_base_layer,
 )
-from geo.boundaries import StudyArea
 from geo.crs import BNG, WGS84
 from geo.errors import InputFileError
 from geo.simstreets import street_grid
+from geo.studyarea import StudyArea
 
 OUTLINE = StudyArea().outline()
 

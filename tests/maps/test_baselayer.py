@@ -22,10 +22,10 @@ from pypdf import PdfReader
 from selenium.common.exceptions import NoAlertPresentException
 
 from geo.baselayers import read_base_layer
-from geo.boundaries import StudyArea
 from geo.crs import BNG, WGS84
 from geo.errors import ValidationError
 from geo.simstreets import street_grid
+from geo.studyarea import StudyArea
 from maps.baselayer import WEB_SCALE, web_layers
 from maps.disclosure import AUDIENCES, Audience, base_layers_view
 from maps.leaflet import esc
