@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from api.settings import Settings
 from api.usecases.area import open_area
 from geo import schemas
-from geo.areas import active_areas
+from geo.areas import active_areas, use_page_kind
 from geo.grid import area_cells
 from geo.store import Store, Window, open_store
 from geo.studyarea import StudyArea, active_study_area
@@ -129,6 +130,7 @@ def area_for(
         pass
     areas = active_areas()
     study = active_study_area()
+    use_page_kind(page_by)
     if wanted:
         picked = [areas.find(text, [*areas.kinds(), "district"]) for text in wanted]
         parts = [areas.layer(k) for k, _, _ in picked]
@@ -158,10 +160,12 @@ def area_for(
 
 def _overlapping(layer: gpd.GeoDataFrame, geom: Any) -> gpd.GeoDataFrame:
     """The areas of ``layer`` that overlap ``geom`` by more than a sliver (1% of either)."""
-    inter = layer.geometry.intersection(geom)
-    share = inter.area / layer.geometry.area.where(layer.geometry.area > 0, 1.0)
-    keep = (share > 0.01) | (inter.area > 0.01 * max(getattr(geom, "area", 0.0), 1e-12))
-    return layer.loc[keep.to_numpy()].reset_index(drop=True)
+    geoms = layer.geometry.to_numpy()
+    inter = shapely.area(shapely.intersection(geoms, geom))
+    whole = shapely.area(geoms)
+    share = inter / np.where(whole > 0, whole, 1.0)
+    keep = (share > 0.01) | (inter > 0.01 * max(float(shapely.area(geom)), 1e-12))
+    return layer.loc[keep].reset_index(drop=True)
 
 
 def analysis_area(
