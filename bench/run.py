@@ -3,7 +3,8 @@
 Usage (from the repository root; ``make bench`` runs it with the defaults)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review|areas|layers]
+                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review|
+                                          areas|layers]
                                   [--gistar-cells 100000] [--disruptions 1000]
                                   [--review-e2e 10] [--areas 10000] [--layer-mb 50]
                                   [--out bench/out/results.json]
