@@ -200,6 +200,8 @@ def assign_areas(
             "district": np.full(la.size, None, dtype=object),
             "ward": np.full(la.size, None, dtype=object),
             "lsoa": np.full(la.size, None, dtype=object),
+            "neighbourhood": np.full(la.size, None, dtype=object),
+            "beat": np.full(la.size, None, dtype=object),
         }
     )
     ok = np.isfinite(la) & np.isfinite(ln)

@@ -38,6 +38,7 @@ from geo.checks import (
 from geo.h3index import latlng_to_cells
 from geo.pseudonym import pseudonymise
 from geo.readers import Chunk, Source
+from geo.schemas import AREA_KINDS
 from geo.store import Keep
 from geo.store.frames import conform
 
@@ -221,6 +222,8 @@ def _points(
                 f"{prefix}district": areas["district"].to_numpy(),
                 f"{prefix}ward": areas["ward"].to_numpy(),
                 f"{prefix}lsoa": areas["lsoa"].to_numpy(),
+                f"{prefix}neighbourhood": areas["neighbourhood"].to_numpy(),
+                f"{prefix}beat": areas["beat"].to_numpy(),
             },
             index=frame.index,
         )
@@ -671,7 +674,12 @@ def check_chunk(ctx: BuildContext, chunk: Chunk) -> tuple[pd.DataFrame, Problems
     source = "police.uk" if ctx.spec.kind == "police-uk" else ctx.source.path.name
     good["source"] = source
     table = ctx.spec.table
-    content = [c for c in table.column_names if c not in ("content_hash", *ctx.kept)]
+    # Area codes follow from the point and the imported boundaries (which
+    # `engage areas import` may change later), so they are not content.
+    derived = {f"{p}{kind}" for p in table.points for kind in AREA_KINDS}
+    content = [
+        c for c in table.column_names if c not in ("content_hash", *ctx.kept) and c not in derived
+    ]
     hashes = content_hash(good[content])
     if ctx.kept:
         # Which columns a row was written without is part of what it says.

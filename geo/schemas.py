@@ -10,7 +10,8 @@ Conventions
 * Points are held in frames as ``<prefix>lat`` / ``<prefix>lng`` (WGS84
   degrees), ``<prefix>h3`` (H3 cell at :data:`STORE_RES`, as a signed 64-bit
   integer), and the areas the point falls in: ``<prefix>district`` (local
-  authority code), ``<prefix>ward`` and ``<prefix>lsoa`` (codes, where known).
+  authority code), ``<prefix>ward``, ``<prefix>lsoa``, ``<prefix>neighbourhood`` and
+  ``<prefix>beat`` (codes, where known; see :data:`AREA_KINDS`).
 * Timestamps are timezone-aware UTC (``datetime64[ns, UTC]``) in frames.
 * ``content_hash`` is a 64-bit hash of every content column. Re-ingesting a
   row whose hash is unchanged changes nothing.
@@ -22,6 +23,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from geo.errors import ValidationError
+
+AREA_KINDS = ("district", "ward", "lsoa", "neighbourhood", "beat")
+"""The areas every stored point is assigned to (codes, where known): the local
+authority from the shipped outlines, the others from imported boundaries."""
+
+POINT_PARTS = ("lat", "lng", "h3", *AREA_KINDS)
+"""The stored columns of one point, after its prefix."""
 
 STORE_RES = 12
 """H3 resolution at which every point is stored (about 307 m2 a cell)."""
@@ -128,6 +136,8 @@ def point_columns(prefix: str, *, nullable: bool) -> tuple[Column, ...]:
         Column(f"{prefix}district", "text"),
         Column(f"{prefix}ward", "text"),
         Column(f"{prefix}lsoa", "text"),
+        Column(f"{prefix}neighbourhood", "text"),
+        Column(f"{prefix}beat", "text"),
     )
 
 

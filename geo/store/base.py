@@ -169,6 +169,25 @@ class Writer(Protocol):
     def finish(self) -> dict[str, UpsertResult]:
         """Upsert everything staged; commit happens when the context exits."""
 
+    def put_features(
+        self, family: str, kind: str, frame: pd.DataFrame, *, replace: bool = True
+    ) -> int:
+        """Store reference features of (family, kind) with this transaction.
+
+        ``frame``: ``code`` (unique text), ``name``, ``type`` (text or None) and
+        ``geometry`` (WGS84, or a GeoDataFrame in any CRS). ``replace`` replaces
+        every stored feature of the kind; else features merge by code. See
+        :mod:`geo.store.features`. Returns the rows written.
+        """
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a setting (:data:`geo.store.features.META_KEYS`) with this transaction."""
+
+    def set_areas(
+        self, table: Table, column: str, keys: Sequence[str], codes: Sequence[Any]
+    ) -> None:
+        """Set one area column (``<prefix><kind>``) of stored rows by key, in this transaction."""
+
 
 @runtime_checkable
 class Store(Protocol):
@@ -231,6 +250,25 @@ class Store(Protocol):
 
     def iter_rows(self, table: Table, *, chunk_size: int = 100_000) -> Iterator[pd.DataFrame]:
         """Every row of ``table`` in key order, a chunk at a time (for export)."""
+
+    def features(
+        self,
+        family: str,
+        kind: str | None = None,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+    ) -> pd.DataFrame:
+        """Stored features (a GeoDataFrame: family, kind, code, name, type, geometry WGS84).
+
+        Ordered by kind and code; ``bbox`` (min_lng, min_lat, max_lng, max_lat)
+        keeps the features whose bounding box meets it.
+        """
+
+    def feature_kinds(self) -> pd.DataFrame:
+        """``family, kind, n, updated_at``: one row per stored kind of feature."""
+
+    def meta(self, key: str) -> str | None:
+        """A store setting, None when unset."""
 
     def close(self) -> None:
         """Release connections and file handles."""

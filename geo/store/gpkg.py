@@ -14,7 +14,11 @@ Layout
   indexes on the time column, every ``<prefix>h3``, every ``<prefix>ward``
   and ``(lat, lng)`` of the main point.
 * ``runs`` (attributes): provenance of every analysis or ingest run.
-* ``engage_meta`` (not a layer): the store's schema version.
+* ``engage_features`` (a feature layer of any geometry type, EPSG:4326, with
+  its R-tree): imported areas, gazetteer places and base layers, see
+  :mod:`geo.store.features`.
+* ``engage_meta`` (not a layer): the store's schema version and settings
+  (the study area).
 
 Values at rest
 --------------
@@ -46,6 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -54,7 +59,16 @@ import shapely
 import geo
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
+from geo.store import gpkg_features
 from geo.store.base import Area, Keep, UpsertResult, Window
+from geo.store.features import (
+    FEATURES_TABLE,
+    BBox,
+    check_area_update,
+    check_family_kind,
+    check_meta_key,
+    conform_features,
+)
 from geo.store.frames import INGESTED_AT, conform_columns
 from geo.store.query import (
     Filters,
@@ -69,8 +83,13 @@ from geo.store.query import (
     staged_rows,
 )
 
-SCHEMA_VERSION = 1
-"""Version of this store's table layout, kept in ``engage_meta``."""
+SCHEMA_VERSION = 2
+"""Version of this store's table layout, kept in ``engage_meta``.
+
+1. The five tables, ``runs`` and ``engage_meta``.
+2. Every point gains ``<prefix>neighbourhood`` and ``<prefix>beat``; the
+   ``engage_features`` layer (imported areas, gazetteer, base layers).
+"""
 
 GPKG_APPLICATION_ID = 0x47504B47
 """``PRAGMA application_id`` of a GeoPackage (ASCII ``GPKG``)."""
@@ -121,6 +140,7 @@ _DESCRIPTIONS = {
     "disruptions": "Disruption actions at places (may lack a point).",
     "incidents": "Other geocoded events used as context.",
     RUNS_TABLE: "Every analysis or ingest run: parameters, outputs, code version.",
+    FEATURES_TABLE: "Imported areas, gazetteer places and base layers (family, kind, code).",
 }
 
 
@@ -722,7 +742,8 @@ class GpkgStore:
                 ("created_by", f"engage-hotspots {geo.__version__}"),
             ],
         )
-        # Future layouts migrate here, from the stored version up to SCHEMA_VERSION.
+        _migrate(conn)
+        gpkg_features.create(conn, now)
         conn.execute(
             f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version' "
             "AND CAST(value AS INTEGER) < ?",
@@ -749,6 +770,8 @@ class GpkgStore:
                 yield w
                 if not w.finished:
                     w.finish()
+                elif w._ops:
+                    w.apply_ops()
                 if conn.in_transaction:
                     conn.execute("COMMIT")
             except BaseException:
@@ -965,6 +988,29 @@ class GpkgStore:
                 return
             last = rows[-1][names.index(t.key)]
 
+    # ------------------------------------------------------ features and settings
+
+    def features(
+        self, family: str, kind: str | None = None, *, bbox: BBox | None = None
+    ) -> gpd.GeoDataFrame:
+        """Stored features of a family (and kind) whose bounding box meets ``bbox``.
+
+        Columns ``family, kind, code, name, type, geometry`` (WGS84), ordered by
+        kind and code; see :mod:`geo.store.features`.
+        """
+        with self._lock:
+            return gpkg_features.read(self._open(), family, kind, bbox)
+
+    def feature_kinds(self) -> pd.DataFrame:
+        """What is stored: ``family, kind, n, updated_at``, one row per kind."""
+        with self._lock:
+            return gpkg_features.kinds(self._open())
+
+    def meta(self, key: str) -> str | None:
+        """A store setting (:data:`geo.store.features.META_KEYS`), None when unset."""
+        with self._lock:
+            return gpkg_features.get_meta(self._open(), key)
+
     def close(self) -> None:
         """Close the connection (safe to call twice)."""
         with self._lock:
@@ -972,6 +1018,24 @@ class GpkgStore:
                 self._conn.close()
                 self._conn = None
                 self._checked = False
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring tables made by an earlier layout up to :data:`SCHEMA_VERSION`.
+
+    Every step is idempotent (a column is added only when missing), so the
+    stored version number only needs to move forward afterwards.
+    """
+    for table in TABLES.values():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({_q(table.name)})")}
+        for col in table.columns:
+            if col.name not in have:
+                if not col.nullable:  # pragma: no cover - new columns are nullable
+                    msg = f"cannot add NOT NULL column `{col.name}` to `{table.name}`"
+                    raise StoreError(msg)
+                conn.execute(
+                    f"ALTER TABLE {_q(table.name)} ADD COLUMN {_q(col.name)} {_SQL_TYPES[col.kind]}"
+                )
 
 
 # ---------------------------------------------------------------------------- writer
@@ -986,6 +1050,7 @@ class _Writer:
         self._staged: dict[str, Table] = {}
         self._keep: dict[str, Keep] = {}
         self._kept: dict[str, tuple[str, ...]] = {}
+        self._ops: list[Callable[[sqlite3.Connection], object]] = []
         self.finished = False
 
     @staticmethod
@@ -1063,6 +1128,27 @@ class _Writer:
                 conn.execute("ROLLBACK")
             raise
 
+    def put_features(
+        self, family: str, kind: str, frame: pd.DataFrame, *, replace: bool = True
+    ) -> int:
+        """Stage features of (family, kind); written by :meth:`finish` (see the protocol)."""
+        check_family_kind(family, kind)
+        rows = conform_features(frame)
+        self._ops.append(lambda conn: gpkg_features.put(conn, family, kind, rows, replace))
+        return len(rows)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Stage a store setting; written by :meth:`finish`."""
+        check_meta_key(key)
+        self._ops.append(lambda conn: gpkg_features.set_meta(conn, key, str(value)))
+
+    def set_areas(
+        self, table: Table, column: str, keys: Sequence[str], codes: Sequence[Any]
+    ) -> None:
+        """Stage new area codes of stored rows (by key) in one area column."""
+        frame = check_area_update(table, column, keys, codes)
+        self._ops.append(lambda conn: gpkg_features.set_areas(conn, table, [(column, frame)]))
+
     def finish(self) -> dict[str, UpsertResult]:
         """Take the write lock and upsert everything staged (commit on block exit).
 
@@ -1097,7 +1183,21 @@ class _Writer:
                     "the whole write is rolled back and nothing was stored."
                 )
                 raise StoreError(msg) from exc
+        self.apply_ops()
         return results
+
+    def apply_ops(self) -> None:
+        """Write the staged features, settings and area codes (inside the lock)."""
+        try:
+            for op in self._ops:
+                op(self._conn)
+        except sqlite3.Error as exc:
+            msg = (
+                f"could not store features or settings in {self._path} ({exc}); "
+                "the whole write is rolled back and nothing was stored."
+            )
+            raise StoreError(msg) from exc
+        self._ops.clear()
 
     def _upsert(self, table: Table, now: str) -> UpsertResult:
         conn = self._conn

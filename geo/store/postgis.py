@@ -38,6 +38,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import psycopg
@@ -52,7 +53,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 import geo
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
+from geo.store import postgis_features
 from geo.store.base import Area, Keep, UpsertResult, Window
+from geo.store.features import (
+    BBox,
+    check_area_update,
+    check_family_kind,
+    check_meta_key,
+    conform_features,
+)
 from geo.store.frames import INGESTED_AT, conform_columns
 from geo.store.query import (
     Filters,
@@ -831,6 +840,25 @@ class PostgisStore:
             }
         )
 
+    # ------------------------------------------------------ features and settings
+
+    def features(
+        self, family: str, kind: str | None = None, *, bbox: BBox | None = None
+    ) -> gpd.GeoDataFrame:
+        """Stored features of a family (and kind) whose bounding box meets ``bbox``."""
+        with self._connection(f"read {family} features") as conn:
+            return postgis_features.read(conn, self.schema, family, kind, bbox)
+
+    def feature_kinds(self) -> pd.DataFrame:
+        """What is stored: ``family, kind, n, updated_at``, one row per kind."""
+        with self._connection("list features") as conn:
+            return postgis_features.kinds(conn, self.schema)
+
+    def meta(self, key: str) -> str | None:
+        """A store setting (:data:`geo.store.features.META_KEYS`), None when unset."""
+        with self._connection("read a store setting") as conn:
+            return postgis_features.get_meta(conn, self.schema, key)
+
     def close(self) -> None:
         """Close the pool (if it was opened). The store reopens it if used again."""
         with self._lock:
@@ -1080,6 +1108,29 @@ class PostgisWriter:
             conn.execute(str(definition).encode())
         conn.execute(sql.SQL("ANALYZE {}").format(self._store._table_id(spec)))
         return int(inserted)
+
+    def put_features(
+        self, family: str, kind: str, frame: pd.DataFrame, *, replace: bool = True
+    ) -> int:
+        """Write features of (family, kind) in this transaction (see the protocol)."""
+        check_family_kind(family, kind)
+        rows = conform_features(frame)
+        with self._store._translate(f"store {family} features"):
+            return postgis_features.put(self._conn, self._store.schema, family, kind, rows, replace)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Write a store setting in this transaction."""
+        check_meta_key(key)
+        with self._store._translate("store a setting"):
+            postgis_features.set_meta(self._conn, self._store.schema, key, str(value))
+
+    def set_areas(
+        self, table: Table, column: str, keys: Sequence[str], codes: Sequence[Any]
+    ) -> None:
+        """Set new area codes of stored rows (by key) in one area column."""
+        frame = check_area_update(table, column, keys, codes)
+        with self._store._translate(f"update areas of {table.name}"):
+            postgis_features.set_areas(self._conn, self._store.schema, table, column, frame)
 
     def finish(self) -> dict[str, UpsertResult]:
         """Upsert everything staged since the last call; the commit comes when the block exits.

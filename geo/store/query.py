@@ -21,7 +21,7 @@ import pandas as pd
 
 from geo.errors import ValidationError
 from geo.h3index import cells_resolution, cells_to_child_range, cells_valid, check_res
-from geo.schemas import STORE_RES, TABLES, Table
+from geo.schemas import POINT_PARTS, STORE_RES, TABLES, Table
 from geo.store.base import KEEP_RULES, Area, Keep, Window
 from geo.store.frames import INGESTED_AT, conform
 
@@ -131,7 +131,7 @@ def check_kept(
         )
         raise ValidationError(msg)
     for prefix in table.points:
-        point = [f"{prefix}{part}" for part in ("lat", "lng", "h3", "district", "ward", "lsoa")]
+        point = [f"{prefix}{part}" for part in POINT_PARTS]
         some = [c for c in point if c in given]
         if some and len(some) != len(point):
             msg = (

@@ -155,6 +155,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "district": [None],
             "ward": [None],
             "lsoa": [None],
+            "neighbourhood": [None],
+            "beat": [None],
             "tactic": ["patrol"],
             "note": [NOTE],
             "public": pd.array([None], dtype="boolean"),

@@ -66,6 +66,8 @@ def _point(prefix: str, lat: np.ndarray, lng: np.ndarray) -> dict[str, object]:
         f"{prefix}district": areas["district"].to_numpy(dtype=object),
         f"{prefix}ward": areas["ward"].to_numpy(dtype=object),
         f"{prefix}lsoa": areas["lsoa"].to_numpy(dtype=object),
+        f"{prefix}neighbourhood": areas["neighbourhood"].to_numpy(dtype=object),
+        f"{prefix}beat": areas["beat"].to_numpy(dtype=object),
     }
 
 
@@ -805,6 +807,8 @@ def _incidents_for_bounds() -> pd.DataFrame:
             "district": areas["district"],
             "ward": areas["ward"],
             "lsoa": areas["lsoa"],
+            "neighbourhood": None,
+            "beat": None,
             "source": "t",
             "content_hash": [1, 2, 3],
         }

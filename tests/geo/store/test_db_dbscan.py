@@ -99,6 +99,8 @@ def make_incidents(seed: int = 7) -> pd.DataFrame:
             "district": areas["district"].to_numpy(dtype=object),
             "ward": areas["ward"].to_numpy(dtype=object),
             "lsoa": areas["lsoa"].to_numpy(dtype=object),
+            "neighbourhood": None,
+            "beat": None,
             "source": "db-dbscan-test",
             "content_hash": rng.integers(0, np.iinfo(np.int64).max, n, dtype=np.int64),
         }
@@ -221,6 +223,8 @@ def _point(prefix: str, nodes: np.ndarray, missing: np.ndarray) -> dict[str, obj
         f"{prefix}district": areas["district"].to_numpy(dtype=object),
         f"{prefix}ward": areas["ward"].to_numpy(dtype=object),
         f"{prefix}lsoa": areas["lsoa"].to_numpy(dtype=object),
+        f"{prefix}neighbourhood": areas["neighbourhood"].to_numpy(dtype=object),
+        f"{prefix}beat": areas["beat"].to_numpy(dtype=object),
     }
 
 

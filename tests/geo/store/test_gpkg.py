@@ -22,7 +22,7 @@ import shapely
 from geo.boundaries import assign_areas
 from geo.errors import StoreError
 from geo.h3index import latlng_to_cells
-from geo.schemas import DISRUPTIONS, EPISODES, TABLES, VENUE_REPORTS, Table
+from geo.schemas import AREA_KINDS, DISRUPTIONS, EPISODES, TABLES, VENUE_REPORTS, Table
 from geo.store import UpsertResult, open_store
 from geo.store.frames import conform
 from geo.store.gpkg import (
@@ -45,7 +45,7 @@ def _point(prefix: str, lat: np.ndarray, lng: np.ndarray) -> dict[str, object]:
         f"{prefix}lat": lat,
         f"{prefix}lng": lng,
         f"{prefix}h3": h3,
-        **{f"{prefix}{k}": areas[k].to_numpy(dtype=object) for k in ("district", "ward", "lsoa")},
+        **{f"{prefix}{k}": areas[k].to_numpy(dtype=object) for k in AREA_KINDS},
     }
 
 
@@ -163,14 +163,17 @@ def test_header_and_core_tables(store: GpkgStore, path: Path) -> None:
         "SELECT table_name, column_name, geometry_type_name, srs_id FROM gpkg_geometry_columns",
     )
     assert sorted(geoms) == sorted(
-        (n, "geom", "POINT", 4326) for n, t in TABLES.items() if t.points
+        [(n, "geom", "POINT", 4326) for n, t in TABLES.items() if t.points]
+        + [("engage_features", "geom", "GEOMETRY", 4326)]
     )
     rtrees = _sql(
         path,
         "SELECT table_name, column_name FROM gpkg_extensions "
         "WHERE extension_name = 'gpkg_rtree_index'",
     )
-    assert sorted(rtrees) == sorted((n, "geom") for n, t in TABLES.items() if t.points)
+    assert sorted(rtrees) == sorted(
+        [(n, "geom") for n, t in TABLES.items() if t.points] + [("engage_features", "geom")]
+    )
     version = _sql(path, "SELECT value FROM engage_meta WHERE key = 'schema_version'")
     assert int(version[0][0]) == SCHEMA_VERSION
     indexes = {

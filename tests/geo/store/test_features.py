@@ -1,0 +1,141 @@
+"""Reference features, settings and area updates: the same contract in both stores.
+
+Expected results are worked out here from the frames written (shapely bounds,
+pandas), never hard-coded.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo.errors import ValidationError
+from geo.schemas import INCIDENTS
+from geo.store import Store
+from tests.geo.store.test_contract import make_incidents, write
+
+
+def _features(seed: int, n: int) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2.55, -2.40, n)
+    y = rng.uniform(53.68, 53.78, n)
+    size = rng.uniform(0.001, 0.01, n)
+    geoms = [
+        shapely.box(a, b, a + s, b + s) if i % 3 else shapely.LineString([(a, b), (a + s, b)])
+        for i, (a, b, s) in enumerate(zip(x, y, size, strict=True))
+    ]
+    return gpd.GeoDataFrame(
+        {
+            "code": [f"C{i:03d}" for i in range(n)],
+            "name": [f"Place {i}" if i % 4 else None for i in range(n)],
+            "type": ["street"] * n,
+        },
+        geometry=geoms,
+        crs="EPSG:4326",
+    )
+
+
+def test_put_read_replace_and_merge(store: Store) -> None:
+    f = _features(1, 30)
+    with store.writer() as w:
+        assert w.put_features("area", "ward", f) == 30
+        w.put_features("layer", "roads", f.iloc[:5])
+    got = store.features("area", "ward")
+    assert got["code"].tolist() == sorted(f["code"])
+    assert got.crs.to_epsg() == 4326
+    by_code = got.set_index("code")
+    for _, row in f.iterrows():
+        assert by_code.loc[row["code"], "geometry"].equals_exact(row["geometry"], 1e-12)
+        want = None if pd.isna(row["name"]) else row["name"]
+        assert by_code.loc[row["code"], "name"] == want
+    kinds = store.feature_kinds().set_index(["family", "kind"])["n"].to_dict()
+    assert kinds == {("area", "ward"): 30, ("layer", "roads"): 5}
+
+    # Merge: changed names replace, new codes add, others stay.
+    more = f.iloc[:3].copy()
+    more["name"] = "Renamed"
+    extra = _features(2, 2)
+    extra["code"] = ["Z1", "Z2"]
+    with store.writer() as w:
+        w.put_features("area", "ward", pd.concat([more, extra]), replace=False)
+    got = store.features("area", "ward").set_index("code")
+    assert len(got) == 32
+    assert (got.loc[more["code"], "name"] == "Renamed").all()
+    # Replace: only the new rows remain, and the other kinds are untouched.
+    with store.writer() as w:
+        w.put_features("area", "ward", extra)
+    assert store.features("area", "ward")["code"].tolist() == ["Z1", "Z2"]
+    assert len(store.features("layer", "roads")) == 5
+    assert len(store.features("area")) == 2
+
+
+def test_bbox_read_matches_shapely(store: Store) -> None:
+    f = _features(3, 200)
+    with store.writer() as w:
+        w.put_features("gazetteer", "file", f)
+    box = (-2.50, 53.70, -2.46, 53.74)
+    got = store.features("gazetteer", bbox=box)
+    b = shapely.bounds(f.geometry.to_numpy())
+    meets = (b[:, 2] >= box[0]) & (b[:, 0] <= box[2]) & (b[:, 3] >= box[1]) & (b[:, 1] <= box[3])
+    assert 0 < meets.sum() < len(f)
+    assert got["code"].tolist() == sorted(f.loc[meets, "code"])
+
+
+def test_failed_write_stores_nothing(store: Store) -> None:
+    f = _features(4, 10)
+    with store.writer() as w:
+        w.put_features("area", "beat", f)
+        w.set_meta("study_area", "E06000008")
+    with pytest.raises(RuntimeError), store.writer() as w:
+        w.put_features("area", "beat", f.iloc[:2])
+        w.set_meta("study_area", "E07000117")
+        raise RuntimeError("stop")
+    assert len(store.features("area", "beat")) == 10
+    assert store.meta("study_area") == "E06000008"
+
+
+def test_bad_features_are_refused_before_anything_is_written(store: Store) -> None:
+    f = _features(5, 4)
+    dup = f.copy()
+    dup.loc[1, "code"] = dup.loc[0, "code"]
+    with store.writer() as w:
+        with pytest.raises(ValidationError, match="unique"):
+            w.put_features("area", "ward", dup)
+        with pytest.raises(ValidationError, match="kind"):
+            w.put_features("area", "parish", f)
+        with pytest.raises(ValidationError, match="family"):
+            w.put_features("roads", "roads", f)
+        with pytest.raises(ValidationError, match="setting"):
+            w.set_meta("colour", "red")
+    assert store.feature_kinds().empty
+    assert store.meta("study_area") is None
+
+
+def test_features_in_another_crs_are_stored_in_wgs84(store: Store) -> None:
+    f = _features(6, 5)
+    with store.writer() as w:
+        w.put_features("area", "lsoa", f.to_crs("EPSG:27700"))
+    got = store.features("area", "lsoa").set_index("code")
+    for _, row in f.iterrows():
+        assert got.loc[row["code"], "geometry"].equals_exact(row["geometry"], 1e-7)
+
+
+def test_set_areas_updates_only_given_rows(store: Store) -> None:
+    inc = make_incidents()
+    write(store, (INCIDENTS, inc))
+    keys = inc["incident_id"].iloc[:10].tolist()
+    codes = [f"N{i % 3}" if i != 4 else None for i in range(10)]
+    with store.writer() as w:
+        w.set_areas(INCIDENTS, "neighbourhood", keys, codes)
+        with pytest.raises(ValidationError, match="area column"):
+            w.set_areas(INCIDENTS, "lat", keys, codes)
+    got = store.read(INCIDENTS).set_index("incident_id")
+    assert got.loc[keys, "neighbourhood"].tolist() == codes
+    assert got.drop(index=keys)["neighbourhood"].isna().all()
+    # Everything else is as written.
+    same = got.loc[keys, ["lat", "lng", "ward", "content_hash"]]
+    want = inc.set_index("incident_id").loc[keys, ["lat", "lng", "ward", "content_hash"]]
+    pd.testing.assert_frame_equal(same, want, check_dtype=False)
