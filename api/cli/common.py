@@ -50,10 +50,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def command(name: str | None = None, *, failure: str = "") -> Callable[[F], F]:
+def command(
+    name: str | None = None, *, failure: str = "", group: typer.Typer | None = None
+) -> Callable[[F], F]:
     """Register a command; its domain errors exit through :data:`EXIT_CODES`.
 
-    ``failure`` prefixes the reason (``"nothing stored"`` for ingest).
+    ``failure`` prefixes the reason (``"nothing stored"`` for ingest);
+    ``group`` is the command group it belongs to (default the top level).
     """
 
     def wrap(fn: F) -> F:
@@ -65,7 +68,7 @@ def command(name: str | None = None, *, failure: str = "") -> Callable[[F], F]:
                 code = next(c for kind, c in EXIT_CODES if isinstance(exc, kind))
                 fail(f"{failure}: {exc}" if failure else str(exc), code)
 
-        app.command(name)(run)
+        (group or app).command(name)(run)
         return fn
 
     return wrap
@@ -124,6 +127,16 @@ KOpt = Annotated[
         "--k",
         help="Partner outputs show counts from 1 to k-1 as <k and round the rest to 5 "
         "(default 5, never below 3).",
+    ),
+]
+NearOpt = Annotated[
+    float,
+    typer.Option(
+        "--near-m",
+        min=1,
+        max=5000,
+        help="Name each target by the nearest street or place within this many metres "
+        "of its centre (default 150).",
     ),
 ]
 ForceOpt = Annotated[

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from api.settings import Settings
+from api.usecases.gazetteer import places_near
 from api.usecases.store import analysis_area, grid_for, load_events, opened_store
 from geo import __version__, schemas
 from geo.boundaries import wards
@@ -37,6 +38,7 @@ from maps.files import atomic_write_text, staged
 from maps.pack import build_pack
 from maps.webmap import write_map
 from models.disruptions import DisruptionAnalysis
+from models.near import DEFAULT_NEAR_M, add_near
 from models.params import DEFAULTS, AnalysisParams
 from models.targets import drop_private
 from models.weekly import WeekAnalysis, analyse_week
@@ -64,6 +66,10 @@ class Week:
     ward_list: list[tuple[str, str]]
     venues: pd.DataFrame
     analysis: WeekAnalysis
+    near_m: float = DEFAULT_NEAR_M
+    """How far from a target's centre a named place may be to say where it is."""
+    places: str = "none"
+    """Where the targets' place names came from (the stored gazetteer, the shipped one, none)."""
 
 
 def analyse(
@@ -74,8 +80,13 @@ def analyse(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    near_m: float = DEFAULT_NEAR_M,
 ) -> Week:
     """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday.
+
+    Each target gets ``near`` and ``near_m``: the nearest named place within
+    ``near_m`` metres of its centre (:func:`api.usecases.gazetteer.places_near`,
+    :func:`models.near.add_near`).
 
     ``audience``: the events its outputs may rest on (:meth:`Audience.events`;
     for partners, no intelligence with handling code C) are the only ones
@@ -106,7 +117,12 @@ def analyse(
         )
         raise ValidationError(msg)
     analysis = analyse_week(events, venues, cells, params, start, disruptions=disruptions, end=end)
-    return Week(week, start, end, data_start, area_name, ward_list, venues, analysis)
+    with opened_store(location) as store:
+        places, source = places_near(store, analysis.targets, max_m=near_m, settings=settings)
+    analysis = replace(analysis, targets=add_near(analysis.targets, places, max_m=near_m))
+    return Week(
+        week, start, end, data_start, area_name, ward_list, venues, analysis, near_m, source
+    )
 
 
 def targets_table(
@@ -117,10 +133,17 @@ def targets_table(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    near_m: float = DEFAULT_NEAR_M,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week, as ``audience`` may see it."""
     return shown_week(
-        location, week=week, settings=settings, areas=areas, params=params, audience=audience
+        location,
+        week=week,
+        settings=settings,
+        areas=areas,
+        params=params,
+        audience=audience,
+        near_m=near_m,
     ).targets
 
 
@@ -145,12 +168,21 @@ def shown_week(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    near_m: float = DEFAULT_NEAR_M,
 ) -> ShownWeek:
     """:func:`analyse` with the parameters and events of ``audience``, and its views: cells,
     targets with their disruption notes, and the disruptions to draw."""
     rules = audience or Audience.make()
     params = disclosure.params_for(params or DEFAULTS, rules)
-    w = analyse(location, week=week, settings=settings, areas=areas, params=params, audience=rules)
+    w = analyse(
+        location,
+        week=week,
+        settings=settings,
+        areas=areas,
+        params=params,
+        audience=rules,
+        near_m=near_m,
+    )
     cells = disclosure.cells_view(w.analysis.hotspots, rules)
     targets = disclosure.targets_view(w.analysis.targets, rules, cells=cells)
     found = w.analysis.disruptions
@@ -212,6 +244,7 @@ def weekly(
     marking: str = DEFAULT_MARKING,
     k: int | None = None,
     params_source: dict[str, Any] | None = None,
+    near_m: float = DEFAULT_NEAR_M,
 ) -> WeeklyResult:
     """Build the weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json.
 
@@ -228,6 +261,7 @@ def weekly(
         areas=areas,
         params=params,
         audience=Audience.make(audience, k),
+        near_m=near_m,
     )
     w, rules, params = shown.week, shown.rules, shown.params
     cells_shown, targets_shown = shown.cells, shown.targets
@@ -283,6 +317,13 @@ def weekly(
         "outputs": dict(OUTPUTS),
         "layers": layers_meta,
         "disruptions": _disruptions_record(layer, found),
+        "places": {
+            "near_m": w.near_m,
+            "gazetteer": w.places,
+            "targets_named": int(targets_shown["near"].notna().sum())
+            if "near" in targets_shown.columns
+            else 0,
+        },
     }
     out = Path(out_dir)
     with staged(out, OUTPUTS.values()) as tmp:
