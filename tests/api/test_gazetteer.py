@@ -268,3 +268,17 @@ def test_where_no_gazetteer_is_stored_outside_blackburn_none_is_used(synthetic: 
         )
     assert source.startswith("shipped") and len(bwd) > 0
     assert none == "none" and other.empty
+
+
+def test_ingest_says_how_many_places_it_kept(tmp_path: Path, police_uk: Path) -> None:
+    path = police_uk / "blackburn_with_darwen" / MONTH
+    location = str(tmp_path / "engage.gpkg")
+    result = runner.invoke(
+        app,
+        ["ingest", "police-uk", str(path), "--store", location],
+        env={"ENGAGE_QUARANTINE_DIR": str(tmp_path / "q")},
+    )
+    assert result.exit_code == 1, result.output  # two Crime IDs listed twice
+    n = len(_stored(location, "police.uk"))
+    assert n > 500
+    assert f"gazetteer: {n} named police.uk map points kept" in result.output
