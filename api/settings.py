@@ -32,9 +32,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geo.boundaries import DEFAULT_TOLERANCE_M, StudyArea, use_boundaries_dir
+from geo.boundaries import DEFAULT_TOLERANCE_M, use_boundaries_dir
 from geo.errors import ValidationError
 from geo.store import DEFAULT_STORE
+from geo.studyarea import StudyArea
 
 VARIABLES = (
     "ENGAGE_STORE",
@@ -101,6 +102,11 @@ class Settings:
         """Make the settings that configure the ``geo`` package take effect (boundaries)."""
         use_boundaries_dir(self.boundaries_dir)
         return self
+
+    def requested_area(self, override: str | None = None) -> StudyArea | None:
+        """The study area asked for (``override``, else ``ENGAGE_STUDY_AREA``), None if neither."""
+        text = override or self.study_area
+        return StudyArea.parse(text, tolerance_m=self.area_tolerance_m) if text else None
 
     def area(self, override: str | None = None) -> StudyArea:
         """The study area: ``override``, else ``ENGAGE_STUDY_AREA``, else the default."""

@@ -50,10 +50,10 @@ from harness import (
 from scipy.stats import spearmanr
 from sklearn.neighbors import KernelDensity
 
-from geo.boundaries import StudyArea
 from geo.crs import bng_to_latlng
 from geo.grid import area_cells
 from geo.h3index import latlng_to_cells
+from geo.studyarea import StudyArea
 from models.kde import kde_on_cells
 
 BANDWIDTH_M = 300.0

@@ -1,7 +1,7 @@
 """A polygon the user gives in a file (GeoJSON or GeoPackage, any CRS pyproj knows).
 
-Read once, checked, and returned as one (multi)polygon in British National
-Grid metres with a note of anything that was repaired.
+Read once, checked, and returned as one (multi)polygon in the metric CRS in
+use (:func:`geo.crs.metric_crs`) with a note of anything that was repaired.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import geopandas as gpd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo.crs import BNG
+from geo.crs import metric_crs
 from geo.errors import InputFileError
 
 SUFFIXES = (".geojson", ".json", ".gpkg")
@@ -21,7 +21,7 @@ SUFFIXES = (".geojson", ".json", ".gpkg")
 
 @dataclass(frozen=True)
 class PolygonFile:
-    """The polygon (BNG metres), its name and any repair made while reading."""
+    """The polygon (metres of the metric CRS, unless asked otherwise), its name and any repair."""
 
     name: str
     polygon: BaseGeometry
@@ -34,9 +34,9 @@ def looks_like_file(text: str) -> bool:
 
 
 def read_polygon(
-    path: str | Path, *, layer: str | None = None, what: str = "--control"
+    path: str | Path, *, layer: str | None = None, what: str = "--control", crs: str | None = None
 ) -> PolygonFile:
-    """The union of the polygons of ``path`` in BNG metres.
+    """The union of the polygons of ``path`` in ``crs`` (default: the metric CRS in use).
 
     GeoJSON without a ``crs`` member is WGS84 by its standard; any other
     file without a CRS is refused. Invalid polygons are made valid and the
@@ -86,7 +86,7 @@ def read_polygon(
     if bad.any():
         polys = polys.make_valid()
         note = f"{int(bad.sum())} invalid polygon(s) in {p.name} were made valid"
-    bng = gpd.GeoSeries(polys, crs=frame.crs).to_crs(BNG)
+    bng = gpd.GeoSeries(polys, crs=frame.crs).to_crs(crs or metric_crs().code)
     union = shapely.union_all(bng.to_numpy())
     if union.is_empty or union.area <= 0:
         raise InputFileError(

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo import crs
-from geo.boundaries import StudyArea
+from geo.studyarea import StudyArea
 
 BoolArray = npt.NDArray[np.bool_]
 LOCAL_TZ = "Europe/London"
@@ -239,7 +239,7 @@ _COORD_REASONS = {
         "values look like British National Grid easting/northing in the lat/lng columns; "
         "put them in `{p}easting` and `{p}northing` columns instead"
     ),
-    crs.COORD_OUTSIDE_GB: "the point is outside Great Britain; check the coordinates",
+    crs.COORD_OUTSIDE_GB: "the point is outside {region}; check the coordinates",
 }
 _BNG_REASONS = {
     crs.COORD_ZERO: _COORD_REASONS[crs.COORD_ZERO],
@@ -348,11 +348,18 @@ def parse_point(
     problems.add(use_ll & la_bad, rows, cols.lat or label, la_t, "latitude is not a number")
     problems.add(use_ll & ln_bad, rows, cols.lng or label, ln_t, "longitude is not a number")
     ll_ok = use_ll & ~half & ~la_bad & ~ln_bad
-    codes = crs.classify_latlng(np.where(ll_ok, la, np.nan), np.where(ll_ok, ln, np.nan))
+    region = study_area.region
+    codes = crs.classify_latlng(
+        np.where(ll_ok, la, np.nan), np.where(ll_ok, ln, np.nan), (region.lat, region.lng)
+    )
     shown = (la_t.str.strip() + ", " + ln_t.str.strip()).to_numpy(dtype=object)
     for code, reason in _COORD_REASONS.items():
         problems.add(
-            ll_ok & (codes == code), rows, cols.lat or label, shown, reason.format(p=cols.prefix)
+            ll_ok & (codes == code),
+            rows,
+            cols.lat or label,
+            shown,
+            reason.format(p=cols.prefix, region=region.name),
         )
     good_ll = ll_ok & (codes == crs.COORD_OK)
     lat[good_ll] = la[good_ll]

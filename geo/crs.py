@@ -9,6 +9,7 @@ points outside Great Britain.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -38,7 +39,7 @@ COORD_SWAPPED = "swapped"
 COORD_OUTSIDE_GB = "outside_gb"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def _transformer(src: str, dst: str) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
@@ -59,8 +60,15 @@ def bng_to_latlng(easting: npt.ArrayLike, northing: npt.ArrayLike) -> tuple[Floa
     return np.asarray(lat, dtype=np.float64), np.asarray(lng, dtype=np.float64)
 
 
-def _in_gb_box(lat: FloatArray, lng: FloatArray) -> npt.NDArray[np.bool_]:
-    return (lat >= GB_LAT[0]) & (lat <= GB_LAT[1]) & (lng >= GB_LNG[0]) & (lng <= GB_LNG[1])
+Box = tuple[tuple[float, float], tuple[float, float]]
+"""((min_lat, max_lat), (min_lng, max_lng)) in degrees."""
+
+
+def _in_gb_box(
+    lat: FloatArray, lng: FloatArray, box: Box = (GB_LAT, GB_LNG)
+) -> npt.NDArray[np.bool_]:
+    (la0, la1), (ln0, ln1) = box
+    return (lat >= la0) & (lat <= la1) & (lng >= ln0) & (lng <= ln1)
 
 
 def _in_bng_box(e: FloatArray, n: FloatArray) -> npt.NDArray[np.bool_]:
@@ -72,10 +80,14 @@ def _in_bng_box(e: FloatArray, n: FloatArray) -> npt.NDArray[np.bool_]:
     )
 
 
-def classify_latlng(lat: npt.ArrayLike, lng: npt.ArrayLike) -> npt.NDArray[np.str_]:
+def classify_latlng(
+    lat: npt.ArrayLike, lng: npt.ArrayLike, box: Box = (GB_LAT, GB_LNG)
+) -> npt.NDArray[np.str_]:
     """Name the problem, if any, with each (lat, lng) pair given as WGS84 degrees.
 
-    Returns an array of ``COORD_*`` codes. Vectorised; NaN means missing.
+    ``box`` is where plausible points lie (default: Great Britain and Northern
+    Ireland); ``COORD_OUTSIDE_GB`` means outside it. Returns an array of
+    ``COORD_*`` codes. Vectorised; NaN means missing.
     """
     la = np.asarray(lat, dtype=np.float64)
     ln = np.asarray(lng, dtype=np.float64)
@@ -87,8 +99,8 @@ def classify_latlng(lat: npt.ArrayLike, lng: npt.ArrayLike) -> npt.NDArray[np.st
     big = ~missing & ~zero & ((np.abs(la) > 180) | (np.abs(ln) > 180))
     bng = big & (_in_bng_box(ln, la) | _in_bng_box(la, ln))
     rest = ~missing & ~zero & ~bng
-    ok = rest & _in_gb_box(la, ln)
-    swapped = rest & ~ok & _in_gb_box(ln, la)
+    ok = rest & _in_gb_box(la, ln, box)
+    swapped = rest & ~ok & _in_gb_box(ln, la, box)
     out[missing] = COORD_MISSING
     out[zero] = COORD_ZERO
     out[bng] = COORD_BNG_AS_LATLNG
@@ -154,3 +166,131 @@ def bng_to_grid_reference(
         + np.char.zfill(nn.astype(str), half).astype(object)
     )
     return np.where(valid, refs, "").astype(str)
+
+
+# ------------------------------------------------------------- the metric CRS
+
+IRISH_GRID = "EPSG:29903"
+"""Irish Grid (TM75), for grid references in Northern Ireland."""
+
+# Northern Ireland, generously (its land lies within these degrees).
+NI_LAT = (53.9, 55.45)
+NI_LNG = (-8.25, -5.3)
+
+
+@dataclass(frozen=True)
+class MetricCrs:
+    """The projected CRS the product measures in, and the grid its references use.
+
+    ``grid`` is ``"os"`` (Ordnance Survey National Grid, Great Britain),
+    ``"irish"`` (Irish Grid, Northern Ireland) or ``""`` (no grid reference).
+    """
+
+    code: str
+    name: str
+    grid: str = ""
+
+    @property
+    def announcement(self) -> str:
+        refs = {
+            "os": "grid references on the OS National Grid",
+            "irish": "grid references on the Irish Grid",
+            "": "no grid references (neither British grid applies)",
+        }[self.grid]
+        return f"distances in metres on {self.name} ({self.code}); {refs}"
+
+
+BRITISH_NATIONAL_GRID = MetricCrs(BNG, "British National Grid", "os")
+
+
+def utm_for(lat: float, lng: float) -> str:
+    """EPSG code of the WGS84 UTM zone holding (lat, lng)."""
+    zone = int(np.clip(np.floor((lng + 180.0) / 6.0) + 1, 1, 60))
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+def choose_metric_crs(lat: float, lng: float) -> MetricCrs:
+    """The one rule for the metric CRS of a study area centred at (lat, lng).
+
+    British National Grid in Great Britain; the local UTM zone elsewhere
+    (Northern Ireland, with Irish Grid references; anywhere else, with none).
+    """
+    in_ni = NI_LAT[0] <= lat <= NI_LAT[1] and NI_LNG[0] <= lng <= NI_LNG[1]
+    in_gb = bool(_in_gb_box(np.array([lat]), np.array([lng]))[0]) and not in_ni
+    if in_gb:
+        return BRITISH_NATIONAL_GRID
+    code = utm_for(lat, lng)
+    zone = int(code.split(":")[1]) % 100
+    hemi = "N" if lat >= 0 else "S"
+    return MetricCrs(code, f"UTM zone {zone}{hemi}", "irish" if in_ni else "")
+
+
+_active: list[MetricCrs] = [BRITISH_NATIONAL_GRID]
+
+
+def use_metric_crs(crs: MetricCrs) -> None:
+    """Make ``crs`` the CRS of all metric work in this process (set with the study area)."""
+    _active[0] = crs
+
+
+def metric_crs() -> MetricCrs:
+    """The CRS metric work uses now (British National Grid unless a study area says otherwise)."""
+    return _active[0]
+
+
+def latlng_to_metric(lat: npt.ArrayLike, lng: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """WGS84 degrees to (x, y) metres in :func:`metric_crs`."""
+    x, y = _transformer(WGS84, metric_crs().code).transform(
+        np.asarray(lng, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    )
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def metric_to_latlng(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """(x, y) metres in :func:`metric_crs` to WGS84 (lat, lng) degrees."""
+    lng, lat = _transformer(metric_crs().code, WGS84).transform(
+        np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    )
+    return np.asarray(lat, dtype=np.float64), np.asarray(lng, dtype=np.float64)
+
+
+def irish_grid_reference(
+    easting: npt.ArrayLike, northing: npt.ArrayLike, *, digits: int = 10
+) -> npt.NDArray[np.str_]:
+    """Irish Grid references (``J 33912 74139``) for Irish Grid metres (EPSG:29903)."""
+    if digits not in (6, 8, 10):
+        msg = f"`digits` must be 6, 8 or 10, got {digits!r}."
+        raise ValueError(msg)
+    e = np.floor(np.asarray(easting, dtype=np.float64))
+    n = np.floor(np.asarray(northing, dtype=np.float64))
+    valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e < 500_000) & (n >= 0) & (n < 500_000)
+    e = np.where(valid, e, 0).astype(np.int64)
+    n = np.where(valid, n, 0).astype(np.int64)
+    # One letter per 100 km square: rows from the north, A to Z without I.
+    letters = np.array(list(_GRID_LETTERS))
+    idx = (4 - n // 100_000) * 5 + e // 100_000
+    half = digits // 2
+    scale = 10 ** (5 - half)
+    ee = (e % 100_000) // scale
+    nn = (n % 100_000) // scale
+    refs = (
+        letters[idx].astype(object)
+        + " "
+        + np.char.zfill(ee.astype(str), half).astype(object)
+        + " "
+        + np.char.zfill(nn.astype(str), half).astype(object)
+    )
+    return np.where(valid, refs, "").astype(str)
+
+
+def grid_reference(x: npt.ArrayLike, y: npt.ArrayLike, *, digits: int = 10) -> npt.NDArray[np.str_]:
+    """Grid references of metric (x, y) in :func:`metric_crs`: OS, Irish or empty."""
+    crs = metric_crs()
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64)
+    if crs.grid == "os" and crs.code == BNG:
+        return bng_to_grid_reference(xa, ya, digits=digits)
+    if crs.grid == "irish":
+        e, n = _transformer(crs.code, IRISH_GRID).transform(xa, ya)
+        return irish_grid_reference(e, n, digits=digits)
+    return np.full(xa.shape, "", dtype=str)

@@ -44,7 +44,6 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from geo.boundaries import StudyArea
 from geo.checks import PointColumns
 from geo.crs import (
     COORD_BNG_AS_LATLNG,
@@ -56,7 +55,7 @@ from geo.crs import (
     bng_to_latlng,
     classify_bng,
     classify_latlng,
-    latlng_to_bng,
+    latlng_to_metric,
 )
 from geo.errors import InputFileError, ValidationError
 from geo.readers import (
@@ -66,6 +65,7 @@ from geo.readers import (
     open_binary,
     open_source,
 )
+from geo.studyarea import StudyArea
 
 FAMILY = "gazetteer"
 POLICE_UK = "police.uk"
@@ -228,7 +228,7 @@ def as_features(places: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def places_xy(features: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
-    """Stored gazetteer features as ``name``, ``x``, ``y`` (British National Grid metres).
+    """Stored gazetteer features as ``name``, ``x``, ``y`` (metres in :func:`geo.crs.metric_crs`).
 
     Accepts the store's feature frame (point ``geometry``, WGS84) or a frame
     with ``lat``/``lng``. Rows without a name are left out.
@@ -241,7 +241,7 @@ def places_xy(features: gpd.GeoDataFrame | pd.DataFrame) -> pd.DataFrame:
         lng = features["lng"].to_numpy(dtype=np.float64)
     names = features["name"].fillna("").astype(str).to_numpy()
     keep = (names != "") & np.isfinite(lat) & np.isfinite(lng)
-    x, y = latlng_to_bng(lat[keep], lng[keep])
+    x, y = latlng_to_metric(lat[keep], lng[keep])
     return pd.DataFrame({"name": names[keep], "x": x, "y": y})
 
 

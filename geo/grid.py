@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry.base import BaseGeometry
 
-from geo.crs import latlng_to_bng
+from geo.crs import latlng_to_metric
 from geo.errors import ValidationError
 from geo.h3index import cells_area_m2, cells_to_latlng, check_res
 
@@ -36,7 +36,7 @@ def cells_frame(cells: np.ndarray) -> pd.DataFrame:
     """Centre (WGS84 and BNG) and area of each cell."""
     cells = np.asarray(cells, dtype=np.int64)
     lat, lng = cells_to_latlng(cells)
-    x, y = latlng_to_bng(lat, lng)
+    x, y = latlng_to_metric(lat, lng)
     return pd.DataFrame(
         {"h3": cells, "lat": lat, "lng": lng, "x": x, "y": y, "area_m2": cells_area_m2(cells)}
     )

@@ -33,7 +33,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from geo import schemas
-from geo.boundaries import StudyArea
 from geo.checks import PointColumns, Problems, ReasonTally
 from geo.errors import InputFileError, StoreError, ValidationError
 from geo.gazetteer import FAMILY, POLICE_UK, as_features, choose_snap_names, snap_points
@@ -42,6 +41,7 @@ from geo.pseudonym import identifying_columns
 from geo.quarantine import QuarantineFile
 from geo.readers import DEFAULT_CHUNK_ROWS, Source, open_source
 from geo.store import Store, UpsertResult
+from geo.studyarea import StudyArea
 
 __all__ = [
     "KINDS",

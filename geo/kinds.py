@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo import schemas
-from geo.boundaries import StudyArea, assign_areas
+from geo.boundaries import assign_areas
 from geo.checks import (
     PointColumns,
     Problems,
@@ -41,6 +41,7 @@ from geo.readers import Chunk, Source
 from geo.schemas import AREA_KINDS
 from geo.store import Keep
 from geo.store.frames import conform
+from geo.studyarea import StudyArea
 
 KINDS = ("episodes", "venues", "venue-reports", "disruptions", "incidents", "police-uk")
 

@@ -28,7 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
 from geo.calendar import uk_day
-from geo.crs import latlng_to_bng
+from geo.crs import latlng_to_metric
 from geo.errors import ValidationError
 from maps.audience import OutputMeta, require_columns, require_view
 from maps.cells import check_partner_resolution
@@ -234,7 +234,7 @@ def draw_disruptions(
         return []
     cells = frame["h3"].to_numpy(dtype=np.int64)
     partner = bool(frame.attrs.get("audience") == "partner")
-    e, n = latlng_to_bng(frame["lat"].to_numpy(np.float64), frame["lng"].to_numpy(np.float64))
+    e, n = latlng_to_metric(frame["lat"].to_numpy(np.float64), frame["lng"].to_numpy(np.float64))
     x0, y0, x1, y1 = extent
     inside = (e >= x0) & (e <= x1) & (n >= y0) & (n <= y1)
     if not inside.any():
@@ -243,7 +243,7 @@ def draw_disruptions(
         for cell in np.unique(cells[inside]):
             ring = np.asarray(h3i.cell_to_boundary(int(cell)), dtype=np.float64)
             ring = np.vstack([ring, ring[:1]])
-            re_, rn = latlng_to_bng(ring[:, 0], ring[:, 1])
+            re_, rn = latlng_to_metric(ring[:, 0], ring[:, 1])
             ax.plot(
                 re_, rn, color=DISRUPTION_COLOUR, linewidth=1.0, linestyle=(0, (3, 2)), zorder=8
             )

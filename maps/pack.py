@@ -53,7 +53,7 @@ from reportlab.platypus import (
 )
 
 from geo.boundaries import wards as all_wards
-from geo.crs import BNG
+from geo.crs import metric_crs
 from geo.errors import ValidationError
 from maps import significance as sig
 from maps.audience import OutputMeta, require_columns, require_view
@@ -246,11 +246,14 @@ def _assign_pages(targets: pd.DataFrame, pages: list[gpd.GeoDataFrame]) -> list[
     if targets.empty:
         return out
     names = [set(p["name"].astype(str)) if "name" in p.columns else set() for p in pages]
-    geoms = [shapely.union_all(p.to_crs(BNG).geometry.to_numpy()).buffer(30.0) for p in pages]
+    geoms = [
+        shapely.union_all(p.to_crs(metric_crs().code).geometry.to_numpy()).buffer(30.0)
+        for p in pages
+    ]
     pts = gpd.GeoSeries(
         shapely.points(targets["lng"].to_numpy(float), targets["lat"].to_numpy(float)),
         crs="EPSG:4326",
-    ).to_crs(BNG)
+    ).to_crs(metric_crs().code)
     ward_col = targets["ward_name"] if "ward_name" in targets.columns else [None] * len(targets)
     for rank, ward, pt in zip(targets["rank"].astype(int), ward_col, pts, strict=True):
         page = next((i for i, nm in enumerate(names) if ward is not None and str(ward) in nm), None)

@@ -30,7 +30,7 @@ from shapely.geometry.polygon import orient
 
 from geo.boundaries import wards
 from geo.calendar import uk_date
-from geo.crs import BNG, latlng_to_bng
+from geo.crs import latlng_to_metric, metric_crs
 from maps.disclosure.review import PERIOD_WEEKS, ReviewShown
 from maps.plots import _png
 from maps.staticmap import (
@@ -343,7 +343,7 @@ def _map_areas(shown: ReviewShown, did: str) -> gpd.GeoDataFrame:
     part = a.loc[keep].copy()
     part = part.assign(_k=part["area"].astype(str).map(_area_key))
     part = part.sort_values("_k", kind="stable").drop(columns="_k")
-    return part.to_crs(BNG)
+    return part.to_crs(metric_crs().code)
 
 
 def _context(
@@ -354,7 +354,7 @@ def _context(
 ) -> None:
     """Ward outlines and names in view, for orientation (no name over the ``drawn`` areas)."""
     x0, y0, x1, y1 = extent
-    context = wards().to_crs(BNG)
+    context = wards().to_crs(metric_crs().code)
     context = context[context.intersects(view)]
     for name, geom in zip(context["name"], context.geometry, strict=True):
         _plot_outline(
@@ -440,7 +440,7 @@ def review_map_png(shown: ReviewShown, disruption_id: str, *, dpi: int = HTML_DP
 
     places = shown.places
     if len(places):
-        e, n = latlng_to_bng(places["lat"].to_numpy(float), places["lng"].to_numpy(float))
+        e, n = latlng_to_metric(places["lat"].to_numpy(float), places["lng"].to_numpy(float))
         others = False
         for pe, pn, pid, name in zip(
             e, n, places["disruption_id"].astype(str), places["place"], strict=True

@@ -27,7 +27,7 @@ from matplotlib.patheffects import withStroke
 from shapely.geometry.base import BaseGeometry
 
 from geo.boundaries import districts, wards
-from geo.crs import BNG, bng_to_grid_reference, latlng_to_bng
+from geo.crs import grid_reference, latlng_to_metric, metric_crs
 from geo.errors import ValidationError
 from maps.cells import cells_as_int, cells_to_polygons
 from maps.disruptions import draw_disruptions, draw_target_badges, noted
@@ -106,7 +106,7 @@ def nice_scale_length(width_m: float) -> int:
 
 
 def _to_bng(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return frame.to_crs(BNG)
+    return frame.to_crs(metric_crs().code)
 
 
 def _rings(geom: BaseGeometry) -> list[np.ndarray]:
@@ -160,7 +160,7 @@ def _grid(ax: Axes, extent: tuple[float, float, float, float]) -> tuple[str, flo
     ax.tick_params(length=2, pad=1.5, top=True, right=True, labeltop=True, labelright=True)
     ax.grid(True, color="#9aa0a6", linewidth=0.35, alpha=0.7, zorder=1)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return str(bng_to_grid_reference([cx], [cy], digits=6)[0]).split(" ")[0], step
+    return str(grid_reference([cx], [cy], digits=6)[0]).split(" ")[0], step
 
 
 def grid_note(
@@ -258,7 +258,7 @@ def _cell_verts(cells: np.ndarray) -> list[np.ndarray]:
     verts = []
     for poly in cells_to_polygons(cells):
         ring = shapely.get_coordinates(poly.exterior)
-        e, n = latlng_to_bng(ring[:, 1], ring[:, 0])
+        e, n = latlng_to_metric(ring[:, 1], ring[:, 0])
         verts.append(np.c_[e, n])
     return verts
 
@@ -446,7 +446,7 @@ def render_static_map(
 
     # Numbered targets; those of other pages greyed.
     if len(targets):
-        te, tn = latlng_to_bng(targets["lat"], targets["lng"])
+        te, tn = latlng_to_metric(targets["lat"], targets["lng"])
         ranks = targets["rank"].astype(int).to_numpy()
         strong = (
             np.ones(len(ranks), dtype=bool)

@@ -42,7 +42,7 @@ import pandas as pd
 import shapely
 
 from geo.calendar import uk_day
-from geo.crs import latlng_to_bng
+from geo.crs import latlng_to_metric
 from geo.errors import ValidationError
 from geo.h3index import cells_resolution, cells_to_parent, latlng_to_cells
 
@@ -213,7 +213,7 @@ def _cells_bng(cells: np.ndarray) -> np.ndarray:
     polygons = []
     for cell in cells:
         ring = np.asarray(h3i.cell_to_boundary(int(cell)), dtype=np.float64)
-        e, n = latlng_to_bng(ring[:, 0], ring[:, 1])
+        e, n = latlng_to_metric(ring[:, 0], ring[:, 1])
         polygons.append(shapely.polygons(np.c_[e, n]))
     return np.asarray(polygons, dtype=object)
 
@@ -240,7 +240,7 @@ def relate(
         return _empty_matches()
     cells = targets["h3"].to_numpy(dtype=np.int64)
     res = int(cells_resolution(cells[:1])[0])
-    x, y = latlng_to_bng(placed["lat"].to_numpy(np.float64), placed["lng"].to_numpy(np.float64))
+    x, y = latlng_to_metric(placed["lat"].to_numpy(np.float64), placed["lng"].to_numpy(np.float64))
     dist = shapely.distance(_cells_bng(cells)[:, None], shapely.points(x, y)[None, :])
     point_cells = cells_to_parent(placed["h3"].to_numpy(dtype=np.int64), res)
     inside = point_cells[None, :] == cells[:, None]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from geo.crs import latlng_to_bng
+from geo.crs import latlng_to_metric
 from geo.errors import ValidationError
 from models.params import LAYERS
 
@@ -78,7 +78,7 @@ def check_layer(layer: str) -> None:
 
 
 def _project(frame: pd.DataFrame, lat: str, lng: str) -> pd.DataFrame:
-    x, y = latlng_to_bng(frame[lat].to_numpy(), frame[lng].to_numpy())
+    x, y = latlng_to_metric(frame[lat].to_numpy(), frame[lng].to_numpy())
     return frame.assign(x=x, y=y)
 
 

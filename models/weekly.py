@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from geo.calendar import week_start
-from geo.crs import bng_to_grid_reference, latlng_to_bng
+from geo.crs import grid_reference, latlng_to_metric
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
 from models.disruptions import DisruptionAnalysis, DisruptionParams, analyse_disruptions
@@ -85,12 +85,12 @@ def run_targets(
     kept = kept.assign(weight=event_weights(kept, as_of, weight_params(params)))
     venues_xy = None
     if len(venues):
-        x, y = latlng_to_bng(venues["lat"].to_numpy(), venues["lng"].to_numpy())
+        x, y = latlng_to_metric(venues["lat"].to_numpy(), venues["lng"].to_numpy())
         venues_xy = venues.assign(x=x, y=y)
     targets = rank_targets(
         hotspots_frame, kept, as_of=as_of, venues=venues_xy, params=TargetParams(top_n=params.top_n)
     )
-    targets["grid_ref"] = bng_to_grid_reference(targets["x"], targets["y"], digits=8)
+    targets["grid_ref"] = grid_reference(targets["x"], targets["y"], digits=8)
     return targets
 
 

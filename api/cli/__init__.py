@@ -1,7 +1,8 @@
 """The ``engage`` command line. Thin: parse, call one use case, print.
 
 Commands live by group in :mod:`api.cli.data` (init, ingest, simulate, stats,
-export, demo), :mod:`api.cli.gazetteer` (gazetteer import),
+export, demo), :mod:`api.cli.areas` (areas import, areas list),
+:mod:`api.cli.gazetteer` (gazetteer import),
 :mod:`api.cli.analysis` (hotspots, trends, targets, weekly),
 :mod:`api.cli.evaluation` (backtest, tune) and :mod:`api.cli.review` (the
 partnership review); :mod:`api.cli.common` holds the app, the shared options
@@ -11,12 +12,13 @@ and the one table from domain errors to exit codes.
 from __future__ import annotations
 
 # isort: off
-from api.cli import data, gazetteer, analysis, evaluation, review  # the order of `engage --help`
+# The order of `engage --help`:
+from api.cli import data, areas, gazetteer, analysis, evaluation, review
 
 # isort: on
 from api.cli.common import app
 
-__all__ = ["analysis", "app", "data", "evaluation", "gazetteer", "main", "review"]
+__all__ = ["analysis", "app", "areas", "data", "evaluation", "gazetteer", "main", "review"]
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from api.cli.common import (
     MarkingOpt,
     MethodOpt,
     NearOpt,
+    PageByOpt,
     ParamsOpt,
     ResOpt,
     StoreOpt,
@@ -203,6 +204,7 @@ def weekly(
         str | None, typer.Option(help="Patrol week YYYY-Www (default: the next).")
     ] = None,
     area: AreaOpt = None,
+    page_by: PageByOpt = None,
     audience: Annotated[
         str, typer.Option(help="analyst, neighbourhood (default) or partner.")
     ] = "neighbourhood",
@@ -251,6 +253,7 @@ def weekly(
         k=k,
         params_source=source.as_dict(),
         near_m=near_m,
+        page_by=page_by,
     )
     typer.echo(f"weekly pack for {result.run['week']} ({result.run['area']}, {audience}):")
     for name, path in result.files.items():

@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from api.settings import Settings
+from api.usecases.area import NOTICES
 from geo.calendar import parse_day
 from geo.errors import InputFileError, PseudonymKeyError, StoreError, ValidationError
 from geo.ingest import StrictRefusal
@@ -50,10 +51,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def group(name: str, help_text: str) -> typer.Typer:
+    """A command group (``engage areas import``): a sub-app of :data:`app`."""
+    sub = typer.Typer(name=name, help=help_text, no_args_is_help=True, add_completion=False)
+    app.add_typer(sub, name=name)
+    return sub
+
+
 def command(
-    name: str | None = None, *, failure: str = "", group: typer.Typer | None = None
+    name: str | None = None, *, failure: str = "", on: typer.Typer | None = None
 ) -> Callable[[F], F]:
-    """Register a command; its domain errors exit through :data:`EXIT_CODES`.
+    """Register a command (on ``app``, or the group ``on``); its domain errors exit
+    through :data:`EXIT_CODES`.
 
     ``failure`` prefixes the reason (``"nothing stored"`` for ingest);
     ``group`` is the command group it belongs to (default the top level).
@@ -67,8 +76,11 @@ def command(
             except tuple(kind for kind, _ in EXIT_CODES) as exc:
                 code = next(c for kind, c in EXIT_CODES if isinstance(exc, kind))
                 fail(f"{failure}: {exc}" if failure else str(exc), code)
+            finally:
+                while NOTICES:
+                    typer.echo(f"engage: note: {NOTICES.pop(0)}", err=True)
 
-        (group or app).command(name)(run)
+        (on or app).command(name)(run)
         return fn
 
     return wrap
@@ -104,7 +116,20 @@ ResOpt = Annotated[
     int | None, typer.Option(help="H3 resolution of the analysis (7-11; default 9).")
 ]
 AreaOpt = Annotated[
-    list[str] | None, typer.Option("--area", help="Ward name or code (repeat for several).")
+    list[str] | None,
+    typer.Option(
+        "--area",
+        help="Name or code of an area: a ward, neighbourhood, beat or LSOA loaded with "
+        "`engage areas import` (or shipped), or a district (repeat for several).",
+    ),
+]
+PageByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--page-by",
+        help="One map page per area of this kind: ward, neighbourhood, beat, lsoa or "
+        "district (default: one page for the area, or one per --area).",
+    ),
 ]
 ParamsOpt = Annotated[
     Path | None,

@@ -35,10 +35,21 @@ ANALYST_ONLY = (
 
 
 @command()
-def init(store: StoreOpt = None) -> None:
-    """Create or migrate the store's tables."""
-    location = store or settings().store
-    init_store(location)
+def init(
+    store: StoreOpt = None,
+    study_area: Annotated[
+        str | None,
+        typer.Option(
+            help="Study area to store with the data: `lancashire`, UK local authority codes "
+            "(comma separated) or a polygon file (.geojson, .gpkg or file.gpkg:layer); "
+            "default $ENGAGE_STUDY_AREA or E06000008."
+        ),
+    ] = None,
+) -> None:
+    """Create or migrate the store's tables and record its study area."""
+    s = settings()
+    location = store or s.store
+    init_store(location, settings=s, study_area=study_area)
     typer.echo(f"store ready: {location}")
 
 
@@ -53,7 +64,8 @@ def ingest(
     study_area: Annotated[
         str | None,
         typer.Option(
-            help="`lancashire` or authority codes (default $ENGAGE_STUDY_AREA or E06000008)."
+            help="`lancashire`, UK local authority codes or a polygon file (default: the "
+            "store's, else $ENGAGE_STUDY_AREA, else E06000008)."
         ),
     ] = None,
     layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage input.")] = None,
@@ -69,7 +81,7 @@ def ingest(
         files,
         settings=s,
         strict=strict,
-        study_area=s.area(study_area),
+        study_area=s.requested_area(study_area),
         layer=layer,
         progress=progress and sys.stderr.isatty(),
     )

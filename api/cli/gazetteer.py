@@ -7,18 +7,16 @@ from typing import Annotated
 
 import typer
 
-from api.cli.common import StoreOpt, app, command, fail, settings
+from api.cli.common import StoreOpt, command, fail, group, settings
 from api.usecases.gazetteer import import_gazetteer
 
-gazetteer_app = typer.Typer(
-    help="Named streets and places for the targets (police.uk points, OS Open Names, any "
-    "point file).",
-    no_args_is_help=True,
+gazetteer_app = group(
+    "gazetteer",
+    "Named streets and places for the targets (police.uk points, OS Open Names, any point file).",
 )
-app.add_typer(gazetteer_app, name="gazetteer")
 
 
-@command("import", failure="nothing stored", group=gazetteer_app)
+@command("import", failure="nothing stored", on=gazetteer_app)
 def import_(
     files: Annotated[
         list[Path],
@@ -56,7 +54,7 @@ def import_(
         kind=kind,
         name_field=name_field,
         layer=layer,
-        study_area=s.area(study_area),
+        study_area=study_area,
     )
     read = result.read
     typer.echo(

@@ -75,7 +75,7 @@ def backtest(
         seed=seed,
     )
     params = params or DEFAULTS
-    polygon, area_name, _ = analysis_area(settings, areas)
+    polygon, area_name, _ = analysis_area(settings, areas, location)
     cells = grid_for(polygon, params.res)
     events = _read_events(location, *spec.window, layer, category)
     facts = {"area": area_name, "wards": list(areas or []), "layer": layer, "category": category}
@@ -131,7 +131,7 @@ def tune(
             "Hold out fewer periods or widen --from/--to."
         )
         raise ValidationError(msg)
-    polygon, area_name, _ = analysis_area(settings, areas)
+    polygon, area_name, _ = analysis_area(settings, areas, location)
     cells = {res: grid_for(polygon, res) for res in dict.fromkeys(j.params.res for j in jobs)}
     events = _read_events(location, bounds[0], bounds[-1], layer, category)
     common: dict[str, Any] = {

@@ -57,7 +57,7 @@ def hotspots_table(
             "Use --method dbscan, or drop --engine."
         )
         raise ValidationError(msg)
-    polygon, _, _ = analysis_area(settings, areas)
+    polygon, _, _ = analysis_area(settings, areas, location)
     cells = grid_for(polygon, params.res)
     with opened_store(location) as store:
         events = load_events(store, Window(start, end), layer=layer, category=category)
@@ -128,7 +128,7 @@ def trends_table(
     res = DEFAULTS.replace(res=res).res  # the one resolution check; None: the default
     if audience is not None and audience.res is not None:
         res = audience.res
-    polygon, _, _ = analysis_area(settings, areas)
+    polygon, _, _ = analysis_area(settings, areas, location)
     cells = grid_for(polygon, res)
     with opened_store(location) as store:
         events = drop_private(

@@ -20,7 +20,7 @@ import shapely
 
 from api.settings import Settings
 from api.usecases.store import opened_store
-from geo.boundaries import BWD, StudyArea
+from geo.boundaries import BWD
 from geo.gazetteer import (
     DEFAULT_MARGIN_M,
     FAMILY,
@@ -32,6 +32,7 @@ from geo.gazetteer import (
     shipped_places,
 )
 from geo.store import Store
+from geo.studyarea import StudyArea, active_study_area
 
 SHIPPED_SOURCE = f"shipped: data/gazetteer/{SHIPPED_BWD.name} (data.police.uk, OGL v3.0)"
 
@@ -61,24 +62,31 @@ def import_gazetteer(
     kind: str | None = None,
     name_field: str | None = None,
     layer: str | None = None,
-    study_area: StudyArea | None = None,
+    study_area: str | StudyArea | None = None,
     margin_m: float = DEFAULT_MARGIN_M,
 ) -> GazetteerImport:
     """Read gazetteer ``files`` and store their places as kind ``kind``, replacing that kind.
 
-    Places further than ``margin_m`` outside the study area (``study_area``,
-    else the settings') are left out and counted. When no place is left,
-    nothing is written and the stored places of the kind stay as they were.
-    Like ``engage ingest``, this creates the store when it does not exist.
+    Places further than ``margin_m`` outside the store's study area (as
+    :func:`api.usecases.store.opened_store` settles it from ``study_area``,
+    the store and the settings) are left out and counted. When no place is
+    left, nothing is written and the stored places of the kind stay as they
+    were. Like ``engage ingest``, this creates the store when it does not exist.
     """
-    area = study_area or settings.area()
-    read = read_gazetteer(
-        list(files), name_field=name_field, layer=layer, kind=kind, area=area, margin_m=margin_m
-    )
-    stored = 0
-    if len(read.places):
-        with opened_store(location, init=True) as store, store.writer() as w:
-            stored = w.put_features(FAMILY, read.kind, as_features(read.places), replace=True)
+    with opened_store(location, init=True, settings=settings, study_area=study_area) as store:
+        area = active_study_area()
+        read = read_gazetteer(
+            list(files),
+            name_field=name_field,
+            layer=layer,
+            kind=kind,
+            area=area,
+            margin_m=margin_m,
+        )
+        stored = 0
+        if len(read.places):
+            with store.writer() as w:
+                stored = w.put_features(FAMILY, read.kind, as_features(read.places), replace=True)
     return GazetteerImport(read, [str(f) for f in files], area.label, stored)
 
 
@@ -94,14 +102,18 @@ def _bbox(lat: np.ndarray, lng: np.ndarray, pad_m: float) -> tuple[float, float,
     )
 
 
-def places_near(
-    store: Store, targets: pd.DataFrame, *, max_m: float, settings: Settings
-) -> tuple[pd.DataFrame, str]:
-    """Gazetteer places (``name``, ``x``, ``y`` in metres) around ``targets``, and where from.
+def _is_bwd(area: StudyArea) -> bool:
+    return area.file is None and tuple(area.codes) == (BWD,)
+
+
+def places_near(store: Store, targets: pd.DataFrame, *, max_m: float) -> tuple[pd.DataFrame, str]:
+    """Gazetteer places (``name``, ``x``, ``y`` in metric metres) around ``targets``, and where
+    from.
 
     Reads only the places whose box meets the targets' box widened by
-    ``max_m``. Where the store holds no gazetteer and the study area is
-    Blackburn with Darwen, the shipped gazetteer is used; elsewhere none.
+    ``max_m``. Where the store holds no gazetteer and its study area (opened
+    by :func:`api.usecases.store.opened_store`) is Blackburn with Darwen, the
+    shipped gazetteer is used; elsewhere none.
     """
     empty = pd.DataFrame({"name": pd.Series(dtype=object), "x": [], "y": []})
     lat = targets["lat"].to_numpy(dtype=np.float64) if "lat" in targets.columns else np.array([])
@@ -113,7 +125,7 @@ def places_near(
         source = "stored: " + ", ".join(
             f"{k} ({int(n)} places)" for k, n in zip(stored["kind"], stored["n"], strict=True)
         )
-    elif settings.area().codes == (BWD,):
+    elif _is_bwd(active_study_area()):
         source = SHIPPED_SOURCE
     else:
         return empty, "none"

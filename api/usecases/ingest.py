@@ -8,10 +8,10 @@ from typing import Any
 
 from api.settings import Settings
 from api.usecases.store import opened_store
-from geo.boundaries import StudyArea
 from geo.errors import InputFileError, StoreError
 from geo.ingest import IngestReport, ingest_or_refuse, refusal
 from geo.pseudonym import check_key
+from geo.studyarea import StudyArea, active_study_area
 from maps.files import staged
 
 
@@ -41,7 +41,8 @@ def ingest_files(
     key = key or settings.pseudonym_key
     key_bytes = check_key(key) if key else None
     reports: list[IngestReport] = []
-    with opened_store(location, init=True) as store:
+    with opened_store(location, init=True, settings=settings, study_area=study_area) as store:
+        area = active_study_area()
         for i, path in enumerate(paths):
             try:
                 # A refused file (unusable, or --strict with bad rows) is a report of its
@@ -51,7 +52,7 @@ def ingest_files(
                     kind,
                     path,
                     strict=strict,
-                    study_area=study_area or settings.area(),
+                    study_area=area,
                     key=key_bytes,
                     quarantine_dir=settings.quarantine_dir,
                     layer=layer,

@@ -21,10 +21,11 @@ from api.settings import Settings
 from api.usecases.store import grid_for, load_events, opened_store
 from geo import __version__, schemas
 from geo.areafile import looks_like_file, read_polygon
-from geo.boundaries import find_ward, wards
-from geo.crs import BNG, latlng_to_bng
+from geo.areas import active_areas
+from geo.crs import latlng_to_metric, metric_crs
 from geo.errors import ValidationError
 from geo.store import Window
+from geo.studyarea import active_study_area
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import Audience
 from maps.disclosure.review import review_view
@@ -99,7 +100,7 @@ def _with_xy(frame: pd.DataFrame) -> pd.DataFrame:
     x = np.full(len(out), np.nan)
     y = np.full(len(out), np.nan)
     if has.any():
-        x[has.to_numpy()], y[has.to_numpy()] = latlng_to_bng(
+        x[has.to_numpy()], y[has.to_numpy()] = latlng_to_metric(
             out.loc[has, "lat"].to_numpy(float), out.loc[has, "lng"].to_numpy(float)
         )
     out["x"], out["y"] = x, y
@@ -112,9 +113,9 @@ def _control(text: str) -> tuple[GivenControl | None, str]:
     if looks_like_file(text):
         f = read_polygon(text, what="--control")
         return GivenControl(f"{f.name} (file)", f.polygon), f.note
-    code, name = find_ward(text)
-    w = wards()
-    geom = w.loc[w["code"] == code].to_crs(BNG).geometry.union_all()
+    kind, code, name = active_areas().find(text, [*active_areas().kinds(), "district"])
+    layer = active_areas().layer(kind)
+    geom = layer.loc[layer["code"] == code].to_crs(metric_crs().code).geometry.union_all()
     return GivenControl(name, geom), ""
 
 
@@ -151,8 +152,8 @@ def review_disruptions(
     """Review the chosen disruptions (all by default) and write the review folder."""
     rules = Audience.make(audience, k)
     layers, table = _outcome(layer, category)
-    given, control_note = _control(control)
-    with opened_store(location) as store:
+    with opened_store(location, settings=settings) as store:
+        given, control_note = _control(control)
         stored = store.read(schemas.DISRUPTIONS)
         picked = _with_xy(_select(stored, disruption_ids, start, end, tactic))
         context = _with_xy(stored)
@@ -181,7 +182,7 @@ def review_disruptions(
         venues = store.read(schemas.VENUES)
     # Homes and care homes are where children live, never an outcome of a place's disruption.
     events = drop_private(events)
-    blocks = grid_for(settings.area().outline(), spec.block_res)
+    blocks = grid_for(active_study_area().outline(), spec.block_res)
     result = review(
         events,
         picked,
@@ -202,7 +203,7 @@ def review_disruptions(
     facts = {
         "layer": layer,
         "category": category,
-        "area": settings.area().label,
+        "area": active_study_area().label,
         "control": control if given is None else given.name,
         "control_note": control_note,
         "month_stamped": month_stamped,

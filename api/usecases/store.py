@@ -11,39 +11,53 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import geopandas as gpd
 import pandas as pd
 import shapely
 
 from api.settings import Settings
+from api.usecases.area import open_area
 from geo import schemas
-from geo.boundaries import assign_areas, find_ward, wards
+from geo.areas import active_areas
 from geo.grid import area_cells
 from geo.store import Store, Window, open_store
+from geo.studyarea import StudyArea, active_study_area
 from models.events import FOUND_WITHIN, Span, events_from_tables, tables_for
 
 
 @contextmanager
-def opened_store(location: str, *, init: bool = False) -> Iterator[Store]:
-    """Open a store and close it afterwards.
+def opened_store(
+    location: str,
+    *,
+    init: bool = False,
+    settings: Settings | None = None,
+    study_area: str | StudyArea | None = None,
+) -> Iterator[Store]:
+    """Open a store, settle its study area (:func:`api.usecases.area.open_area`), close it after.
 
     Only ``init`` (``engage init`` and ``engage ingest``) creates or migrates
-    the store; every other use case opens an existing one, so a mistyped
-    ``--store`` is a clear error and never an empty new store.
+    the store, and records the study area when the store has none; every other
+    use case opens an existing one, so a mistyped ``--store`` is a clear error
+    and never an empty new store.
     """
     store = open_store(location)
     try:
         if init:
             store.init()
+        open_area(store, settings or Settings.from_env(), study_area, record=init)
         yield store
     finally:
         store.close()
 
 
-def init_store(location: str) -> str:
-    """Create or migrate the store's tables; returns its location."""
-    with opened_store(location, init=True):
+def init_store(
+    location: str, *, settings: Settings | None = None, study_area: str | None = None
+) -> str:
+    """Create or migrate the store's tables and record its study area; returns its location."""
+    with opened_store(location, init=True, settings=settings, study_area=study_area):
         return location
 
 
@@ -82,29 +96,116 @@ def load_events(
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
-def analysis_area(
-    settings: Settings, wards_wanted: list[str] | None
-) -> tuple[Any, str, list[tuple[str, str]]]:
-    """The polygon (WGS84) to analyse, its name, and the (code, name) of its wards.
+@dataclass(frozen=True)
+class AnalysisArea:
+    """The area a run covers, and the areas its pack pages by.
 
-    With ``wards_wanted`` (names or codes), their union; else the study area.
+    ``polygon`` (WGS84) and ``name``; ``listed`` the (code, name) of the
+    areas of ``kind`` inside it; ``pages`` one row (code, name, geometry) per
+    map page when ``--area`` or ``--page-by`` asks for pages, else None.
     """
-    w = wards()
+
+    polygon: Any
+    name: str
+    kind: str
+    listed: list[tuple[str, str]]
+    frame: gpd.GeoDataFrame
+    pages: gpd.GeoDataFrame | None
+
+
+def area_for(
+    location: str,
+    settings: Settings,
+    wanted: list[str] | None,
+    *,
+    page_by: str | None = None,
+) -> AnalysisArea:
+    """The area of a run: the named areas (``--area``, any imported kind), else the study area.
+
+    Opens the store to settle its study area and imported areas. ``page_by``
+    asks for one page per area of that kind (those the area overlaps).
+    """
+    with opened_store(location, settings=settings):
+        pass
+    areas = active_areas()
+    study = active_study_area()
+    if wanted:
+        picked = [areas.find(text, [*areas.kinds(), "district"]) for text in wanted]
+        parts = [areas.layer(k) for k, _, _ in picked]
+        rows = pd.concat(
+            [p.loc[p["code"] == c] for p, (_, c, _) in zip(parts, picked, strict=True)]
+        )
+        frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+        frame = frame.drop_duplicates("code").reset_index(drop=True)
+        geom = shapely.union_all(frame.geometry.to_numpy())
+        kind = picked[0][0]
+        listed = [(c, n) for _, c, n in picked]
+        name = ", ".join(n for _, _, n in picked)
+        pages = (
+            frame if page_by is None else _overlapping(areas.layer(areas.page_kind(page_by)), geom)
+        )
+        return AnalysisArea(
+            geom, name, areas.page_kind(page_by) if page_by else kind, listed, frame, pages
+        )
+    kind = areas.page_kind(page_by)
+    outline = study.outline()
+    frame = _overlapping(areas.layer(kind), outline)
+    listed = list(zip(frame["code"], frame["name"], strict=True))
+    return AnalysisArea(
+        outline, study.label, kind, listed, frame, frame if page_by is not None else None
+    )
+
+
+def _overlapping(layer: gpd.GeoDataFrame, geom: Any) -> gpd.GeoDataFrame:
+    """The areas of ``layer`` that overlap ``geom`` by more than a sliver (1% of either)."""
+    inter = layer.geometry.intersection(geom)
+    share = inter.area / layer.geometry.area.where(layer.geometry.area > 0, 1.0)
+    keep = (share > 0.01) | (inter.area > 0.01 * max(getattr(geom, "area", 0.0), 1e-12))
+    return layer.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+def analysis_area(
+    settings: Settings, wards_wanted: list[str] | None, location: str | None = None
+) -> tuple[Any, str, list[tuple[str, str]]]:
+    """The polygon (WGS84) to analyse, its name, and the (code, name) of its areas.
+
+    With ``wards_wanted`` (names or codes of any imported kind), their union;
+    else the study area. ``location``: the store whose study area and areas
+    to use (else those already opened).
+    """
+    if location is not None:
+        a = area_for(location, settings, wards_wanted)
+        return a.polygon, a.name, a.listed
+    areas = active_areas()
     if wards_wanted:
-        picked = [find_ward(text) for text in wards_wanted]
-        codes = [c for c, _ in picked]
-        geom = shapely.union_all(w.loc[w["code"].isin(codes)].geometry.to_numpy())
-        return geom, ", ".join(n for _, n in picked), picked
-    area = settings.area()
-    listed = list(zip(w["code"], w["name"], strict=True))
-    return area.outline(), area.label, listed
+        picked = [areas.find(text, [*areas.kinds(), "district"]) for text in wards_wanted]
+        geoms = [
+            areas.layer(k).loc[lambda f, c=c: f["code"] == c].geometry.union_all()
+            for k, c, _ in picked
+        ]
+        return (
+            shapely.union_all(geoms),
+            ", ".join(n for _, _, n in picked),
+            [(c, n) for _, c, n in picked],
+        )
+    study = active_study_area()
+    frame = _overlapping(areas.layer(areas.page_kind()), study.outline())
+    return study.outline(), study.label, list(zip(frame["code"], frame["name"], strict=True))
 
 
-def grid_for(polygon: Any, res: int) -> pd.DataFrame:
-    """Cells of the area with their ward code and name."""
+def grid_for(polygon: Any, res: int, *, kind: str | None = None) -> pd.DataFrame:
+    """Cells of the area with the code and name of their page area (``ward``, ``ward_name``).
+
+    ``kind``: the kind of area pages are by (default the first held: wards
+    where they are loaded, else districts). The columns keep the name
+    ``ward`` whatever the kind.
+    """
     cells = area_cells(polygon, res)
-    areas = assign_areas(cells["lat"].to_numpy(), cells["lng"].to_numpy())
-    names = dict(zip(wards()["code"], wards()["name"], strict=True))
-    cells["ward"] = areas["ward"].to_numpy()
+    areas = active_areas()
+    kind = kind or areas.page_kind()
+    got = areas.assign(cells["lat"].to_numpy(), cells["lng"].to_numpy(), kinds=(kind,))
+    layer = areas.layer(kind)
+    names = dict(zip(layer["code"], layer["name"], strict=True))
+    cells["ward"] = got[kind].to_numpy()
     cells["ward_name"] = cells["ward"].map(names)
     return cells

@@ -22,13 +22,14 @@ import pandas as pd
 
 from api.settings import Settings
 from api.usecases.gazetteer import places_near
-from api.usecases.store import analysis_area, grid_for, load_events, opened_store
+from api.usecases.store import AnalysisArea, area_for, grid_for, load_events, opened_store
 from geo import __version__, schemas
-from geo.boundaries import wards
 from geo.calendar import LOCAL_TZ, patrol_week, uk_date, uk_day, week_after
+from geo.crs import metric_crs
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent
 from geo.store import Window
+from geo.studyarea import active_study_area
 from maps import disclosure
 from maps.audience import DEFAULT_MARKING
 from maps.disclosure import Audience
@@ -62,14 +63,22 @@ class Week:
     start: pd.Timestamp
     end: pd.Timestamp
     data_start: pd.Timestamp
-    area_name: str
-    ward_list: list[tuple[str, str]]
+    area: AnalysisArea
     venues: pd.DataFrame
     analysis: WeekAnalysis
     near_m: float = DEFAULT_NEAR_M
     """How far from a target's centre a named place may be to say where it is."""
     places: str = "none"
     """Where the targets' place names came from (the stored gazetteer, the shipped one, none)."""
+
+    @property
+    def area_name(self) -> str:
+        return self.area.name
+
+    @property
+    def ward_list(self) -> list[tuple[str, str]]:
+        """(code, name) of the areas (of the page kind) the pack covers."""
+        return self.area.listed
 
 
 def analyse(
@@ -81,6 +90,7 @@ def analyse(
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
     near_m: float = DEFAULT_NEAR_M,
+    page_by: str | None = None,
 ) -> Week:
     """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday.
 
@@ -99,9 +109,9 @@ def analyse(
     week = week or latest_week(location)
     start, end = patrol_week(week)
     data_start = start - pd.Timedelta(weeks=params.lookback_weeks)
-    polygon, area_name, ward_list = analysis_area(settings, areas)
-    cells = grid_for(polygon, params.res)
-    with opened_store(location) as store:
+    area = area_for(location, settings, areas, page_by=page_by)
+    cells = grid_for(area.polygon, params.res, kind=area.kind)
+    with opened_store(location, settings=settings) as store:
         venues = store.read(schemas.VENUES)
         window = Window(data_start.to_pydatetime(), start.to_pydatetime())
         events = load_events(store, window, venues=venues)
@@ -117,12 +127,10 @@ def analyse(
         )
         raise ValidationError(msg)
     analysis = analyse_week(events, venues, cells, params, start, disruptions=disruptions, end=end)
-    with opened_store(location) as store:
-        places, source = places_near(store, analysis.targets, max_m=near_m, settings=settings)
+    with opened_store(location, settings=settings) as store:
+        places, source = places_near(store, analysis.targets, max_m=near_m)
     analysis = replace(analysis, targets=add_near(analysis.targets, places, max_m=near_m))
-    return Week(
-        week, start, end, data_start, area_name, ward_list, venues, analysis, near_m, source
-    )
+    return Week(week, start, end, data_start, area, venues, analysis, near_m, source)
 
 
 def targets_table(
@@ -134,6 +142,7 @@ def targets_table(
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
     near_m: float = DEFAULT_NEAR_M,
+    page_by: str | None = None,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week, as ``audience`` may see it."""
     return shown_week(
@@ -144,6 +153,7 @@ def targets_table(
         params=params,
         audience=audience,
         near_m=near_m,
+        page_by=page_by,
     ).targets
 
 
@@ -169,6 +179,7 @@ def shown_week(
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
     near_m: float = DEFAULT_NEAR_M,
+    page_by: str | None = None,
 ) -> ShownWeek:
     """:func:`analyse` with the parameters and events of ``audience``, and its views: cells,
     targets with their disruption notes, and the disruptions to draw."""
@@ -182,6 +193,7 @@ def shown_week(
         params=params,
         audience=rules,
         near_m=near_m,
+        page_by=page_by,
     )
     cells = disclosure.cells_view(w.analysis.hotspots, rules)
     targets = disclosure.targets_view(w.analysis.targets, rules, cells=cells)
@@ -245,6 +257,7 @@ def weekly(
     k: int | None = None,
     params_source: dict[str, Any] | None = None,
     near_m: float = DEFAULT_NEAR_M,
+    page_by: str | None = None,
 ) -> WeeklyResult:
     """Build the weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json.
 
@@ -262,6 +275,7 @@ def weekly(
         params=params,
         audience=Audience.make(audience, k),
         near_m=near_m,
+        page_by=page_by,
     )
     w, rules, params = shown.week, shown.rules, shown.params
     cells_shown, targets_shown = shown.cells, shown.targets
@@ -275,8 +289,7 @@ def weekly(
     parameters = disclosure.parameters_view(
         {**params.as_dict(), **{key: v for key, v in a.meta.items() if _plain(v)}}, rules
     )
-    all_wards = wards()
-    area_frame = all_wards.loc[all_wards["code"].isin([c for c, _ in w.ward_list])]
+    area_frame = w.area.frame
     found = a.disruptions
     layer = None
     if found is not None and shown.disruptions is not None:
@@ -306,6 +319,9 @@ def weekly(
         "data_window": {"start": w.data_start.isoformat(), "end": w.start.isoformat()},
         "area": w.area_name,
         "wards": [c for c, _ in w.ward_list],
+        "page_by": w.area.kind if w.area.pages is not None else None,
+        "study_area": active_study_area().spec,
+        "metric_crs": metric_crs().announcement,
         "audience": rules.name,
         "disclosure": {"k": rules.k, "rules": "docs/disclosure.md"},
         "parameters": parameters,
@@ -347,7 +363,7 @@ def weekly(
             area=area_frame,
             meta=meta_out,
             hulls=hulls,
-            wards=w.ward_list if areas else None,
+            wards=w.area.pages,
             significance=layers,
             significance_meta=layers_meta,
             disruptions=layer,

@@ -42,7 +42,7 @@ FEATURE_FAMILIES: dict[str, tuple[str, ...] | None] = {
 FEATURES_TABLE = "engage_features"
 FEATURE_COLUMNS = ("family", "kind", "code", "name", "type", "geometry")
 
-META_KEYS = ("study_area", "study_area_label", "metric_crs")
+META_KEYS = ("study_area", "study_area_wkt", "study_area_label", "metric_crs")
 """Settings a store keeps (besides its schema version)."""
 
 BBox = tuple[float, float, float, float]

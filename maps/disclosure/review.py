@@ -36,7 +36,7 @@ import pandas as pd
 import shapely
 
 from geo.calendar import uk_date
-from geo.crs import BNG
+from geo.crs import metric_crs, metric_to_latlng
 from maps.disclosure.disruptions import disruption_named
 from maps.disclosure.rules import WITHHELD, Audience, protect
 from models.review import ALL_TACTICS, ReviewResult
@@ -475,7 +475,7 @@ def _areas(result: ReviewResult) -> gpd.GeoDataFrame:
                 )
                 for c in g["h3"]
             ]
-            geom = gpd.GeoSeries(polys, crs="EPSG:4326").to_crs(BNG).union_all()
+            geom = gpd.GeoSeries(polys, crs="EPSG:4326").to_crs(metric_crs().code).union_all()
         else:
             continue
         geoms.append(geom)
@@ -487,9 +487,11 @@ def _areas(result: ReviewResult) -> gpd.GeoDataFrame:
             }
         )
     frame = (
-        gpd.GeoDataFrame(rows, geometry=geoms, crs=BNG)
+        gpd.GeoDataFrame(rows, geometry=geoms, crs=metric_crs().code)
         if rows
-        else gpd.GeoDataFrame({"disruption_id": [], "area": [], "label": []}, geometry=[], crs=BNG)
+        else gpd.GeoDataFrame(
+            {"disruption_id": [], "area": [], "label": []}, geometry=[], crs=metric_crs().code
+        )
     )
     return frame.to_crs("EPSG:4326")
 
@@ -519,14 +521,13 @@ def review_view(
         extra = gpd.GeoDataFrame(
             {"disruption_id": ["*"], "area": ["control"], "label": ["control (given)"]},
             geometry=[given_control],
-            crs=BNG,
+            crs=metric_crs().code,
         ).to_crs("EPSG:4326")
         areas = pd.concat([areas, extra], ignore_index=True)
     per = raw.loc[(raw["disruption_id"] != "") & raw["x"].notna()]
-    from geo.crs import bng_to_latlng
 
     lat, lng = (
-        bng_to_latlng(per["x"].to_numpy(float), per["y"].to_numpy(float))
+        metric_to_latlng(per["x"].to_numpy(float), per["y"].to_numpy(float))
         if len(per)
         else (np.zeros(0), np.zeros(0))
     )

@@ -21,7 +21,6 @@ from pyproj import Transformer
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.settings import Settings
 from api.usecases.store import opened_store
 from geo.gazetteer import SHIPPED_BWD
 from geo.ingest import ingest_file
@@ -257,17 +256,20 @@ def test_a_stored_gazetteer_replaces_the_shipped_one_in_every_output(
     assert "Test Place & Co" not in raw  # escaped in the file
 
 
-def test_where_no_gazetteer_is_stored_outside_blackburn_none_is_used(synthetic: str) -> None:
+def test_where_no_gazetteer_is_stored_outside_blackburn_none_is_used(
+    synthetic: str, tmp_path: Path
+) -> None:
     from api.usecases.gazetteer import places_near
+    from api.usecases.store import init_store
 
     targets = pd.DataFrame({"lat": [53.75], "lng": [-2.48]})
     with opened_store(synthetic) as store:
-        bwd, source = places_near(store, targets, max_m=150, settings=Settings())
-        other, none = places_near(
-            store, targets, max_m=150, settings=Settings(study_area="E07000117")
-        )
+        bwd, source = places_near(store, targets, max_m=150)
+    other = init_store(str(tmp_path / "other.gpkg"), study_area="E07000117")
+    with opened_store(other) as store:
+        none_frame, none = places_near(store, targets, max_m=150)
     assert source.startswith("shipped") and len(bwd) > 0
-    assert none == "none" and other.empty
+    assert none == "none" and none_frame.empty
 
 
 def test_ingest_says_how_many_places_it_kept(tmp_path: Path, police_uk: Path) -> None:

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from geo import schemas
-from geo.boundaries import StudyArea
 from geo.ingest import ingest_file
 from geo.store import open_store
+from geo.studyarea import StudyArea
 
 EXPLAINED = (
     "no location: data.police.uk publishes some crimes without coordinates",

@@ -80,7 +80,7 @@ def test_study_area_contains_with_tolerance() -> None:
     lanc = boundaries.StudyArea.parse("lancashire")
     assert lanc.contains([53.759], [-2.703]).tolist() == [True]
     assert lanc.label == "Lancashire"
-    with pytest.raises(ValidationError, match="unknown authorities"):
+    with pytest.raises(ValidationError, match="unknown local authorities"):
         boundaries.StudyArea.parse("E99999999")
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.boundaries import StudyArea
 from geo.checks import (
     PointColumns,
     Problems,
@@ -22,6 +21,7 @@ from geo.checks import (
     split_grading,
     stable_hash,
 )
+from geo.studyarea import StudyArea
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
