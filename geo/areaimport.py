@@ -163,8 +163,9 @@ def read_areas(
     if study_area is not None:
         grown = study_area.buffer(tolerance_deg) if tolerance_deg > 0 else study_area
         shapely.prepare(grown)
-        inter = out.geometry.intersection(grown).area.to_numpy()
-        keep = inter > 0.001 * np.maximum(out.geometry.area.to_numpy(), 1e-18)
+        geoms = out.geometry.to_numpy()
+        inter = shapely.area(shapely.intersection(geoms, grown))
+        keep = inter > 0.001 * np.maximum(shapely.area(geoms), 1e-18)
         if not keep.any():
             raise InputFileError(
                 str(p),

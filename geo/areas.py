@@ -252,3 +252,15 @@ def active_areas() -> AreaSet:
     if current is None:
         current = _active[0] = AreaSet.build({}, district_codes=(BWD,))
     return current
+
+
+def context_areas() -> gpd.GeoDataFrame:
+    """The areas maps draw for orientation: the first kind held (wards where loaded),
+    else the local authority outlines."""
+    areas = active_areas()
+    return areas.layer(areas.page_kind())
+
+
+def context_label() -> str:
+    """What :func:`context_areas` are called on a map (``Ward``, ``Neighbourhood`` ...)."""
+    return KIND_LABELS[active_areas().page_kind()]

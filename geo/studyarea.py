@@ -91,9 +91,9 @@ class StudyArea:
         unknown = [c for c in codes if c not in set(known["code"])]
         if not codes or unknown:
             hints = []
+            names = known.set_index("code")["name"]
             for c in unknown or [raw]:
-                close = difflib.get_close_matches(c.upper(), list(known["code"]), n=5, cutoff=0.6)
-                names = known.set_index("code")["name"]
+                close = nearest_codes(c.upper(), list(known["code"]))
                 if close:
                     hints.append(
                         f"`{c}` is not known; the nearest known codes are "
@@ -187,6 +187,25 @@ class StudyArea:
             area = _buffered(self.outline().wkb, metric_crs().code, self.tolerance_m)
             out[ok] = shapely.intersects_xy(area, x, y)
         return out
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (codes are nine characters, so this is cheap)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def nearest_codes(code: str, known: list[str], n: int = 3) -> list[str]:
+    """The known codes fewest edits from ``code`` (at most 3 edits), closest first."""
+    scored = sorted(
+        (_edits(code, k), -difflib.SequenceMatcher(None, code, k).ratio(), k) for k in known
+    )
+    return [k for d, _, k in scored[:n] if d <= 3]
 
 
 def _split_file(text: str) -> tuple[str | None, str | None]:

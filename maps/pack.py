@@ -52,7 +52,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from geo.boundaries import wards as all_wards
+from geo.areas import context_areas as all_wards
 from geo.crs import metric_crs
 from geo.errors import ValidationError
 from maps import significance as sig

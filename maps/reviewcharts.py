@@ -28,7 +28,7 @@ from matplotlib.transforms import blended_transform_factory
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
-from geo.boundaries import wards
+from geo.areas import context_areas
 from geo.calendar import uk_date
 from geo.crs import latlng_to_metric, metric_crs
 from maps.disclosure.review import PERIOD_WEEKS, ReviewShown
@@ -354,7 +354,7 @@ def _context(
 ) -> None:
     """Ward outlines and names in view, for orientation (no name over the ``drawn`` areas)."""
     x0, y0, x1, y1 = extent
-    context = wards().to_crs(metric_crs().code)
+    context = context_areas().to_crs(metric_crs().code)
     context = context[context.intersects(view)]
     for name, geom in zip(context["name"], context.geometry, strict=True):
         _plot_outline(

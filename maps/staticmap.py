@@ -26,7 +26,8 @@ from matplotlib.patches import FancyArrow, Patch, Rectangle
 from matplotlib.patheffects import withStroke
 from shapely.geometry.base import BaseGeometry
 
-from geo.boundaries import districts, wards
+from geo.areas import context_areas
+from geo.boundaries import all_districts
 from geo.crs import grid_reference, latlng_to_metric, metric_crs
 from geo.errors import ValidationError
 from maps.cells import cells_as_int, cells_to_polygons
@@ -373,7 +374,7 @@ def render_static_map(
     square, step = _grid(ax, extent)
 
     # Context: every ward and district boundary in view, with ward names.
-    context = _to_bng(wards())
+    context = _to_bng(context_areas())
     context = context[context.intersects(view)]
     for geom in context.geometry:
         _plot_outline(ax, geom, color=CONTEXT_COLOUR, linewidth=0.6, linestyle=(0, (4, 3)))
@@ -403,7 +404,7 @@ def render_static_map(
                 clip_on=True,
                 path_effects=[withStroke(linewidth=2.2, foreground="white")],
             )
-    for geom in _to_bng(districts()).geometry:
+    for geom in _to_bng(all_districts()).geometry:
         if geom.intersects(view):
             _plot_outline(ax, geom, color="#555555", linewidth=1.2, zorder=2)
 

@@ -35,7 +35,8 @@ import shapely
 from branca.element import Element, Figure
 from folium.map import Layer
 
-from geo.boundaries import districts, wards
+from geo.areas import context_areas, context_label
+from geo.boundaries import all_districts
 from geo.errors import ValidationError
 from maps import significance as sig
 from maps.assets import external_references, leaflet_assets
@@ -240,17 +241,17 @@ def build_map(
     # Context: other wards (and the district outline) around the pack's area.
     pad = 0.02
     bbox = shapely.box(w - pad, s - pad, e + pad, n + pad)
-    context_wards = wards()
+    context_wards = context_areas()
     context_wards = context_wards[
         context_wards.intersects(bbox) & ~context_wards["code"].isin(area.get("code", []))
     ]
-    context_district = districts()
+    context_district = all_districts()
     context_district = context_district[context_district.intersects(bbox)]
     context_style = {"color": CONTEXT_COLOUR, "weight": 1, "fill": False, "dashArray": "4 3"}
     district_style = {"color": "#555555", "weight": 2, "fill": False}
     context_features = polygon_features(
         context_wards,
-        tips=[f"Ward: {esc(v)}" for v in context_wards["name"]],
+        tips=[f"{context_label()}: {esc(v)}" for v in context_wards["name"]],
         style=context_style,
         simplify_deg=0.00005,
     ) + polygon_features(

@@ -73,3 +73,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(autouse=True)
+def _default_study_area() -> Iterator[None]:
+    """Each test starts and ends on the default study area, metric CRS and areas.
+
+    Opening a store settles these for the process (api.usecases.area); a test
+    of another area must not leave them to the next test.
+    """
+    from geo.areas import use_areas
+    from geo.studyarea import use_study_area
+
+    use_study_area(None)
+    use_areas(None)
+    yield
+    use_study_area(None)
+    use_areas(None)

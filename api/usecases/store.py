@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -158,10 +159,12 @@ def area_for(
 
 def _overlapping(layer: gpd.GeoDataFrame, geom: Any) -> gpd.GeoDataFrame:
     """The areas of ``layer`` that overlap ``geom`` by more than a sliver (1% of either)."""
-    inter = layer.geometry.intersection(geom)
-    share = inter.area / layer.geometry.area.where(layer.geometry.area > 0, 1.0)
-    keep = (share > 0.01) | (inter.area > 0.01 * max(getattr(geom, "area", 0.0), 1e-12))
-    return layer.loc[keep.to_numpy()].reset_index(drop=True)
+    geoms = layer.geometry.to_numpy()
+    inter = shapely.area(shapely.intersection(geoms, geom))
+    whole = shapely.area(geoms)
+    share = inter / np.where(whole > 0, whole, 1.0)
+    keep = (share > 0.01) | (inter > 0.01 * max(float(shapely.area(geom)), 1e-12))
+    return layer.loc[keep].reset_index(drop=True)
 
 
 def analysis_area(

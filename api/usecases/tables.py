@@ -18,7 +18,7 @@ import pandas as pd
 from api.settings import Settings
 from api.usecases.store import opened_store
 from geo import schemas
-from geo.boundaries import wards
+from geo.areas import context_areas
 from geo.calendar import LOCAL_TZ
 from geo.errors import ValidationError
 from geo.export import Layer, export
@@ -91,7 +91,8 @@ def stats(
         starts = pd.Series(sorted(counts["period"].unique()))
         flags = whole_periods(starts, period, local[0], local[1])
         whole = dict(zip(starts, flags, strict=True))
-    names = dict(zip(wards()["code"], wards()["name"], strict=True))
+    context = context_areas()
+    names = dict(zip(context["code"], context["name"], strict=True))
     return Stats(table.name, len(frame), period, counts, whole, names)
 
 

@@ -30,6 +30,8 @@ FOUND_STORED = [
     "found_district",
     "found_ward",
     "found_lsoa",
+    "found_neighbourhood",
+    "found_beat",
     "found_place_type",
 ]
 
