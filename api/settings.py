@@ -6,8 +6,9 @@ here and passed on as typed values.
 ``ENGAGE_STORE``
     Store location: a ``.gpkg`` path or a ``postgresql://`` URL; default ``./engage.gpkg``.
 ``ENGAGE_STUDY_AREA``
-    ``lancashire`` or local authority codes, comma separated; default ``E06000008``
-    (Blackburn with Darwen).
+    ``lancashire``, UK local authority codes (comma separated) or a polygon file
+    (docs/areas.md). Unset, the store's recorded study area is used, else
+    ``E06000008`` (Blackburn with Darwen).
 ``ENGAGE_AREA_TOLERANCE_M``
     How far outside generalised boundaries a point still counts, in metres
     (0 to 5000); default 250.
@@ -114,8 +115,3 @@ class Settings:
         if text:
             return StudyArea.parse(text, tolerance_m=self.area_tolerance_m)
         return StudyArea(tolerance_m=self.area_tolerance_m)
-
-    @property
-    def study_area_text(self) -> str:
-        """The study area as recorded with tuned parameters: its codes, comma separated."""
-        return ",".join(self.area().codes)

@@ -15,6 +15,7 @@ names against it and packs page by one of its kinds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import geopandas as gpd
 import numpy as np
@@ -60,6 +61,7 @@ class AreaSet:
 
     layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    district_codes: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -75,7 +77,7 @@ class AreaSet:
                     layers[kind] = shipped()
                     sources[kind] = "shipped"
         ordered = {k: layers[k] for k in IMPORTED_KINDS if k in layers}
-        return cls(ordered, {k: sources[k] for k in ordered})
+        return cls(ordered, {k: sources[k] for k in ordered}, tuple(district_codes))
 
     def kinds(self) -> list[str]:
         """Kinds held, in paging preference order."""
@@ -152,10 +154,34 @@ class AreaSet:
         x, y = latlng_to_metric(la[ok], ln[ok])
         todo = kinds if kinds is not None else ("district", *self.kinds())
         for kind in todo:
-            frame = self.layer(kind)
+            frame = _districts_near(self.district_codes) if kind == "district" else self.layer(kind)
             layer = _metric_layer(frame, metric_crs().code)
             result.loc[ok, kind] = assign_points(layer, x, y, tolerance_m=tolerance_m)
         return result
+
+
+@cache
+def _districts_near(codes: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """The districts whose box is within 0.2 degrees of the study area's (all, without codes).
+
+    Points further out are outside the study area and never stored, so
+    assignment need not search the whole UK.
+    """
+    every = all_districts()
+    if not codes:
+        return every
+    own = every[every["code"].isin(codes)]
+    if own.empty:
+        return every
+    x0, y0, x1, y1 = own.total_bounds
+    b = every.bounds
+    near = (
+        (b["maxx"] >= x0 - 0.2)
+        & (b["minx"] <= x1 + 0.2)
+        & (b["maxy"] >= y0 - 0.2)
+        & (b["miny"] <= y1 + 0.2)
+    )
+    return every.loc[near.to_numpy()].reset_index(drop=True)
 
 
 def _clean(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -238,11 +264,18 @@ def assign_points(
 
 
 _active: list[AreaSet | None] = [None]
+_page_kind: list[str | None] = [None]
 
 
 def use_areas(areas: AreaSet | None) -> None:
     """Make ``areas`` the set this process assigns, resolves and pages by (None: the default)."""
     _active[0] = areas
+    _page_kind[0] = None
+
+
+def use_page_kind(kind: str | None) -> None:
+    """The kind of area this run's pack pages by and labels (None: the first held)."""
+    _page_kind[0] = None if kind is None else active_areas().page_kind(kind)
 
 
 def active_areas() -> AreaSet:
@@ -258,9 +291,9 @@ def context_areas() -> gpd.GeoDataFrame:
     """The areas maps draw for orientation: the first kind held (wards where loaded),
     else the local authority outlines."""
     areas = active_areas()
-    return areas.layer(areas.page_kind())
+    return areas.layer(_page_kind[0] or areas.page_kind())
 
 
 def context_label() -> str:
     """What :func:`context_areas` are called on a map (``Ward``, ``Neighbourhood`` ...)."""
-    return KIND_LABELS[active_areas().page_kind()]
+    return KIND_LABELS[_page_kind[0] or active_areas().page_kind()]

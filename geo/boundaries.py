@@ -58,6 +58,12 @@ def use_boundaries_dir(folder: Path | None) -> None:
         _folder[0] = folder
         for fn in (wards, lsoas, districts, uk_districts, all_districts):
             fn.cache_clear()
+        from geo import areas, studyarea
+
+        areas._districts_near.cache_clear()
+        areas.use_areas(None)
+        for cached in (studyarea._outline, studyarea._overlapping_districts):
+            cached.cache_clear()
 
 
 def boundaries_dir() -> Path:

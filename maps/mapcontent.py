@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.areas import context_label
 from maps import significance as sig
 from maps.audience import OutputMeta, require_columns
 from maps.cells import (
@@ -287,7 +288,7 @@ def target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]
         table = [("Where", row.near)] if row.near != "-" else []
         table += [
             ("Visit order", row.visit_order),
-            ("Ward", row.ward),
+            (context_label(), row.ward),
             ("Grid ref", row.grid_ref),
             ("Patrol window", row.patrol_window),
             ("Episodes", row.episodes),

@@ -53,6 +53,7 @@ from reportlab.platypus import (
 )
 
 from geo.areas import context_areas as all_wards
+from geo.areas import context_label
 from geo.crs import metric_crs
 from geo.errors import ValidationError
 from maps import significance as sig
@@ -471,7 +472,10 @@ def target_table(
     """
     register_fonts()
     styles = styles or paragraph_styles()
-    header = [para(h, styles["head"]) for h in TARGET_TABLE_COLUMNS]
+    # The "Ward" column holds the area of the kind the pack pages by.
+    header = [
+        para(context_label() if h == "Ward" else h, styles["head"]) for h in TARGET_TABLE_COLUMNS
+    ]
     data: list[list[Any]] = [header]
     commands = table_commands(rules_from=None, pad_h=2.5)
     for i, row in enumerate(target_rows(targets, info)):

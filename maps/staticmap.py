@@ -26,7 +26,7 @@ from matplotlib.patches import FancyArrow, Patch, Rectangle
 from matplotlib.patheffects import withStroke
 from shapely.geometry.base import BaseGeometry
 
-from geo.areas import context_areas
+from geo.areas import context_areas, context_label
 from geo.boundaries import all_districts
 from geo.crs import grid_reference, latlng_to_metric, metric_crs
 from geo.errors import ValidationError
@@ -489,7 +489,9 @@ def render_static_map(
     handles += disruption_handles
     if hulls is not None and len(hulls):
         handles.append(Line2D([], [], color=HULL_COLOUR, linestyle=(0, (5, 3)), label="Cluster"))
-    handles.append(Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label="Ward of this page"))
+    handles.append(
+        Line2D([], [], color=AREA_COLOUR, linewidth=2.2, label=f"{context_label()} of this page")
+    )
     handles.append(
         Line2D([], [], color=CONTEXT_COLOUR, linestyle=(0, (4, 3)), label="Other ward boundary")
     )

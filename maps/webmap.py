@@ -326,7 +326,9 @@ def build_map(
         GeoJsonLayer(
             LAYER_AREA,
             polygon_features(
-                area, tips=[f"Ward: <b>{esc(v)}</b>" for v in area_names], style=area_style
+                area,
+                tips=[f"{context_label()}: <b>{esc(v)}</b>" for v in area_names],
+                style=area_style,
             ),
             labels=labels(area.assign(name=area_names.to_numpy())),
         ),

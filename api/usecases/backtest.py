@@ -22,6 +22,7 @@ from api.usecases.store import analysis_area, grid_for, load_events, opened_stor
 from geo.calendar import period_boundaries, utc
 from geo.errors import ValidationError
 from geo.store import Window
+from geo.studyarea import active_study_area
 from maps.audience import DEFAULT_MARKING
 from maps.reportfiles import write_tune_report
 from models import backtest as bt
@@ -153,7 +154,7 @@ def tune(
         "layer": layer,
         "category": category,
         "area": area_name,
-        "study_area": settings.study_area_text if not areas else None,
+        "study_area": active_study_area().spec if not areas else None,
         "wards": list(areas or []),
         "first_origin_period": first_origin,
         "lookback_unit": "weeks; a monthly horizon trains on the nearest whole number of months "

@@ -22,7 +22,7 @@ import shapely
 from api.settings import Settings
 from api.usecases.area import open_area
 from geo import schemas
-from geo.areas import active_areas
+from geo.areas import active_areas, use_page_kind
 from geo.grid import area_cells
 from geo.store import Store, Window, open_store
 from geo.studyarea import StudyArea, active_study_area
@@ -130,6 +130,7 @@ def area_for(
         pass
     areas = active_areas()
     study = active_study_area()
+    use_page_kind(page_by)
     if wanted:
         picked = [areas.find(text, [*areas.kinds(), "district"]) for text in wanted]
         parts = [areas.layer(k) for k, _, _ in picked]

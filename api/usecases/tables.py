@@ -18,7 +18,7 @@ import pandas as pd
 from api.settings import Settings
 from api.usecases.store import opened_store
 from geo import schemas
-from geo.areas import context_areas
+from geo.areas import active_areas, context_areas
 from geo.calendar import LOCAL_TZ
 from geo.errors import ValidationError
 from geo.export import Layer, export
@@ -64,12 +64,14 @@ def stats(
         )
         raise ValidationError(msg)
     prefix = table.points[0]
-    columns = [table.time_column, f"{prefix}ward"]
-    if table.name == "episodes":
-        columns.append("child_ref")
-    if table.name == "incidents":
-        columns.append("time_precision")
     with opened_store(location) as store:
+        # Counted by the areas in use: wards where loaded, else the first kind held.
+        kind = active_areas().page_kind()
+        columns = [table.time_column, f"{prefix}{kind}"]
+        if table.name == "episodes":
+            columns.append("child_ref")
+        if table.name == "incidents":
+            columns.append("time_precision")
         frame = store.read(table, window=Window(start, end), columns=columns)
     period = "week"
     if "time_precision" in frame.columns and len(frame):
@@ -78,7 +80,7 @@ def stats(
     counts = counts_by_period_and_area(
         frame,
         time_column=table.time_column,
-        area_column=f"{prefix}ward",
+        area_column=f"{prefix}{kind}",
         distinct_column="child_ref" if table.name == "episodes" else None,
         period=period,
     )

@@ -113,7 +113,7 @@ def test_targets_and_weekly(store: str, tmp_path: Path) -> None:
         (["--week", "2026-W99"], "not a week"),
         (["--week", "next"], "2026-W02"),
         (["--audience", "press"], "audience"),
-        (["--area", "Atlantis"], "no ward called"),
+        (["--area", "Atlantis"], "no area called `Atlantis`"),
         (["--res", "3"], "`res`"),
         (["--week", "2019-W10"], "no episodes or intelligence"),
     ],
