@@ -340,3 +340,24 @@ def context_areas() -> gpd.GeoDataFrame:
 def context_label() -> str:
     """What :func:`context_areas` are called on a map (``Ward``, ``Neighbourhood`` ...)."""
     return KIND_LABELS[_page_kind[0] or active_areas().page_kind()]
+
+
+def assign_areas(
+    lat: npt.ArrayLike,
+    lng: npt.ArrayLike,
+    *,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+) -> pd.DataFrame:
+    """District, ward, LSOA, neighbourhood and beat codes of each point (None outside).
+
+    The areas are those in use (:func:`active_areas`): the store's imported
+    boundaries, or the shipped ones. Points with NaN coordinates get None
+    everywhere.
+    """
+    return active_areas().assign(lat, lng, tolerance_m=tolerance_m)
+
+
+def forget_boundaries() -> None:
+    """Drop what was built from the boundary files (after the folder changes)."""
+    _districts_near.cache_clear()
+    use_areas(None)

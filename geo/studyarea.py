@@ -276,3 +276,15 @@ def use_study_area(area: StudyArea | None) -> None:
 def active_study_area() -> StudyArea:
     """The study area of the opened store (Blackburn with Darwen before one is opened)."""
     return _active[0] or StudyArea()
+
+
+def use_boundaries_folder(folder: Path | None) -> None:
+    """Read boundary files from ``folder`` (None: the shipped ones) and forget what was
+    built from the previous folder (areas, outlines)."""
+    from geo.areas import forget_boundaries
+    from geo.boundaries import use_boundaries_dir
+
+    use_boundaries_dir(folder)
+    forget_boundaries()
+    for cached in (_outline, _overlapping_districts):
+        cached.cache_clear()
