@@ -33,10 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geo.boundaries import DEFAULT_TOLERANCE_M, use_boundaries_dir
+from geo.boundaries import DEFAULT_TOLERANCE_M
 from geo.errors import ValidationError
 from geo.store import DEFAULT_STORE
-from geo.studyarea import StudyArea
+from geo.studyarea import StudyArea, use_boundaries_folder
 
 VARIABLES = (
     "ENGAGE_STORE",
@@ -101,7 +101,7 @@ class Settings:
 
     def apply(self) -> Settings:
         """Make the settings that configure the ``geo`` package take effect (boundaries)."""
-        use_boundaries_dir(self.boundaries_dir)
+        use_boundaries_folder(self.boundaries_dir)
         return self
 
     def requested_area(self, override: str | None = None) -> StudyArea | None:

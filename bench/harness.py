@@ -13,6 +13,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -281,6 +282,26 @@ def machine_facts(pg_url: str | None) -> dict[str, Any]:
         "postgis_full": full[0] if full else None,
         "postgresql_settings": settings,
     }
+
+
+def code_version() -> dict[str, Any]:
+    """The commit measured, and product files changed in the work tree (read-only git)."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # never write git's index
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, env=env, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "api", "geo", "models", "maps"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except OSError:
+        return {}
+    return {"commit": head, "product_files_changed_in_work_tree": changed}
 
 
 # -------------------------------------------------------------------- output

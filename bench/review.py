@@ -85,7 +85,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
-from harness import Timing, compare, cpu_usage, log
+from harness import Timing, code_version, compare, cpu_usage, log
 from ingest_postgis import settle
 from psycopg import sql
 
@@ -800,28 +800,6 @@ def same_e2e(a: Any, b: Any, analysis: Any, ids: list[str]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- run
-
-
-def code_version() -> dict[str, Any]:
-    """The commit measured, and product files changed in the work tree (read-only git)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # never write git's index
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, env=env, capture_output=True, text=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "api", "geo", "models", "maps"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-        ).stdout.splitlines()
-    except OSError:
-        return {}
-    return {"commit": head, "product_files_changed_in_work_tree": changed}
 
 
 GPKG = "GeoPackage store: review_disruptions() read + review()"

@@ -3,9 +3,10 @@
 Usage (from the repository root; ``make bench`` runs it with the defaults)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review]
+                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review|areas]
                                   [--gistar-cells 100000] [--disruptions 1000]
-                                  [--review-e2e 10] [--out bench/out/results.json]
+                                  [--review-e2e 10] [--areas 10000]
+                                  [--out bench/out/results.json]
 
 ``--rows`` is the rows of the ingest, the points of the H3 benchmarks, the
 larger of the two sizes of the KDE and DBSCAN benchmarks (the smaller is a
@@ -16,7 +17,8 @@ police.uk data and ignores it; the Gi* benchmark takes its cells from
 ``--only gistar`` PostgreSQL is not needed. The review benchmark's stores
 hold ``--rows`` episodes and ``--disruptions`` disruptions (all reviewed);
 its end-to-end case (every file written) reviews the first ``--review-e2e``
-of them.
+of them. The areas benchmark assigns ``--rows`` points to ``--areas``
+polygons and does not use the database either.
 
 Prints a markdown table to stdout (progress goes to stderr) and writes the
 full results, with the machine's facts, to ``bench/out/results.json``.
@@ -48,8 +50,18 @@ from harness import (  # noqa: E402
     with_database,
 )
 
-BENCHMARKS = ("h3", "ingest", "kde", "dbscan", "weekly", "backtest", "gistar", "review")
-NO_DATABASE = ("backtest", "gistar")
+BENCHMARKS = (
+    "h3",
+    "ingest",
+    "kde",
+    "dbscan",
+    "weekly",
+    "backtest",
+    "gistar",
+    "review",
+    "areas",
+)
+NO_DATABASE = ("backtest", "gistar", "areas")
 """Benchmarks that never talk to PostgreSQL (run alone, they do not need it)."""
 
 
@@ -84,12 +96,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10,
         help="disruptions of the review's end-to-end case (files written)",
     )
+    parser.add_argument("--areas", type=int, default=10_000, help="polygons of the areas benchmark")
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1 or args.chunksize < 1:
         parser.error("--rows, --repeat and --chunksize must be at least 1")
     if args.gistar_cells < 10:
         parser.error("--gistar-cells must be at least 10")
+    if args.areas < 2:
+        parser.error("--areas must be at least 2")
     if args.disruptions < 1 or args.review_e2e < 1:
         parser.error("--disruptions and --review-e2e must be at least 1")
     return args
@@ -141,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
         benchmarks += review.run(
             args.rows, args.pg_url, args.repeat, args.disruptions, args.review_e2e
         )
+    if args.only in (None, "areas"):
+        import areas
+
+        benchmarks += areas.run(args.rows, args.repeat, args.areas)
     results = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
         "gistar_cells": args.gistar_cells,
         "disruptions": args.disruptions,
         "review_e2e": args.review_e2e,
+        "areas": args.areas,
         "repeat": args.repeat,
         "statistic": "median of the timed runs (best also recorded); one warm-up run first",
         "ratio": "ours rows/s / peer rows/s (above 1: ours is faster)",
@@ -161,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "backtest": "",
         "gistar": f"{args.gistar_cells:,} cells, ",
         "review": f"{args.rows:,} episodes, {args.disruptions:,} disruptions, ",
+        "areas": f"{args.rows:,} points, {args.areas:,} areas, ",
     }.get(args.only or "", f"{args.rows:,} rows, ")
     print(
         f"Engage Hotspots benchmarks, {facts['date']}: {size}"

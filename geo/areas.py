@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
+from geo.areaindex import AreaIndex
 from geo.boundaries import (
     BWD,
     DEFAULT_TOLERANCE_M,
@@ -211,7 +212,51 @@ def _metric_layer(frame: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
     return hit[1]
 
 
-_TREES: dict[int, tuple[gpd.GeoDataFrame, shapely.STRtree]] = {}
+class _Layer:
+    """A layer's codes, code order, point-in-polygon index and (when needed) STRtree."""
+
+    def __init__(self, layer: gpd.GeoDataFrame) -> None:
+        self.codes = layer["code"].to_numpy(dtype=object)
+        self.geoms = layer.geometry.to_numpy()
+        order = np.argsort(self.codes.astype(str), kind="stable")
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        self.index = AreaIndex(self.geoms, rank)
+        self._tree: shapely.STRtree | None = None
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geoms)
+        return self._tree
+
+
+_LAYERS: dict[int, tuple[gpd.GeoDataFrame, _Layer]] = {}
+
+
+def _indexed(layer: gpd.GeoDataFrame) -> _Layer:
+    """The layer's index, cached while the frame lives and its codes are unchanged."""
+    hit = _LAYERS.get(id(layer))
+    if hit is not None and hit[0] is layer:
+        codes = layer["code"].to_numpy(dtype=object)
+        if codes.size == hit[1].codes.size and bool(np.all(codes == hit[1].codes)):
+            return hit[1]
+    if len(_LAYERS) > 32:
+        _LAYERS.clear()
+    indexed = _Layer(layer)
+    _LAYERS[id(layer)] = (layer, indexed)
+    return indexed
+
+
+def _unique_points(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each point's place among the distinct points, and their x and y (one hash pass)."""
+    xy = np.empty(x.size, dtype=np.complex128)
+    xy.real = x
+    xy.imag = y
+    inverse, uniq = pd.factorize(xy)
+    return inverse, np.ascontiguousarray(uniq.real), np.ascontiguousarray(uniq.imag)
 
 
 def assign_points(
@@ -225,41 +270,39 @@ def assign_points(
 
     A point on a shared edge or in overlapping polygons takes the lowest
     code; a point in none takes the nearest polygon within ``tolerance_m``
-    (generalised boundaries leave slivers), else None. Vectorised: identical
-    points are tested once, through one spatial-index query.
+    (generalised boundaries leave slivers), else None, as does a point with
+    a non-finite coordinate. Vectorised: identical points are tested once,
+    through a grid index of the polygons' boxes and one ``intersects_xy``
+    call (:mod:`geo.areaindex`); only points in no polygon become shapely
+    points, for the nearest-polygon query. The layer is indexed once and
+    cached while the frame lives: change a cached layer's geometries by
+    making a new frame.
     """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     out = np.full(x.size, None, dtype=object)
     if x.size == 0 or len(layer) == 0:
         return out
-    hit = _TREES.get(id(layer))
-    if hit is None or hit[0] is not layer:
-        if len(_TREES) > 32:
-            _TREES.clear()
-        tree = shapely.STRtree(layer.geometry.to_numpy())
-        _TREES[id(layer)] = (layer, tree)
-    else:
-        tree = hit[1]
-    codes = layer["code"].to_numpy(dtype=object)
-    order = np.argsort(codes.astype(str), kind="stable")
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    xy = np.column_stack([x, y])
-    uniq, inverse = np.unique(xy, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    pts = shapely.points(uniq[:, 0], uniq[:, 1])
-    pi, gi = tree.query(pts, predicate="intersects")
-    best = np.full(uniq.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(best, pi, rank[gi])
-    found = best != np.iinfo(np.int64).max
-    ucode = np.full(uniq.shape[0], None, dtype=object)
-    ucode[found] = codes[order[best[found]]]
+    indexed = _indexed(layer)
+    ok = np.isfinite(x) & np.isfinite(y)
+    every = bool(ok.all())
+    inverse, ux, uy = _unique_points(x, y) if every else _unique_points(x[ok], y[ok])
+    poly = indexed.index.holding(ux, uy)
+    found = poly >= 0
+    ucode = np.full(ux.size, None, dtype=object)
+    ucode[found] = indexed.codes[poly[found]]
     missing = np.flatnonzero(~found)
     if missing.size and tolerance_m > 0:
-        near_pt, near_poly = tree.query_nearest(
-            pts[missing], max_distance=tolerance_m, all_matches=False
+        near_pt, near_poly = indexed.tree.query_nearest(
+            shapely.points(ux[missing], uy[missing]),
+            max_distance=tolerance_m,
+            all_matches=False,
         )
-        ucode[missing[near_pt]] = codes[near_poly]
-    out[:] = ucode[inverse]
+        ucode[missing[near_pt]] = indexed.codes[near_poly]
+    if every:
+        out[:] = ucode[inverse]
+    else:
+        out[ok] = ucode[inverse]
     return out
 
 
@@ -297,3 +340,24 @@ def context_areas() -> gpd.GeoDataFrame:
 def context_label() -> str:
     """What :func:`context_areas` are called on a map (``Ward``, ``Neighbourhood`` ...)."""
     return KIND_LABELS[_page_kind[0] or active_areas().page_kind()]
+
+
+def assign_areas(
+    lat: npt.ArrayLike,
+    lng: npt.ArrayLike,
+    *,
+    tolerance_m: float = DEFAULT_TOLERANCE_M,
+) -> pd.DataFrame:
+    """District, ward, LSOA, neighbourhood and beat codes of each point (None outside).
+
+    The areas are those in use (:func:`active_areas`): the store's imported
+    boundaries, or the shipped ones. Points with NaN coordinates get None
+    everywhere.
+    """
+    return active_areas().assign(lat, lng, tolerance_m=tolerance_m)
+
+
+def forget_boundaries() -> None:
+    """Drop what was built from the boundary files (after the folder changes)."""
+    _districts_near.cache_clear()
+    use_areas(None)

@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
-import numpy.typing as npt
 import pandas as pd
 import shapely
 
@@ -58,12 +57,6 @@ def use_boundaries_dir(folder: Path | None) -> None:
         _folder[0] = folder
         for fn in (wards, lsoas, districts, uk_districts, all_districts):
             fn.cache_clear()
-        from geo import areas, studyarea
-
-        areas._districts_near.cache_clear()
-        areas.use_areas(None)
-        for cached in (studyarea._outline, studyarea._overlapping_districts):
-            cached.cache_clear()
 
 
 def boundaries_dir() -> Path:
@@ -144,29 +137,3 @@ def find_ward(text: str) -> tuple[str, str]:
         msg = f"no ward called `{text}`. Blackburn with Darwen's wards are: {names}."
         raise ValidationError(msg)
     return str(hit["code"].iloc[0]), str(hit["name"].iloc[0])
-
-
-def assign_areas(
-    lat: npt.ArrayLike,
-    lng: npt.ArrayLike,
-    *,
-    tolerance_m: float = DEFAULT_TOLERANCE_M,
-) -> pd.DataFrame:
-    """District, ward, LSOA, neighbourhood and beat codes of each point (None outside).
-
-    The areas are those in use (:func:`geo.areas.active_areas`): the store's
-    imported boundaries, or the shipped ones. Points with NaN coordinates get
-    None everywhere.
-    """
-    from geo.areas import active_areas
-
-    return active_areas().assign(lat, lng, tolerance_m=tolerance_m)
-
-
-def __getattr__(name: str) -> object:
-    # The study area moved to geo.studyarea; older imports keep working.
-    if name == "StudyArea":
-        from geo.studyarea import StudyArea
-
-        return StudyArea
-    raise AttributeError(name)

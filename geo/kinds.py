@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo import schemas
-from geo.boundaries import assign_areas
+from geo.areas import assign_areas
 from geo.checks import (
     PointColumns,
     Problems,

@@ -57,9 +57,9 @@ import pandas as pd
 import shapely
 
 import geo
+import geo.store.gpkg_features as gpkg_features
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
-from geo.store import gpkg_features
 from geo.store.base import Area, Keep, UpsertResult, Window
 from geo.store.features import (
     FEATURES_TABLE,
@@ -743,7 +743,7 @@ class GpkgStore:
             ],
         )
         _migrate(conn)
-        gpkg_features.create(conn, now)
+        gpkg_features.create(conn, now, _rtree_ddl(FEATURES_TABLE))
         conn.execute(
             f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version' "
             "AND CAST(value AS INTEGER) < ?",

@@ -57,10 +57,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def create(conn: sqlite3.Connection, now: str) -> None:
-    """Create the layer, its indexes, R-tree and GeoPackage registration (idempotent)."""
-    from geo.store.gpkg import _rtree_ddl
-
+def create(conn: sqlite3.Connection, now: str, rtree_ddl: list[str]) -> None:
+    """Create the layer, its indexes, R-tree (``rtree_ddl``: the store's standard R-tree
+    statements for it) and GeoPackage registration; idempotent."""
     existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.execute(_DDL)
     for sql in _INDEXES:
@@ -80,7 +79,7 @@ def create(conn: sqlite3.Connection, now: str) -> None:
         "geometry_type_name, srs_id, z, m) VALUES (?, 'geom', 'GEOMETRY', 4326, 0, 0)",
         (FEATURES_TABLE,),
     )
-    for sql in _rtree_ddl(FEATURES_TABLE):
+    for sql in rtree_ddl:
         conn.execute(sql)
     if f"rtree_{FEATURES_TABLE}_geom" not in existing:
         conn.execute(

@@ -51,9 +51,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 import geo
+import geo.store.postgis_features as postgis_features
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
-from geo.store import postgis_features
 from geo.store.base import Area, Keep, UpsertResult, Window
 from geo.store.features import (
     BBox,

@@ -192,7 +192,8 @@ def test_every_engage_variable_is_read_by_the_settings(
     import shutil
 
     from api.settings import VARIABLES, Settings
-    from geo.boundaries import SHIPPED_DIR, find_ward, use_boundaries_dir
+    from geo.boundaries import SHIPPED_DIR, find_ward
+    from geo.studyarea import use_boundaries_folder
 
     assert set(VARIABLES) >= {
         "ENGAGE_STORE",
@@ -219,7 +220,7 @@ def test_every_engage_variable_is_read_by_the_settings(
         assert settings.tiles == "http://127.0.0.1:9/{z}/{x}/{y}.png"
         assert find_ward("Renamed Ward")[1] == "Renamed Ward"
     finally:
-        use_boundaries_dir(None)
+        use_boundaries_folder(None)
     from geo.errors import ValidationError
 
     with pytest.raises(ValidationError, match="Renamed Ward"):

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from geo import boundaries
+from geo.areas import assign_areas
 from geo.crs import BNG
 from geo.errors import ValidationError
+from geo.studyarea import StudyArea
 
 
 def test_shipped_layers_have_the_expected_areas() -> None:
@@ -38,7 +40,7 @@ def test_assignment_agrees_with_geopandas_sjoin() -> None:
     rng = np.random.default_rng(11)
     lat = rng.uniform(53.66, 53.78, 3000)
     lng = rng.uniform(-2.56, -2.40, 3000)
-    got = boundaries.assign_areas(lat, lng, tolerance_m=0)
+    got = assign_areas(lat, lng, tolerance_m=0)
     pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lng, lat), crs="EPSG:4326")
     for kind in ("ward", "lsoa"):
         joined = gpd.sjoin(pts, boundaries.layer(kind), how="left", predicate="intersects")
@@ -60,28 +62,28 @@ def test_points_in_edge_slivers_take_the_nearest_area_within_tolerance() -> None
     near = (
         gpd.GeoSeries([edge.interpolate(0.5, normalized=True)], crs=BNG).to_crs("EPSG:4326").iloc[0]
     )
-    strict = boundaries.assign_areas([near.y], [near.x], tolerance_m=0)
-    loose = boundaries.assign_areas([near.y], [near.x], tolerance_m=50)
+    strict = assign_areas([near.y], [near.x], tolerance_m=0)
+    loose = assign_areas([near.y], [near.x], tolerance_m=50)
     assert loose["ward"].iloc[0] is not None
     assert strict["ward"].iloc[0] in (None, loose["ward"].iloc[0])
 
 
 def test_nan_points_get_no_area() -> None:
-    got = boundaries.assign_areas([np.nan, 53.745], [-2.48, -2.482])
+    got = assign_areas([np.nan, 53.745], [-2.48, -2.482])
     assert got.iloc[0].isna().all()
     assert got["ward"].iloc[1] == "E05011511"  # Blackburn Central, from its polygon
 
 
 def test_study_area_contains_with_tolerance() -> None:
-    area = boundaries.StudyArea()
+    area = StudyArea()
     # Blackburn town centre inside; Preston (another district) outside.
     assert area.contains([53.748], [-2.482]).tolist() == [True]
     assert area.contains([53.759], [-2.703]).tolist() == [False]
-    lanc = boundaries.StudyArea.parse("lancashire")
+    lanc = StudyArea.parse("lancashire")
     assert lanc.contains([53.759], [-2.703]).tolist() == [True]
     assert lanc.label == "Lancashire"
     with pytest.raises(ValidationError, match="unknown local authorities"):
-        boundaries.StudyArea.parse("E99999999")
+        StudyArea.parse("E99999999")
 
 
 def test_find_ward_forgives_case_and_ampersands() -> None:

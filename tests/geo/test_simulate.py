@@ -20,7 +20,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geo.boundaries import BWD, StudyArea, districts
+from geo.boundaries import BWD, districts
 from geo.crs import BNG, latlng_to_bng
 from geo.errors import ValidationError
 from geo.ingest import ingest_file
@@ -44,6 +44,7 @@ from geo.simulate import (
     window_weeks,
 )
 from geo.store import open_store
+from geo.studyarea import StudyArea
 
 START = date(2025, 1, 6)
 """The fixed first Monday of the scenarios these tests describe."""

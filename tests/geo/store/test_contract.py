@@ -17,7 +17,8 @@ import pytest
 import shapely
 
 import geo
-from geo.boundaries import assign_areas, wards
+from geo.areas import assign_areas
+from geo.boundaries import wards
 from geo.errors import ValidationError
 from geo.h3index import cells_to_parent, latlng_to_cells
 from geo.schemas import (
@@ -782,7 +783,7 @@ def test_time_bounds(store: Store) -> None:
 def _incidents_for_bounds() -> pd.DataFrame:
     import numpy as np
 
-    from geo.boundaries import assign_areas
+    from geo.areas import assign_areas
     from geo.h3index import latlng_to_cells
 
     lat = np.array([53.745, 53.75, 53.74])

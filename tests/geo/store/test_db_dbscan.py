@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from scipy.spatial import cKDTree
 
-from geo.boundaries import assign_areas
+from geo.areas import assign_areas
 from geo.crs import bng_to_latlng, latlng_to_bng
 from geo.errors import ValidationError
 from geo.h3index import latlng_to_cells

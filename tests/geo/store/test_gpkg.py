@@ -19,7 +19,7 @@ import pyogrio
 import pytest
 import shapely
 
-from geo.boundaries import assign_areas
+from geo.areas import assign_areas
 from geo.errors import StoreError
 from geo.h3index import latlng_to_cells
 from geo.schemas import AREA_KINDS, DISRUPTIONS, EPISODES, TABLES, VENUE_REPORTS, Table
