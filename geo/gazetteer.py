@@ -149,8 +149,10 @@ EMPTY_NAME = "name is empty"
 
 
 def tidy_names(text: pd.Series) -> pd.Series:
-    """Place names as printed: no "On or near " prefix, runs of whitespace as one space."""
+    """Place names as printed: no "On or near " prefix, runs of whitespace as one space,
+    and the possessive police.uk capitalises ("Queen'S Park Road") in lower case."""
     out = text.fillna("").astype(str).str.replace(_PREFIX, "", regex=True)
+    out = out.str.replace(r"(?<=\w)'S\b", "'s", regex=True)
     return out.str.replace(r"\s+", " ", regex=True).str.strip()
 
 

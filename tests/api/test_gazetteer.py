@@ -95,7 +95,8 @@ def _expected_snap_points(
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     raw = raw.loc[~np.isin(np.arange(2, len(raw) + 2), list(skip or ()))]
     words = raw["Location"].str.replace("On or near", "", regex=False).str.split()
-    raw["name"] = words.str.join(" ")
+    # police.uk capitalises after an apostrophe ("Queen'S"); names print it lower case.
+    raw["name"] = words.str.join(" ").str.replace(r"'S\b", "'s", regex=True)
     raw = raw.loc[(raw["Latitude"] != "") & (raw["name"] != "")]
     lat = raw["Latitude"].astype(float).map("{:.6f}".format)
     raw["code"] = lat + "," + raw["Longitude"].astype(float).map("{:.6f}".format)
