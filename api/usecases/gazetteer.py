@@ -1,6 +1,6 @@
 """The gazetteer: importing named places, and finding those near a run's targets.
 
-:func:`import_gazetteer` reads gazetteer files (:func:`geo.gazetteer.read_gazetteer`)
+:func:`import_gazetteer` reads gazetteer files (:func:`geo.gazetteerfiles.read_gazetteer`)
 and replaces the stored places of their kind in one transaction.
 :func:`places_near` reads the places around a set of targets: the stored
 gazetteer (every kind), or, where none is stored and the study area is
@@ -25,12 +25,11 @@ from geo.gazetteer import (
     DEFAULT_MARGIN_M,
     FAMILY,
     SHIPPED_BWD,
-    GazetteerRead,
     as_features,
     places_xy,
-    read_gazetteer,
     shipped_places,
 )
+from geo.gazetteerfiles import GazetteerRead, read_gazetteer
 from geo.store import Store
 from geo.studyarea import StudyArea, active_study_area
 

@@ -18,14 +18,8 @@ import pytest
 from pyproj import Transformer
 
 from geo.errors import InputFileError, ValidationError
-from geo.gazetteer import (
-    OS_OPEN_NAMES_COLUMNS,
-    POLICE_UK_TYPE,
-    read_gazetteer,
-    snap_points,
-    sniff_format,
-    tidy_names,
-)
+from geo.gazetteer import POLICE_UK_TYPE, snap_points, tidy_names
+from geo.gazetteerfiles import OS_OPEN_NAMES_COLUMNS, read_gazetteer, sniff_format
 
 TO_WGS84 = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
 TO_BNG = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
