@@ -361,8 +361,8 @@ def run(rows: int, repeat: int, n_areas: int = 10_000) -> list[dict[str, Any]]:
         facts = describe(polys, x, y, work)
         ties = checks.get("ties_at_250", {}).get("points", 0)
         log(
-            f"  same codes as the peer for all {rows:,} points at 0 and {TOLERANCE_M:g} m "
-            f"(but {ties:,} equally near two areas) "
+            f"  same codes as the peer for all {rows:,} points at 0 m, and at {TOLERANCE_M:g} m "
+            f"but for {ties:,} points equally near two areas (checked) "
             f"({facts['distinct_points']:,} distinct, {facts['points_in_no_area']:,} in no "
             f"area, {facts['points_within_tolerance_of_an_area']:,} of them within "
             f"{TOLERANCE_M:g} m)"

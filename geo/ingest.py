@@ -11,6 +11,13 @@ nothing; a column the file lacks leaves the stored values alone.
 Input kinds: ``episodes``, ``venues``, ``venue-reports``, ``disruptions``,
 ``incidents`` (CSV, GeoJSON or GeoPackage) and ``police-uk`` (the
 data.police.uk street-crime CSV, stored as incidents with month precision).
+
+A police.uk file's distinct map points with their ``Location`` text ("On or
+near Whalley Range") are kept too, in the same transaction, as gazetteer
+features of kind ``police.uk`` merged by code (:mod:`geo.gazetteer`): the
+public street and place names that tell a patrol where a target is. A point
+published under two names keeps the one its file gives most often; a later
+file's name replaces an earlier one.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tqdm import tqdm
 
 from geo import schemas
-from geo.checks import PointColumns, ReasonTally
+from geo.checks import PointColumns, Problems, ReasonTally
 from geo.errors import InputFileError, StoreError, ValidationError
+from geo.gazetteer import FAMILY, POLICE_UK, as_features, choose_snap_names, snap_points
 from geo.kinds import KINDS, POLICE_UK_COLUMNS, SPECS, BuildContext, InputSpec, check_chunk
 from geo.pseudonym import identifying_columns
 from geo.quarantine import QuarantineFile
@@ -76,6 +85,8 @@ class IngestReport:
     quarantine_path: str | None = None
     stored: bool = False
     refused: str | None = None
+    places: int = 0
+    """Police.uk map points with a name kept in the gazetteer (police.uk files only)."""
 
     @property
     def exit_code(self) -> int:
@@ -124,6 +135,7 @@ class IngestReport:
             "quarantine": self.quarantine_path,
             "stored": self.stored,
             "refused": self.refused,
+            "places": self.places,
         }
 
 
@@ -318,6 +330,7 @@ def ingest_file(
         disable=not progress,
         leave=False,
     )
+    snaps: list[pd.DataFrame] = []
     try:
         with store.writer() as writer:
             staged = 0
@@ -333,6 +346,8 @@ def ingest_file(
                 if len(good):
                     writer.stage(spec.table, good, keep=spec.keep, kept_columns=ctx.kept)
                     staged += len(good)
+                    if kind == "police-uk" and "location" in chunk.frame.columns:
+                        snaps.append(_snap_points(chunk.frame, problems))
                 if after_chunk is not None:
                     after_chunk(staged)
                 if source.position is not None and total is not None:
@@ -348,6 +363,11 @@ def ingest_file(
                 )
             if strict and report.rows_quarantined:
                 raise StrictRefusal(report)
+            places = choose_snap_names(snaps)
+            if len(places):
+                report.places = writer.put_features(
+                    FAMILY, POLICE_UK, as_features(places), replace=False
+                )
             results = writer.finish()
     finally:
         bar.close()
@@ -361,6 +381,15 @@ def ingest_file(
     report.rows_stored = report.rows_read - report.rows_quarantined
     report.stored = report.rows_stored > 0
     return report
+
+
+def _snap_points(frame: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+    """The named map points of a police.uk chunk's good rows (:func:`geo.gazetteer.snap_points`)."""
+    good = ~problems.bad_mask(len(frame))
+    rows = frame.loc[good]
+    lat = pd.to_numeric(rows["latitude"].astype(str).str.strip(), errors="coerce")
+    lng = pd.to_numeric(rows["longitude"].astype(str).str.strip(), errors="coerce")
+    return snap_points(lat.to_numpy(), lng.to_numpy(), rows["location"])
 
 
 def ingest_or_refuse(store: Store, kind: str, path: Path, **options: Any) -> IngestReport:

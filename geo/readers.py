@@ -85,7 +85,7 @@ def normalise_column(name: str) -> str:
     return text.strip("_")
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def open_binary(path: Path) -> IO[bytes]:
     with path.open("rb") as probe:
         head = probe.read(2)
     if head == b"\x1f\x8b":
@@ -180,7 +180,7 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
     path = Path(path)
     if not path.exists():
         raise InputFileError(str(path), "file not found.", "Check the path.")
-    with _open_binary(path) as fh:
+    with open_binary(path) as fh:
         try:
             sample = fh.read(_SAMPLE_BYTES)
         except _BROKEN_STREAM as exc:
@@ -206,7 +206,7 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
     counter = _CountingReader(None)
 
     def chunks() -> Iterator[Chunk]:
-        counter.inner = _open_binary(path)
+        counter.inner = open_binary(path)
         text = io.TextIOWrapper(
             io.BufferedReader(counter, buffer_size=1 << 16), encoding=encoding, newline=""
         )

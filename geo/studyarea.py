@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -75,6 +75,7 @@ class StudyArea:
     file: str | None = None
     layer: str | None = None
     wkt: str | None = None
+    note: str = field(default="", compare=False)
 
     @classmethod
     def parse(cls, text: str, *, tolerance_m: float = DEFAULT_TOLERANCE_M) -> StudyArea:
@@ -84,8 +85,17 @@ class StudyArea:
             return cls(LANCASHIRE, tolerance_m)
         path, layer = _split_file(raw)
         if path is not None:
-            poly = _read_file(path, layer)
-            return cls((), tolerance_m, str(Path(path).resolve()), layer, shapely.to_wkt(poly))
+            from geo.areafile import read_polygon
+
+            got = read_polygon(path, layer=layer, what="--study-area", crs=WGS84)
+            return cls(
+                (),
+                tolerance_m,
+                str(Path(path).resolve()),
+                layer,
+                shapely.to_wkt(got.polygon),
+                got.note,
+            )
         codes = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
         known = all_districts()
         unknown = [c for c in codes if c not in set(known["code"])]
@@ -220,12 +230,6 @@ def _split_file(text: str) -> tuple[str | None, str | None]:
     if Path(path).suffix.lower() in SUFFIXES or Path(path).exists():
         return path, layer
     return None, None
-
-
-def _read_file(path: str, layer: str | None) -> BaseGeometry:
-    from geo.areafile import read_polygon
-
-    return read_polygon(path, layer=layer, what="--study-area", crs=WGS84).polygon
 
 
 @cache

@@ -35,6 +35,8 @@ TARGET_CSV_FIRST = (
     "h3",
     "ward_name",
     "grid_ref",
+    "near",
+    "near_m",
     "lat",
     "lng",
     "score",

@@ -285,7 +285,8 @@ def target_items(targets: pd.DataFrame, info: OutputMeta) -> list[dict[str, Any]
         strict=True,
     ):
         r = row.rank
-        table = [
+        table = [("Where", row.near)] if row.near != "-" else []
+        table += [
             ("Visit order", row.visit_order),
             (context_label(), row.ward),
             ("Grid ref", row.grid_ref),

@@ -183,6 +183,9 @@ def _cover(
         "Grid references are OS National Grid. Map grid lines are OS grid squares: 1 km, or "
         "500 m on a map of a small area (the top corner of each map says which); the scale "
         "bar is in metres and the arrow points to grid north.",
+        "<b>Where</b>: the named street or public place nearest the target's centre, with its "
+        "distance (police.uk map points or an imported gazetteer); none is given when no "
+        "named place is close. "
         "<b>Patrol window</b>: the day and hours when most episodes near the target began. "
         "<b>Episodes</b>: missing-from-home reports last seen or found in the cell. "
         "<b>Children</b>: different children among them. <b>Found</b>: episodes that ended "
@@ -518,6 +521,8 @@ def target_table(
             [para(row.rank, styles["cellb"])] + [para(text, styles["cell"]) for text in fields]
         )
         why = f"<b>Why:</b> {escape(clip(row.why, WHY_CHARS))}"
+        if row.near != "-":
+            why = f"<b>Where:</b> {escape(clip(row.near, FIELD_CHARS))}<br/>" + why
         if row.disruption != "-":
             why += f"<br/><b>Disruptions near:</b> {escape(clip(row.disruption, WHY_CHARS))}"
         if row.displacement != "-":
@@ -565,7 +570,8 @@ def build_pack(
         Ranked targets: ``rank``, ``h3``, ``lat``, ``lng``, ``score`` and the
         table's columns (``ward_name``, ``grid_ref``, ``episodes``,
         ``children``, ``found``, ``venue_reports``, ``patrol_window``,
-        ``nearest_venue``, ``why``); missing ones print ``-``.
+        ``nearest_venue``, ``why``, and ``near``/``near_m`` printed as "Where: on or near
+        <name>, <metres> m" above the reason); missing ones print ``-``.
     area
         The pack's ward(s) (``code``, ``name``, polygons), WGS84.
     meta

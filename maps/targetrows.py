@@ -33,7 +33,9 @@ class TargetRow:
     ``visit_order`` is the target's place in the suggested route.
     ``disruption`` notes the disruptions at or near the target and
     ``displacement`` flags a possible displacement (analysts' views only);
-    both ``-`` when there is none.
+    both ``-`` when there is none. ``near`` is where to find the target on
+    the street, ``on or near Whalley Range, 40 m`` (:func:`near_text`), ``-``
+    when no named place is close enough.
     """
 
     rank: int
@@ -49,6 +51,17 @@ class TargetRow:
     why: str
     disruption: str = "-"
     displacement: str = "-"
+    near: str = "-"
+
+
+def near_text(name: Any, metres: Any) -> str:
+    """``on or near <name>, <metres> m``; ``-`` without a name (no distance: the name alone)."""
+    place = text_or_dash(name)
+    if place == "-":
+        return "-"
+    if metres is None or metres is pd.NA or pd.isna(metres):
+        return f"on or near {place}"
+    return f"on or near {place}, {round(float(metres))} m"
 
 
 def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
@@ -59,8 +72,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
     targets
         Ranked targets with any of ``ward_name``, ``grid_ref``, ``episodes``,
         ``children``, ``found``, ``venue_reports``, ``patrol_window``,
-        ``nearest_venue``, ``why``, ``disruption``, ``displacement``; a missing
-        column shows ``-``.
+        ``nearest_venue``, ``why``, ``disruption``, ``displacement``, ``near``
+        and ``near_m``; a missing column shows ``-``.
     info
         The checked ``meta``: its audience decides which counts are suppressed.
     """
@@ -83,6 +96,7 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
             why=text_or_dash(why),
             disruption=text_or_dash(disruption),
             displacement=text_or_dash(displacement),
+            near=near_text(near, near_m),
         )
         for (
             rank,
@@ -98,6 +112,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
             why,
             disruption,
             displacement,
+            near,
+            near_m,
         ) in zip(
             targets["rank"].tolist(),
             col("visit_order"),
@@ -112,6 +128,8 @@ def target_rows(targets: pd.DataFrame, info: OutputMeta) -> list[TargetRow]:
             col("why"),
             col("disruption"),
             col("displacement"),
+            col("near"),
+            col("near_m"),
             strict=True,
         )
     ]

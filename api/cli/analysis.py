@@ -16,6 +16,7 @@ from api.cli.common import (
     KOpt,
     MarkingOpt,
     MethodOpt,
+    NearOpt,
     PageByOpt,
     ParamsOpt,
     ResOpt,
@@ -34,6 +35,7 @@ from maps.audience import DEFAULT_MARKING
 from maps.disclosure import DEFAULT_K, Audience
 from maps.exports import write_cells
 from maps.files import check_output_file, check_output_folder
+from models.near import DEFAULT_NEAR_M
 from models.params import ParamsSource
 
 
@@ -167,6 +169,7 @@ def targets(
     params_file: ParamsOpt = None,
     audience: AudienceOpt = "analyst",
     k: KOpt = DEFAULT_K,
+    near_m: NearOpt = DEFAULT_NEAR_M,
     force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -182,7 +185,13 @@ def targets(
     )
     _announce(source)
     table = weeks.targets_table(
-        location, week=week, settings=s, areas=area, params=source.params, audience=rules
+        location,
+        week=week,
+        settings=s,
+        areas=area,
+        params=source.params,
+        audience=rules,
+        near_m=near_m,
     )
     write_targets_csv(out, table, meta={"audience": rules.name, "suppress_below": rules.k})
     typer.echo(f"{len(table)} targets, {rules.name} view -> {out}")
@@ -214,6 +223,7 @@ def weekly(
     marking: MarkingOpt = DEFAULT_MARKING,
     params_file: ParamsOpt = None,
     k: KOpt = DEFAULT_K,
+    near_m: NearOpt = DEFAULT_NEAR_M,
     force: ForceOpt = False,
     store: StoreOpt = None,
 ) -> None:
@@ -242,6 +252,7 @@ def weekly(
         marking=marking,
         k=k,
         params_source=source.as_dict(),
+        near_m=near_m,
         page_by=page_by,
     )
     typer.echo(f"weekly pack for {result.run['week']} ({result.run['area']}, {audience}):")

@@ -64,7 +64,8 @@ def command(
     """Register a command (on ``app``, or the group ``on``); its domain errors exit
     through :data:`EXIT_CODES`.
 
-    ``failure`` prefixes the reason (``"nothing stored"`` for ingest).
+    ``failure`` prefixes the reason (``"nothing stored"`` for ingest);
+    ``group`` is the command group it belongs to (default the top level).
     """
 
     def wrap(fn: F) -> F:
@@ -151,6 +152,16 @@ KOpt = Annotated[
         "--k",
         help="Partner outputs show counts from 1 to k-1 as <k and round the rest to 5 "
         "(default 5, never below 3).",
+    ),
+]
+NearOpt = Annotated[
+    float,
+    typer.Option(
+        "--near-m",
+        min=1,
+        max=5000,
+        help="Name each target by the nearest street or place within this many metres "
+        "of its centre (default 150).",
     ),
 ]
 ForceOpt = Annotated[

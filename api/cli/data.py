@@ -106,6 +106,11 @@ def ingest(
             typer.echo(f"  ignored columns: {', '.join(r.ignored_columns)}")
         for note in r.notes:
             typer.echo(f"  note: {note}")
+        if r.places:
+            typer.echo(
+                f"  gazetteer: {r.places} named police.uk map points kept (street names "
+                "for the targets)"
+            )
         for reason_line in r.reason_lines():
             typer.echo(reason_line)
     code = ingest_exit_code(reports)

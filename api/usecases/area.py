@@ -54,6 +54,8 @@ def open_area(
     asked = override if isinstance(override, StudyArea) else settings.requested_area(override)
     stored = stored_area(store, settings)
     area = asked or stored or StudyArea(tolerance_m=settings.area_tolerance_m)
+    if asked is not None and asked.note:
+        notice(f"study area file: {asked.note}.")
     if asked is not None and stored is not None and not asked.same_as(stored):
         notice(
             f"this command works on {asked.label} ({asked.spec}), but the store holds data for "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from api.settings import Settings
+from api.usecases.gazetteer import places_near
 from api.usecases.layers import around, stored_layers
 from api.usecases.store import AnalysisArea, area_for, grid_for, load_events, opened_store
 from geo import __version__, schemas
@@ -39,6 +40,7 @@ from maps.files import atomic_write_text, staged
 from maps.pack import build_pack
 from maps.webmap import write_map
 from models.disruptions import DisruptionAnalysis
+from models.near import DEFAULT_NEAR_M, add_near
 from models.params import DEFAULTS, AnalysisParams
 from models.targets import drop_private
 from models.weekly import WeekAnalysis, analyse_week
@@ -65,6 +67,10 @@ class Week:
     area: AnalysisArea
     venues: pd.DataFrame
     analysis: WeekAnalysis
+    near_m: float = DEFAULT_NEAR_M
+    """How far from a target's centre a named place may be to say where it is."""
+    places: str = "none"
+    """Where the targets' place names came from (the stored gazetteer, the shipped one, none)."""
 
     @property
     def area_name(self) -> str:
@@ -84,9 +90,14 @@ def analyse(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    near_m: float = DEFAULT_NEAR_M,
     page_by: str | None = None,
 ) -> Week:
     """The patrol week's analysis: data from the ``lookback_weeks`` before its Monday.
+
+    Each target gets ``near`` and ``near_m``: the nearest named place within
+    ``near_m`` metres of its centre (:func:`api.usecases.gazetteer.places_near`,
+    :func:`models.near.add_near`).
 
     ``audience``: the events its outputs may rest on (:meth:`Audience.events`;
     for partners, no intelligence with handling code C) are the only ones
@@ -117,7 +128,10 @@ def analyse(
         )
         raise ValidationError(msg)
     analysis = analyse_week(events, venues, cells, params, start, disruptions=disruptions, end=end)
-    return Week(week, start, end, data_start, area, venues, analysis)
+    with opened_store(location, settings=settings) as store:
+        places, source = places_near(store, analysis.targets, max_m=near_m)
+    analysis = replace(analysis, targets=add_near(analysis.targets, places, max_m=near_m))
+    return Week(week, start, end, data_start, area, venues, analysis, near_m, source)
 
 
 def targets_table(
@@ -128,6 +142,7 @@ def targets_table(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    near_m: float = DEFAULT_NEAR_M,
     page_by: str | None = None,
 ) -> pd.DataFrame:
     """The ranked, explained target list for a patrol week, as ``audience`` may see it."""
@@ -138,6 +153,7 @@ def targets_table(
         areas=areas,
         params=params,
         audience=audience,
+        near_m=near_m,
         page_by=page_by,
     ).targets
 
@@ -163,6 +179,7 @@ def shown_week(
     areas: list[str] | None = None,
     params: AnalysisParams | None = None,
     audience: Audience | None = None,
+    near_m: float = DEFAULT_NEAR_M,
     page_by: str | None = None,
 ) -> ShownWeek:
     """:func:`analyse` with the parameters and events of ``audience``, and its views: cells,
@@ -176,6 +193,7 @@ def shown_week(
         areas=areas,
         params=params,
         audience=rules,
+        near_m=near_m,
         page_by=page_by,
     )
     cells = disclosure.cells_view(w.analysis.hotspots, rules)
@@ -239,6 +257,7 @@ def weekly(
     marking: str = DEFAULT_MARKING,
     k: int | None = None,
     params_source: dict[str, Any] | None = None,
+    near_m: float = DEFAULT_NEAR_M,
     page_by: str | None = None,
 ) -> WeeklyResult:
     """Build the weekly pack: map.html, pack.pdf, targets.csv, hotspots.geojson, run.json.
@@ -256,6 +275,7 @@ def weekly(
         areas=areas,
         params=params,
         audience=Audience.make(audience, k),
+        near_m=near_m,
         page_by=page_by,
     )
     w, rules, params = shown.week, shown.rules, shown.params
@@ -318,6 +338,13 @@ def weekly(
         "outputs": dict(OUTPUTS),
         "layers": layers_meta,
         "disruptions": _disruptions_record(layer, found),
+        "places": {
+            "near_m": w.near_m,
+            "gazetteer": w.places,
+            "targets_named": int(targets_shown["near"].notna().sum())
+            if "near" in targets_shown.columns
+            else 0,
+        },
     }
     out = Path(out_dir)
     with staged(out, OUTPUTS.values()) as tmp:

@@ -36,12 +36,17 @@ TARGET_COUNTS = {
 
 IDENTIFIERS = ("child_ref", "episode_id", "record", "report_id", "venue_id")
 """Columns that point at one child, episode or report: never in a neighbourhood or partner view."""
+PLACE_COLUMNS = ("near", "near_m")
+"""Where a target is on the street: the nearest named public place (a police.uk map point
+or a gazetteer entry, never an address) and its distance from the target's centre in
+metres. Public, so every audience that sees target rows sees them."""
 PARTNER_TARGET_COLUMNS = (
     "rank",
     "visit_order",
     "h3",
     "ward_name",
     "grid_ref",
+    *PLACE_COLUMNS,
     "lat",
     "lng",
     "score_class",

@@ -94,6 +94,7 @@ def targets_view(
     """The ranked targets as ``audience`` may see them (every target output reads this).
 
     Analysts: everything. Neighbourhood teams: no identifier columns.
+    Every audience keeps ``near`` and ``near_m`` (:data:`~maps.disclosure.rules.PLACE_COLUMNS`).
     Partners: :data:`PARTNER_TARGET_COLUMNS`; the counts are the cells'
     disclosed values (``cells``: this run's :func:`cells_view` for partners,
     so a target row and its cell read the same and share one secondary

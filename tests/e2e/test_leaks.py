@@ -20,6 +20,10 @@ product (docs/disclosure.md):
   and their parts, a column and the area total) with exactly one hidden
   value; no grading, handling code or graded report count; nothing of the
   intelligence with handling code C; no name of a venue that is not public.
+- every audience: each target's ``near`` is a name of the public gazetteer (the
+  shipped police.uk map points, as no other is stored here) or empty, with
+  ``near_m`` a whole number of metres up to 150 exactly when it is named, and the
+  pack and the map say "on or near <name>, <m> m" for it.
 
 The fixed scenario (and every generated one) also holds two disruptions at
 named venues, one marked public and one not, each with a free-text note:
@@ -54,6 +58,7 @@ from api.usecases.store import opened_store
 from api.usecases.week import weekly
 from geo import schemas
 from geo.boundaries import wards
+from geo.gazetteer import SHIPPED_BWD
 
 KEY = "leak-test-synthetic-key-0123456789abcdef"
 WEEK = "2026-W10"  # Monday 2 March 2026; the data sit in the eight weeks before it
@@ -377,11 +382,33 @@ def _has_point(text: str, lat: float, lng: float) -> bool:
     return False
 
 
+PUBLIC_NAMES = {row["name"] for row in csv.DictReader(io.StringIO(SHIPPED_BWD.read_text("utf-8")))}
+"""The names of the shipped gazetteer (the public police.uk map points)."""
+
+
+def check_places(out: Outputs, texts: dict[str, list[str]]) -> None:
+    """Each target's place: a public name or none, its distance, and the same in pack and map."""
+    for rows in (out.targets, out.tables[-1]):  # the pack's targets.csv and `engage targets`
+        for t in rows:
+            assert set(t) >= {"near", "near_m"}, (out.audience, sorted(t))
+            if t["near"]:
+                assert t["near"] in PUBLIC_NAMES, (out.audience, t["near"])
+                assert t["near_m"].isdigit() and int(t["near_m"]) <= 150
+            else:
+                assert t["near_m"] == "", (out.audience, t)
+    for t in out.targets:
+        if t["near"]:
+            said = f"on or near {t['near']}, {t['near_m']} m"
+            assert any(said in v for v in texts["pack.pdf"]), (out.audience, said)
+            assert any(said in v for v in texts["map.html"]), (out.audience, said)
+
+
 def check(sc: Scenario, out: Outputs, location: str) -> None:
     with opened_store(location) as store:
         stored = store.read(schemas.EPISODES)
     refs = set(stored["child_ref"].astype(str))
     texts = {p.name: _texts(p) for p in out.files}
+    check_places(out, texts)
     for name, variants in texts.items():
         for text in variants:
             for lat, lng in sc.homes:
@@ -546,6 +573,17 @@ def test_every_output_of_the_fixed_scenario_keeps_the_rules(
     assert set(outs) == {"analyst", "neighbourhood", "partner"}
     partner = outs["partner"]
     assert len(partner.files) == 10 and partner.targets
+
+
+def test_every_audience_is_told_where_the_targets_are(
+    fixed: tuple[Scenario, dict[str, Outputs]],
+) -> None:
+    """The place checks have something to bite on: named targets for every audience."""
+    _, outs = fixed
+    for audience, out in outs.items():
+        named = [t for t in out.targets if t["near"]]
+        assert len(named) >= len(out.targets) / 2, audience
+        assert out.run["places"]["gazetteer"].startswith("shipped"), audience
 
 
 def test_every_audience_has_the_disruptions_on_its_map(

@@ -298,3 +298,38 @@ def test_a_pack_pages_by_imported_neighbourhoods_in_belfast(tmp_path: Path) -> N
     assert pages, "the scenario should fall in some neighbourhoods"
     for name in pages:
         assert name in text
+
+
+def test_a_polygon_file_study_area_is_stored_with_the_data(tmp_path: Path) -> None:
+    """A force area given as a GeoPackage layer in Web Mercator; the file may then move."""
+    env = {"ENGAGE_QUARANTINE_DIR": str(tmp_path / "q")}
+    uk = _uk()
+    leeds = uk.loc["E08000035", "geometry"]
+    square = gpd.GeoSeries([leeds.representative_point()], crs=4326).to_crs(27700).buffer(3000)
+    area_file = tmp_path / "force.gpkg"
+    gpd.GeoDataFrame({"name": ["patch"]}, geometry=square.to_crs(3857)).to_file(
+        area_file, layer="force", driver="GPKG"
+    )
+    location = str(tmp_path / "leeds.gpkg")
+    r = _run("init", "--store", location, "--study-area", f"{area_file}:force", env=env)
+    assert r.exit_code == 0, r.output
+    inner = square.to_crs(4326).iloc[0]
+    lat_in, lng_in = _deep_inside(inner, 20, seed=4, margin_m=300)
+    lat_out, lng_out = _deep_inside(uk.loc["E08000034", "geometry"], 5, seed=5)  # Kirklees
+    police = _police_csv(
+        tmp_path / "2024-02-test-street.csv", np.r_[lat_in, lat_out], np.r_[lng_in, lng_out],
+        "2024-02",
+    )  # fmt: skip
+    area_file.rename(tmp_path / "moved.gpkg")  # the store keeps the polygon itself
+    r = _run("ingest", "police-uk", str(police), "--store", location, env=env)
+    assert "25 rows read, 20 stored" in r.output, r.output
+    assert "outside the study area (force (force))" in r.output
+    store = open_store(location)
+    try:
+        assert store.meta("study_area") == f"file:{area_file.resolve()}#force"
+        kept = shapely.from_wkt(store.meta("study_area_wkt"))
+        # The same vertices, through Web Mercator and back: equal to a few parts in a million.
+        assert abs(kept.area - inner.area) / inner.area < 1e-5
+        assert (store.read(INCIDENTS)["district"] == "E08000035").all()
+    finally:
+        store.close()

@@ -166,3 +166,4 @@ def test_bad_polygon_files_are_refused(tmp_path: Path) -> None:
     gpd.GeoDataFrame(geometry=[tie], crs=4326).to_file(bow, driver="GeoJSON")
     area = StudyArea.parse(str(bow))
     assert area.outline().is_valid and area.outline().area > 0
+    assert "1 invalid polygon(s) in bow.geojson were made valid" in area.note
