@@ -270,7 +270,8 @@ def assign_points(
 
     A point on a shared edge or in overlapping polygons takes the lowest
     code; a point in none takes the nearest polygon within ``tolerance_m``
-    (generalised boundaries leave slivers), else None, as does a point with
+    (generalised boundaries leave slivers; equally near several, the lowest
+    code), else None, as does a point with
     a non-finite coordinate. Vectorised: identical points are tested once,
     through a grid index of the polygons' boxes and one ``intersects_xy``
     call (:mod:`geo.areaindex`); only points in no polygon become shapely
@@ -296,9 +297,15 @@ def assign_points(
         near_pt, near_poly = indexed.tree.query_nearest(
             shapely.points(ux[missing], uy[missing]),
             max_distance=tolerance_m,
-            all_matches=False,
+            all_matches=True,
         )
-        ucode[missing[near_pt]] = indexed.codes[near_poly]
+        if near_pt.size:
+            # Equally near several areas: the lowest code, as on a shared edge.
+            rank = np.argsort(np.argsort(indexed.codes.astype(str), kind="stable"))
+            order = np.lexsort((rank[near_poly], near_pt))
+            first = np.r_[True, near_pt[order][1:] != near_pt[order][:-1]]
+            pick = order[first]
+            ucode[missing[near_pt[pick]]] = indexed.codes[near_poly[pick]]
     if every:
         out[:] = ucode[inverse]
     else:

@@ -190,3 +190,14 @@ def test_layers_with_nothing_to_hold_a_point() -> None:
     assert assign_points(one, x, y, tolerance_m=2).tolist() == ["z", "z"]
     assert assign_points(one, np.empty(0), np.empty(0)).tolist() == []
     assert pd.isna(pd.Series(assign_points(one, x, y, tolerance_m=1))).tolist() == [False, True]
+
+
+def test_a_point_equally_near_two_areas_takes_the_lowest_code() -> None:
+    # Two squares share the edge x = 0; (0, -10) is 10 m from both, (-50, -10) nearer "B".
+    layer = gpd.GeoDataFrame(
+        {"code": ["B", "A"]},
+        geometry=[shapely.box(-100, 0, 0, 100), shapely.box(0, 0, 100, 100)],
+        crs=27700,
+    )
+    got = assign_points(layer, np.array([0.0, -50.0]), np.array([-10.0, -10.0]), tolerance_m=50)
+    assert got.tolist() == ["A", "B"]
