@@ -644,6 +644,13 @@ class GpkgStore:
                     f"`engage init --store {self.path}` (GpkgStore.init()) first."
                 )
                 raise StoreError(msg)
+        elif version < SCHEMA_VERSION and not for_init:
+            msg = (
+                f"{self.path} was written by an earlier Engage Hotspots (store schema {version}; "
+                f"this version uses {SCHEMA_VERSION}). Run `engage init --store {self.path}` "
+                "once to upgrade it: every row is kept."
+            )
+            raise StoreError(msg)
 
     def _open(self) -> sqlite3.Connection:
         conn = self._connection()

@@ -388,15 +388,32 @@ class PostgisStore:
                 row = conn.execute(
                     "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis'),"
                     " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'),"
-                    " EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = %s)",
-                    (self.schema,),
+                    " EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = %s),"
+                    " to_regclass(%s) IS NOT NULL",
+                    (self.schema, f'"{self.schema}".schema_migrations'),
                 ).fetchone()
+                applied = 0
+                if row and row[3] and not for_init:
+                    got = conn.execute(
+                        sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(
+                            sql.Identifier(self.schema, "schema_migrations")
+                        )
+                    ).fetchone()
+                    applied = int(got[0]) if got else 0
         except psycopg.OperationalError as exc:
             raise self._unreachable(exc) from exc
         if not for_init and not (row and row[2]):
             msg = (
                 f"no Engage store in schema `{self.schema}` of {self._safe_url}. Check "
                 "--store (and ?schema=), or create the store with `engage init --store ...`."
+            )
+            raise StoreError(msg)
+        latest = max(m.version for m in migrations())
+        if not for_init and row and row[3] and applied < latest:
+            msg = (
+                f"schema `{self.schema}` at {self._safe_url} was written by an earlier Engage "
+                f"Hotspots (migration {applied}; this version needs {latest}). Run "
+                "`engage init --store ...` once to upgrade it: every row is kept."
             )
             raise StoreError(msg)
         installed, available = bool(row and row[0]), bool(row and row[1])

@@ -170,3 +170,60 @@ def test_geopackage_rtree_follows_every_write(tmp_path) -> None:
     # The R-tree keeps 32-bit floats, rounded outwards.
     assert np.allclose(got[:, :4], got[:, 4:], atol=1e-5)
     assert (got[:, 4] <= got[:, 0]).all() and (got[:, 5] >= got[:, 1]).all()
+
+
+def test_an_earlier_geopackage_store_is_refused_until_init_upgrades_it(tmp_path) -> None:
+    """A schema-1 store (no features layer, no neighbourhood columns) is upgraded by init."""
+    import sqlite3
+
+    from geo.errors import StoreError
+    from geo.store.gpkg import GpkgStore
+
+    path = tmp_path / "old.gpkg"
+    store = GpkgStore(path)
+    store.init()
+    write(store, (INCIDENTS, make_incidents()))
+    store.close()
+    # Put the file back to the layout of schema 1.
+    with sqlite3.connect(path) as conn:
+        for sql in (
+            "DROP TABLE engage_features",
+            'DROP TABLE "rtree_engage_features_geom"',
+            "DELETE FROM gpkg_geometry_columns WHERE table_name = 'engage_features'",
+            "DELETE FROM gpkg_extensions WHERE table_name = 'engage_features'",
+            "DELETE FROM gpkg_contents WHERE table_name = 'engage_features'",
+            "ALTER TABLE incidents DROP COLUMN neighbourhood",
+            "ALTER TABLE incidents DROP COLUMN beat",
+            "UPDATE engage_meta SET value = '1' WHERE key = 'schema_version'",
+        ):
+            conn.execute(sql)
+    old = GpkgStore(path)
+    with pytest.raises(StoreError, match="earlier Engage Hotspots.*engage init"):
+        old.read(INCIDENTS)
+    old.close()
+    upgraded = GpkgStore(path)
+    upgraded.init()
+    got = upgraded.read(INCIDENTS)
+    assert len(got) == len(make_incidents()) and got["neighbourhood"].isna().all()
+    assert upgraded.feature_kinds().empty
+    upgraded.close()
+
+
+def test_an_earlier_postgis_store_is_refused_with_the_upgrade_step(pg_store_url: str) -> None:
+    import psycopg
+
+    from geo.errors import StoreError
+    from geo.store.postgis import PostgisStore
+
+    store = PostgisStore(pg_store_url)
+    store.init()
+    schema = store.schema
+    store.close()
+    with psycopg.connect(pg_store_url.split("?")[0]) as conn:
+        conn.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version = 2')
+    old = PostgisStore(pg_store_url)
+    try:
+        with pytest.raises(StoreError, match="earlier Engage Hotspots.*engage init"):
+            old.count(INCIDENTS)
+    finally:
+        old.close()
