@@ -45,11 +45,18 @@ def init(
             "default $ENGAGE_STUDY_AREA or E06000008."
         ),
     ] = None,
+    change_study_area: Annotated[
+        bool,
+        typer.Option(
+            help="Record --study-area in place of the one the store records (rows already "
+            "stored stay as they are)."
+        ),
+    ] = False,
 ) -> None:
     """Create or migrate the store's tables and record its study area."""
     s = settings()
     location = store or s.store
-    init_store(location, settings=s, study_area=study_area)
+    init_store(location, settings=s, study_area=study_area, change_area=change_study_area)
     typer.echo(f"store ready: {location}")
 
 

@@ -52,7 +52,7 @@ def import_areas(
     if kind not in IMPORTED_KINDS:
         msg = f"`--kind` must be one of {', '.join(IMPORTED_KINDS)}, got `{kind}`."
         raise ValidationError(msg)
-    with opened_store(location, init=True, settings=settings) as store:
+    with opened_store(location, settings=settings) as store:
         study = active_study_area()
         tolerance_deg = study.tolerance_m / 111_000.0
         got = read_areas(

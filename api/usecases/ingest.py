@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from api.settings import Settings
+from api.usecases.area import record_area
 from api.usecases.store import opened_store
 from geo.errors import InputFileError, StoreError
 from geo.ingest import IngestReport, ingest_or_refuse, refusal
@@ -73,6 +74,9 @@ def ingest_files(
                 report.as_dict(),
             )
             reports.append(report)
+            if report.rows_stored and store.meta("study_area") is None:
+                # The first ingest that stores rows records the area they were checked against.
+                record_area(store, area)
     return reports
 
 

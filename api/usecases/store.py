@@ -36,11 +36,14 @@ def opened_store(
     init: bool = False,
     settings: Settings | None = None,
     study_area: str | StudyArea | None = None,
+    record_area: bool = False,
+    change_area: bool = False,
 ) -> Iterator[Store]:
     """Open a store, settle its study area (:func:`api.usecases.area.open_area`), close it after.
 
     Only ``init`` (``engage init`` and ``engage ingest``) creates or migrates
-    the store, and records the study area when the store has none; every other
+    the store (``record_area``: ``engage init`` records the study area, see
+    :func:`api.usecases.area.open_area`); every other
     use case opens an existing one, so a mistyped ``--store`` is a clear error
     and never an empty new store.
     """
@@ -48,17 +51,34 @@ def opened_store(
     try:
         if init:
             store.init()
-        open_area(store, settings or Settings.from_env(), study_area, record=init)
+        open_area(
+            store,
+            settings or Settings.from_env(),
+            study_area,
+            record=record_area,
+            change=change_area,
+        )
         yield store
     finally:
         store.close()
 
 
 def init_store(
-    location: str, *, settings: Settings | None = None, study_area: str | None = None
+    location: str,
+    *,
+    settings: Settings | None = None,
+    study_area: str | None = None,
+    change_area: bool = False,
 ) -> str:
     """Create or migrate the store's tables and record its study area; returns its location."""
-    with opened_store(location, init=True, settings=settings, study_area=study_area):
+    with opened_store(
+        location,
+        init=True,
+        settings=settings,
+        study_area=study_area,
+        record_area=True,
+        change_area=change_area,
+    ):
         return location
 
 

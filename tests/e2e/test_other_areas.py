@@ -333,3 +333,61 @@ def test_a_polygon_file_study_area_is_stored_with_the_data(tmp_path: Path) -> No
         assert (store.read(INCIDENTS)["district"] == "E08000035").all()
     finally:
         store.close()
+
+
+def test_the_study_area_is_recorded_once_on_purpose_and_changed_only_when_asked(
+    tmp_path: Path,
+) -> None:
+    env = {"ENGAGE_QUARANTINE_DIR": str(tmp_path / "q")}
+    location = str(tmp_path / "s.gpkg")
+
+    def recorded() -> str | None:
+        store = open_store(location)
+        try:
+            return store.meta("study_area")
+        finally:
+            store.close()
+
+    # A bare init records nothing: the first area given, or the first stored rows, will.
+    assert _run("init", "--store", location, env=env).exit_code == 0
+    assert recorded() is None
+    # A refused ingest (--strict, a wrong area) records nothing either.
+    uk = _uk()
+    lat, lng = _deep_inside(uk.loc[MANCHESTER, "geometry"], 3, seed=8)
+    police = _police_csv(tmp_path / "2024-03-test-street.csv", lat, lng, "2024-03")
+    r = _run("ingest", "police-uk", str(police), "--store", location, "--strict",
+             "--study-area", LIVERPOOL, env=env)  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert recorded() is None
+    # The first ingest that stores rows records the area they were checked against.
+    r = _run("ingest", "police-uk", str(police), "--store", location, env={
+        **env, "ENGAGE_STUDY_AREA": MANCHESTER})  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert recorded() == MANCHESTER
+    # Another area on init is refused unless the change is asked for.
+    r = _run("init", "--store", location, "--study-area", "lancashire", env=env)
+    assert r.exit_code == 2 and "--change-study-area" in r.output, r.output
+    assert recorded() == MANCHESTER
+    r = _run("init", "--store", location, "--study-area", "lancashire", "--change-study-area",
+             env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert recorded() == "lancashire"
+
+
+def test_a_store_from_before_areas_were_recorded_keeps_its_own_area(tmp_path: Path) -> None:
+    """No recorded area but stored rows: the area is the districts those rows lie in."""
+    env = {"ENGAGE_QUARANTINE_DIR": str(tmp_path / "q")}
+    location = str(tmp_path / "old.gpkg")
+    uk = _uk()
+    lat, lng = _deep_inside(uk.loc[MANCHESTER, "geometry"], 4, seed=9)
+    police = _police_csv(tmp_path / "2024-04-test-street.csv", lat, lng, "2024-04")
+    r = _run("ingest", "police-uk", str(police), "--store", location, "--study-area", MANCHESTER,
+             env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    import sqlite3
+
+    with sqlite3.connect(location) as conn:  # as a store of the earlier version would be
+        conn.execute("DELETE FROM engage_meta WHERE key LIKE 'study_area%' OR key = 'metric_crs'")
+    r = _run("init", "--store", location, env=env)
+    assert r.exit_code == 0, r.output
+    assert "study area stored with the data: Manchester" in r.output
