@@ -417,7 +417,7 @@ def _hulls(meta: dict[str, Any], rules: Audience) -> gpd.GeoDataFrame | None:
     if h is None or not len(h):
         return None
     frame = gpd.GeoDataFrame(
-        h.drop(columns="geometry"), geometry=h["geometry"], crs="EPSG:27700"
+        h.drop(columns="geometry"), geometry=h["geometry"], crs=metric_crs().code
     ).to_crs("EPSG:4326")
     return disclosure.hulls_view(frame, rules)
 

@@ -11,7 +11,7 @@ so that engine agrees with :mod:`models.dbscan` exactly). :func:`db_dbscan`
 runs, in one transaction::
 
     CREATE TEMP TABLE engage_dbscan_points ON COMMIT DROP AS
-        SELECT <key> AS key, ST_Transform(<point>, 27700) AS g FROM ... ;
+        SELECT <key> AS key, ST_Transform(<point>, <metric srid>) AS g FROM ... ;
     CREATE INDEX ON engage_dbscan_points USING gist (g);
     SELECT p.key,
            ST_ClusterDBSCAN(p.g, eps => :eps_m, minpoints => :min_samples) OVER (),
@@ -19,13 +19,14 @@ runs, in one transaction::
              WHERE ST_DWithin(p.g, q.g, :eps_m)) >= :min_samples
     FROM engage_dbscan_points AS p
 
-so every point is transformed to EPSG:27700 once, and the clustering and the
+so every point is transformed once to the metric CRS in use (EPSG:27700 in
+Great Britain, :func:`geo.crs.metric_crs`), and the clustering and the
 neighbour count work on the same projected geometries; the count is a GiST
 index search per point.
 
 Semantics
 ---------
-* **Neighbours.** Two points are neighbours when their 27700 distance is at
+* **Neighbours.** Two points are neighbours when their metric distance is at
   most ``eps_m`` (``ST_DWithin``, boundary included), as in
   :func:`models.dbscan.dbscan`.
 * **Core.** ``core`` is computed in SQL from a neighbour count: a point is
@@ -67,6 +68,7 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 
+from geo.crs import metric_crs
 from geo.errors import ValidationError
 from geo.schemas import Table
 from geo.store.base import Window
@@ -74,6 +76,13 @@ from geo.store.postgis import PostgisStore, window_filters
 from geo.store.query import known_table, table_point
 
 BNG_SRID = 27700
+
+
+def metric_srid() -> int:
+    """SRID of the metric CRS in use (27700 in Great Britain, a UTM zone elsewhere)."""
+    return int(metric_crs().code.split(":")[1])
+
+
 """British National Grid, the projected CRS the clustering runs in (metres)."""
 
 
@@ -152,7 +161,7 @@ def db_dbscan(
     ).format(
         key=sql.Identifier(spec.key),
         geom=geom,
-        srid=sql.Literal(BNG_SRID),
+        srid=sql.Literal(metric_srid()),
         table=sql.Identifier(store.schema, spec.name),
         where=sql.SQL(" AND ").join(where),
     )
@@ -248,7 +257,7 @@ def db_dbscan_records(
         " JOIN {incidents} AS i ON i.incident_id = w.record"
         " WHERE w.layer = 'incident' AND i.geom IS NOT NULL"
     ).format(
-        srid=sql.Literal(BNG_SRID),
+        srid=sql.Literal(metric_srid()),
         episodes=t("episodes"),
         reports=t("venue_reports"),
         venues=t("venues"),
