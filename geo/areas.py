@@ -318,9 +318,14 @@ _page_kind: list[str | None] = [None]
 
 
 def use_areas(areas: AreaSet | None) -> None:
-    """Make ``areas`` the set this process assigns, resolves and pages by (None: the default)."""
+    """Make ``areas`` the set this process assigns, resolves and pages by (None: the default).
+
+    The page kind chosen for the run (:func:`use_page_kind`) stays while the
+    new set holds it: a command opens its store more than once.
+    """
     _active[0] = areas
-    _page_kind[0] = None
+    if areas is None or _page_kind[0] not in (*areas.kinds(), "district"):
+        _page_kind[0] = None
 
 
 def use_page_kind(kind: str | None) -> None:

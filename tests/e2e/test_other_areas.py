@@ -391,3 +391,32 @@ def test_a_store_from_before_areas_were_recorded_keeps_its_own_area(tmp_path: Pa
     r = _run("init", "--store", location, env=env)
     assert r.exit_code == 0, r.output
     assert "study area stored with the data: Manchester" in r.output
+
+
+def test_paging_by_neighbourhood_beside_shipped_wards_names_the_neighbourhoods(
+    tmp_path: Path,
+) -> None:
+    """Blackburn with Darwen keeps its shipped wards; --page-by neighbourhood wins for the run."""
+    env = {"ENGAGE_QUARANTINE_DIR": str(tmp_path / "q"), "ENGAGE_PSEUDONYM_KEY": KEY}
+    files = _shifted_scenario(tmp_path / "scenario", BWD_CENTRE)
+    location = str(tmp_path / "bwd.gpkg")
+    for kind in ("venues", "episodes", "venue-reports"):
+        r = _run("ingest", kind, str(files[kind]), "--store", location, env=env)
+        assert r.exit_code in (0, 1), r.output
+    nb = _neighbourhoods(tmp_path / "nb.gpkg", _uk().loc["E06000008", "geometry"])
+    r = _run("areas", "import", str(tmp_path / "nb.gpkg"), "--kind", "neighbourhood",
+             "--code-field", "NBHD_CODE", "--name-field", "NBHD_NAME", "--store", location,
+             env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "pack"
+    r = _run("weekly", "--out", str(out), "--store", location, "--page-by", "neighbourhood",
+             "--audience", "analyst", env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    from pypdf import PdfReader
+
+    text = "\n".join(p.extract_text() for p in PdfReader(out / "pack.pdf").pages)
+    assert "Neighbourhood" in text
+    page = (out / "map.html").read_text(encoding="utf-8")
+    assert "Neighbourhood: " in page and "Ward: " not in page
+    targets = pd.read_csv(out / "targets.csv", dtype=str, comment="#")
+    assert set(targets["ward_name"].dropna()) <= set(nb["NBHD_NAME"])
