@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo.areafile import SUFFIXES
+from geo.areas import normalise_name
 from geo.crs import WGS84
 from geo.errors import InputFileError
 
@@ -120,20 +121,19 @@ def read_areas(
     if (~is_poly).any():
         notes.append(f"{int((~is_poly).sum())} feature(s) without a polygon were left out")
     frame = frame.loc[is_poly.to_numpy()].copy()
-    codes = frame[code].astype(object)
-    blank = codes.isna() | (codes.astype(str).str.strip() == "")
-    if blank.any():
-        rows = (np.flatnonzero(blank.to_numpy()) + 1)[:5].tolist()
-        raise InputFileError(
-            str(p),
-            f"feature(s) {rows} have an empty code (column `{code}`).",
-            "Give every area a code, or choose another --code-field.",
-        )
+    for what, col in (("code", code), ("name", name)):
+        values = frame[col].astype(object)
+        blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+        if blank.any():
+            rows = (np.flatnonzero(blank) + 1)[:5].tolist()
+            raise InputFileError(
+                str(p),
+                f"feature(s) {rows} have an empty {what} (column `{col}`).",
+                f"Give every area a {what}, or choose another --{what}-field.",
+            )
     for what, col in (("code", code), ("name", name)):
         values = frame[col].astype(str).str.strip()
         if what == "name":
-            from geo.areas import normalise_name
-
             values = values.map(normalise_name)
         dup = values.duplicated(keep=False)
         if dup.any():

@@ -245,6 +245,11 @@ def test_bad_area_files_store_nothing(tmp_path: Path) -> None:
     dup.to_file(tmp_path / "dup.gpkg", driver="GPKG")
     refused(tmp_path / "dup.gpkg", "--code-field", "NBHD_CODE", "--name-field", "NBHD_NAME",
             says="names are not unique")  # fmt: skip
+    blank = nb.astype({"NBHD_NAME": object})
+    blank.loc[2, "NBHD_NAME"] = None
+    blank.to_file(tmp_path / "blank.gpkg", driver="GPKG")
+    refused(tmp_path / "blank.gpkg", "--code-field", "NBHD_CODE", "--name-field", "NBHD_NAME",
+            says="feature(s) [3] have an empty name (column `NBHD_NAME`)")  # fmt: skip
     far = _neighbourhoods(tmp_path / "far.gpkg", uk.loc[LIVERPOOL, "geometry"])
     assert len(far) == 9
     refused(tmp_path / "far.gpkg", "--code-field", "NBHD_CODE", "--name-field", "NBHD_NAME",
