@@ -12,6 +12,8 @@ the store as reference features of family ``"gazetteer"`` (columns ``code``,
   product. A file with that header row is read the same way (the header is
   detected). ``ID`` is the code, ``NAME1`` the name, ``LOCAL_TYPE`` the type,
   ``GEOMETRY_X``/``GEOMETRY_Y`` the point in British National Grid metres.
+  Its ``Postcode`` entries are left out: a unit postcode covers a handful of
+  homes, and a target is never named by one.
 - **data.police.uk** street-crime CSV (kind ``police.uk``): each crime's
   published, anonymised map point ("snap point") and its ``Location`` text
   ("On or near Whalley Range"). Distinct points are kept; code is the

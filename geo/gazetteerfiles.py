@@ -222,6 +222,10 @@ def _os_chunks(path: Path, header: bool, chunk_rows: int) -> Iterator[_Chunk]:
             frame.columns = [normalise_column(c) for c in frame.columns]
             rows = np.arange(start, start + len(frame), dtype=np.int64)
             start += len(frame)
+            # A unit postcode is a handful of homes, not a public place: never a target's name.
+            place = (frame["local_type"].str.strip().str.lower() != "postcode").to_numpy()
+            frame = frame.loc[place]
+            rows = rows[place]
             yield _Chunk(
                 rows,
                 frame["id"],

@@ -24,6 +24,7 @@ from geo.boundaries import BWD
 from geo.gazetteer import (
     DEFAULT_MARGIN_M,
     FAMILY,
+    POLICE_UK,
     SHIPPED_BWD,
     as_features,
     places_xy,
@@ -85,7 +86,13 @@ def import_gazetteer(
         stored = 0
         if len(read.places):
             with store.writer() as w:
-                stored = w.put_features(FAMILY, read.kind, as_features(read.places), replace=True)
+                # police.uk places gather month by month (ingest adds them too): merge.
+                stored = w.put_features(
+                    FAMILY,
+                    read.kind,
+                    as_features(read.places),
+                    replace=read.kind != POLICE_UK,
+                )
     return GazetteerImport(read, [str(f) for f in files], area.label, stored)
 
 

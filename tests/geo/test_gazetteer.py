@@ -249,3 +249,14 @@ def test_tidy_names_and_snap_point_codes() -> None:
     )
     # Rounded to 6 decimals, with no negative zero: both rows are one point; no point, no row.
     assert counted.to_dict("records") == [{"code": "53.123456,0.000000", "name": "A", "n": 2}]
+
+
+def test_os_open_names_postcodes_never_name_a_place(tmp_path: Path) -> None:
+    """A unit postcode covers a handful of homes: it is left out, the roads beside it kept."""
+    rows = [
+        ("osgb4000000000000001", "Test Street", "Named Road", "368200", "428100"),
+        ("osgb4000000000000099", "BB2 4JT", "Postcode", "368210", "428105"),
+    ]
+    read = read_gazetteer([write_os(tmp_path / "pc.csv", header=False, rows=rows)])
+    assert read.places["name"].tolist() == ["Test Street"]
+    assert "BB2 4JT" not in set(read.places["name"])
