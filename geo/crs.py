@@ -173,9 +173,9 @@ def bng_to_grid_reference(
 IRISH_GRID = "EPSG:29903"
 """Irish Grid (TM75), for grid references in Northern Ireland."""
 
-# Northern Ireland, generously (its land lies within these degrees).
-NI_LAT = (53.9, 55.45)
-NI_LNG = (-8.25, -5.3)
+# The island of Ireland, generously (see in_ireland).
+IRELAND_LAT = (51.3, 55.5)
+IRELAND_LNG = (-10.7, -5.3)
 
 
 @dataclass(frozen=True)
@@ -209,20 +209,32 @@ def utm_for(lat: float, lng: float) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
-def choose_metric_crs(lat: float, lng: float) -> MetricCrs:
+def choose_metric_crs(lat: float, lng: float, *, ireland: bool | None = None) -> MetricCrs:
     """The one rule for the metric CRS of a study area centred at (lat, lng).
 
     British National Grid in Great Britain; the local UTM zone elsewhere
-    (Northern Ireland, with Irish Grid references; anywhere else, with none).
+    (on the island of Ireland, with Irish Grid references; anywhere else,
+    with none). ``ireland``: whether the area is on the island of Ireland,
+    when the caller knows from boundaries (else a box test, which cannot
+    tell the Mull of Kintyre from County Antrim).
     """
-    in_ni = NI_LAT[0] <= lat <= NI_LAT[1] and NI_LNG[0] <= lng <= NI_LNG[1]
-    in_gb = bool(_in_gb_box(np.array([lat]), np.array([lng]))[0]) and not in_ni
+    on_ireland = in_ireland(lat, lng) if ireland is None else ireland
+    in_gb = bool(_in_gb_box(np.array([lat]), np.array([lng]))[0]) and not on_ireland
     if in_gb:
         return BRITISH_NATIONAL_GRID
     code = utm_for(lat, lng)
     zone = int(code.split(":")[1]) % 100
     hemi = "N" if lat >= 0 else "S"
-    return MetricCrs(code, f"UTM zone {zone}{hemi}", "irish" if in_ni else "")
+    # The Irish Grid covers the whole island; the UK part of it is Northern Ireland.
+    return MetricCrs(code, f"UTM zone {zone}{hemi}", "irish" if on_ireland else "")
+
+
+def in_ireland(lat: float, lng: float) -> bool:
+    """Whether (lat, lng) lies on the island of Ireland (a box west of the Irish Sea)."""
+    if not (IRELAND_LAT[0] <= lat <= IRELAND_LAT[1] and IRELAND_LNG[0] <= lng <= IRELAND_LNG[1]):
+        return False
+    # East of 6.2 W only Northern Ireland's coast (north of 54 N) is Irish land.
+    return lng <= -6.2 or lat >= 54.0
 
 
 _active: list[MetricCrs] = [BRITISH_NATIONAL_GRID]

@@ -26,7 +26,13 @@ from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from geo.boundaries import BWD, DEFAULT_TOLERANCE_M, LANCASHIRE, all_districts
-from geo.crs import WGS84, MetricCrs, choose_metric_crs, latlng_to_metric, metric_crs
+from geo.crs import (
+    WGS84,
+    MetricCrs,
+    choose_metric_crs,
+    latlng_to_metric,
+    metric_crs,
+)
 from geo.errors import ValidationError
 
 UK_LAT = (49.8, 61.0)
@@ -166,7 +172,7 @@ class StudyArea:
     def metric(self) -> MetricCrs:
         """The CRS metric work uses for this area (chosen by :func:`geo.crs.choose_metric_crs`)."""
         c = self.outline().centroid
-        return choose_metric_crs(float(c.y), float(c.x))
+        return choose_metric_crs(float(c.y), float(c.x), ireland=_on_ireland(self))
 
     @property
     def region(self) -> Region:
@@ -174,7 +180,7 @@ class StudyArea:
         grid = self.metric.grid
         if grid == "os":
             return GREAT_BRITAIN
-        if grid == "irish":
+        if grid == "irish" and any(code.startswith("N") for code in self.district_codes):
             return UNITED_KINGDOM
         x0, y0, x1, y1 = self.outline().bounds
         return Region(f"the area around {self.label}", (y0 - 2.0, y1 + 2.0), (x0 - 2.0, x1 + 2.0))
@@ -197,6 +203,15 @@ class StudyArea:
             area = _buffered(self.outline().wkb, metric_crs().code, self.tolerance_m)
             out[ok] = shapely.intersects_xy(area, x, y)
         return out
+
+
+def _on_ireland(area: StudyArea) -> bool | None:
+    """Whether the area is on the island of Ireland: Northern Irish authorities say yes,
+    British ones no; a file away from every UK authority is left to the box test."""
+    codes = area.district_codes
+    if codes:
+        return all(c.startswith("N") for c in codes)
+    return None
 
 
 def _edits(a: str, b: str) -> int:

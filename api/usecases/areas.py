@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from api.settings import Settings
-from api.usecases.area import activate
+from api.usecases.area import activate, stored_area
 from api.usecases.store import opened_store
 from geo.areaimport import read_areas
 from geo.areas import IMPORTED_KINDS, KIND_LABELS, active_areas, assign_points
@@ -53,7 +53,8 @@ def import_areas(
         msg = f"`--kind` must be one of {', '.join(IMPORTED_KINDS)}, got `{kind}`."
         raise ValidationError(msg)
     with opened_store(location, settings=settings) as store:
-        study = active_study_area()
+        # The store's own area decides what is kept, whatever one command asks for.
+        study = stored_area(store, settings) or active_study_area()
         tolerance_deg = study.tolerance_m / 111_000.0
         got = read_areas(
             path,

@@ -167,3 +167,12 @@ def test_bad_polygon_files_are_refused(tmp_path: Path) -> None:
     area = StudyArea.parse(str(bow))
     assert area.outline().is_valid and area.outline().area > 0
     assert "1 invalid polygon(s) in bow.geojson were made valid" in area.note
+
+
+def test_dublin_is_on_the_irish_grid_but_not_in_the_uk(tmp_path: Path) -> None:
+    path = _square_file(tmp_path / "dublin.geojson", (53.3498, -6.2603), 3000.0, 2157)
+    area = StudyArea.parse(str(path))
+    assert area.metric.code == "EPSG:32629" and area.metric.grid == "irish"
+    assert area.region.name not in ("the UK", "Great Britain")
+    # Argyll and Bute reaches further south-west than Antrim's coast, but is British.
+    assert StudyArea.parse("S12000035").metric == crs.BRITISH_NATIONAL_GRID

@@ -198,7 +198,7 @@ def test_an_earlier_geopackage_store_is_refused_until_init_upgrades_it(tmp_path)
         ):
             conn.execute(sql)
     old = GpkgStore(path)
-    with pytest.raises(StoreError, match="earlier Engage Hotspots.*engage init"):
+    with pytest.raises(StoreError, match=r"earlier Engage Hotspots.*engage init"):
         old.read(INCIDENTS)
     old.close()
     upgraded = GpkgStore(path)
@@ -223,7 +223,7 @@ def test_an_earlier_postgis_store_is_refused_with_the_upgrade_step(pg_store_url:
         conn.execute(f'DELETE FROM "{schema}".schema_migrations WHERE version = 2')
     old = PostgisStore(pg_store_url)
     try:
-        with pytest.raises(StoreError, match="earlier Engage Hotspots.*engage init"):
+        with pytest.raises(StoreError, match=r"earlier Engage Hotspots.*engage init"):
             old.count(INCIDENTS)
     finally:
         old.close()
