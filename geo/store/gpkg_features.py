@@ -9,6 +9,8 @@ bounding box as plain columns, which the bounding-box read uses.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import geopandas as gpd
@@ -97,13 +99,63 @@ def create(conn: sqlite3.Connection, now: str, rtree_ddl: list[str]) -> None:
 def put(conn: sqlite3.Connection, family: str, kind: str, rows: pd.DataFrame, replace: bool) -> int:
     """Write conformed feature rows (inside the caller's transaction)."""
     now = _now()
+    rtree = f"rtree_{FEATURES_TABLE}_geom"
     if replace:
-        conn.execute(f"DELETE FROM {FEATURES_TABLE} WHERE family = ? AND kind = ?", (family, kind))
+        # One statement for the R-tree rather than its delete trigger, once a row.
+        conn.execute(
+            f'DELETE FROM "{rtree}" WHERE id IN (SELECT fid FROM {FEATURES_TABLE} '
+            "WHERE family = ? AND kind = ?)",
+            (family, kind),
+        )
+        with _lifted(conn, f"{rtree}_delete"):
+            conn.execute(
+                f"DELETE FROM {FEATURES_TABLE} WHERE family = ? AND kind = ?", (family, kind)
+            )
     if rows.empty:
         return 0
     geoms = rows["geometry"].to_numpy()
     b = bounds(geoms)
     blobs = gpkg_blobs(geoms)
+    # The R-tree's insert trigger would call back into Python five times a row
+    # for the box; the rows carry their box, so the trigger is lifted for this
+    # insert (inside the transaction) and the R-tree filled from the columns.
+    with _lifted(conn, f"{rtree}_insert"):
+        _insert(conn, family, kind, rows, blobs, b, now)
+        conn.execute(
+            f'INSERT OR REPLACE INTO "{rtree}" SELECT fid, min_lng, max_lng, min_lat, max_lat '
+            f"FROM {FEATURES_TABLE} WHERE family = ? AND kind = ? AND updated_at = ?",
+            (family, kind, now),
+        )
+    conn.execute(
+        "UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now, FEATURES_TABLE)
+    )
+    return len(rows)
+
+
+@contextmanager
+def _lifted(conn: sqlite3.Connection, trigger: str) -> Iterator[None]:
+    """Drop a trigger for the block and create it again after (inside the transaction)."""
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (trigger,)
+    ).fetchone()
+    if row is not None:
+        conn.execute(f'DROP TRIGGER "{trigger}"')
+    try:
+        yield
+    finally:
+        if row is not None:
+            conn.execute(row[0])
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    family: str,
+    kind: str,
+    rows: pd.DataFrame,
+    blobs: list[bytes],
+    b: np.ndarray,
+    now: str,
+) -> None:
     conn.executemany(
         f"INSERT INTO {FEATURES_TABLE} (geom, family, kind, code, name, type, min_lng, min_lat, "
         "max_lng, max_lat, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -123,10 +175,6 @@ def put(conn: sqlite3.Connection, family: str, kind: str, rows: pd.DataFrame, re
             strict=True,
         ),
     )
-    conn.execute(
-        "UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?", (now, FEATURES_TABLE)
-    )
-    return len(rows)
 
 
 def read(

@@ -139,3 +139,34 @@ def test_set_areas_updates_only_given_rows(store: Store) -> None:
     same = got.loc[keys, ["lat", "lng", "ward", "content_hash"]]
     want = inc.set_index("incident_id").loc[keys, ["lat", "lng", "ward", "content_hash"]]
     pd.testing.assert_frame_equal(same, want, check_dtype=False)
+
+
+def test_geopackage_rtree_follows_every_write(tmp_path) -> None:
+    """The R-tree QGIS reads holds each stored feature's box, after replace and merge."""
+    import sqlite3
+
+    from geo.store.gpkg import GpkgStore
+
+    store = GpkgStore(tmp_path / "r.gpkg")
+    store.init()
+    f = _features(7, 40)
+    with store.writer() as w:
+        w.put_features("layer", "roads", f)
+        w.put_features("area", "ward", f.iloc[:10])
+    with store.writer() as w:
+        w.put_features("layer", "roads", f.iloc[5:25])  # replace: 20 left
+        moved = f.iloc[:3].copy()
+        moved["geometry"] = moved.geometry.translate(0.05, 0.02)
+        w.put_features("area", "ward", moved, replace=False)  # merge: 3 moved
+    store.close()
+    with sqlite3.connect(tmp_path / "r.gpkg") as conn:
+        rows = conn.execute(
+            "SELECT f.fid, f.min_lng, f.max_lng, f.min_lat, f.max_lat, r.minx, r.maxx, r.miny, "
+            'r.maxy FROM engage_features f LEFT JOIN "rtree_engage_features_geom" r ON r.id = f.fid'
+        ).fetchall()
+        n_rtree = conn.execute('SELECT count(*) FROM "rtree_engage_features_geom"').fetchone()[0]
+    assert len(rows) == 30 == n_rtree
+    got = np.array([r[1:] for r in rows], dtype=float)
+    # The R-tree keeps 32-bit floats, rounded outwards.
+    assert np.allclose(got[:, :4], got[:, 4:], atol=1e-5)
+    assert (got[:, 4] <= got[:, 0]).all() and (got[:, 5] >= got[:, 1]).all()
