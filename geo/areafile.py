@@ -33,6 +33,45 @@ def looks_like_file(text: str) -> bool:
     return Path(text).suffix.lower() in SUFFIXES or Path(text).exists()
 
 
+def read_frame(path: Path, *, layer: str | None, what: str, kind: str) -> gpd.GeoDataFrame:
+    """A GeoJSON or GeoPackage file (``layer``) as a GeoDataFrame with its CRS.
+
+    GeoJSON without a ``crs`` member is WGS84 by its standard; any other
+    file without a CRS is refused. ``what`` names the argument and ``kind``
+    what the file should be, in the messages.
+    """
+    if not path.exists():
+        raise InputFileError(
+            str(path),
+            f"no such file for {what}.",
+            "Give an existing GeoJSON or GeoPackage file.",
+        )
+    if path.suffix.lower() not in SUFFIXES:
+        raise InputFileError(
+            str(path),
+            f"{what} reads GeoJSON (.geojson, .json) or GeoPackage (.gpkg) files.",
+            "Convert it to one of them (for example with ogr2ogr).",
+        )
+    try:
+        frame = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except Exception as exc:
+        raise InputFileError(
+            str(path),
+            f"could not be read as {kind} ({type(exc).__name__}: {exc}).",
+            "Check the file opens in QGIS, and --layer for a GeoPackage.",
+        ) from None
+    if frame.crs is None:
+        if path.suffix.lower() in (".geojson", ".json"):
+            frame = frame.set_crs("EPSG:4326")
+        else:
+            raise InputFileError(
+                str(path),
+                "has no coordinate reference system.",
+                "Save it with its CRS (for example EPSG:27700 or EPSG:4326).",
+            )
+    return frame
+
+
 def read_polygon(
     path: str | Path, *, layer: str | None = None, what: str = "--control", crs: str | None = None
 ) -> PolygonFile:
@@ -43,35 +82,7 @@ def read_polygon(
     note says so.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputFileError(
-            str(p),
-            f"no such file for `{what}`.",
-            "Give an existing GeoJSON or GeoPackage file, or an area name.",
-        )
-    if p.suffix.lower() not in SUFFIXES:
-        raise InputFileError(
-            str(p),
-            f"`{what}` reads GeoJSON (.geojson, .json) or GeoPackage (.gpkg) files.",
-            "Convert the polygon to one of them (for example with ogr2ogr).",
-        )
-    try:
-        frame = gpd.read_file(p, layer=layer) if layer else gpd.read_file(p)
-    except Exception as exc:
-        raise InputFileError(
-            str(p),
-            f"could not be read as a polygon file ({type(exc).__name__}: {exc}).",
-            "Check the file opens in QGIS.",
-        ) from None
-    if frame.crs is None:
-        if p.suffix.lower() in (".geojson", ".json"):
-            frame = frame.set_crs("EPSG:4326")
-        else:
-            raise InputFileError(
-                str(p),
-                "has no coordinate reference system.",
-                "Save it with its CRS (for example EPSG:27700 or EPSG:4326).",
-            )
+    frame = read_frame(p, layer=layer, what=f"`{what}`", kind="a polygon file")
     geoms = frame.geometry
     polys = geoms[geoms.notna() & geoms.geom_type.isin(["Polygon", "MultiPolygon"])]
     if polys.empty:

@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo.areafile import SUFFIXES
+from geo.areafile import read_frame
 from geo.areas import normalise_name
 from geo.crs import WGS84
 from geo.errors import InputFileError
@@ -70,32 +70,8 @@ def read_areas(
     """
     p = Path(path)
     fix_fields = "Name the fields with --code-field and --name-field."
-    if not p.exists():
-        raise InputFileError(str(p), "no such file.", "Give an existing GeoJSON or GeoPackage.")
-    if p.suffix.lower() not in SUFFIXES:
-        raise InputFileError(
-            str(p),
-            "areas are read from GeoJSON (.geojson, .json) or GeoPackage (.gpkg) files.",
-            "Convert the boundaries to one of them (for example with ogr2ogr).",
-        )
-    try:
-        frame = gpd.read_file(p, layer=layer) if layer else gpd.read_file(p)
-    except Exception as exc:
-        raise InputFileError(
-            str(p),
-            f"could not be read as a boundary file ({type(exc).__name__}: {exc}).",
-            "Check the file opens in QGIS, and --layer for a GeoPackage.",
-        ) from None
+    frame = read_frame(p, layer=layer, what="`engage areas import`", kind="a boundary file")
     notes: list[str] = []
-    if frame.crs is None:
-        if p.suffix.lower() in (".geojson", ".json"):
-            frame = frame.set_crs(WGS84)
-        else:
-            raise InputFileError(
-                str(p),
-                "has no coordinate reference system.",
-                "Save it with its CRS (for example EPSG:27700 or EPSG:4326).",
-            )
     columns = [c for c in frame.columns if c != "geometry"]
     code = _guess(columns, code_field, CODE_GUESSES, "CD")
     name = _guess(columns, name_field, NAME_GUESSES, "NM")
