@@ -49,26 +49,31 @@ def put(
         return 0
     geoms = rows["geometry"].to_numpy()
     b = bounds(geoms)
-    wkb = shapely.to_wkb(geoms, byte_order=1, output_dimension=2)
+    wkb = np.char.add("\\x", shapely.to_wkb(geoms, hex=True, output_dimension=2).astype(str))
     conn.execute(
         'CREATE TEMP TABLE IF NOT EXISTS engage_stage_features (code text COLLATE "C", '
         "name text, type text, wkb bytea, min_lng float8, min_lat float8, max_lng float8, "
         "max_lat float8) ON COMMIT DROP"
     )
     conn.execute("TRUNCATE engage_stage_features")
-    with conn.cursor().copy(
+    staged = pd.DataFrame(
+        {
+            "code": rows["code"].to_numpy(dtype=object),
+            "name": rows["name"].to_numpy(dtype=object),
+            "type": rows["type"].to_numpy(dtype=object),
+            "wkb": wkb,
+            "min_lng": b[:, 0],
+            "min_lat": b[:, 1],
+            "max_lng": b[:, 2],
+            "max_lat": b[:, 3],
+        }
+    )
+    _copy_csv(
+        conn,
         "COPY engage_stage_features (code, name, type, wkb, min_lng, min_lat, max_lng, max_lat) "
-        "FROM STDIN"
-    ) as copy:
-        for code, name, type_, w, (x0, y0, x1, y1) in zip(
-            rows["code"].tolist(),
-            rows["name"].tolist(),
-            rows["type"].tolist(),
-            wkb,
-            b.tolist(),
-            strict=True,
-        ):
-            copy.write_row((code, name, type_, w, x0, y0, x1, y1))
+        "FROM STDIN (FORMAT csv)",
+        staged,
+    )
     conn.execute(
         sql.SQL(
             "INSERT INTO {} (family, kind, code, name, type, geom, min_lng, min_lat, max_lng, "
@@ -159,9 +164,9 @@ def set_areas(
         "ON COMMIT DROP"
     )
     conn.execute("TRUNCATE engage_stage_areas")
-    with conn.cursor().copy("COPY engage_stage_areas (k, v) FROM STDIN") as copy:
-        for k, v in zip(frame["key"].tolist(), frame["code"].tolist(), strict=True):
-            copy.write_row((k, v))
+    _copy_csv(
+        conn, "COPY engage_stage_areas (k, v) FROM STDIN (FORMAT csv)", frame[["key", "code"]]
+    )
     cur = conn.execute(
         sql.SQL(
             "UPDATE {t} AS m SET {c} = u.v FROM engage_stage_areas u "
@@ -169,3 +174,10 @@ def set_areas(
         ).format(t=_t(schema, table.name), c=sql.Identifier(column), k=sql.Identifier(table.key))
     )
     return max(cur.rowcount, 0)
+
+
+def _copy_csv(conn: psycopg.Connection[Any], statement: str, frame: pd.DataFrame) -> None:
+    """COPY a frame in CSV (None as NULL; text quoted as needed), one buffer, no row loop."""
+    text = frame.to_csv(header=False, index=False, na_rep="", float_format="%.17g")
+    with conn.cursor().copy(statement) as copy:
+        copy.write(text.encode("utf-8"))

@@ -227,3 +227,15 @@ def test_an_earlier_postgis_store_is_refused_with_the_upgrade_step(pg_store_url:
             old.count(INCIDENTS)
     finally:
         old.close()
+
+
+def test_awkward_text_survives_both_stores(store: Store) -> None:
+    """Commas, quotes, a backslash, a newline, non-Latin letters and an empty name."""
+    f = _features(8, 5)
+    f["name"] = ['Smith\'s "Yard", Lane', "back\\slash", "two\nlines", "Ffordd Caerdydd ŵŷ", None]
+    f["code"] = ["a,1", '"q"', "tab\tcode", "ü", "plain"]
+    with store.writer() as w:
+        w.put_features("gazetteer", "file", f)
+    got = store.features("gazetteer", "file").set_index("code")
+    for code, name in zip(f["code"], f["name"], strict=True):
+        assert got.loc[code, "name"] == (None if pd.isna(name) else name)
