@@ -33,6 +33,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.crs import WGS84, metric_crs
 from geo.errors import InputFileError, ValidationError
+from geo.readers import choose_layer
 
 FAMILY = "layer"
 """The store's feature family of base layers."""
@@ -148,33 +149,6 @@ def _check_path(path: Path) -> None:
         )
 
 
-def _layer_name(path: Path, layer: str | None) -> str | None:
-    try:
-        listed = pyogrio.list_layers(path)
-    except Exception as exc:
-        raise InputFileError(
-            str(path),
-            f"cannot be read as GeoJSON or GeoPackage ({exc}).",
-            "Check that the file is complete and of the type its name says.",
-        ) from None
-    names = [str(name) for name, _ in listed]
-    shown = ", ".join(
-        f"`{name}` ({'no geometry' if kind is None else str(kind).lower()})"
-        for name, kind in listed
-    )
-    if layer is not None and layer not in names:
-        raise InputFileError(
-            str(path),
-            f"has no layer `{layer}`; its layers are {shown or '(none)'}.",
-            "Pass one of them with --layer.",
-        )
-    if layer is None and len(names) > 1:
-        raise InputFileError(
-            str(path), f"holds several layers: {shown}.", "Pass the one to import with --layer."
-        )
-    return layer if layer is not None else (names[0] if names else None)
-
-
 def _file_crs(path: Path, text: Any) -> CRS:
     if not text:
         if path.suffix.lower() in (".geojson", ".json"):
@@ -216,7 +190,7 @@ def _read(
             crs = _file_crs(path, frame.crs)
             fields = [str(c) for c in frame.columns if c != frame.geometry.name]
             return frame.set_crs(crs, allow_override=True), crs, fields, len(frame)
-        name = _layer_name(path, layer)
+        name = choose_layer(path, layer, verb="import")
         info = pyogrio.read_info(path, layer=name)
         crs = _file_crs(path, info.get("crs"))
         fields = [str(f) for f in info.get("fields", [])]

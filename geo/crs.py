@@ -132,6 +132,40 @@ def classify_bng(easting: npt.ArrayLike, northing: npt.ArrayLike) -> npt.NDArray
 _GRID_LETTERS = "ABCDEFGHJKLMNOPQRSTUVWXYZ"  # no I
 
 
+def _grid_metres(
+    easting: npt.ArrayLike, northing: npt.ArrayLike, digits: int, extent: tuple[int, int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Whole metres of a grid (zero where outside ``extent``) and which lie inside it."""
+    if digits not in (6, 8, 10):
+        msg = f"`digits` must be 6, 8 or 10, got {digits!r}."
+        raise ValueError(msg)
+    e = np.floor(np.asarray(easting, dtype=np.float64))
+    n = np.floor(np.asarray(northing, dtype=np.float64))
+    valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e < extent[0]) & (n >= 0)
+    valid &= n < extent[1]
+    return np.where(valid, e, 0).astype(np.int64), np.where(valid, n, 0).astype(np.int64), valid
+
+
+def _grid_refs(
+    square: npt.NDArray[np.object_],
+    e: npt.NDArray[np.int64],
+    n: npt.NDArray[np.int64],
+    digits: int,
+    valid: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.str_]:
+    """``<square letters> <east> <north>`` with ``digits`` figures in all; empty where invalid."""
+    half = digits // 2
+    scale = 10 ** (5 - half)
+    refs = (
+        square
+        + " "
+        + np.char.zfill(((e % 100_000) // scale).astype(str), half).astype(object)
+        + " "
+        + np.char.zfill(((n % 100_000) // scale).astype(str), half).astype(object)
+    )
+    return np.where(valid, refs, "").astype(str)
+
+
 def bng_to_grid_reference(
     easting: npt.ArrayLike, northing: npt.ArrayLike, *, digits: int = 10
 ) -> npt.NDArray[np.str_]:
@@ -140,32 +174,14 @@ def bng_to_grid_reference(
     ``digits`` is the total number of numeric digits: 6 (100 m), 8 (10 m) or
     10 (1 m). Points outside the grid give an empty string.
     """
-    if digits not in (6, 8, 10):
-        msg = f"`digits` must be 6, 8 or 10, got {digits!r}."
-        raise ValueError(msg)
-    e = np.floor(np.asarray(easting, dtype=np.float64))
-    n = np.floor(np.asarray(northing, dtype=np.float64))
-    valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e < 700_000) & (n >= 0) & (n < 1_300_000)
-    e = np.where(valid, e, 0).astype(np.int64)
-    n = np.where(valid, n, 0).astype(np.int64)
+    e, n, valid = _grid_metres(easting, northing, digits, (700_000, 1_300_000))
     e100k = e // 100_000
     n100k = n // 100_000
     l1 = (19 - n100k) - (19 - n100k) % 5 + (e100k + 10) // 5
     l2 = (19 - n100k) * 5 % 25 + e100k % 5
     letters = np.array(list(_GRID_LETTERS))
-    half = digits // 2
-    scale = 10 ** (5 - half)
-    ee = (e % 100_000) // scale
-    nn = (n % 100_000) // scale
-    refs = (
-        letters[l1].astype(object)
-        + letters[l2].astype(object)
-        + " "
-        + np.char.zfill(ee.astype(str), half).astype(object)
-        + " "
-        + np.char.zfill(nn.astype(str), half).astype(object)
-    )
-    return np.where(valid, refs, "").astype(str)
+    square = letters[l1].astype(object) + letters[l2].astype(object)
+    return _grid_refs(square, e, n, digits, valid)
 
 
 # ------------------------------------------------------------- the metric CRS
@@ -270,29 +286,11 @@ def irish_grid_reference(
     easting: npt.ArrayLike, northing: npt.ArrayLike, *, digits: int = 10
 ) -> npt.NDArray[np.str_]:
     """Irish Grid references (``J 33912 74139``) for Irish Grid metres (EPSG:29903)."""
-    if digits not in (6, 8, 10):
-        msg = f"`digits` must be 6, 8 or 10, got {digits!r}."
-        raise ValueError(msg)
-    e = np.floor(np.asarray(easting, dtype=np.float64))
-    n = np.floor(np.asarray(northing, dtype=np.float64))
-    valid = np.isfinite(e) & np.isfinite(n) & (e >= 0) & (e < 500_000) & (n >= 0) & (n < 500_000)
-    e = np.where(valid, e, 0).astype(np.int64)
-    n = np.where(valid, n, 0).astype(np.int64)
+    e, n, valid = _grid_metres(easting, northing, digits, (500_000, 500_000))
     # One letter per 100 km square: rows from the north, A to Z without I.
     letters = np.array(list(_GRID_LETTERS))
     idx = (4 - n // 100_000) * 5 + e // 100_000
-    half = digits // 2
-    scale = 10 ** (5 - half)
-    ee = (e % 100_000) // scale
-    nn = (n % 100_000) // scale
-    refs = (
-        letters[idx].astype(object)
-        + " "
-        + np.char.zfill(ee.astype(str), half).astype(object)
-        + " "
-        + np.char.zfill(nn.astype(str), half).astype(object)
-    )
-    return np.where(valid, refs, "").astype(str)
+    return _grid_refs(letters[idx].astype(object), e, n, digits, valid)
 
 
 def grid_reference(x: npt.ArrayLike, y: npt.ArrayLike, *, digits: int = 10) -> npt.NDArray[np.str_]:

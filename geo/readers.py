@@ -266,8 +266,11 @@ _UNREADABLE_FEATURES = (
 """What reading a damaged or unusual GeoJSON or GeoPackage raises."""
 
 
-def _layer(path: Path, layer: str | None) -> str | None:
-    """The layer to read: ``layer``, or a file's only layer; refuse a choice that is not clear."""
+def choose_layer(path: Path, layer: str | None, *, verb: str = "ingest") -> str | None:
+    """The layer to read: ``layer``, or a file's only layer; refuse a choice that is not clear.
+
+    ``verb`` says what the command does with it, in the message (``ingest``, ``import``).
+    """
     try:
         listed = pyogrio.list_layers(path)
     except _UNREADABLE_FEATURES as exc:
@@ -293,7 +296,7 @@ def _layer(path: Path, layer: str | None) -> str | None:
         raise InputFileError(
             str(path),
             f"holds several layers: {shown}.",
-            "Pass the one to ingest with --layer NAME.",
+            f"Pass the one to {verb} with --layer NAME.",
         )
     return names[0] if names else None
 
@@ -343,7 +346,7 @@ def read_features(
         raise InputFileError(str(path), "file not found.", "Check the path.")
     if path.stat().st_size == 0:
         raise InputFileError(str(path), "the file is empty.", "Export the layer again.")
-    layer = _layer(path, layer)
+    layer = choose_layer(path, layer)
     try:
         info = pyogrio.read_info(path, layer=layer)
     except _UNREADABLE_FEATURES as exc:
