@@ -334,6 +334,31 @@ def markdown_tables(benchmarks: list[dict[str, Any]]) -> str:
                 f"| {bench['title']} | {r['ours']} | {r['peer']} "
                 f"| **{r['ratio_median']:.2f}x** | {r['ratio_best']:.2f}x |"
             )
+    goals = [(bench, r) for bench in benchmarks for r in bench["ratios"] if "goal" in r]
+    if goals:
+        lines += [
+            "",
+            "| benchmark | goal | ours / peer (median) | met |",
+            "|---|---|---:|---|",
+        ]
+        for bench, r in goals:
+            met = "yes" if r["goal_met"] else "**no**"
+            lines.append(
+                f"| {bench['title']} | ours at least {r['goal']:g}x {r['peer']} "
+                f"| {r['ratio_median']:.2f}x | {met} |"
+            )
+    limits = [(bench, limit) for bench in benchmarks for limit in bench.get("limits", [])]
+    if limits:
+        lines += [
+            "",
+            "| benchmark | practical limit on this machine | limit s | ours s | ours / limit |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for bench, limit in limits:
+            lines.append(
+                f"| {bench['title']} | {limit['what']} | {limit['seconds']:.4g} "
+                f"| {limit['ours_s']:.4g} | {limit['ours_s'] / limit['seconds']:.2f} |"
+            )
     memory = [
         (bench, name, case)
         for bench in benchmarks
@@ -365,11 +390,25 @@ def markdown_tables(benchmarks: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def compare(cases: dict[str, Timing], ours: str, peer: str) -> dict[str, Any]:
-    """``ours rows/s / peer rows/s`` (same rows, so peer seconds / ours seconds)."""
-    return {
+def compare(
+    cases: dict[str, Timing], ours: str, peer: str, *, goal: float | None = None
+) -> dict[str, Any]:
+    """``ours rows/s / peer rows/s`` (same rows, so peer seconds / ours seconds).
+
+    ``goal``: the ratio ours must reach (medians); the result says whether it did.
+    """
+    out: dict[str, Any] = {
         "ours": ours,
         "peer": peer,
         "ratio_median": round(cases[peer].median / cases[ours].median, 3),
         "ratio_best": round(cases[peer].best / cases[ours].best, 3),
     }
+    if goal is not None:
+        out["goal"] = float(goal)
+        out["goal_met"] = bool(cases[peer].median / cases[ours].median >= goal)
+    return out
+
+
+def limit(what: str, limit_s: float, ours_s: float) -> dict[str, Any]:
+    """A practical limit of this machine beside ours: ``what`` it is, its seconds, ours."""
+    return {"what": what, "seconds": float(limit_s), "ours_s": float(ours_s)}

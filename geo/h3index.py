@@ -8,9 +8,19 @@ resolutions are bit operations on the whole array, after the H3 index layout:
 ``| 1 reserved | 4 mode | 3 mode-dependent | 4 resolution | 7 base cell | 15 x 3 digits |``
 
 Digits below a cell's resolution are all 7.
+
+Indexing a large array runs on every core the process may use: h3ronpy's
+loop releases the GIL, so the array is cut into one contiguous slice per
+thread, each slice written into its place in one output array. The cells do
+not depend on the cut.
 """
 
 from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import h3
 import h3ronpy
@@ -24,6 +34,10 @@ from geo.schemas import STORE_RES
 
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+MIN_POINTS_PER_THREAD = 50_000
+"""Below this many points per thread, indexing stays on one thread (the hand-off
+costs more than it saves)."""
 
 _RES_SHIFT = 52
 _RES_MASK = np.int64(0xF) << np.int64(_RES_SHIFT)
@@ -45,7 +59,9 @@ def check_res(res: int, *, name: str = "res", low: int = 0, high: int = 15) -> i
     return int(res)
 
 
-def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = STORE_RES) -> Int64Array:
+def latlng_to_cells(
+    lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = STORE_RES, *, threads: int | None = None
+) -> Int64Array:
     """H3 cells of WGS84 points, as int64.
 
     Parameters
@@ -54,6 +70,9 @@ def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = STORE_RES
         Degrees, same length, finite (check coordinates before indexing).
     res
         H3 resolution 0-15; default :data:`geo.schemas.STORE_RES` (12).
+    threads
+        Most threads to index with; default every available core (see
+        :func:`index_threads`). The cells are the same for any number.
     """
     res = check_res(res)
     lat_a = np.ascontiguousarray(lat, dtype=np.float64)
@@ -66,8 +85,64 @@ def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = STORE_RES
     if not (np.isfinite(lat_a).all() and np.isfinite(lng_a).all()):
         msg = "`lat` and `lng` must be finite; drop or quarantine missing coordinates first."
         raise ValidationError(msg)
-    cells = h3ronpy.vector.coordinates_to_cells(lat_a, lng_a, res)
-    return np.asarray(cells).view(np.int64).copy()
+    out = np.empty(lat_a.size, dtype=np.int64)
+    n_threads = index_threads(lat_a.size, threads)
+    if n_threads == 1:
+        _index_slice(lat_a, lng_a, res, out, 0, lat_a.size)
+        return out
+    cuts = np.linspace(0, lat_a.size, n_threads + 1).astype(np.int64)
+    pool = _pool(n_threads)
+    jobs = [
+        pool.submit(_index_slice, lat_a, lng_a, res, out, int(a), int(b))
+        for a, b in itertools.pairwise(cuts)
+    ]
+    for job in jobs:
+        job.result()
+    return out
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+def index_threads(n_points: int, threads: int | None = None) -> int:
+    """Threads :func:`latlng_to_cells` uses for ``n_points``.
+
+    ``threads`` caps it (``None``: every available core); no thread gets fewer
+    than :data:`MIN_POINTS_PER_THREAD` points.
+    """
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1
+    ):
+        msg = f"`threads` must be a whole number >= 1 or None, got {threads!r}."
+        raise ValidationError(msg)
+    cap = available_cores() if threads is None else int(threads)
+    return int(max(1, min(cap, n_points // MIN_POINTS_PER_THREAD)))
+
+
+def _index_slice(
+    lat: FloatArray, lng: FloatArray, res: int, out: Int64Array, start: int, stop: int
+) -> None:
+    cells = h3ronpy.vector.coordinates_to_cells(lat[start:stop], lng[start:stop], res)
+    out[start:stop] = np.asarray(cells).view(np.int64)
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """One long-lived pool per thread count (threads are started once, not per call)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(n_threads)
+        if pool is None:
+            pool = ThreadPoolExecutor(n_threads, thread_name_prefix="h3index")
+            _POOLS[n_threads] = pool
+        return pool
 
 
 def cells_resolution(cells: npt.ArrayLike) -> Int64Array:

@@ -96,3 +96,31 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValidationError, match="coarser"):
         h3index.cells_to_parent(cells, 10)
     assert h3index.cells_valid(np.array([cells[0], 12345])).tolist() == [True, False]
+
+
+def test_threaded_indexing_gives_the_cells_of_one_thread_and_of_h3py() -> None:
+    # Enough points for three threads; an odd count so the slices are uneven.
+    n = 3 * h3index.MIN_POINTS_PER_THREAD + 7
+    rng = np.random.default_rng(12)
+    lat = 53.6 + rng.random(n) * 0.2
+    lng = -2.6 + rng.random(n) * 0.3
+    assert h3index.index_threads(n, 3) == 3
+    assert h3index.index_threads(n, 1) == 1
+    one = h3index.latlng_to_cells(lat, lng, 12, threads=1)
+    three = h3index.latlng_to_cells(lat, lng, 12, threads=3)
+    default = h3index.latlng_to_cells(lat, lng, 12)
+    np.testing.assert_array_equal(three, one)
+    np.testing.assert_array_equal(default, one)
+    # Each slice boundary, and a sample, against h3-py's own function.
+    cuts = np.linspace(0, n, 4).astype(int)
+    picks = np.unique(np.concatenate([cuts[1:-1] - 1, cuts[1:-1], rng.integers(0, n, 200)]))
+    expected = [int(h3i.latlng_to_cell(lat[i], lng[i], 12)) for i in picks]
+    assert one[picks].tolist() == expected
+
+
+def test_thread_count_is_checked_and_small_inputs_stay_on_one_thread() -> None:
+    assert h3index.index_threads(h3index.MIN_POINTS_PER_THREAD - 1, 8) == 1
+    assert h3index.index_threads(10 * h3index.MIN_POINTS_PER_THREAD, 2) == 2
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValidationError, match="threads"):
+            h3index.index_threads(10, bad)  # type: ignore[arg-type]
