@@ -41,6 +41,7 @@ check: lint typecheck test
 
 ## bench: the benchmarks of docs/benchmarks.md (by hand, minutes)
 bench: $(STAMP) postgis
+	bash scripts/ensure_bench_tools.sh
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/run.py
 
