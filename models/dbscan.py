@@ -26,28 +26,37 @@ points are noise do not depend on the border rule.
 
 Algorithm (bounded memory, no loop over points in Python)
 --------------------------------------------------------
-1. Points at exactly the same coordinates (police data snaps many events to
-   one point) collapse into one point carrying their summed weight; they have
-   the same neighbourhood, so they share core status and cluster.
-2. The plane is cut into square cells of side just under ``eps_m / sqrt(2)``,
+1. The plane is cut into square cells of side just under ``eps_m / sqrt(2)``,
    so any two points in one cell are neighbours and any neighbour lies in the
    5 x 5 block of cells around a point (the exact grid DBSCAN of Gunawan 2013
-   and Gan and Tao 2015).
-3. A cell whose total weight reaches ``min_samples`` makes all its points
+   and Gan and Tao 2015). Points are sorted by cell (one integer key);
+   neighbouring cells are found in a directly addressed table of the grid, or
+   by binary search when the grid is too sparse for one. Points at exactly the
+   same coordinates (police data snaps many events to one point) need no
+   special step: they share a cell, so they are neighbours.
+2. A cell whose total weight reaches ``min_samples`` makes all its points
    core without looking further. A point in a lighter cell adds its
-   neighbours' weights cell by cell over the 24 surrounding cells, nearest
-   first, pair by pair in chunks of at most :data:`PAIR_BUDGET` pairs; it skips
-   cells wholly beyond ``eps_m`` and stops once its sum reaches
-   ``min_samples`` or can no longer reach it.
-4. Core points of one cell share a cluster. Two nearby cells are joined when
-   some pair of their core points are neighbours: first each cell's core point
-   nearest the other cell's centre is tried (this joins almost every pair
-   inside a dense cluster), then the pairs still in different components are
-   checked exhaustively, cheapest first, skipping pairs joined meanwhile.
-   Components come from :func:`scipy.sparse.csgraph.connected_components`.
-5. Non-core points query a KD-tree of the core points for the nearest one
-   within ``eps_m``; candidates at the same distance are compared exactly and
-   the lowest cluster id wins.
+   neighbours' weights ring by ring: the 2 cells left and right, the 2 above
+   and below, the 4 corner cells, then the 16 cells beyond, stopping once its
+   sum reaches ``min_samples`` or the rings left cannot reach it. A cell whose
+   points' bounding box lies wholly within ``eps_m`` of the point adds its
+   whole weight, one wholly beyond is skipped, and the rest are compared pair
+   by pair in chunks of about :data:`PAIR_BUDGET` pairs.
+3. Core points of one cell share a cluster. Two nearby cells are joined when
+   some pair of their core points are neighbours: first the two cells'
+   extreme core points facing each other along the axis of their offset are
+   tried (this joins almost every pair inside a dense cluster), touching
+   cells before cells two apart, which are tried only where not already
+   joined; the pairs still in different components are then checked
+   exhaustively, cheapest first, skipping pairs joined meanwhile. Components
+   come from :func:`scipy.sparse.csgraph.connected_components`.
+4. Non-core points query a KD-tree of the core points in the 5 x 5 blocks
+   around them for the nearest one within ``eps_m``; candidates at the same
+   distance are compared exactly and the lowest cluster id wins.
+
+Independent pieces of steps 2 and 3 (halves of the light cells, the extremes,
+the cell offsets) run on :data:`THREADS` threads; numpy releases the GIL in
+its loops, and the result does not depend on the number of threads.
 
 Float sums of fractional weights can differ from scikit-learn's in the last
 bit, so a weight sum that lands within rounding of ``min_samples`` may make a
@@ -106,7 +115,11 @@ PARALLEL_MIN_POINTS = 50_000
 
 DENSE_GRID_CELLS = 1 << 22
 """Largest grid (cells, margin included) always looked up in a directly addressed table
-(4 bytes a cell); a larger grid gets one only if it has at most 4 cells per occupied cell."""
+(4 bytes a cell); a larger one gets a table only within :data:`DENSE_GRID_PER_CELL`."""
+
+DENSE_GRID_PER_CELL = 4
+"""A grid of at most this many cells per occupied cell gets a directly addressed table;
+a sparser one is searched in its sorted occupied cells."""
 
 HULL_BUFFER_M = 10.0
 """Buffer (metres) that turns the hull of a 1-2 point or collinear cluster into a polygon."""
@@ -348,8 +361,8 @@ class _Grid:
     (cell column and row), ``cell`` (each cell-ordered point's cell).
     Neighbouring cells are found in a directly addressed table of the whole
     grid (with a margin of two cells) when it has at most
-    :data:`DENSE_GRID_CELLS` cells or four per occupied cell, else by binary
-    search in ``keys``.
+    :data:`DENSE_GRID_CELLS` cells or :data:`DENSE_GRID_PER_CELL` per occupied
+    cell, else by binary search in ``keys``.
     """
 
     def __init__(self, ux: FloatArray, uy: FloatArray, eps: float) -> None:
@@ -401,7 +414,8 @@ class _Grid:
         self.width = self.ny + 4
         size = (self.nx + 4) * self.width
         self.table: npt.NDArray[np.int32] | None = None
-        if size <= max(DENSE_GRID_CELLS, 4 * self.keys.size) and self.keys.size < 2**31:
+        dense = size <= max(DENSE_GRID_CELLS, DENSE_GRID_PER_CELL * self.keys.size)
+        if dense and self.keys.size < 2**31:
             self.base = (self.gx + 2) * self.width + (self.gy + 2)
             self.table = np.full(size, -1, dtype=np.int32)
             self.table[self.base] = np.arange(self.keys.size, dtype=np.int32)
@@ -411,9 +425,7 @@ class _Grid:
     ) -> tuple[FloatArray, ...]:
         """Bounding box of each cell's points (cell-ordered ``px``, ``py``): x0, x1, y0, y1."""
         jobs = [(np.minimum, px), (np.maximum, px), (np.minimum, py), (np.maximum, py)]
-        return tuple(
-            _map(lambda job: job[0].reduceat(job[1], self.start), jobs, parallel=parallel)
-        )
+        return tuple(_map(lambda job: job[0].reduceat(job[1], self.start), jobs, parallel=parallel))
 
     def neighbour(self, cells: IntArray, dx: int, dy: int) -> IntArray:
         """Index of the cell ``(dx, dy)`` away from each of ``cells``, -1 if empty."""
@@ -428,10 +440,12 @@ class _Grid:
 
 
 _RINGS = (
-    [(dx, dy) for dx, dy in _OFFSETS_ALL if max(abs(dx), abs(dy)) == 1],
+    [(-1, 0), (1, 0)],
+    [(0, -1), (0, 1)],
+    [(dx, dy) for dx, dy in _OFFSETS_ALL if abs(dx) == abs(dy) == 1],
     [(dx, dy) for dx, dy in _OFFSETS_ALL if max(abs(dx), abs(dy)) == 2],
 )
-"""The 8 cells touching a cell, then the 16 cells one further out."""
+"""The 4 cells sharing a side with a cell, the 4 sharing a corner, the 16 beyond."""
 
 
 def _light_cores(
@@ -459,14 +473,17 @@ def _light_cores(
     pts = _runs(grid.start[light], grid.count[light])  # points of light cells, cell order
     lcell = np.repeat(np.arange(light.size), grid.count[light])  # each point's light cell
     wsum = cell_w[light][lcell]
-    outer = np.zeros(light.size, dtype=np.float64)  # weight of the 16 outer cells
-    for dx, dy in _RINGS[1]:
-        nb = grid.neighbour(light, dx, dy)
-        outer += np.where(nb >= 0, cell_w[np.maximum(nb, 0)], 0.0)
+    # weight of each light cell's rings after the first
+    later = np.zeros((len(_RINGS), light.size), dtype=np.float64)
+    for r in range(len(_RINGS) - 1, 0, -1):
+        later[r - 1] = later[r]
+        for dx, dy in _RINGS[r]:
+            nb = grid.neighbour(light, dx, dy)
+            later[r - 1] += np.where(nb >= 0, cell_w[np.maximum(nb, 0)], 0.0)
     todo = np.arange(pts.size)
     for ring_no, ring in enumerate(_RINGS):
-        if ring_no == 1:
-            left = outer[lcell[todo]]
+        if ring_no:
+            left = later[ring_no - 1][lcell[todo]]
             # give up on a point only with a margin over the rounding of the sums
             todo = todo[(wsum[todo] < ms) & (wsum[todo] + left >= ms - 1e-9 * (ms + left))]
         if todo.size == 0:
@@ -496,9 +513,7 @@ def _light_cores(
         t, b = t[partial], b[partial]
         del inside, partial
         for k, j in _point_run_hits(px, py, eps2, pts[t], grid.start[b], grid.count[b]):
-            wsum += np.bincount(
-                t[k], weights=None if pw is None else pw[j], minlength=wsum.size
-            )
+            wsum += np.bincount(t[k], weights=None if pw is None else pw[j], minlength=wsum.size)
     core[pts] = wsum >= ms
 
 
@@ -621,17 +636,23 @@ def _core_components(
     # cells is first tried with the extremes that face each other along the axis of
     # their offset (this joins almost every pair inside a dense cluster).
     keys = [(axis, sign) for axis in (0, 1) for sign in (1, -1)]
-    found = _map(
+    ends = _map(
         lambda key: _extremes(cy if key[0] else cx, ccell, cstart, key[1]), keys, parallel=parallel
     )
-    extreme = dict(zip(keys, found, strict=True))
+    extreme = dict(zip(keys, ends, strict=True))
 
-    def try_offset(offset: tuple[int, int]) -> tuple[npt.NDArray[np.int32], ...]:
+    def try_offset(
+        offset: tuple[int, int], comp: IntArray | None = None
+    ) -> tuple[npt.NDArray[np.int32], ...]:
+        """Nearby core-cell pairs at ``offset`` (not yet joined in ``comp``): joined, untried."""
         dx, dy = offset
         other = grid.neighbour(grid_cell, dx, dy)
         ob = np.where(other >= 0, cc_of_grid[np.maximum(other, 0)], -1)
         a = np.flatnonzero(ob >= 0)
         b = ob[a]
+        if comp is not None:
+            apart = comp[a] != comp[b]
+            a, b = a[apart], b[apart]
         axis, sign = (0, 1 if dx > 0 else -1) if abs(dx) >= abs(dy) else (1, 1 if dy > 0 else -1)
         i = extreme[axis, sign][a]
         j = extreme[axis, -sign][b]
@@ -641,13 +662,18 @@ def _core_components(
         a32, b32 = a.astype(np.int32), b.astype(np.int32)
         return a32[hit], b32[hit], a32[~hit], b32[~hit]
 
-    tried = _map(try_offset, _OFFSETS_HALF, parallel=parallel)
-    del extreme, found
-    edges_a = [t[0] for t in tried]
-    edges_b = [t[1] for t in tried]
-    rest_a = [t[2] for t in tried]
-    rest_b = [t[3] for t in tried]
-    del tried
+    edges_a: list[npt.NDArray[np.int32]] = []
+    edges_b: list[npt.NDArray[np.int32]] = []
+    rest_a: list[npt.NDArray[np.int32]] = []
+    rest_b: list[npt.NDArray[np.int32]] = []
+
+    def add(tried: list[tuple[npt.NDArray[np.int32], ...]]) -> bool:
+        for t in tried:
+            edges_a.append(t[0])
+            edges_b.append(t[1])
+            rest_a.append(t[2])
+            rest_b.append(t[3])
+        return any(t[0].size for t in tried)
 
     def components() -> IntArray:
         ea = np.concatenate([np.empty(0, np.int32), *edges_a])
@@ -655,11 +681,16 @@ def _core_components(
         graph = coo_matrix((np.ones(ea.size, dtype=np.int8), (ea, eb)), shape=(n_cc, n_cc))
         return connected_components(graph, directed=False)[1].astype(np.int64)
 
+    # touching cells first; cells two apart only where not already joined through others
+    touching = [o for o in _OFFSETS_HALF if max(abs(o[0]), abs(o[1])) == 1]
+    apart = [o for o in _OFFSETS_HALF if max(abs(o[0]), abs(o[1])) == 2]
+    add(_map(try_offset, touching, parallel=parallel))
     comp = components()
+    if add(_map(lambda o: try_offset(o, comp), apart, parallel=parallel)):
+        comp = components()
     # exhaustive check of the other pairs, cheapest first, skipping pairs joined meanwhile
     ra = np.concatenate([np.empty(0, np.int32), *rest_a])
     rb = np.concatenate([np.empty(0, np.int32), *rest_b])
-    del rest_a, rest_b
     keep = comp[ra] != comp[rb]
     ra, rb = ra[keep], rb[keep]
     order = np.argsort(ccount[ra] * ccount[rb], kind="stable")
