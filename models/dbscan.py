@@ -56,7 +56,8 @@ Algorithm (bounded memory, no loop over points in Python)
 
 Independent pieces of steps 2 and 3 (halves of the light cells, the extremes,
 the cell offsets) run on :data:`THREADS` threads; numpy releases the GIL in
-its loops, and the result does not depend on the number of threads.
+its loops. The result does not depend on the number of threads (except for the
+rounding of fractional weight sums noted below).
 
 Float sums of fractional weights can differ from scikit-learn's in the last
 bit, so a weight sum that lands within rounding of ``min_samples`` may make a
@@ -108,7 +109,7 @@ PAIR_BUDGET = 1_000_000
 THREADS = 2
 """Most threads :func:`dbscan` runs independent pieces of work in (capped at the CPU
 count); numpy and scipy release the GIL in their loops. 1 runs everything in the
-calling thread. The result does not depend on it."""
+calling thread. The result does not depend on it (integer and dyadic weights)."""
 
 PARALLEL_MIN_POINTS = 50_000
 """Below this many points the work is not split between threads."""
