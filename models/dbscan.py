@@ -118,7 +118,7 @@ DENSE_GRID_CELLS = 1 << 22
 """Largest grid (cells, margin included) always looked up in a directly addressed table
 (4 bytes a cell); a larger one gets a table only within :data:`DENSE_GRID_PER_CELL`."""
 
-DENSE_GRID_PER_CELL = 4
+DENSE_GRID_PER_CELL = 16
 """A grid of at most this many cells per occupied cell gets a directly addressed table;
 a sparser one is searched in its sorted occupied cells."""
 
@@ -265,16 +265,18 @@ def _dbscan_points(
     xa: FloatArray, ya: FloatArray, w: FloatArray | None, eps: float, ms: int
 ) -> tuple[BoolArray, IntArray]:
     """Core flags and cluster ids of the points, in input order."""
-    n = xa.size
     eps2 = eps * eps
     grid = _Grid(xa, ya, eps)
-    px, py = xa[grid.order], ya[grid.order]
-    if w is None:
-        pw = None
-        cell_w = grid.count.astype(np.float64)
+    px, py = grid.px, grid.py  # distinct points, in cell order
+    n = px.size
+    pw: FloatArray | None
+    if grid.run_start is None:
+        pw = None if w is None else w[grid.order]
+    elif w is None:
+        pw = np.diff(np.append(grid.run_start, xa.size)).astype(np.float64)
     else:
-        pw = w[grid.order]
-        cell_w = np.add.reduceat(pw, grid.start)
+        pw = np.add.reduceat(w[grid.order], grid.run_start)
+    cell_w = grid.count.astype(np.float64) if pw is None else np.add.reduceat(pw, grid.start)
 
     # 2. core points: every point of a cell as heavy as `ms`, the others counted
     core = np.repeat(cell_w >= ms, grid.count)
@@ -285,7 +287,7 @@ def _dbscan_points(
         _map(lambda part: _light_cores(grid, px, py, pw, cell_w, part, core, eps, ms, box), parts)
     core_pos = np.flatnonzero(core)
     if core_pos.size == 0:
-        return np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
+        return np.zeros(xa.size, dtype=bool), np.full(xa.size, -1, dtype=np.int64)
 
     # 3. clusters of core points, numbered by their smallest (x, y) core point
     cx, cy = px[core_pos], py[core_pos]
@@ -314,8 +316,10 @@ def _dbscan_points(
                 px[free], py[free], px[cand], py[cand], label_sorted[cand], eps
             )
 
-    core_out = np.empty(n, dtype=bool)
-    label_out = np.empty(n, dtype=np.int64)
+    if grid.uid is not None:  # back to every copy of each distinct point
+        core, label_sorted = core[grid.uid], label_sorted[grid.uid]
+    core_out = np.empty(xa.size, dtype=bool)
+    label_out = np.empty(xa.size, dtype=np.int64)
 
     def put(job: tuple[npt.NDArray[Any], npt.NDArray[Any]]) -> None:
         job[0][grid.order] = job[1]
@@ -346,12 +350,21 @@ def _split(cells: IntArray, count: IntArray, parallel: bool) -> list[IntArray]:
 def _near_cells(grid: _Grid, cells: IntArray) -> BoolArray:
     """Mask of the grid cells within the 5 x 5 block around any of ``cells``."""
     near = np.zeros(grid.keys.size, dtype=bool)
-    cells = np.unique(cells)
     near[cells] = True
+    cells = np.flatnonzero(near)
     for dx, dy in _OFFSETS_ALL:
         nb = grid.neighbour(cells, dx, dy)
         near[nb[nb >= 0]] = True
     return near
+
+
+def _coordinate_hash(x: FloatArray, y: FloatArray) -> npt.NDArray[np.uint64]:
+    """A 64-bit mix of the bits of ``x`` and ``y`` (equal points, equal hashes)."""
+    hx = np.ascontiguousarray(x).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    hy = np.ascontiguousarray(y).view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    hx ^= hy >> np.uint64(29)
+    hx ^= hy
+    return hx
 
 
 class _Grid:
@@ -395,9 +408,34 @@ class _Grid:
         key *= np.int64(self.ny)
         key += gy
         del gx, gy
+        # Sort by cell, then by a hash of the coordinates, so points at the same spot
+        # end up next to each other (a hash collision only leaves a duplicate apart,
+        # which costs time, never correctness).
+        hash_bits = 62 - (self.nx * self.ny - 1).bit_length()
+        if hash_bits >= 8:
+            key <<= hash_bits
+            key |= (_coordinate_hash(ux, uy) >> np.uint64(64 - hash_bits)).astype(np.int64)
         self.order = np.argsort(key)
         ks = key[self.order]
         del key
+        if hash_bits >= 8:
+            ks >>= hash_bits
+        self.px, self.py = ux[self.order], uy[self.order]
+        same = (self.px[1:] == self.px[:-1]) & (self.py[1:] == self.py[:-1])
+        self.uid: IntArray | None = None
+        """Distinct point of each point in cell order (None: all points are distinct)."""
+        self.run_start: IntArray | None = None
+        """Where each distinct point's run of copies starts (None: all points are distinct)."""
+        if same.any():
+            first = np.empty(ks.size, dtype=bool)
+            first[0] = True
+            np.logical_not(same, out=first[1:])
+            self.run_start = np.flatnonzero(first)
+            self.uid = np.cumsum(first) - 1
+            self.px, self.py = self.px[self.run_start], self.py[self.run_start]
+            ks = ks[self.run_start]
+            del first
+        del same
         new = np.empty(ks.size, dtype=bool)
         new[0] = True
         np.not_equal(ks[1:], ks[:-1], out=new[1:])
