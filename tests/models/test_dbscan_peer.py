@@ -154,3 +154,37 @@ def test_sparse_grid_lookup_gives_the_same_answer(monkeypatch: pytest.MonkeyPatc
     assert mod._Grid(x, y, EPS).table is None
     pd.testing.assert_frame_equal(dbscan(x, y, eps_m=EPS, min_samples=5), table)
     assert sparse["cluster"].max() > 2
+
+
+def snapped(seed: int, n: int, spots: int) -> tuple[FloatArray, FloatArray]:
+    """``n`` events snapped onto ``spots`` places (as police data snaps them), whole metres."""
+    x, y = dense_clustered(seed, spots)
+    pick = np.random.default_rng(seed).integers(0, x.size, n)
+    return x[pick], y[pick]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_snapped_events_collapse_to_the_same_answer(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x, y = snapped(seed, 20_000, 1_500)
+    assert np.unique(np.c_[x, y], axis=0).shape[0] < x.size // 5  # mostly copies
+    monkeypatch.setattr(mod, "PARALLEL_MIN_POINTS", 0)
+    ours = assert_same_as_package(x, y, EPS, 12)
+    check_against_references(x, y, EPS, 12, border=False)
+    rng = np.random.default_rng(seed)
+    w = rng.integers(0, 4, x.size).astype(np.float64) * 0.5
+    weighted = check_against_references(x, y, EPS, 30, w, border=False)
+    # every hash equal: copies are no longer grouped, the answer must not move
+    monkeypatch.setattr(mod, "_coordinate_hash", lambda a, b: np.zeros(a.size, np.uint64))
+    pd.testing.assert_frame_equal(dbscan(x, y, eps_m=EPS, min_samples=12), ours)
+    pd.testing.assert_frame_equal(dbscan(x, y, eps_m=EPS, min_samples=30, weights=w), weighted)
+
+
+def test_signed_zero_is_the_same_spot() -> None:
+    x = np.array([0.0, -0.0, 0.0, -0.0, 30.0])
+    y = np.array([-0.0, 0.0, 0.0, -0.0, 0.0])
+    out = check_against_references(x, y, 5.0, 4)
+    assert out["core"].tolist() == [True] * 4 + [False]
+    assert out["cluster"].tolist() == [0] * 4 + [-1]
+    assert_same_as_package(x, y, 5.0, 4)
