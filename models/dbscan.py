@@ -29,11 +29,13 @@ Algorithm (bounded memory, no loop over points in Python)
 1. The plane is cut into square cells of side just under ``eps_m / sqrt(2)``,
    so any two points in one cell are neighbours and any neighbour lies in the
    5 x 5 block of cells around a point (the exact grid DBSCAN of Gunawan 2013
-   and Gan and Tao 2015). Points are sorted by cell (one integer key);
-   neighbouring cells are found in a directly addressed table of the grid, or
-   by binary search when the grid is too sparse for one. Points at exactly the
-   same coordinates (police data snaps many events to one point) need no
-   special step: they share a cell, so they are neighbours.
+   and Gan and Tao 2015). Points are sorted by one integer key, their cell
+   then a hash of their coordinates, so points at exactly the same coordinates
+   (police data snaps many events to one point) end up side by side and
+   collapse into one point carrying their summed weight; they have the same
+   neighbourhood, so they share core status and cluster. Neighbouring cells
+   are found in a directly addressed table of the grid, or by binary search
+   when the grid is too sparse for one.
 2. A cell whose total weight reaches ``min_samples`` makes all its points
    core without looking further. A point in a lighter cell adds its
    neighbours' weights ring by ring: the 2 cells left and right, the 2 above
