@@ -26,28 +26,40 @@ points are noise do not depend on the border rule.
 
 Algorithm (bounded memory, no loop over points in Python)
 --------------------------------------------------------
-1. Points at exactly the same coordinates (police data snaps many events to
-   one point) collapse into one point carrying their summed weight; they have
-   the same neighbourhood, so they share core status and cluster.
-2. The plane is cut into square cells of side just under ``eps_m / sqrt(2)``,
+1. The plane is cut into square cells of side just under ``eps_m / sqrt(2)``,
    so any two points in one cell are neighbours and any neighbour lies in the
    5 x 5 block of cells around a point (the exact grid DBSCAN of Gunawan 2013
-   and Gan and Tao 2015).
-3. A cell whose total weight reaches ``min_samples`` makes all its points
+   and Gan and Tao 2015). Points are sorted by one integer key, their cell
+   then a hash of their coordinates, so points at exactly the same coordinates
+   (police data snaps many events to one point) end up side by side and
+   collapse into one point carrying their summed weight; they have the same
+   neighbourhood, so they share core status and cluster. Neighbouring cells
+   are found in a directly addressed table of the grid, or by binary search
+   when the grid is too sparse for one.
+2. A cell whose total weight reaches ``min_samples`` makes all its points
    core without looking further. A point in a lighter cell adds its
-   neighbours' weights cell by cell over the 24 surrounding cells, nearest
-   first, pair by pair in chunks of at most :data:`PAIR_BUDGET` pairs; it skips
-   cells wholly beyond ``eps_m`` and stops once its sum reaches
-   ``min_samples`` or can no longer reach it.
-4. Core points of one cell share a cluster. Two nearby cells are joined when
-   some pair of their core points are neighbours: first each cell's core point
-   nearest the other cell's centre is tried (this joins almost every pair
-   inside a dense cluster), then the pairs still in different components are
-   checked exhaustively, cheapest first, skipping pairs joined meanwhile.
-   Components come from :func:`scipy.sparse.csgraph.connected_components`.
-5. Non-core points query a KD-tree of the core points for the nearest one
-   within ``eps_m``; candidates at the same distance are compared exactly and
-   the lowest cluster id wins.
+   neighbours' weights ring by ring: the 2 cells left and right, the 2 above
+   and below, the 4 corner cells, then the 16 cells beyond, stopping once its
+   sum reaches ``min_samples`` or the rings left cannot reach it. A cell whose
+   points' bounding box lies wholly within ``eps_m`` of the point adds its
+   whole weight, one wholly beyond is skipped, and the rest are compared pair
+   by pair in chunks of about :data:`PAIR_BUDGET` pairs.
+3. Core points of one cell share a cluster. Two nearby cells are joined when
+   some pair of their core points are neighbours: first the two cells'
+   extreme core points facing each other along the axis of their offset are
+   tried (this joins almost every pair inside a dense cluster), touching
+   cells before cells two apart, which are tried only where not already
+   joined; the pairs still in different components are then checked
+   exhaustively, cheapest first, skipping pairs joined meanwhile. Components
+   come from :func:`scipy.sparse.csgraph.connected_components`.
+4. Non-core points query a KD-tree of the core points in the 5 x 5 blocks
+   around them for the nearest one within ``eps_m``; candidates at the same
+   distance are compared exactly and the lowest cluster id wins.
+
+Independent pieces of steps 2 and 3 (halves of the light cells, the extremes,
+the cell offsets) run on :data:`THREADS` threads; numpy releases the GIL in
+its loops. The result does not depend on the number of threads (except for the
+rounding of fractional weight sums noted below).
 
 Float sums of fractional weights can differ from scikit-learn's in the last
 bit, so a weight sum that lands within rounding of ``min_samples`` may make a
@@ -67,8 +79,10 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -88,9 +102,27 @@ IntArray = npt.NDArray[np.int64]
 Labeller = Callable[[pd.DataFrame, float, int], pd.DataFrame]
 """``labeller(events, eps_m, min_samples)`` -> ``cluster``, ``core`` per event (another engine)."""
 BoolArray = npt.NDArray[np.bool_]
+T = TypeVar("T")
+R = TypeVar("R")
 
 PAIR_BUDGET = 1_000_000
 """Most point pairs compared at once; bounds the working memory (about 100 MB)."""
+
+THREADS = 2
+"""Most threads :func:`dbscan` runs independent pieces of work in (capped at the CPU
+count); numpy and scipy release the GIL in their loops. 1 runs everything in the
+calling thread. The result does not depend on it (integer and dyadic weights)."""
+
+PARALLEL_MIN_POINTS = 50_000
+"""Below this many points the work is not split between threads."""
+
+DENSE_GRID_CELLS = 1 << 22
+"""Largest grid (cells, margin included) always looked up in a directly addressed table
+(4 bytes a cell); a larger one gets a table only within :data:`DENSE_GRID_PER_CELL`."""
+
+DENSE_GRID_PER_CELL = 16
+"""A grid of at most this many cells per occupied cell gets a directly addressed table;
+a sparser one is searched in its sorted occupied cells."""
 
 HULL_BUFFER_M = 10.0
 """Buffer (metres) that turns the hull of a 1-2 point or collinear cluster into a polygon."""
@@ -227,65 +259,114 @@ def dbscan(
             {"cluster": np.empty(0, np.int64), "core": np.empty(0, bool)}, index=index
         )
 
-    # 1. collapse exact duplicates; unique points come out in lexicographic (x, y) order.
-    order = np.lexsort((ya, xa))
-    xs, ys = xa[order], ya[order]
-    first = np.empty(n, dtype=bool)
-    first[0] = True
-    first[1:] = (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
-    uid = np.cumsum(first) - 1
-    inverse = np.empty(n, dtype=np.int64)
-    inverse[order] = uid
-    ux, uy = xs[first], ys[first]
-    uw = np.bincount(uid, weights=None if w is None else w[order]).astype(np.float64)
-    del order, xs, ys, first, uid
-
-    core_u, label_u = _dbscan_unique(ux, uy, uw, eps, ms)
-    return pd.DataFrame({"cluster": label_u[inverse], "core": core_u[inverse]}, index=index)
+    core, label = _dbscan_points(xa, ya, w, eps, ms)
+    return pd.DataFrame({"cluster": label, "core": core}, index=index)
 
 
-def _dbscan_unique(
-    ux: FloatArray, uy: FloatArray, uw: FloatArray, eps: float, ms: int
+def _dbscan_points(
+    xa: FloatArray, ya: FloatArray, w: FloatArray | None, eps: float, ms: int
 ) -> tuple[BoolArray, IntArray]:
-    """Core flags and cluster ids of distinct points given in lexicographic order."""
-    m = ux.size
+    """Core flags and cluster ids of the points, in input order."""
     eps2 = eps * eps
-    grid = _Grid(ux, uy, eps)
-    px, py, pw = ux[grid.order], uy[grid.order], uw[grid.order]
+    grid = _Grid(xa, ya, eps)
+    px, py = grid.px, grid.py  # distinct points, in cell order
+    n = px.size
+    pw: FloatArray | None
+    if grid.run_start is None:
+        pw = None if w is None else w[grid.order]
+    elif w is None:
+        pw = np.diff(np.append(grid.run_start, xa.size)).astype(np.float64)
+    else:
+        pw = np.add.reduceat(w[grid.order], grid.run_start)
+    cell_w = grid.count.astype(np.float64) if pw is None else np.add.reduceat(pw, grid.start)
 
-    # 3. core points
-    cell_w = np.add.reduceat(pw, grid.start)
+    # 2. core points: every point of a cell as heavy as `ms`, the others counted
     core = np.repeat(cell_w >= ms, grid.count)
     light = np.flatnonzero(cell_w < ms)
     if light.size:
-        _light_cores(grid, px, py, pw, cell_w, light, core, eps, ms)
-
-    # 4. clusters of core points (in cell order)
-    label_sorted = np.full(m, -1, dtype=np.int64)
+        box = grid.boxes(px, py, parallel=n >= PARALLEL_MIN_POINTS)
+        parts = _split(light, grid.count[light], n >= PARALLEL_MIN_POINTS)
+        _map(lambda part: _light_cores(grid, px, py, pw, cell_w, part, core, eps, ms, box), parts)
     core_pos = np.flatnonzero(core)
     if core_pos.size == 0:
-        return np.zeros(m, dtype=bool), np.full(m, -1, dtype=np.int64)
-    comp = _core_components(grid, px, py, core, core_pos, eps2)
-    # number clusters by their smallest core point in (x, y) order = smallest unique index
-    n_comp = int(comp.max()) + 1
-    smallest = np.full(n_comp, m, dtype=np.int64)
-    np.minimum.at(smallest, comp, grid.order[core_pos])
-    rank = np.empty(n_comp, dtype=np.int64)
-    rank[np.argsort(smallest)] = np.arange(n_comp)
-    label_sorted[core_pos] = rank[comp]
+        return np.zeros(xa.size, dtype=bool), np.full(xa.size, -1, dtype=np.int64)
 
-    # 5. border points: nearest core point, exact ties to the lowest cluster id
+    # 3. clusters of core points, numbered by their smallest (x, y) core point
+    cx, cy = px[core_pos], py[core_pos]
+    comp = _core_components(
+        grid, cx, cy, grid.cell[core_pos], eps2, parallel=n >= PARALLEL_MIN_POINTS
+    )
+    n_comp = int(comp.max()) + 1
+    min_x = np.full(n_comp, np.inf)
+    np.minimum.at(min_x, comp, cx)
+    at = np.flatnonzero(cx == min_x[comp])
+    min_y = np.full(n_comp, np.inf)
+    np.minimum.at(min_y, comp[at], cy[at])
+    rank = np.empty(n_comp, dtype=np.int64)
+    rank[np.lexsort((min_y, min_x))] = np.arange(n_comp)
+    label_sorted = np.full(n, -1, dtype=np.int64)
+    label_sorted[core_pos] = rank[comp]
+    del comp, at
+
+    # 4. border points: nearest core point, exact ties to the lowest cluster id
     free = np.flatnonzero(~core)
     if free.size:
-        label_sorted[free] = _nearest_core_labels(
-            px[free], py[free], px[core_pos], py[core_pos], label_sorted[core_pos], eps
-        )
+        near = _near_cells(grid, grid.cell[free])
+        cand = core_pos[near[grid.cell[core_pos]]]
+        if cand.size:
+            label_sorted[free] = _nearest_core_labels(
+                px[free], py[free], px[cand], py[cand], label_sorted[cand], eps
+            )
 
-    core_u = np.empty(m, dtype=bool)
-    core_u[grid.order] = core
-    label_u = np.empty(m, dtype=np.int64)
-    label_u[grid.order] = label_sorted
-    return core_u, label_u
+    if grid.uid is not None:  # back to every copy of each distinct point
+        core, label_sorted = core[grid.uid], label_sorted[grid.uid]
+    core_out = np.empty(xa.size, dtype=bool)
+    label_out = np.empty(xa.size, dtype=np.int64)
+
+    def put(job: tuple[npt.NDArray[Any], npt.NDArray[Any]]) -> None:
+        job[0][grid.order] = job[1]
+
+    _map(put, [(core_out, core), (label_out, label_sorted)], parallel=n >= PARALLEL_MIN_POINTS)
+    return core_out, label_out
+
+
+def _map(fn: Callable[[T], R], items: Sequence[T], *, parallel: bool = True) -> list[R]:
+    """``[fn(item) for item in items]``, in up to :data:`THREADS` threads when ``parallel``."""
+    threads = min(THREADS, os.cpu_count() or 1, len(items))
+    if not parallel or threads <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(fn, items))
+
+
+def _split(cells: IntArray, count: IntArray, parallel: bool) -> list[IntArray]:
+    """``cells`` cut into one piece per thread, holding about equal numbers of points."""
+    pieces = min(THREADS, os.cpu_count() or 1) if parallel else 1
+    if pieces <= 1 or cells.size < pieces:
+        return [cells]
+    ends = np.cumsum(count)
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, pieces) / pieces)
+    return [piece for piece in np.split(cells, cuts) if piece.size]
+
+
+def _near_cells(grid: _Grid, cells: IntArray) -> BoolArray:
+    """Mask of the grid cells within the 5 x 5 block around any of ``cells``."""
+    near = np.zeros(grid.keys.size, dtype=bool)
+    near[cells] = True
+    cells = np.flatnonzero(near)
+    for dx, dy in _OFFSETS_ALL:
+        nb = grid.neighbour(cells, dx, dy)
+        near[nb[nb >= 0]] = True
+    return near
+
+
+def _coordinate_hash(x: FloatArray, y: FloatArray) -> npt.NDArray[np.uint64]:
+    """A 64-bit mix of the bits of ``x`` and ``y`` (equal points, equal hashes)."""
+    hx = np.ascontiguousarray(x).view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    hy = np.ascontiguousarray(y).view(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    hx ^= hy >> np.uint64(29)
+    hx ^= hy
+    return hx
 
 
 class _Grid:
@@ -294,6 +375,10 @@ class _Grid:
     Attributes: ``order`` (point positions in cell order), ``keys`` (sorted cell
     keys), ``start``/``count`` (each cell's run in cell order), ``gx``/``gy``
     (cell column and row), ``cell`` (each cell-ordered point's cell).
+    Neighbouring cells are found in a directly addressed table of the whole
+    grid (with a margin of two cells) when it has at most
+    :data:`DENSE_GRID_CELLS` cells or :data:`DENSE_GRID_PER_CELL` per occupied
+    cell, else by binary search in ``keys``.
     """
 
     def __init__(self, ux: FloatArray, uy: FloatArray, eps: float) -> None:
@@ -321,24 +406,72 @@ class _Grid:
                 "Pass a larger distance in metres or split the area."
             )
             raise ValidationError(msg)
-        key = gx * np.int64(self.ny) + gy
-        self.order = np.argsort(key, kind="stable")
+        key = gx
+        key *= np.int64(self.ny)
+        key += gy
+        del gx, gy
+        # Sort by cell, then by a hash of the coordinates, so points at the same spot
+        # end up next to each other (a hash collision only leaves a duplicate apart,
+        # which costs time, never correctness).
+        hash_bits = 62 - (self.nx * self.ny - 1).bit_length()
+        if hash_bits >= 8:
+            key <<= hash_bits
+            key |= (_coordinate_hash(ux, uy) >> np.uint64(64 - hash_bits)).astype(np.int64)
+        self.order = np.argsort(key)
         ks = key[self.order]
+        del key
+        if hash_bits >= 8:
+            ks >>= hash_bits
+        self.px, self.py = ux[self.order], uy[self.order]
+        same = (self.px[1:] == self.px[:-1]) & (self.py[1:] == self.py[:-1])
+        self.uid: IntArray | None = None
+        """Distinct point of each point in cell order (None: all points are distinct)."""
+        self.run_start: IntArray | None = None
+        """Where each distinct point's run of copies starts (None: all points are distinct)."""
+        if same.any():
+            first = np.empty(ks.size, dtype=bool)
+            first[0] = True
+            np.logical_not(same, out=first[1:])
+            self.run_start = np.flatnonzero(first)
+            self.uid = np.cumsum(first) - 1
+            self.px, self.py = self.px[self.run_start], self.py[self.run_start]
+            ks = ks[self.run_start]
+            del first
+        del same
         new = np.empty(ks.size, dtype=bool)
         new[0] = True
-        new[1:] = ks[1:] != ks[:-1]
+        np.not_equal(ks[1:], ks[:-1], out=new[1:])
         self.start = np.flatnonzero(new)
         self.keys = ks[self.start]
-        self.count = np.diff(np.append(self.start, ks.size))
+        del ks
+        self.count = np.diff(np.append(self.start, new.size))
         self.cell = np.cumsum(new) - 1
+        del new
         self.gx = self.keys // self.ny
         self.gy = self.keys % self.ny
         self.x0, self.y0, self.side = x0, y0, side
         self.slack = margin * side
         """Metres by which rounding may put a point outside its cell's nominal square."""
+        self.width = self.ny + 4
+        size = (self.nx + 4) * self.width
+        self.table: npt.NDArray[np.int32] | None = None
+        dense = size <= max(DENSE_GRID_CELLS, DENSE_GRID_PER_CELL * self.keys.size)
+        if dense and self.keys.size < 2**31:
+            self.base = (self.gx + 2) * self.width + (self.gy + 2)
+            self.table = np.full(size, -1, dtype=np.int32)
+            self.table[self.base] = np.arange(self.keys.size, dtype=np.int32)
+
+    def boxes(
+        self, px: FloatArray, py: FloatArray, *, parallel: bool = False
+    ) -> tuple[FloatArray, ...]:
+        """Bounding box of each cell's points (cell-ordered ``px``, ``py``): x0, x1, y0, y1."""
+        jobs = [(np.minimum, px), (np.maximum, px), (np.minimum, py), (np.maximum, py)]
+        return tuple(_map(lambda job: job[0].reduceat(job[1], self.start), jobs, parallel=parallel))
 
     def neighbour(self, cells: IntArray, dx: int, dy: int) -> IntArray:
         """Index of the cell ``(dx, dy)`` away from each of ``cells``, -1 if empty."""
+        if self.table is not None:
+            return self.table[self.base[cells] + (dx * self.width + dy)]
         tx = self.gx[cells] + dx
         ty = self.gy[cells] + dy
         ok = (tx >= 0) & (tx < self.nx) & (ty >= 0) & (ty < self.ny)
@@ -347,69 +480,113 @@ class _Grid:
         return np.where(ok & (self.keys[pos] == k), pos, -1)
 
 
+_RINGS = (
+    [(-1, 0), (1, 0)],
+    [(0, -1), (0, 1)],
+    [(dx, dy) for dx, dy in _OFFSETS_ALL if abs(dx) == abs(dy) == 1],
+    [(dx, dy) for dx, dy in _OFFSETS_ALL if max(abs(dx), abs(dy)) == 2],
+)
+"""The 4 cells sharing a side with a cell, the 4 sharing a corner, the 16 beyond."""
+
+
 def _light_cores(
     grid: _Grid,
     px: FloatArray,
     py: FloatArray,
-    pw: FloatArray,
+    pw: FloatArray | None,
     cell_w: FloatArray,
     light: IntArray,
     core: BoolArray,
     eps: float,
     ms: int,
+    box: tuple[FloatArray, ...],
 ) -> None:
-    """Mark the core points of cells lighter than ``ms`` (in place, in ``core``).
+    """Mark the core points of the cells ``light`` (lighter than ``ms``), in ``core``.
 
     Each point starts with its own cell's weight (all neighbours) and visits the
-    24 nearby cells nearest first, comparing itself with their points only when
-    the cell comes within ``eps`` of it. It stops as soon as its sum reaches
-    ``ms``, or when even the weight of every cell left could not reach it.
+    8 touching cells, then, if its sum is still short of ``ms`` and the 16 outer
+    cells hold enough weight to reach it, those. A cell whose points' bounding
+    box lies wholly within ``eps`` of the point adds its whole weight, one
+    wholly beyond ``eps`` is skipped, and only the others are compared point by
+    point (in chunks of about :data:`PAIR_BUDGET` pairs).
     """
     eps2 = eps * eps
     pts = _runs(grid.start[light], grid.count[light])  # points of light cells, cell order
-    pcell = grid.cell[pts]
-    slot = np.full(grid.keys.size, -1, dtype=np.int64)
-    slot[light] = np.arange(light.size)
-    lslot = slot[pcell]  # each point's position in `light`
-    offsets = sorted(
-        _OFFSETS_ALL, key=lambda o: max(abs(o[0]) - 1, 0) ** 2 + max(abs(o[1]) - 1, 0) ** 2
-    )
-    reach = np.zeros(light.size, dtype=np.float64)  # weight of all nearby cells
-    for dx, dy in offsets:
-        nb = grid.neighbour(light, dx, dy)
-        reach += np.where(nb >= 0, cell_w[np.maximum(nb, 0)], 0.0)
-    wsum = cell_w[pcell]
-    left = reach[lslot]
-    # `left` is kept by subtraction: give up on a point only with a margin over rounding
-    hopeless = ms - 1e-9 * (ms + wsum + left)
-    del reach
-    todo = np.flatnonzero(wsum + left >= hopeless)
-    step = max(1, PAIR_BUDGET // 4)
-    for dx, dy in offsets:
+    lcell = np.repeat(np.arange(light.size), grid.count[light])  # each point's light cell
+    wsum = cell_w[light][lcell]
+    # weight of each light cell's rings after the first
+    later = np.zeros((len(_RINGS), light.size), dtype=np.float64)
+    for r in range(len(_RINGS) - 1, 0, -1):
+        later[r - 1] = later[r]
+        for dx, dy in _RINGS[r]:
+            nb = grid.neighbour(light, dx, dy)
+            later[r - 1] += np.where(nb >= 0, cell_w[np.maximum(nb, 0)], 0.0)
+    todo = np.arange(pts.size)
+    for ring_no, ring in enumerate(_RINGS):
+        if ring_no:
+            left = later[ring_no - 1][lcell[todo]]
+            # give up on a point only with a margin over the rounding of the sums
+            todo = todo[(wsum[todo] < ms) & (wsum[todo] + left >= ms - 1e-9 * (ms + left))]
         if todo.size == 0:
             break
-        nb_light = grid.neighbour(light, dx, dy)
-        for lo in range(0, todo.size, step):
-            t = todo[lo : lo + step]
-            b = nb_light[lslot[t]]
+        tl = lcell[todo]
+        t_parts, b_parts = [], []
+        for dx, dy in ring:
+            b = grid.neighbour(light, dx, dy)[tl]
             has = b >= 0
-            t, b = t[has], b[has]
-            left[t] -= cell_w[b]
-            # skip cells wholly farther than eps from the point (slack covers rounding)
-            tx, ty = px[pts[t]], py[pts[t]]
-            xlo = grid.x0 + grid.gx[b] * grid.side
-            ylo = grid.y0 + grid.gy[b] * grid.side
-            ddx = np.maximum(np.maximum(xlo - tx, tx - (xlo + grid.side)), 0.0)
-            ddy = np.maximum(np.maximum(ylo - ty, ty - (ylo + grid.side)), 0.0)
-            near = ddx * ddx + ddy * ddy <= (eps + grid.slack) ** 2
-            t, b = t[near], b[near]
-            del tx, ty, xlo, ylo, ddx, ddy, near
-            for k, _, j in _pair_hits(
-                px, py, eps2, pts[t], np.ones(t.size, np.int64), grid.start[b], grid.count[b]
-            ):
-                wsum += np.bincount(t[k], weights=pw[j], minlength=wsum.size)
-        todo = todo[(wsum[todo] < ms) & (wsum[todo] + left[todo] >= hopeless[todo])]
+            t_parts.append(todo[has])
+            b_parts.append(b[has])
+        t = np.concatenate(t_parts)
+        b = np.concatenate(b_parts)
+        del t_parts, b_parts, tl
+        qx, qy = px[pts[t]], py[pts[t]]
+        bx0, bx1, by0, by1 = box[0][b], box[1][b], box[2][b], box[3][b]
+        # nearest and farthest point of the box, in the pair test's own arithmetic
+        fx = np.maximum(np.abs(qx - bx0), np.abs(qx - bx1))
+        fy = np.maximum(np.abs(qy - by0), np.abs(qy - by1))
+        inside = fx * fx + fy * fy <= eps2
+        del fx, fy
+        nx = np.maximum(np.maximum(bx0 - qx, qx - bx1), 0.0)
+        ny = np.maximum(np.maximum(by0 - qy, qy - by1), 0.0)
+        partial = ~inside & (nx * nx + ny * ny <= eps2)
+        del nx, ny, qx, qy, bx0, bx1, by0, by1
+        wsum += np.bincount(t[inside], weights=cell_w[b[inside]], minlength=wsum.size)
+        t, b = t[partial], b[partial]
+        del inside, partial
+        for k, j in _point_run_hits(px, py, eps2, pts[t], grid.start[b], grid.count[b]):
+            wsum += np.bincount(t[k], weights=None if pw is None else pw[j], minlength=wsum.size)
     core[pts] = wsum >= ms
+
+
+def _point_run_hits(
+    px: FloatArray, py: FloatArray, eps2: float, p: IntArray, b_lo: IntArray, b_n: IntArray
+) -> Iterator[tuple[IntArray, IntArray]]:
+    """Neighbour pairs between points ``p[k]`` and the runs ``[b_lo[k], b_lo[k] + b_n[k])``.
+
+    Yields ``(k, j)``: point ``p[k]`` and point ``j`` are within ``sqrt(eps2)``.
+    Chunks hold about :data:`PAIR_BUDGET` pairs (more only when one run alone
+    is longer).
+    """
+    if p.size == 0:
+        return
+    b_n = b_n.astype(np.int64)
+    ends = np.cumsum(b_n)
+    chunk = (ends - b_n) // PAIR_BUDGET
+    bounds = np.flatnonzero(np.diff(chunk, prepend=-1, append=chunk[-1] + 1))
+    for lo, hi in itertools.pairwise(bounds):
+        c = b_n[lo:hi]
+        total = int(c.sum())
+        if total == 0:
+            continue
+        k = np.repeat(np.arange(lo, hi), c)
+        j = np.repeat(b_lo[lo:hi] - (np.cumsum(c) - c), c) + np.arange(total)
+        i = p[k]
+        dx = px[i] - px[j]
+        dy = py[i] - py[j]
+        del i
+        hit = dx * dx + dy * dy <= eps2
+        del dx, dy
+        yield k[hit], j[hit]
 
 
 def _runs(start: IntArray, count: IntArray) -> IntArray:
@@ -471,50 +648,73 @@ def _pair_hits(
 
 
 def _core_components(
-    grid: _Grid, px: FloatArray, py: FloatArray, core: BoolArray, core_pos: IntArray, eps2: float
+    grid: _Grid,
+    cx: FloatArray,
+    cy: FloatArray,
+    pcell: IntArray,
+    eps2: float,
+    *,
+    parallel: bool = False,
 ) -> IntArray:
-    """Connected component (0..c-1) of each core point in ``core_pos``."""
-    cx, cy = px[core_pos], py[core_pos]
-    # core cells: runs of core points (core_pos is sorted by cell)
-    pcell = grid.cell[core_pos]
+    """Connected component (0..c-1) of each core point, given in cell order.
+
+    ``cx``, ``cy`` are the core points and ``pcell`` their grid cells (sorted).
+    """
+    # core cells: runs of core points
     new = np.empty(pcell.size, dtype=bool)
     new[0] = True
-    new[1:] = pcell[1:] != pcell[:-1]
+    np.not_equal(pcell[1:], pcell[:-1], out=new[1:])
     cstart = np.flatnonzero(new)
     ccount = np.diff(np.append(cstart, pcell.size))
     ccell = np.cumsum(new) - 1  # core cell of each core point
+    del new
     grid_cell = pcell[cstart]  # grid cell of each core cell
     n_cc = cstart.size
     cc_of_grid = np.full(grid.keys.size, -1, dtype=np.int64)
     cc_of_grid[grid_cell] = np.arange(n_cc)
 
-    # Candidate pairs of nearby core cells, each unordered pair once, tried cheaply
-    # first: each cell's core point nearest the other cell's centre.
-    gx = grid.gx[grid_cell]
-    gy = grid.gy[grid_cell]
-    arange_core = np.arange(core_pos.size)
+    # Each core cell's core points of smallest and largest x and y; a pair of nearby
+    # cells is first tried with the extremes that face each other along the axis of
+    # their offset (this joins almost every pair inside a dense cluster).
+    keys = [(axis, sign) for axis in (0, 1) for sign in (1, -1)]
+    ends = _map(
+        lambda key: _extremes(cy if key[0] else cx, ccell, cstart, key[1]), keys, parallel=parallel
+    )
+    extreme = dict(zip(keys, ends, strict=True))
+
+    def try_offset(
+        offset: tuple[int, int], comp: IntArray | None = None
+    ) -> tuple[npt.NDArray[np.int32], ...]:
+        """Nearby core-cell pairs at ``offset`` (not yet joined in ``comp``): joined, untried."""
+        dx, dy = offset
+        other = grid.neighbour(grid_cell, dx, dy)
+        ob = np.where(other >= 0, cc_of_grid[np.maximum(other, 0)], -1)
+        a = np.flatnonzero(ob >= 0)
+        b = ob[a]
+        if comp is not None:
+            apart = comp[a] != comp[b]
+            a, b = a[apart], b[apart]
+        axis, sign = (0, 1 if dx > 0 else -1) if abs(dx) >= abs(dy) else (1, 1 if dy > 0 else -1)
+        i = extreme[axis, sign][a]
+        j = extreme[axis, -sign][b]
+        ddx = cx[i] - cx[j]
+        ddy = cy[i] - cy[j]
+        hit = ddx * ddx + ddy * ddy <= eps2
+        a32, b32 = a.astype(np.int32), b.astype(np.int32)
+        return a32[hit], b32[hit], a32[~hit], b32[~hit]
+
     edges_a: list[npt.NDArray[np.int32]] = []
     edges_b: list[npt.NDArray[np.int32]] = []
     rest_a: list[npt.NDArray[np.int32]] = []
     rest_b: list[npt.NDArray[np.int32]] = []
-    for dx, dy in _OFFSETS_HALF:
-        other = grid.neighbour(grid_cell, dx, dy)
-        ob = np.where(other >= 0, cc_of_grid[np.maximum(other, 0)], -1)
-        a = np.flatnonzero(ob >= 0)
-        if a.size == 0:
-            continue
-        b = ob[a]
-        rep_fwd = _nearest_to_centres(grid, cx, cy, ccell, cstart, gx + dx, gy + dy, arange_core)
-        rep_back = _nearest_to_centres(grid, cx, cy, ccell, cstart, gx - dx, gy - dy, arange_core)
-        i = rep_fwd[a]
-        j = rep_back[b]
-        ddx = cx[i] - cx[j]
-        ddy = cy[i] - cy[j]
-        hit = ddx * ddx + ddy * ddy <= eps2
-        edges_a.append(a[hit].astype(np.int32))
-        edges_b.append(b[hit].astype(np.int32))
-        rest_a.append(a[~hit].astype(np.int32))
-        rest_b.append(b[~hit].astype(np.int32))
+
+    def add(tried: list[tuple[npt.NDArray[np.int32], ...]]) -> bool:
+        for t in tried:
+            edges_a.append(t[0])
+            edges_b.append(t[1])
+            rest_a.append(t[2])
+            rest_b.append(t[3])
+        return any(t[0].size for t in tried)
 
     def components() -> IntArray:
         ea = np.concatenate([np.empty(0, np.int32), *edges_a])
@@ -522,11 +722,16 @@ def _core_components(
         graph = coo_matrix((np.ones(ea.size, dtype=np.int8), (ea, eb)), shape=(n_cc, n_cc))
         return connected_components(graph, directed=False)[1].astype(np.int64)
 
+    # touching cells first; cells two apart only where not already joined through others
+    touching = [o for o in _OFFSETS_HALF if max(abs(o[0]), abs(o[1])) == 1]
+    apart = [o for o in _OFFSETS_HALF if max(abs(o[0]), abs(o[1])) == 2]
+    add(_map(try_offset, touching, parallel=parallel))
     comp = components()
+    if add(_map(lambda o: try_offset(o, comp), apart, parallel=parallel)):
+        comp = components()
     # exhaustive check of the other pairs, cheapest first, skipping pairs joined meanwhile
     ra = np.concatenate([np.empty(0, np.int32), *rest_a])
     rb = np.concatenate([np.empty(0, np.int32), *rest_b])
-    del rest_a, rest_b
     keep = comp[ra] != comp[rb]
     ra, rb = ra[keep], rb[keep]
     order = np.argsort(ccount[ra] * ccount[rb], kind="stable")
@@ -546,25 +751,16 @@ def _core_components(
     return comp[ccell]
 
 
-def _nearest_to_centres(
-    grid: _Grid,
-    cx: FloatArray,
-    cy: FloatArray,
-    ccell: IntArray,
-    cstart: IntArray,
-    tgx: IntArray,
-    tgy: IntArray,
-    arange_core: IntArray,
-) -> IntArray:
-    """For each core cell, its core point nearest the centre of grid cell ``(tgx, tgy)``."""
-    tx = grid.x0 + (tgx + 0.5) * grid.side
-    ty = grid.y0 + (tgy + 0.5) * grid.side
-    ddx = cx - tx[ccell]
-    ddy = cy - ty[ccell]
-    d2 = ddx * ddx + ddy * ddy
-    best = np.minimum.reduceat(d2, cstart)
-    idx = np.where(d2 == best[ccell], arange_core, arange_core.size)
-    return np.minimum.reduceat(idx, cstart)
+def _extremes(v: FloatArray, ccell: IntArray, cstart: IntArray, sign: int) -> IntArray:
+    """For each run of ``v`` (cell), the position of its first largest (sign 1) or
+    smallest (sign -1) value."""
+    best = (np.maximum if sign > 0 else np.minimum).reduceat(v, cstart)
+    idx = np.flatnonzero(v == best[ccell])
+    first = np.empty(idx.size, dtype=bool)
+    first[0] = True
+    cells = ccell[idx]
+    np.not_equal(cells[1:], cells[:-1], out=first[1:])
+    return idx[first]
 
 
 def canonical_labels(
