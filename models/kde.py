@@ -58,7 +58,7 @@ Int64Array = npt.NDArray[np.int64]
 
 KERNEL = "quartic"
 
-MIN_BANDWIDTH_EDGES = 4.0
+MIN_BANDWIDTH_EDGES = 7.0
 """Refuse ``bandwidth_m`` below this many mean hexagon edges of ``bin_res``.
 
 Measured on clustered points (see the module docstring): the binned KDE is
@@ -307,6 +307,270 @@ def kernel_sum(
     return np.maximum(out, 0.0)
 
 
+SQUARE = "square"
+"""``bin_res`` value for square bins of side ``bandwidth_m / SQUARE_BINS_PER_BANDWIDTH``."""
+
+SQUARE_BINS_PER_BANDWIDTH = 8.0
+"""Default square bins per bandwidth: the bin side is ``h / 8`` (37.5 m at 300 m)."""
+
+MIN_BANDWIDTH_SIDES = 6.0
+"""Refuse square bins wider than ``bandwidth_m / 6`` (see the module docstring)."""
+
+MAX_DENSE_BINS_PER_POINT = 8
+"""Square bins are counted on a dense grid (``np.bincount``) when the grid over
+the points has at most this many bins per point (or :data:`MIN_DENSE_BINS`);
+beyond that (points spread thinly over a large area) the occupied bins are
+found by sorting, and the kernel sum runs over them with k-d trees."""
+
+MIN_DENSE_BINS = 4_000_000
+
+
+BIN_CHUNK = 131_072
+"""Points binned per pass: the working arrays of a pass stay in the CPU cache."""
+
+
+class SquareGrid(NamedTuple):
+    """Square bins on a dense grid: ``bins`` row-major (``ny`` rows of ``nx``;
+    empty bins have weight 0 and their centroid at the lower-left corner), the
+    grid's lower-left corner ``x0, y0`` and the bin ``side``, in metres. The
+    grid has a margin of ``pad`` empty bins on every side."""
+
+    bins: Bins
+    x0: float
+    y0: float
+    side: float
+    nx: int
+    ny: int
+
+
+def _finish(sums: FloatArray, side: float, ox: FloatArray, oy: FloatArray) -> Bins:
+    """Bins from per-bin sums of weight, ``w u``, ``w v``, ``w u²``, ``w v²``, ``w u v``.
+
+    ``u, v`` are each point's offsets from its bin's lower-left corner
+    ``(ox, oy)`` in bin sides (0 to 1), so ``E[u²] - E[u]²`` loses no precision
+    to the size of the coordinates.
+    """
+    weight = sums[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inv = np.where(weight > 0, 1.0 / weight, 0.0)
+    mx = sums[1] * inv
+    my = sums[2] * inv
+    s2 = side * side
+    var_x = np.maximum(sums[3] * inv - mx * mx, 0.0) * s2
+    var_y = np.maximum(sums[4] * inv - my * my, 0.0) * s2
+    cov_xy = (sums[5] * inv - mx * my) * s2
+    return Bins(ox + mx * side, oy + my * side, weight, var_x, var_y, cov_xy)
+
+
+def square_bins(
+    x: FloatArray, y: FloatArray, weights: FloatArray | None, side: float, *, pad: int = 0
+) -> SquareGrid | Bins:
+    """Weighted centroid, total weight and covariance of the points in square bins.
+
+    Bins are ``side``-metre squares of a grid anchored at multiples of
+    ``side`` (the bins do not depend on which points are present), a point's
+    bin addressed directly by ``floor((x - x0) / side)``, and the sums added
+    per bin with ``np.add.at`` in passes of :data:`BIN_CHUNK` points. Returns
+    a :class:`SquareGrid` (every bin of the grid over the points plus a
+    margin of more than ``pad`` bins, empty ones of weight 0) when that grid has at
+    most :data:`MAX_DENSE_BINS_PER_POINT` bins per point (or
+    :data:`MIN_DENSE_BINS`), else only the occupied :class:`Bins` (found by
+    sorting). ``weights`` None means all 1; points of weight 0 add nothing.
+    """
+    if weights is not None:
+        keep = weights > 0
+        if not keep.all():
+            x, y, weights = x[keep], y[keep], weights[keep]
+    if x.size == 0:
+        empty = np.zeros(0)
+        return Bins(empty, empty, empty, empty, empty, empty)
+    inv_side = 1.0 / side
+    # One bin more than ``pad`` below the lowest point: (x - x0) / side is then >= 1
+    # whatever the rounding, so truncation to an integer is the floor.
+    pad += 1
+    x0 = (math.floor(float(x.min()) * inv_side) - pad) * side
+    y0 = (math.floor(float(y.min()) * inv_side) - pad) * side
+    # (x - x0) / side is monotonic in x, so no point's column exceeds the last point's.
+    nx = int((float(x.max()) - x0) * inv_side) + 1 + pad
+    ny = int((float(y.max()) - y0) * inv_side) + 1 + pad
+    n_dense = nx * ny
+    if n_dense > max(MAX_DENSE_BINS_PER_POINT * x.size, MIN_DENSE_BINS):
+        return _sparse_square_bins(x, y, weights, side, x0, y0, nx)
+    sums = np.zeros((6, n_dense))
+    m = min(BIN_CHUNK, x.size)
+    u, v, t = np.empty(m), np.empty(m), np.empty(m)
+    ix, iy = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
+    for start in range(0, x.size, BIN_CHUNK):
+        stop = min(start + BIN_CHUNK, x.size)
+        k = stop - start
+        uu, vv, tt, ii, jj = u[:k], v[:k], t[:k], ix[:k], iy[:k]
+        np.subtract(x[start:stop], x0, out=uu)
+        uu *= inv_side
+        np.subtract(y[start:stop], y0, out=vv)
+        vv *= inv_side
+        ii[...] = uu  # truncation is the floor: the offsets are >= 1
+        jj[...] = vv
+        uu -= ii
+        vv -= jj
+        jj *= nx
+        jj += ii
+        if weights is None:
+            np.add.at(sums[0], jj, 1.0)
+        else:
+            w = weights[start:stop]
+            np.add.at(sums[0], jj, w)
+            uu *= w  # from here uu, vv hold w u, w v, and u = uu / w is not needed:
+            vv *= w  # w u², w v², w u v are formed as (w u) * (w u) / w below
+        np.add.at(sums[1], jj, uu)
+        np.add.at(sums[2], jj, vv)
+        if weights is None:
+            np.multiply(uu, uu, out=tt)
+            np.add.at(sums[3], jj, tt)
+            np.multiply(vv, vv, out=tt)
+            np.add.at(sums[4], jj, tt)
+            np.multiply(uu, vv, out=tt)
+            np.add.at(sums[5], jj, tt)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                iw = 1.0 / w
+            np.multiply(uu, uu, out=tt)
+            tt *= iw
+            np.add.at(sums[3], jj, tt)
+            np.multiply(vv, vv, out=tt)
+            tt *= iw
+            np.add.at(sums[4], jj, tt)
+            np.multiply(uu, vv, out=tt)
+            tt *= iw
+            np.add.at(sums[5], jj, tt)
+    ox = np.tile(x0 + np.arange(nx) * side, ny)
+    oy = np.repeat(y0 + np.arange(ny) * side, nx)
+    return SquareGrid(_finish(sums, side, ox, oy), x0, y0, side, nx, ny)
+
+
+def _sparse_square_bins(
+    x: FloatArray,
+    y: FloatArray,
+    weights: FloatArray | None,
+    side: float,
+    x0: float,
+    y0: float,
+    nx: int,
+) -> Bins:
+    """The occupied square bins only, for points spread thinly over a large area."""
+    u = (x - x0) / side
+    v = (y - y0) / side
+    ix = u.astype(np.int64)
+    iy = v.astype(np.int64)
+    u -= ix
+    v -= iy
+    occupied, inverse = np.unique(iy * nx + ix, return_inverse=True)
+    inverse = inverse.ravel()
+    w = np.ones_like(u) if weights is None else weights
+    sums = np.stack(
+        [
+            np.bincount(inverse, weights=w * a, minlength=occupied.size)
+            for a in (np.ones_like(u), u, v, u * u, v * v, u * v)
+        ]
+    )
+    ox = x0 + (occupied % nx) * side
+    oy = y0 + (occupied // nx) * side
+    return _finish(sums, side, ox.astype(np.float64), oy.astype(np.float64))
+
+
+def _bin_terms(
+    w: FloatArray,
+    var_x: FloatArray,
+    var_y: FloatArray,
+    cov_xy: FloatArray,
+    dx: FloatArray,
+    dy: FloatArray,
+    h: float,
+) -> FloatArray:
+    """``w [(1 - r²/h²)² + 1/2 tr(S H(d))]`` for bins of weight ``w``, covariance
+    ``S`` at offsets ``d = (dx, dy)`` (``H``: the Hessian; times ``3/(pi h²)``
+    this is the kernel term)."""
+    h2 = h * h
+    one_minus = np.maximum(1.0 - (dx * dx + dy * dy) / h2, 0.0)
+    quad = dx * dx * var_x + dy * dy * var_y + 2.0 * dx * dy * cov_xy
+    # Hessian of (1 - r²/h²)²: -4/h² (1 - r²/h²) I + 8/h⁴ d dᵀ (0 outside the support).
+    value = one_minus * (one_minus - 2.0 / h2 * (var_x + var_y))
+    value += np.where(one_minus > 0.0, 4.0 / (h2 * h2) * quad, 0.0)
+    return np.asarray(w * value)
+
+
+def window_reach(bandwidth_m: float, side: float) -> int:
+    """Bins either side of a query point's bin that can hold a point within ``bandwidth_m``."""
+    return math.ceil(bandwidth_m / side)
+
+
+def grid_kernel_sum(
+    grid: SquareGrid,
+    qx: FloatArray,
+    qy: FloatArray,
+    bandwidth_m: float,
+    *,
+    max_pairs: int = MAX_PAIRS_PER_CHUNK,
+) -> FloatArray:
+    """Quartic kernel sum from square bins at each query point, in weight per m².
+
+    Each query point takes the fixed window of grid bins that can hold a
+    point within ``bandwidth_m`` of it (the same offsets for every query
+    point, so the sum is gathers and arithmetic on whole arrays), in chunks
+    of query points holding at most about ``max_pairs`` pairs. Each bin adds
+    ``w [K(d) + 1/2 tr(S H(d))]`` as in :func:`kernel_sum`.
+    """
+    h = check_bandwidth_m(bandwidth_m)
+    out = np.zeros(qx.size, dtype=np.float64)
+    b, nx, ny, s = grid.bins, grid.nx, grid.ny, grid.side
+    if qx.size == 0 or b.x.size == 0:
+        return out
+    reach = window_reach(h, s)
+    k = np.arange(-reach, reach + 1)
+    di, dj = (a.ravel() for a in np.meshgrid(k, k, indexing="xy"))
+    gap_x = np.maximum(np.abs(di) - 1, 0) * s
+    gap_y = np.maximum(np.abs(dj) - 1, 0) * s
+    near = gap_x * gap_x + gap_y * gap_y < h * h
+    di, dj = di[near], dj[near]
+    offsets = dj * nx + di
+    ic = np.floor((qx - grid.x0) / s).astype(np.int64)
+    jc = np.floor((qy - grid.y0) / s).astype(np.int64)
+    inner = (ic >= reach) & (ic < nx - reach) & (jc >= reach) & (jc < ny - reach)
+    edge = ~inner & (ic + reach >= 0) & (ic - reach < nx) & (jc + reach >= 0) & (jc - reach < ny)
+    coef = 3.0 / (math.pi * h * h)
+    step = max(1, max_pairs // offsets.size)
+    for which, masked in ((np.flatnonzero(inner), False), (np.flatnonzero(edge), True)):
+        for start in range(0, which.size, step):
+            rows = which[start : start + step]
+            lin = (jc[rows] * nx + ic[rows])[:, None] + offsets[None, :]
+            if masked:  # a window over the grid's edge: bins outside it weigh 0
+                ii = ic[rows, None] + di[None, :]
+                jj = jc[rows, None] + dj[None, :]
+                inside = (ii >= 0) & (ii < nx) & (jj >= 0) & (jj < ny)
+                lin = np.where(inside, lin, 0)
+                w = np.where(inside, b.weight[lin], 0.0)
+            else:
+                w = b.weight[lin]
+            dx = qx[rows, None] - b.x[lin]
+            dy = qy[rows, None] - b.y[lin]
+            terms = _bin_terms(w, b.var_x[lin], b.var_y[lin], b.cov_xy[lin], dx, dy, h)
+            out[rows] = coef * terms.sum(axis=1)
+    # The correction is second order; clip the rare rounding below zero.
+    return np.maximum(out, 0.0)
+
+
+def _square_side(h: float, bin_side_m: float | None) -> float:
+    """The square bin side for bandwidth ``h``: given, or ``h / SQUARE_BINS_PER_BANDWIDTH``."""
+    if bin_side_m is None:
+        return h / SQUARE_BINS_PER_BANDWIDTH
+    ok = isinstance(bin_side_m, int | float | np.floating | np.integer) and not isinstance(
+        bin_side_m, bool
+    )
+    if not ok or not math.isfinite(float(bin_side_m)) or float(bin_side_m) <= 0:
+        msg = f"`bin_side_m` must be > 0, got {bin_side_m!r}. Pass a distance in metres or None."
+        raise ValidationError(msg)
+    return float(bin_side_m)
+
+
 def kde_on_cells(
     x: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -316,7 +580,8 @@ def kde_on_cells(
     *,
     weights: npt.ArrayLike | None = None,
     bandwidth_m: float | None = None,
-    bin_res: int | None = 11,
+    bin_res: int | str | None = SQUARE,
+    bin_side_m: float | None = None,
     quiet: bool = False,
 ) -> tuple[FloatArray, dict[str, Any]]:
     """Quartic kernel density of events at cell centres.
@@ -326,8 +591,9 @@ def kde_on_cells(
     x, y
         Event coordinates in metres (British National Grid).
     h3_cells
-        Each event's H3 cell at resolution 12 (int64); used for binning.
-        May be None only with ``bin_res=None``.
+        Each event's H3 cell at resolution 12 (int64), or None. Needed only
+        for H3 bins (an integer ``bin_res``); square bins are found from
+        ``x``, ``y`` alone.
     cells_x, cells_y
         Cell centres in metres, same CRS as ``x``, ``y``.
     weights
@@ -337,11 +603,18 @@ def kde_on_cells(
         rule of :func:`default_bandwidth_m`, announced through the
         ``models.kde`` logger unless ``quiet``.
     bin_res
-        H3 resolution of the bins (default 11; 12 is finer and slower).
-        ``None`` evaluates the exact point KDE (no binning). A bandwidth
-        below :data:`MIN_BANDWIDTH_EDGES` mean bin edges is refused; a rule
+        How events are binned. ``"square"`` (the default): square bins of
+        side ``bin_side_m``, by default ``h / 10`` (within 1e-3 of the exact
+        KDE, see the module docstring). An integer: the events' H3 parents at
+        that resolution (11 or 12; needs ``h3_cells``). ``None``: no binning,
+        the exact point KDE. A bandwidth below the validity floor of the
+        binning (:data:`MIN_BANDWIDTH_SIDES` square sides,
+        :data:`MIN_BANDWIDTH_EDGES` mean H3 edges) is refused; a rule
         bandwidth below it (or a rule that cannot be computed from fewer than
         two places) is raised to it, and the rule text says so.
+    bin_side_m
+        Side of the square bins in metres (only with ``bin_res="square"``);
+        default ``h / SQUARE_BINS_PER_BANDWIDTH``.
     quiet
         Do not log automatic choices.
 
@@ -349,8 +622,9 @@ def kde_on_cells(
     -------
     ``(density, meta)``: density per cell centre in weighted events per
     square metre (multiply by 1e6 for per km²), and metadata with
-    ``bandwidth_m``, ``bandwidth_rule``, ``bin_res``, ``n_points``,
-    ``n_bins``, ``kernel``, ``density_unit`` and ``distance_unit``.
+    ``bandwidth_m``, ``bandwidth_rule``, ``bin_res``, ``bin_side_m`` (square
+    bins, else None), ``binning``, ``n_points``, ``n_bins`` (occupied bins),
+    ``kernel``, ``density_unit`` and ``distance_unit``.
     """
     xa, ya, wa = _points(x, y, weights)
     cx = np.asarray(cells_x, dtype=np.float64).ravel()
@@ -361,20 +635,39 @@ def kde_on_cells(
     if not (np.isfinite(cx).all() and np.isfinite(cy).all()):
         msg = "`cells_x` and `cells_y` must be finite metres (cell centres in BNG)."
         raise ValidationError(msg)
-    if bin_res is not None:
-        bin_res = check_res(bin_res, name="bin_res", low=0, high=12)
-        if h3_cells is None:
-            msg = (
-                "`h3_cells` is needed to bin events; pass the events' res-12 cells or bin_res=None."
-            )
-            raise ValidationError(msg)
+    square = isinstance(bin_res, str)
+    if square and bin_res != SQUARE:
+        msg = f'`bin_res` must be "{SQUARE}", a whole number from 0 to 12 or None, got {bin_res!r}.'
+        raise ValidationError(msg)
+    if bin_side_m is not None and not square:
+        msg = f'`bin_side_m` applies to square bins only; pass bin_res="{SQUARE}" with it.'
+        raise ValidationError(msg)
+    side_given = None if bin_side_m is None else _square_side(1.0, bin_side_m)
+    h3_a = None
+    if h3_cells is not None:
         h3_a = np.asarray(h3_cells, dtype=np.int64).ravel()
         if h3_a.shape != xa.shape:
             msg = f"`h3_cells` must have one cell per point ({xa.size}), got {h3_a.size}."
             raise ValidationError(msg)
+    h3_res: int | None = None
+    if bin_res is not None and not square:
+        h3_res = check_res(bin_res, name="bin_res", low=0, high=12)
+        if h3_a is None:
+            msg = (
+                "`h3_cells` is needed to bin events in H3 cells; pass the events' res-12 "
+                f'cells, or bin_res="{SQUARE}" to bin the BNG points in squares.'
+            )
+            raise ValidationError(msg)
 
+    if h3_res is not None:
+        floor: float | None = MIN_BANDWIDTH_EDGES * bin_edge_m(h3_res)
+        floor_text = f"{MIN_BANDWIDTH_EDGES} mean bin edges at bin_res {h3_res}"
+    elif side_given is not None:
+        floor = MIN_BANDWIDTH_SIDES * side_given
+        floor_text = f"{MIN_BANDWIDTH_SIDES} square bin sides of {side_given:g} m"
+    else:
+        floor, floor_text = None, ""
     if bandwidth_m is None:
-        floor = None if bin_res is None else MIN_BANDWIDTH_EDGES * bin_edge_m(bin_res)
         try:
             h, rule = default_bandwidth_m(xa, ya, None if weights is None else wa)
         except ValidationError as exc:
@@ -386,8 +679,7 @@ def kde_on_cells(
         if floor is not None and h < floor:
             rule = (
                 f"bandwidth {floor:.1f} m, the smallest this binning supports "
-                f"({MIN_BANDWIDTH_EDGES} mean bin edges at bin_res {bin_res}), because the rule "
-                f"gave less: {rule}"
+                f"({floor_text}), because the rule gave less: {rule}"
             )
             h = floor
         if not quiet:
@@ -396,33 +688,53 @@ def kde_on_cells(
         h = check_bandwidth_m(bandwidth_m)
         rule = f"bandwidth {h:.1f} m given by the caller"
 
-    if bin_res is not None:
-        edge = bin_edge_m(bin_res)
-        if h < MIN_BANDWIDTH_EDGES * edge:
-            finer = "bin_res=12" if bin_res < 12 else "bin_res=None (exact)"
-            msg = (
-                f"`bandwidth_m` {h:.1f} m is below {MIN_BANDWIDTH_EDGES} mean bin edges "
-                f"({MIN_BANDWIDTH_EDGES * edge:.1f} m at bin_res {bin_res}), where binning "
-                f"error exceeds 1%. Pass a larger `bandwidth_m` or {finer}."
-            )
-            raise ValidationError(msg)
-        bins = bin_points(xa, ya, h3_a, wa, bin_res)
+    if floor is not None and h < floor:
+        if h3_res is not None:
+            finer = f'bin_res="{SQUARE}" or bin_res=12' if h3_res < 12 else f'bin_res="{SQUARE}"'
+        else:
+            finer = f"a `bin_side_m` of at most {h / MIN_BANDWIDTH_SIDES:.1f} m (or None)"
+        msg = (
+            f"`bandwidth_m` {h:.1f} m is below {floor_text} ({floor:.1f} m), where binning "
+            f"error exceeds 1e-3. Pass a larger `bandwidth_m` or {finer}."
+        )
+        raise ValidationError(msg)
+
+    side: float | None = None
+    if square:
+        side = side_given if side_given is not None else _square_side(h, None)
+        binned = square_bins(
+            xa, ya, None if weights is None else wa, side, pad=window_reach(h, side)
+        )
+        if isinstance(binned, SquareGrid):
+            density = grid_kernel_sum(binned, cx, cy, h)
+            n_bins = int(np.count_nonzero(binned.bins.weight))
+        else:
+            density = kernel_sum(binned, cx, cy, h)
+            n_bins = int(binned.x.size)
+        binning = f"square bins of {side:g} m: weighted centroid with second-moment correction"
+    elif h3_res is not None:
+        assert h3_a is not None
+        bins = bin_points(xa, ya, h3_a, wa, h3_res)
+        density = kernel_sum(bins, cx, cy, h)
+        n_bins = int(bins.x.size)
+        binning = f"H3 res-{h3_res} bins: weighted centroid with second-moment correction"
     else:
         keep = wa > 0
         zeros = np.zeros(int(keep.sum()))
         bins = Bins(xa[keep], ya[keep], wa[keep], zeros, zeros, zeros)
+        density = kernel_sum(bins, cx, cy, h)
+        n_bins = int(bins.x.size)
+        binning = "none (exact point KDE)"
 
-    density = kernel_sum(bins, cx, cy, h)
     meta: dict[str, Any] = {
         "kernel": KERNEL,
         "bandwidth_m": h,
         "bandwidth_rule": rule,
         "bin_res": bin_res,
+        "bin_side_m": side,
         "n_points": int(xa.size),
-        "n_bins": int(bins.x.size),
-        "binning": "weighted centroid with second-moment correction"
-        if bin_res is not None
-        else "none (exact point KDE)",
+        "n_bins": n_bins,
+        "binning": binning,
         "density_unit": "weighted events per m^2",
         "distance_unit": "m",
     }
