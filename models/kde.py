@@ -1,4 +1,4 @@
-"""Kernel density on H3 cell centres, with a planar quartic kernel.
+"""Kernel density at H3 cell centres, with a planar quartic kernel.
 
 The kernel is the quartic (biweight) kernel of ArcGIS and CrimeStat,
 
@@ -9,39 +9,64 @@ the plane, so the density ``sum_i w_i K(d_i)`` is in weighted events per
 square metre, and density times cell area, summed over cells that tile the
 area, gives back the total weight.
 
-Speed comes from binning: events are grouped by their H3 parent at a fine
-resolution (``bin_res`` 11 or 12), each bin replaced by its weighted centroid,
-total weight and within-bin covariance, and the kernel sum is evaluated from
-bins to cell centres with k-d trees, in chunks that keep memory bounded.
-A centroid keeps a bin's weight and first moment exactly; the covariance
-feeds a second-order (Taylor) correction, ``1/2 tr(S H)`` with ``H`` the
-kernel's Hessian, which cuts the remaining error about sevenfold at res 11
-and integrates to zero, so total mass is unchanged. The error still grows
-quickly once ``h`` nears the bin size.
+Speed comes from binning: each bin of events is replaced by its weighted
+centroid, total weight and within-bin covariance, and the kernel sum is
+evaluated from bins to cell centres. A centroid keeps a bin's weight and
+first moment exactly; the covariance feeds a second-order (Taylor)
+correction, ``1/2 tr(S H)`` with ``H`` the kernel's Hessian, which
+integrates to zero, so total mass is unchanged. The error grows quickly
+once ``h`` nears the bin size.
+
+Two binnings:
+
+* **square** (the default): squares of side ``h / 8``
+  (:data:`SQUARE_BINS_PER_BANDWIDTH`) on a grid anchored at multiples of the
+  side, each event's bin addressed directly from its BNG ``x, y``
+  (``floor((x - x0) / side)``) and the sums added per bin with
+  ``np.add.at``; no H3 cells are needed. The kernel sum takes, for each
+  cell centre, the fixed window of grid bins that can hold a point within
+  ``h`` (the same offsets for every centre). Points spread thinly over a
+  large area (more than :data:`MAX_DENSE_BINS_PER_POINT` grid bins per
+  point) keep only their occupied bins, found by sorting, and the sum runs
+  over k-d trees.
+* **H3**: the events' H3 parents at ``bin_res`` 11 or 12, found by
+  ``np.unique``; the kernel sum over k-d trees.
 
 Measured relative L1 error ``sum|binned - exact| / sum|exact|`` at 631 res-9
 cell centres, 3,600 clustered points (eight Gaussian clusters of SD 40-250 m
 plus background), worst of six seeds (the test suite checks one):
 
-=========  ===========  ========  ========  ========  ========  ========
-bin_res    mean edge    h = 75 m  100 m     150 m     250 m     400 m
-=========  ===========  ========  ========  ========  ========  ========
-11         28.7 m       2.0%      1.02%     0.14%     0.06%     0.01%
-12         10.8 m       0.08%     0.02%     0.01%     <0.01%    <0.01%
-=========  ===========  ========  ========  ========  ========  ========
+===============  ===========  =========  =========  =========  =========  =========
+bins             side / edge  h = 75 m   100 m      150 m      250 m      400 m
+===============  ===========  =========  =========  =========  =========  =========
+square, h / 4    h / 4        1.2e-3     9.7e-4     1.6e-3     1.7e-3     1.6e-3
+square, h / 5    h / 5        3.3e-4     5.0e-4     8.9e-4     6.6e-4     1.05e-3
+square, h / 6    h / 6        1.7e-4     4.8e-4     3.8e-4     4.9e-4     4.9e-4
+square, h / 8    h / 8        5.2e-5     7.4e-5     1.1e-4     1.4e-4     1.9e-4
+square, h / 10   h / 10       1.8e-5     3.8e-5     4.4e-5     6.3e-5     9.9e-5
+H3 res 11        28.7 m       2.0e-2     1.0e-2     1.5e-3     6.2e-4     9.9e-5
+H3 res 12        10.8 m       7.6e-4     2.3e-4     1.1e-4     1.2e-5     2.9e-6
+===============  ===========  =========  =========  =========  =========  =========
 
-Without the covariance correction (centroids only) res 11 measured 1.0% at
-150 m and 2.0% at 100 m. :data:`MIN_BANDWIDTH_EDGES` sets the lower limit of
-validity: a bandwidth of less than 4 mean bin edges (115 m at res 11, 43 m
-at res 12) is refused, with the fix (a finer ``bin_res``, or ``bin_res=None``
-for the exact point KDE).
+At the validity floors (same points and seeds): square bins of ``h / 6``
+4.4e-4 at 200 m and 4.8e-4 at 300 m; H3 res 11 at 200 m (7 edges) 8.4e-4;
+H3 res 12 at 76 m (7 edges) 8.3e-4. On the benchmark's 1,000,000 clustered
+points (bench/kde_kdepy.py, h = 300 m, 1,455 res-9 centres): square bins of
+``h / 4`` 1.3e-3, ``h / 5`` 5.7e-4, ``h / 6`` 3.4e-4, ``h / 8`` 1.2e-4,
+``h / 10`` 5.9e-5.
+
+:data:`MIN_BANDWIDTH_SIDES` and :data:`MIN_BANDWIDTH_EDGES` set the lower
+limits of validity, where the error stays within 1e-3: a bandwidth of less
+than 6 square sides (only possible with a ``bin_side_m`` given) or 7 mean H3
+edges (201 m at res 11, 76 m at res 12) is refused, with the fix. Square
+bins of the default side follow the bandwidth, so they have no floor.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import h3
 import numpy as np
@@ -59,11 +84,11 @@ Int64Array = npt.NDArray[np.int64]
 KERNEL = "quartic"
 
 MIN_BANDWIDTH_EDGES = 7.0
-"""Refuse ``bandwidth_m`` below this many mean hexagon edges of ``bin_res``.
+"""Refuse ``bandwidth_m`` below this many mean hexagon edges of an H3 ``bin_res``.
 
 Measured on clustered points (see the module docstring): the binned KDE is
-within 0.51% relative L1 of the exact point KDE at 4 bin edges (115 m at
-res 11), reaches 1% at about 3.5 edges (100 m) and 2% at 2.6 edges (75 m).
+within 8.4e-4 relative L1 of the exact point KDE at 7 bin edges (201 m at
+res 11, 76 m at res 12), and misses 1e-3 at 5.2 edges (1.5e-3 at 150 m, res 11).
 """
 
 MAX_PAIRS_PER_CHUNK = 2_000_000
@@ -314,7 +339,14 @@ SQUARE_BINS_PER_BANDWIDTH = 8.0
 """Default square bins per bandwidth: the bin side is ``h / 8`` (37.5 m at 300 m)."""
 
 MIN_BANDWIDTH_SIDES = 6.0
-"""Refuse square bins wider than ``bandwidth_m / 6`` (see the module docstring)."""
+"""Refuse square bins wider than ``bandwidth_m / 6``: measured within 4.9e-4 of
+the exact KDE there, and 1.05e-3 at ``h / 5`` (see the module docstring)."""
+
+FEW_POINTS_BANDWIDTH_M = 201.0
+"""Bandwidth when the rule cannot be computed (fewer than two places with
+weight) and the binning has no floor of its own (square bins of the default
+side): the floor of H3 res-11 bins (7 mean edges), which the default was
+before square bins, so a quiet week still gets a map."""
 
 MAX_DENSE_BINS_PER_POINT = 8
 """Square bins are counted on a dense grid (``np.bincount``) when the grid over
@@ -471,7 +503,7 @@ def _sparse_square_bins(
             np.bincount(inverse, weights=w * a, minlength=occupied.size)
             for a in (np.ones_like(u), u, v, u * u, v * v, u * v)
         ]
-    )
+    ).astype(np.float64)
     ox = x0 + (occupied % nx) * side
     oy = y0 + (occupied // nx) * side
     return _finish(sums, side, ox.astype(np.float64), oy.astype(np.float64))
@@ -651,7 +683,7 @@ def kde_on_cells(
             raise ValidationError(msg)
     h3_res: int | None = None
     if bin_res is not None and not square:
-        h3_res = check_res(bin_res, name="bin_res", low=0, high=12)
+        h3_res = check_res(cast(int, bin_res), name="bin_res", low=0, high=12)
         if h3_a is None:
             msg = (
                 "`h3_cells` is needed to bin events in H3 cells; pass the events' res-12 "
@@ -671,11 +703,16 @@ def kde_on_cells(
         try:
             h, rule = default_bandwidth_m(xa, ya, None if weights is None else wa)
         except ValidationError as exc:
-            if floor is None:
+            if bin_res is None:
                 raise
             # Too few or coincident points for the rule (a quiet week): the smallest
-            # bandwidth the binning supports, said so, rather than no map at all.
-            h, rule = floor, f"bandwidth {floor:.1f} m, the smallest this binning supports: {exc}"
+            # bandwidth the binning supports (or a fixed one), said so, rather than no map.
+            if floor is None:
+                h = FEW_POINTS_BANDWIDTH_M
+                rule = f"bandwidth {h:.1f} m, the fixed choice when the rule cannot be used: {exc}"
+            else:
+                h = floor
+                rule = f"bandwidth {h:.1f} m, the smallest this binning supports: {exc}"
         if floor is not None and h < floor:
             rule = (
                 f"bandwidth {floor:.1f} m, the smallest this binning supports "

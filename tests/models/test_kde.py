@@ -460,3 +460,20 @@ def test_bad_inputs_are_named() -> None:
         kde_on_cells([0.0], [0.0], None, [0.0], [0.0], bandwidth_m=500, bin_side_m=-1)
     with pytest.raises(ValidationError, match=r"`bin_side_m` applies to square bins only"):
         kde_on_cells([0.0], [0.0], [1], [0.0], [0.0], bandwidth_m=500, bin_res=12, bin_side_m=5)
+
+
+@pytest.mark.parametrize("bin_res", ["square", 11])
+def test_a_quiet_week_still_gets_a_map(bin_res: int | str) -> None:
+    """One place only: no rule bandwidth, so a fixed one (square) or the floor (H3)."""
+    x0, y0 = 360_000.0, 428_000.0
+    lat, lng = bng_to_latlng([x0, x0], [y0, y0])
+    cells = latlng_to_cells(lat, lng, 12)
+    got, meta = kde_on_cells(
+        [x0, x0], [y0, y0], cells, [x0, x0 + 100.0], [y0, y0], bin_res=bin_res, quiet=True
+    )
+    h = meta["bandwidth_m"]
+    assert h == pytest.approx(201.0 if bin_res == "square" else 7 * kde_module.bin_edge_m(11))
+    assert "no spread" in meta["bandwidth_rule"]
+    np.testing.assert_allclose(got, 2 * quartic_kernel(np.array([0.0, 100.0]), h), rtol=1e-12)
+    with pytest.raises(ValidationError, match=r"no spread"):
+        kde_on_cells([x0, x0], [y0, y0], None, [x0], [y0], bin_res=None, quiet=True)
