@@ -94,6 +94,10 @@ res 11, 76 m at res 12), and misses 1e-3 at 5.2 edges (1.5e-3 at 150 m, res 11).
 MAX_PAIRS_PER_CHUNK = 2_000_000
 """Bin-to-cell pairs held in memory at once (about 50 MB of working arrays)."""
 
+WINDOW_PAIRS_PER_CHUNK = 65_536
+"""Bin-to-cell pairs per step of the square-bin window sums: the working
+arrays stay in the CPU cache (measured twice as fast as 2,000,000)."""
+
 _SQRT_INV_LN2 = math.sqrt(1.0 / math.log(2.0))
 
 
@@ -357,7 +361,7 @@ found by sorting, and the kernel sum runs over them with k-d trees."""
 MIN_DENSE_BINS = 4_000_000
 
 
-BIN_CHUNK = 131_072
+BIN_CHUNK = 65_536
 """Points binned per pass: the working arrays of a pass stay in the CPU cache."""
 
 
@@ -541,7 +545,7 @@ def grid_kernel_sum(
     qy: FloatArray,
     bandwidth_m: float,
     *,
-    max_pairs: int = MAX_PAIRS_PER_CHUNK,
+    max_pairs: int = WINDOW_PAIRS_PER_CHUNK,
 ) -> FloatArray:
     """Quartic kernel sum from square bins at each query point, in weight per m².
 
