@@ -135,6 +135,14 @@ def check_bandwidth_m(bandwidth_m: float) -> float:
 def _points(
     x: npt.ArrayLike, y: npt.ArrayLike, weights: npt.ArrayLike | None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    xa, ya, wa = _checked_points(x, y, weights)
+    return xa, ya, np.ones_like(xa) if wa is None else wa
+
+
+def _checked_points(
+    x: npt.ArrayLike, y: npt.ArrayLike, weights: npt.ArrayLike | None
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """``x``, ``y`` and the weights checked; weights None stay None (all 1)."""
     xa = np.asarray(x, dtype=np.float64).ravel()
     ya = np.asarray(y, dtype=np.float64).ravel()
     if xa.shape != ya.shape:
@@ -144,16 +152,15 @@ def _points(
         msg = "`x` and `y` must be finite metres; drop events without coordinates first."
         raise ValidationError(msg)
     if weights is None:
-        wa = np.ones_like(xa)
-    else:
-        wa = np.asarray(weights, dtype=np.float64).ravel()
-        if wa.shape != xa.shape:
-            msg = f"`weights` must have one value per point ({xa.size}), got {wa.size}."
-            raise ValidationError(msg)
-        bad = ~np.isfinite(wa) | (wa < 0)
-        if bad.any():
-            msg = f"`weights` must be finite and >= 0; {int(bad.sum())} are not."
-            raise ValidationError(msg)
+        return xa, ya, None
+    wa = np.asarray(weights, dtype=np.float64).ravel()
+    if wa.shape != xa.shape:
+        msg = f"`weights` must have one value per point ({xa.size}), got {wa.size}."
+        raise ValidationError(msg)
+    bad = ~np.isfinite(wa) | (wa < 0)
+    if bad.any():
+        msg = f"`weights` must be finite and >= 0; {int(bad.sum())} are not."
+        raise ValidationError(msg)
     return xa, ya, wa
 
 
@@ -662,7 +669,7 @@ def kde_on_cells(
     bins, else None), ``binning``, ``n_points``, ``n_bins`` (occupied bins),
     ``kernel``, ``density_unit`` and ``distance_unit``.
     """
-    xa, ya, wa = _points(x, y, weights)
+    xa, ya, w_given = _checked_points(x, y, weights)
     cx = np.asarray(cells_x, dtype=np.float64).ravel()
     cy = np.asarray(cells_y, dtype=np.float64).ravel()
     if cx.shape != cy.shape:
@@ -705,7 +712,7 @@ def kde_on_cells(
         floor, floor_text = None, ""
     if bandwidth_m is None:
         try:
-            h, rule = default_bandwidth_m(xa, ya, None if weights is None else wa)
+            h, rule = default_bandwidth_m(xa, ya, w_given)
         except ValidationError as exc:
             if bin_res is None:
                 raise
@@ -743,9 +750,7 @@ def kde_on_cells(
     side: float | None = None
     if square:
         side = side_given if side_given is not None else _square_side(h, None)
-        binned = square_bins(
-            xa, ya, None if weights is None else wa, side, pad=window_reach(h, side)
-        )
+        binned = square_bins(xa, ya, w_given, side, pad=window_reach(h, side))
         if isinstance(binned, SquareGrid):
             density = grid_kernel_sum(binned, cx, cy, h)
             n_bins = int(np.count_nonzero(binned.bins.weight))
@@ -755,11 +760,13 @@ def kde_on_cells(
         binning = f"square bins of {side:g} m: weighted centroid with second-moment correction"
     elif h3_res is not None:
         assert h3_a is not None
+        wa = np.ones_like(xa) if w_given is None else w_given
         bins = bin_points(xa, ya, h3_a, wa, h3_res)
         density = kernel_sum(bins, cx, cy, h)
         n_bins = int(bins.x.size)
         binning = f"H3 res-{h3_res} bins: weighted centroid with second-moment correction"
     else:
+        wa = np.ones_like(xa) if w_given is None else w_given
         keep = wa > 0
         zeros = np.zeros(int(keep.sum()))
         bins = Bins(xa[keep], ya[keep], wa[keep], zeros, zeros, zeros)
