@@ -394,14 +394,19 @@ def _finish(sums: FloatArray, side: float, ox: FloatArray, oy: FloatArray) -> Bi
     to the size of the coordinates.
     """
     weight = sums[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        inv = np.where(weight > 0, 1.0 / weight, 0.0)
-    mx = sums[1] * inv
-    my = sums[2] * inv
+    has = weight > 0
+
+    def mean(k: int) -> FloatArray:
+        return np.divide(sums[k], weight, out=np.zeros_like(weight), where=has)
+
+    # Offsets lie in [0, 1], so means do too and variances are at most 1/4; the clips
+    # only matter for bins of subnormal weight, where rounding is coarse.
+    mx = np.clip(mean(1), 0.0, 1.0)
+    my = np.clip(mean(2), 0.0, 1.0)
     s2 = side * side
-    var_x = np.maximum(sums[3] * inv - mx * mx, 0.0) * s2
-    var_y = np.maximum(sums[4] * inv - my * my, 0.0) * s2
-    cov_xy = (sums[5] * inv - mx * my) * s2
+    var_x = np.clip(mean(3) - mx * mx, 0.0, 0.25) * s2
+    var_y = np.clip(mean(4) - my * my, 0.0, 0.25) * s2
+    cov_xy = np.clip(mean(5) - mx * my, -0.25, 0.25) * s2
     return Bins(ox + mx * side, oy + my * side, weight, var_x, var_y, cov_xy)
 
 
@@ -459,14 +464,8 @@ def square_bins(
         jj += ii
         if weights is None:
             np.add.at(sums[0], jj, 1.0)
-        else:
-            w = weights[start:stop]
-            np.add.at(sums[0], jj, w)
-            uu *= w  # from here uu, vv hold w u, w v, and u = uu / w is not needed:
-            vv *= w  # w u², w v², w u v are formed as (w u) * (w u) / w below
-        np.add.at(sums[1], jj, uu)
-        np.add.at(sums[2], jj, vv)
-        if weights is None:
+            np.add.at(sums[1], jj, uu)
+            np.add.at(sums[2], jj, vv)
             np.multiply(uu, uu, out=tt)
             np.add.at(sums[3], jj, tt)
             np.multiply(vv, vv, out=tt)
@@ -474,16 +473,18 @@ def square_bins(
             np.multiply(uu, vv, out=tt)
             np.add.at(sums[5], jj, tt)
         else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                iw = 1.0 / w
-            np.multiply(uu, uu, out=tt)
-            tt *= iw
+            w = weights[start:stop]
+            np.add.at(sums[0], jj, w)
+            np.multiply(uu, w, out=tt)
+            np.add.at(sums[1], jj, tt)
+            tt *= uu
             np.add.at(sums[3], jj, tt)
-            np.multiply(vv, vv, out=tt)
-            tt *= iw
+            np.multiply(vv, w, out=tt)
+            np.add.at(sums[2], jj, tt)
+            tt *= vv
             np.add.at(sums[4], jj, tt)
             np.multiply(uu, vv, out=tt)
-            tt *= iw
+            tt *= w
             np.add.at(sums[5], jj, tt)
     ox = np.tile(x0 + np.arange(nx) * side, ny)
     oy = np.repeat(y0 + np.arange(ny) * side, nx)

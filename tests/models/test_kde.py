@@ -477,3 +477,18 @@ def test_a_quiet_week_still_gets_a_map(bin_res: int | str) -> None:
     np.testing.assert_allclose(got, 2 * quartic_kernel(np.array([0.0, 100.0]), h), rtol=1e-12)
     with pytest.raises(ValidationError, match=r"no spread"):
         kde_on_cells([x0, x0], [y0, y0], None, [x0], [y0], bin_res=None, quiet=True)
+
+
+def test_tiny_weights_stay_finite(clustered: dict[str, FloatArray]) -> None:
+    """Subnormal weights (very old events) add nothing and break nothing."""
+    d = clustered
+    w = np.ones(d["x"].size)
+    w[::3] = 1e-310
+    got, _ = kde_on_cells(d["x"], d["y"], None, d["cx"], d["cy"], weights=w, bandwidth_m=200.0)
+    keep = w == 1.0
+    ref, _ = kde_on_cells(
+        d["x"][keep], d["y"][keep], None, d["cx"], d["cy"], bandwidth_m=200.0, quiet=True
+    )
+    assert np.isfinite(got).all()
+    exact = _exact_kde(d["x"], d["y"], d["cx"], d["cy"], 200.0, w)
+    assert _rel_l1(got, exact) < 1e-3 and _rel_l1(ref, exact) < 1e-3
