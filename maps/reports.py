@@ -150,12 +150,15 @@ MODEL_PARAMETERS = (
 
 
 def _parameters_text(parameters: Mapping[str, Any]) -> str:
-    """``bandwidth_m rule; half_life_days 91; ...``: None means the automatic rule."""
-    parts = [
-        f"{k} {'rule' if parameters[k] is None else f'{parameters[k]:g}'}"
-        for k in MODEL_PARAMETERS
-        if k in parameters
-    ]
+    """``bandwidth_m rule; bin_res square; half_life_days 91; ...``: None means the
+    automatic rule; numbers in the shortest form, words (``square``) as they are."""
+
+    def value(v: Any) -> str:
+        if v is None:
+            return "rule"
+        return v if isinstance(v, str) else f"{v:g}"
+
+    parts = [f"{k} {value(parameters[k])}" for k in MODEL_PARAMETERS if k in parameters]
     return "; ".join(parts) or "-"
 
 

@@ -191,7 +191,7 @@ def _kde(
     *,
     quiet: bool,
     bandwidth_m: float | None,
-    bin_res: int,
+    bin_res: int | str | None,
     weighted: bool,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The ``"kde"`` method: density per km² at each cell centre."""
@@ -202,6 +202,7 @@ def _kde(
             "bandwidth_m": bandwidth_m,
             "bandwidth_rule": "no events: the density is zero everywhere",
             "bin_res": bin_res,
+            "bin_side_m": None,
             "n_points": 0,
             "n_bins": 0,
         }
@@ -238,7 +239,7 @@ def hotspots(
     weights_as_of: pd.Timestamp | datetime | str | None = None,
     weight_params: WeightParams | None = None,
     bandwidth_m: float | None = None,
-    bin_res: int = 11,
+    bin_res: int | str | None = "square",
     quiet: bool = False,
     **method_options: Any,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -266,8 +267,10 @@ def hotspots(
         KDE search radius in metres (> 0); default the spatial Silverman rule,
         announced unless ``quiet``. Only for ``method="kde"``.
     bin_res
-        H3 resolution at which the KDE bins events (default 11). Only used
-        by ``method="kde"``.
+        How the KDE bins events: ``"square"`` (default; square bins of a
+        tenth of the bandwidth, found from ``x``, ``y``), an H3 resolution
+        (11 or 12, from ``h3``) or None (the exact point KDE); see
+        :func:`models.kde.kde_on_cells`. Only used by ``method="kde"``.
     quiet
         Do not log automatic choices.
     **method_options

@@ -56,7 +56,8 @@ class AnalysisParams:
     bandwidth_m
         KDE bandwidth in metres; ``None``: the spatial rule of thumb.
     bin_res
-        H3 resolution the KDE bins points at.
+        How the KDE bins points: ``"square"`` (square bins of a tenth of the
+        bandwidth, within 1e-3 of the exact KDE) or an H3 resolution (11, 12).
     half_life_days
         Recency half-life: an event this many days old weighs half.
     found_weight
@@ -75,7 +76,7 @@ class AnalysisParams:
     method: str = "count"
     res: int = 9
     bandwidth_m: float | None = None
-    bin_res: int = 11
+    bin_res: int | str = "square"
     half_life_days: float = 182.0
     found_weight: float = 1.5
     lookback_weeks: int = 52
@@ -89,6 +90,7 @@ class AnalysisParams:
             raise ValidationError(msg)
         check_res(self.res, name="res", low=7, high=11)
         _positive(self.bandwidth_m, "bandwidth_m", optional=True, unit="a distance in metres")
+        _bin_res(self.bin_res)
         _positive(self.half_life_days, "half_life_days", unit="a number of days")
         _positive(self.found_weight, "found_weight", unit="a weight such as 1.5")
         _positive(self.eps_m, "eps_m", optional=True, unit="a distance in metres")
@@ -137,6 +139,14 @@ def _positive(value: Any, name: str, *, unit: str, optional: bool = False) -> No
     ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     if not ok or value != value or value == float("inf"):
         msg = f"`{name}` must be > 0, got {value!r}. Pass {unit}."
+        raise ValidationError(msg)
+
+
+def _bin_res(value: Any) -> None:
+    if value == "square":
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 12:
+        msg = f'`bin_res` must be "square" or a whole number from 0 to 12, got {value!r}.'
         raise ValidationError(msg)
 
 

@@ -176,7 +176,7 @@ def test_backtest_takes_a_tuned_parameter_file(store: str, tmp_path: Path) -> No
     # The file's 6-week lookback is the training window: 20 - 6 = 14 folds.
     assert folds["origin"].nunique() == 14
     html = (out / "backtest.html").read_text()
-    assert "bandwidth_m 300; bin_res 11; half_life_days 91; found_weight 1.5" in html
+    assert "bandwidth_m 300; bin_res square; half_life_days 91; found_weight 1.5" in html
     # The file's kde scores differ from the default rule's.
     plain = runner.invoke(app, [*args[:-2], "--lookback-weeks", "6", "--out", str(tmp_path / "p")])
     assert plain.exit_code == 0, plain.output

@@ -227,7 +227,8 @@ def test_default_bandwidth_is_reported(cells: pd.DataFrame, mixed: pd.DataFrame)
     _, meta = hotspots(mixed, cells, quiet=True)
     assert meta["method"] == "kde"
     assert meta["bandwidth_m"] > 0 and "Silverman" in meta["bandwidth_rule"]
-    assert meta["bin_res"] == 11 and meta["cells_res"] == 9
+    assert meta["bin_res"] == "square" and meta["cells_res"] == 9
+    assert meta["bin_side_m"] == pytest.approx(meta["bandwidth_m"] / 8)
 
 
 # --- empty input and bad arguments ----------------------------------------------------------
