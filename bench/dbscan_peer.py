@@ -92,13 +92,22 @@ def run_size(n: int, repeat: int, work: Path) -> dict[str, Any]:
         sides=SIDES,
         envs=ENVS,
         pairs=PAIRS,
+        goals={("ours", "peer"): 1.0},
     )
+    ours_mib = facts["cases"][SIDES["ours"]]["peak_mib_median"]
+    peer_mib = facts["cases"][SIDES["peer"]]["peak_mib_median"]
+    met = "yes" if ours_mib <= peer_mib else "**no**"
     return {
         "title": (
             f"DBSCAN against the dbscan package, eps {EPS_M:g} m, min_samples {MIN_SAMPLES}, "
             f"{n:,} points"
         ),
         **facts,
+        "memory_goal_met": ours_mib <= peer_mib,
+        "extra_markdown": (
+            f"DBSCAN, {n:,} points: peak memory (median) ours {ours_mib:,.1f} MiB, "
+            f"the dbscan package {peer_mib:,.1f} MiB; goal ours at most the package's: {met}"
+        ),
         "notes": (
             "Each run a fresh process; peak = VmHWM - VmRSS just before the call (VmHWM reset "
             "with /proc/self/clear_refs after a warm-up call on the first "

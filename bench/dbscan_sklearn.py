@@ -241,6 +241,7 @@ def side_by_side(
     sides: dict[str, str],
     envs: dict[str, dict[str, str]],
     pairs: list[tuple[str, str]],
+    goals: dict[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
     """Verify, then time ``sides`` (interleaved, fresh processes) at ``n`` points.
 
@@ -306,7 +307,10 @@ def side_by_side(
     return {
         "rows": n,
         "cases": case_dicts,
-        "ratios": [compare(cases, sides[ours], sides[peer]) for ours, peer in pairs],
+        "ratios": [
+            compare(cases, sides[ours], sides[peer], goal=(goals or {}).get((ours, peer)))
+            for ours, peer in pairs
+        ],
         "peak_memory_peer_over_ours": peak_ratios,
         "checks": checks,
         "verification_runs": first,

@@ -1,17 +1,21 @@
 """Run every benchmark against its named peer, in one run on this machine.
 
-Usage (from the repository root; ``make bench`` runs it with the defaults)::
+Usage (from the repository root; ``make bench`` runs ``--only peers``,
+``make bench-all`` every benchmark)::
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
-                                  [--only ingest|h3|kde|dbscan|weekly|backtest|gistar|review|
-                                          areas|layers]
+                                  [--only NAME[,NAME...]]
+                                  (h3 ingest ingest-gpkg kde-kdepy kde dbscan-peer dbscan
+                                   weekly backtest gistar review areas layers, or peers)
                                   [--gistar-cells 100000] [--disruptions 1000]
                                   [--review-e2e 10] [--areas 10000] [--layer-mb 50]
                                   [--out bench/out/results.json]
 
-``--rows`` is the rows of the ingest, the points of the H3 benchmarks, the
-larger of the two sizes of the KDE and DBSCAN benchmarks (the smaller is a
-tenth of it) and the episodes in the weekly pack's stores. The backtest
+``--rows`` is the rows of the ingests, the points of the H3 benchmarks, the
+larger of the two sizes of the scikit-learn KDE and DBSCAN benchmarks (the
+smaller is a tenth of it), the smaller of the two sizes of the KDEpy and
+``dbscan`` package benchmarks (the larger is five times it) and the episodes
+of the smaller of the weekly pack's two stores (the larger holds ten times it). The backtest
 throughput benchmark (``engage tune``, local against Dask) works on the real
 police.uk data and ignores it; the Gi* benchmark takes its cells from
 ``--gistar-cells``. Neither uses the database: with ``--only backtest`` or
@@ -57,7 +61,10 @@ from harness import (  # noqa: E402
 BENCHMARKS = (
     "h3",
     "ingest",
+    "ingest-gpkg",
+    "kde-kdepy",
     "kde",
+    "dbscan-peer",
     "dbscan",
     "weekly",
     "backtest",
@@ -66,8 +73,32 @@ BENCHMARKS = (
     "areas",
     "layers",
 )
-NO_DATABASE = ("backtest", "gistar", "areas", "layers")
+PEERS = ("h3", "ingest", "ingest-gpkg", "kde-kdepy", "dbscan-peer", "weekly")
+"""The strongest peers' table (``--only peers``, what ``make bench`` runs): ingest
+against ogr2ogr and GeoPandas on both stores, KDE against KDEpy, DBSCAN against the
+``dbscan`` package, H3 on both cores, and the weekly pack at 1x and 10x ``--rows``."""
+NO_DATABASE = ("backtest", "gistar", "areas", "layers", "ingest-gpkg", "kde-kdepy", "kde")
+NO_DATABASE += ("dbscan-peer", "dbscan", "h3")
 """Benchmarks that never talk to PostgreSQL (run alone, they do not need it)."""
+
+
+def selection(only: str | None) -> list[str]:
+    """The benchmarks ``--only`` names, in run order (``peers`` is :data:`PEERS`)."""
+    if not only:
+        return list(BENCHMARKS)
+    wanted: set[str] = set()
+    for name in (part.strip() for part in only.split(",")):
+        if name == "peers":
+            wanted.update(PEERS)
+        elif name in BENCHMARKS:
+            wanted.add(name)
+        else:
+            msg = (
+                f"--only: unknown benchmark `{name}`; expected a comma-separated list of "
+                f"{', '.join(BENCHMARKS)} or peers"
+            )
+            raise SystemExit(msg)
+    return [name for name in BENCHMARKS if name in wanted]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--chunksize", type=int, default=100_000, help="to_postgis chunksize (peer)"
     )
     parser.add_argument(
-        "--only", choices=BENCHMARKS, help="run one benchmark only (default: all, in this order)"
+        "--only",
+        help=(
+            "comma-separated benchmarks to run (default: all, in this order): "
+            f"{', '.join(BENCHMARKS)}; `peers` is {','.join(PEERS)}"
+        ),
     )
     parser.add_argument(
         "--gistar-cells", type=int, default=100_000, help="H3 cells of the Gi* benchmark"
@@ -118,60 +153,79 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_one(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One benchmark's result dicts (its module is imported only when it runs)."""
+    if name == "h3":
+        import h3_indexing
+
+        return h3_indexing.run(args.rows, args.repeat)
+    if name == "ingest":
+        import ingest_postgis
+
+        return ingest_postgis.run(args.rows, args.pg_url, args.repeat, args.chunksize)
+    if name == "ingest-gpkg":
+        import ingest_gpkg
+
+        return ingest_gpkg.run(args.rows, args.repeat)
+    if name == "kde-kdepy":
+        import kde_kdepy
+
+        return kde_kdepy.run(args.rows, args.repeat)
+    if name == "kde":
+        import kde_sklearn
+
+        return kde_sklearn.run(args.rows, args.repeat)
+    if name == "dbscan-peer":
+        import dbscan_peer
+
+        return dbscan_peer.run(args.rows, args.repeat)
+    if name == "dbscan":
+        import dbscan_sklearn
+
+        return dbscan_sklearn.run(args.rows, args.repeat)
+    if name == "weekly":
+        import weekly_pack
+
+        return weekly_pack.run(args.rows, args.pg_url, args.repeat)
+    if name == "backtest":
+        import backtest_throughput
+
+        return backtest_throughput.run(args.repeat)
+    if name == "gistar":
+        import gistar_esda
+
+        return gistar_esda.run(args.gistar_cells, args.repeat)
+    if name == "review":
+        import review
+
+        return review.run(args.rows, args.pg_url, args.repeat, args.disruptions, args.review_e2e)
+    if name == "areas":
+        import areas
+
+        return areas.run(args.rows, args.repeat, args.areas)
+    if name == "layers":
+        import layers
+
+        return layers.run(args.repeat, args.layer_mb)
+    raise AssertionError(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    chosen = selection(args.only)
     started = time.perf_counter()
-    database = args.only not in NO_DATABASE
+    database = any(name not in NO_DATABASE for name in chosen)
     if database:
         ensure_database(args.pg_url)
     facts = machine_facts(args.pg_url if database else None)
     log(
         f"{facts['cpu_model']}, {facts['logical_cores']} cores, Python {facts['python']}, "
-        f"PostgreSQL {facts['postgresql']}, PostGIS {facts['postgis']}"
+        f"PostgreSQL {facts['postgresql']}, PostGIS {facts['postgis']}; running "
+        f"{', '.join(chosen)}"
     )
     benchmarks: list[dict[str, Any]] = []
-    if args.only in (None, "h3"):
-        import h3_indexing
-
-        benchmarks += h3_indexing.run(args.rows, args.repeat)
-    if args.only in (None, "ingest"):
-        import ingest_postgis
-
-        benchmarks += ingest_postgis.run(args.rows, args.pg_url, args.repeat, args.chunksize)
-    if args.only in (None, "kde"):
-        import kde_sklearn
-
-        benchmarks += kde_sklearn.run(args.rows, args.repeat)
-    if args.only in (None, "dbscan"):
-        import dbscan_sklearn
-
-        benchmarks += dbscan_sklearn.run(args.rows, args.repeat)
-    if args.only in (None, "weekly"):
-        import weekly_pack
-
-        benchmarks += weekly_pack.run(args.rows, args.pg_url, args.repeat)
-    if args.only in (None, "backtest"):
-        import backtest_throughput
-
-        benchmarks += backtest_throughput.run(args.repeat)
-    if args.only in (None, "gistar"):
-        import gistar_esda
-
-        benchmarks += gistar_esda.run(args.gistar_cells, args.repeat)
-    if args.only in (None, "review"):
-        import review
-
-        benchmarks += review.run(
-            args.rows, args.pg_url, args.repeat, args.disruptions, args.review_e2e
-        )
-    if args.only in (None, "areas"):
-        import areas
-
-        benchmarks += areas.run(args.rows, args.repeat, args.areas)
-    if args.only in (None, "layers"):
-        import layers
-
-        benchmarks += layers.run(args.repeat, args.layer_mb)
+    for name in chosen:
+        benchmarks += run_one(name, args)
     results = {
         "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
         "rows": args.rows,
@@ -196,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         "areas": f"{args.rows:,} points, {args.areas:,} areas, ",
         "layers": f"{args.layer_mb:g} MB roads, ",
     }.get(args.only or "", f"{args.rows:,} rows, ")
+    if (args.only and "," in args.only) or args.only == "peers":
+        size = f"{args.rows:,} rows, "
     print(
         f"Engage Hotspots benchmarks, {facts['date']}: {size}"
         f"median of {args.repeat} runs; {facts['cpu_model']}, {facts['logical_cores']} cores\n"
