@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import shutil
 import tempfile
@@ -115,6 +116,75 @@ def write_scenario(out: Path, episodes: int) -> dict[str, Any]:
         "seeds": seed - FIRST_SEED,
         "weeks": WEEKS,
         "start": START.isoformat(),
+        "rows": counts,
+        "episodes_mb": round((out / "episodes.csv").stat().st_size / 2**20, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+HISTORY_END = pd.Timestamp("2025-09-22", tz="UTC")
+"""Rows of the history end before this day: nine months before the data window of the
+recent scenario's patrol week (and the 90 days its episode read is widened by)."""
+TIME_COLUMNS = {
+    "episodes": "last_seen_at",
+    "venue_reports": "reported_at",
+    "disruptions": "disrupted_at",
+}
+
+
+def write_history(out: Path, recent: Path, episodes: int) -> dict[str, Any]:
+    """The recent scenario's four files plus older history, ``episodes`` episodes in all.
+
+    The store grows while the pack's window stays the same. The recent
+    files (:func:`write_scenario`, read from ``recent``) are kept whole; the
+    history is copies of their rows dated before :data:`HISTORY_END`
+    (episodes, venue reports, disruptions), copy ``k`` with every id but
+    ``venue_id`` prefixed ``Hkk-`` (other children, reports and actions at the
+    same venues), as many copies as it takes, then the excess episodes
+    dropped uniformly at random (seeded). No history row falls in or near
+    the data window, and the venues table (a reference table the targets'
+    nearest-venue look-up reads whole) is the recent one, so a pack from the
+    larger store must equal the smaller store's.
+    """
+    started = time.perf_counter()
+    frames = {
+        name: pd.read_csv(recent / f"{name}.csv", dtype=str, keep_default_na=False)
+        for name in FILES
+    }
+    wanted = episodes - len(frames["episodes"])
+    if wanted < 0:
+        msg = f"the recent scenario already holds more than {episodes:,} episodes"
+        raise SystemExit(msg)
+    older = {}
+    for name, col in TIME_COLUMNS.items():
+        when = pd.to_datetime(frames[name][col], utc=True, format="ISO8601")
+        older[name] = frames[name].loc[(when < HISTORY_END).to_numpy()]
+    copies = -(-wanted // max(len(older["episodes"]), 1))
+    counts = {"venues": len(frames["venues"])}
+    frames["venues"].to_csv(out / "venues.csv", index=False)
+    rng = np.random.default_rng(DROP_SEED)
+    for name in TIME_COLUMNS:
+        parts = []
+        for k in range(copies):
+            part = older[name].copy()
+            for col in ID_COLUMNS:
+                if col in part.columns and col != "venue_id":
+                    part[col] = f"H{k:02d}-" + part[col]
+            parts.append(part)
+        history = pd.concat(parts, ignore_index=True)
+        if name == "episodes":
+            keep = rng.choice(len(history), wanted, replace=False)
+            history = history.iloc[np.sort(keep)]
+        frame = pd.concat([history, frames[name]], ignore_index=True)
+        if name == "episodes":
+            frame = frame.sort_values(["last_seen_at", "episode_id"], kind="stable")
+        frame.to_csv(out / f"{name}.csv", index=False)
+        counts[name] = len(frame)
+        del parts, history, frame
+    return {
+        "recent": str(recent),
+        "history_copies": copies,
+        "history_end": HISTORY_END.date().isoformat(),
         "rows": counts,
         "episodes_mb": round((out / "episodes.csv").stat().st_size / 2**20, 1),
         "seconds": round(time.perf_counter() - started, 1),
@@ -273,95 +343,322 @@ def _drop_schema(pg_url: str, schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-def run(rows: int, pg_url: str, repeat: int) -> list[dict[str, Any]]:
-    """The weekly-pack benchmark on stores of ``rows`` episodes; one result dict."""
+SCALE = 10
+"""The larger store holds this many times ``--rows`` episodes."""
+MARKER_TABLE = "bench_weekly_marker"
+"""Table in a kept PostGIS schema holding the parameters it was built with."""
+KEEP_ENV = "ENGAGE_BENCH_WEEKLY_CACHE"
+"""Folder of kept stores (``--keep-stores``): default ``~/.cache/engage-bench``."""
+
+
+def store_params(size: int, recent: int) -> dict[str, Any]:
+    """What a store of ``size`` episodes is built from; a kept store is reused when equal."""
+    params: dict[str, Any] = {
+        "episodes": size,
+        "weeks": WEEKS,
+        "start": START.isoformat(),
+        "first_seed": FIRST_SEED,
+        "drop_seed": DROP_SEED,
+    }
+    if size != recent:
+        params |= {"recent": recent, "history_end": HISTORY_END.date().isoformat()}
+    return params
+
+
+def _read_marker(pg_url: str, schema: str) -> dict[str, Any] | None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", [f"{schema}.{MARKER_TABLE}"]).fetchone()
+        if not found or found[0] is None:
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT params FROM {}").format(sql.Identifier(schema, MARKER_TABLE))
+        ).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def _write_marker(pg_url: str, schema: str, params: dict[str, Any]) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        table = sql.Identifier(schema, MARKER_TABLE)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        conn.execute(sql.SQL("CREATE TABLE {} (params text NOT NULL)").format(table))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(table), [json.dumps(params)])
+
+
+def _json_file(path: Path) -> dict[str, Any] | None:
+    return dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def prepare(
+    size: int,
+    recent: int,
+    folder: Path,
+    pg_url: str,
+    schema: str,
+    settings_for: Callable[[str], Any],
+    key: str,
+    *,
+    keep: bool,
+) -> dict[str, Any]:
+    """The scenario files and both stores of ``size`` episodes in ``folder`` and ``schema``.
+
+    With ``keep``, what a marker shows was built with the same parameters is
+    reused (and upgraded by ``init_store``, as ``engage init`` would);
+    everything else is (re)built and marked. Returns the setup facts.
+    """
+    from api.usecases.store import init_store
+
+    params = store_params(size, recent)
+    scenario = folder / "scenario"
+    meta: dict[str, Any] = {"params": params}
+    done = _json_file(folder / "scenario.json")
+    if keep and done is not None and done.get("params") == params:
+        meta["scenario"] = {**done["facts"], "reused": True}
+    else:
+        if scenario.exists():
+            shutil.rmtree(scenario)
+        scenario.mkdir(parents=True)
+        log(f"Weekly: writing the scenario of {size:,} episodes")
+        if size == recent:
+            facts = write_scenario(scenario, size)
+        else:
+            facts = write_history(scenario, folder.parent / f"weekly-{recent}" / "scenario", size)
+        (folder / "scenario.json").write_text(json.dumps({"params": params, "facts": facts}))
+        meta["scenario"] = facts
+    log(f"  {meta['scenario']['rows']}")
+    gpkg = folder / "engage.gpkg"
+    built = _json_file(folder / "gpkg.json")
+    if keep and built is not None and built.get("params") == params and gpkg.exists():
+        meta["GeoPackage"] = {**built["facts"], "reused": True}
+        init_store(str(gpkg), settings=settings_for(str(gpkg)))
+    else:
+        (folder / "gpkg.json").unlink(missing_ok=True)
+        gpkg.unlink(missing_ok=True)
+        log(f"Weekly: ingesting {size:,} episodes into a GeoPackage (untimed setup)")
+        facts = build_store(str(gpkg), scenario, settings_for(str(gpkg)), key)
+        facts["file_mb"] = round(gpkg.stat().st_size / 2**20, 1)
+        (folder / "gpkg.json").write_text(json.dumps({"params": params, "facts": facts}))
+        meta["GeoPackage"] = facts
+    pg_location = f"{pg_url}?schema={schema}"
+    marker = _read_marker(pg_url, schema)
+    if keep and marker is not None and marker.get("params") == params:
+        meta["PostGIS"] = {**marker["facts"], "reused": True}
+        init_store(pg_location, settings=settings_for(pg_location))
+    else:
+        _drop_schema(pg_url, schema)
+        log(f"Weekly: ingesting {size:,} episodes into PostGIS (untimed setup)")
+        facts = build_store(pg_location, scenario, settings_for(pg_location), key)
+        t0 = time.perf_counter()
+        _vacuum_schema(pg_url, schema)
+        facts["vacuum_analyze_s"] = round(time.perf_counter() - t0, 1)
+        _write_marker(pg_url, schema, {"params": params, "facts": facts})
+        meta["PostGIS"] = facts
+    log(f"  GeoPackage {meta['GeoPackage']}; PostGIS {meta['PostGIS']}")
+    return meta
+
+
+def window_plans(location: str) -> dict[str, list[str]]:
+    """The plans of the pack's store reads: the latest episode and the window's rows."""
+    from api.usecases.week import latest_week
+    from geo import schemas
+    from geo.calendar import patrol_week
+    from geo.store import Window, open_store
+    from models.events import FOUND_WITHIN
+    from models.params import DEFAULTS
+
+    start, _ = patrol_week(latest_week(location))
+    data_start = start - pd.Timedelta(weeks=DEFAULTS.lookback_weeks)
+    window = Window(data_start.to_pydatetime(), start.to_pydatetime())
+    widened = Window((data_start - FOUND_WITHIN).to_pydatetime(), start.to_pydatetime())
+    store = open_store(location)
+    try:
+        return {
+            "latest episode (time_bounds)": store.time_bounds_plan(schemas.EPISODES),
+            "episodes in the widened window": store.read_plan(schemas.EPISODES, window=widened),
+            "venue reports in the window": store.read_plan(schemas.VENUE_REPORTS, window=window),
+        }
+    finally:
+        store.close()
+
+
+def _uses_index(plan: list[str]) -> bool:
+    text = "\n".join(plan)
+    return "Seq Scan" not in text and not any(
+        line.strip().startswith("SCAN ") and "CONSTANT ROW" not in line for line in plan
+    )
+
+
+def _case(side: str, size: int) -> str:
+    return f"{side} ({size:,})"
+
+
+def run(
+    rows: int,
+    pg_url: str,
+    repeat: int,
+    *,
+    scale: int = SCALE,
+    keep_stores: bool = False,
+    cache_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """The weekly pack on stores of ``rows`` and ``scale * rows`` episodes; one result dict.
+
+    ``keep_stores``: build the stores in ``cache_dir`` (default
+    ``$ENGAGE_BENCH_WEEKLY_CACHE`` or ``~/.cache/engage-bench``) and PostGIS schemas
+    ``bench_weekly_<episodes>``, marked with their parameters, and reuse them
+    on later runs when the marks match; else build them in a temporary folder
+    and schemas dropped at the end.
+    """
     from api.settings import Settings
     from geo.pseudonym import KEY_ENV, generate_key
 
-    schema = f"bench_weekly_{os.getpid()}"
-    pg_location = f"{pg_url}?schema={schema}"
+    sizes = [rows, rows * scale] if scale > 1 else [rows]
     key = os.environ.get(KEY_ENV) or generate_key()  # held in memory only
-    cases = {name: Timing() for name in (GPKG, PG)}
-    split_names = {
-        side: {phase: f"{side.split(':')[0]}: of which {phase}" for phase in PHASES}
-        for side in (GPKG, PG)
-    }
-    for side in (GPKG, PG):
-        for name in split_names[side].values():
-            cases[name] = Timing()
-    meta: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="engage-bench-weekly-") as tmp:
-        work = Path(tmp)
-        scenario = work / "scenario"
-        scenario.mkdir()
-        gpkg_location = str(work / "engage.gpkg")
-        sides = {
-            GPKG: (gpkg_location, Settings(store=gpkg_location, quarantine_dir=work / "q")),
-            PG: (pg_location, Settings(store=pg_location, quarantine_dir=work / "q")),
-        }
-        try:
-            log(f"Weekly: simulating {rows:,} episodes ({WEEKS} weeks per seed)")
-            meta["scenario"] = write_scenario(scenario, rows)
-            log(
-                f"  {meta['scenario']['seeds']} seeds, {meta['scenario']['rows']}, "
-                f"{meta['scenario']['seconds']} s"
+    cases: dict[str, Timing] = {}
+    split_names: dict[tuple[str, int], dict[str, str]] = {}
+    for size in sizes:
+        for side in (GPKG, PG):
+            cases[_case(side, size)] = Timing()
+            split_names[side, size] = {
+                phase: f"{side.split(':')[0]} ({size:,}): of which {phase}" for phase in PHASES
+            }
+            for name in split_names[side, size].values():
+                cases[name] = Timing()
+    meta: dict[str, Any] = {"sizes": sizes, "kept_stores": keep_stores}
+    with contextlib.ExitStack() as stack:
+        if keep_stores:
+            base = cache_dir or Path(
+                os.environ.get(KEEP_ENV) or Path.home() / ".cache" / "engage-bench"
             )
-            meta["setup"] = {}
-            for side, (location, settings) in sides.items():
-                store_name = side.split(" store")[0]
-                log(f"Weekly: ingesting into {store_name} (untimed setup)")
-                if side == PG:
-                    _drop_schema(pg_url, schema)
-                built = build_store(location, scenario, settings, key)
-                if side == PG:
-                    t0 = time.perf_counter()
-                    _vacuum_schema(pg_url, schema)
-                    built["vacuum_analyze_s"] = round(time.perf_counter() - t0, 1)
-                else:
-                    built["file_mb"] = round(Path(location).stat().st_size / 2**20, 1)
-                meta["setup"][store_name] = built
-                log(f"  {built}")
-            phases = Phases()
-            with phases.installed():
-                log("Weekly: warm-up (one pack per store), outputs compared")
-                warm = {
-                    side: one_weekly(loc, work / f"warm_{i}", st, phases, pg_url)
-                    for i, (side, (loc, st)) in enumerate(sides.items())
-                }
-                meta["warmup_s"] = {side: round(w[0], 2) for side, w in warm.items()}
-                meta["checks"] = same_outputs(warm[GPKG][2], warm[PG][2])
-                log(f"  packs agree: {meta['checks']['week']}, {meta['checks']['counts']}")
-                with cpu_usage(meta):
-                    for r in range(repeat):
-                        order = [GPKG, PG] if r % 2 == 0 else [PG, GPKG]
-                        for side in order:
-                            location, settings = sides[side]
-                            seconds, split, _ = one_weekly(
-                                location, work / "pack", settings, phases, pg_url
-                            )
-                            cases[side].samples.append(seconds)
-                            for phase, value in split.items():
-                                cases[split_names[side][phase]].samples.append(value)
-                            calls = meta.setdefault("wrapped_calls_per_run", {})
-                            calls[side] = phases.calls
-                            detail = meta.setdefault("wrapped_seconds", {}).setdefault(side, [])
-                            detail.append({k: round(v, 3) for k, v in phases.detail_s.items()})
-                            parts = ", ".join(f"{k} {v:.2f}" for k, v in split.items())
-                            log(f"  run {r + 1}/{repeat} {side}: {seconds:.2f} s ({parts})")
-        finally:
-            _drop_schema(pg_url, schema)
-            log("Weekly: benchmark schema dropped")
+            schemas_used = {size: f"bench_weekly_{size}" for size in sizes}
+        else:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engage-weekly-")))
+            schemas_used = {size: f"bench_weekly_{os.getpid()}_{size}" for size in sizes}
+            for schema in schemas_used.values():
+                stack.callback(_drop_schema, pg_url, schema)
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engage-packs-")))
+        sides: dict[tuple[str, int], tuple[str, Any]] = {}
+        meta["setup"] = {}
+        for size in sizes:
+            folder = base / f"weekly-{size}"
+            folder.mkdir(parents=True, exist_ok=True)
+
+            def settings_for(location: str, folder: Path = folder) -> Any:
+                return Settings(store=location, quarantine_dir=folder / "q")
+
+            schema = schemas_used[size]
+            meta["setup"][size] = prepare(
+                size, rows, folder, pg_url, schema, settings_for, key, keep=keep_stores
+            )
+            gpkg = str(folder / "engage.gpkg")
+            pg = f"{pg_url}?schema={schema}"
+            sides[GPKG, size] = (gpkg, settings_for(gpkg))
+            sides[PG, size] = (pg, settings_for(pg))
+        meta["plans"] = {
+            _case(side, size): window_plans(loc) for (side, size), (loc, _) in sides.items()
+        }
+        meta["plans_use_indexes"] = {
+            case: all(_uses_index(p) for p in plans.values())
+            for case, plans in meta["plans"].items()
+        }
+        log(f"Weekly: window reads by index: {meta['plans_use_indexes']}")
+        phases = Phases()
+        order = list(sides)
+        with phases.installed():
+            log("Weekly: warm-up (one pack per store and size), outputs compared")
+            warm = {
+                case: one_weekly(loc, work / f"warm_{i}", st, phases, pg_url)
+                for i, (case, (loc, st)) in enumerate(sides.items())
+            }
+            meta["warmup_s"] = {_case(*case): round(w[0], 2) for case, w in warm.items()}
+            first = warm[GPKG, rows][2]
+            meta["checks"] = {
+                _case(*case): same_outputs(first, w[2])
+                for case, w in warm.items()
+                if case != order[0]
+            }
+            counts = first.run["counts"]
+            log(f"  every pack agrees with {_case(GPKG, rows)}: {counts}")
+            with cpu_usage(meta):
+                for r in range(repeat):
+                    for case in order if r % 2 == 0 else order[::-1]:
+                        location, settings = sides[case]
+                        seconds, split, _ = one_weekly(
+                            location, work / "pack", settings, phases, pg_url
+                        )
+                        cases[_case(*case)].samples.append(seconds)
+                        for phase, value in split.items():
+                            cases[split_names[case][phase]].samples.append(value)
+                        detail = meta.setdefault("wrapped_seconds", {})
+                        detail.setdefault(_case(*case), []).append(
+                            {k: round(v, 3) for k, v in phases.detail_s.items()}
+                        )
+                        parts = ", ".join(f"{k} {v:.2f}" for k, v in split.items())
+                        log(f"  run {r + 1}/{repeat} {_case(*case)}: {seconds:.2f} s ({parts})")
+    ratios = [compare(cases, _case(PG, size), _case(GPKG, size)) for size in sizes]
+    for size in sizes[1:]:
+        for side in (PG, GPKG):
+            ratios.append(compare(cases, _case(side, rows), _case(side, size)))
+    sizes_text = " and ".join(f"{size:,}" for size in sizes)
     return [
         {
-            "title": f"Weekly pack, store of {rows:,} episodes",
+            "title": f"Weekly pack, stores of {sizes_text} episodes",
             "rows": rows,
-            "cases": {name: t.as_dict(rows) for name, t in cases.items()},
-            "ratios": [compare(cases, PG, GPKG)],
-            "ratio_meaning": "GeoPackage s / PostGIS s (above 1: the PostGIS store is faster)",
+            "cases": {
+                name: t.as_dict(next(s for s in reversed(sizes) if f"({s:,})" in name))
+                for name, t in cases.items()
+            },
+            "ratios": ratios,
+            "ratio_meaning": (
+                "PostGIS against GeoPackage at one size: GeoPackage s / PostGIS s (above 1: "
+                "PostGIS faster). One store at two sizes: larger-store s / smaller-store s "
+                f"(the goal: at most 1.5 for {scale}x the episodes)."
+            ),
             "notes": (
-                "No named peer: the product's two stores against each other on the same data. "
+                "No named peer: the product's two stores against each other, and each "
+                "against itself on a store ten times larger with the same data window. "
                 "rows/s is episodes in the store per second of the whole pack."
             ),
             **meta,
         }
     ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python bench/weekly_pack.py --rows 1000000 [--keep-stores] [--cache-dir DIR]``."""
+    import argparse
+
+    from harness import (
+        BENCH_DATABASE,
+        DEFAULT_SERVER_URL,
+        ensure_database,
+        markdown_tables,
+        with_database,
+    )
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--scale", type=int, default=SCALE)
+    parser.add_argument("--repeat", type=int, default=3)
+    server = os.environ.get("ENGAGE_TEST_PG_URL") or DEFAULT_SERVER_URL
+    parser.add_argument("--pg-url", default=with_database(server, BENCH_DATABASE))
+    parser.add_argument("--keep-stores", action="store_true")
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    ensure_database(args.pg_url)
+    results = run(
+        args.rows,
+        args.pg_url,
+        args.repeat,
+        scale=args.scale,
+        keep_stores=args.keep_stores,
+        cache_dir=args.cache_dir,
+    )
+    print(markdown_tables(results))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
