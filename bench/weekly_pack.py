@@ -125,70 +125,195 @@ def write_scenario(out: Path, episodes: int) -> dict[str, Any]:
 HISTORY_END = pd.Timestamp("2025-09-22", tz="UTC")
 """Rows of the history end before this day: nine months before the data window of the
 recent scenario's patrol week (and the 90 days its episode read is widened by)."""
-TIME_COLUMNS = {
-    "episodes": "last_seen_at",
-    "venue_reports": "reported_at",
-    "disruptions": "disrupted_at",
+
+
+HISTORY_TABLES = {
+    "episodes": ("last_seen_at", ("episode_id", "child_ref")),
+    "venue_reports": ("reported_at", ("report_id",)),
+    "disruptions": ("disrupted_at", ("disruption_id",)),
 }
+"""Tables the history copies: time column, and the ids each copy prefixes."""
 
 
-def write_history(out: Path, recent: Path, episodes: int) -> dict[str, Any]:
-    """The recent scenario's four files plus older history, ``episodes`` episodes in all.
-
-    The store grows while the pack's window stays the same. The recent
-    files (:func:`write_scenario`, read from ``recent``) are kept whole; the
-    history is copies of their rows dated before :data:`HISTORY_END`
-    (episodes, venue reports, disruptions), copy ``k`` with every id but
-    ``venue_id`` prefixed ``Hkk-`` (other children, reports and actions at the
-    same venues), as many copies as it takes, then the excess episodes
-    dropped uniformly at random (seeded). No history row falls in or near
-    the data window, and the venues table (a reference table the targets'
-    nearest-venue look-up reads whole) is the recent one, so a pack from the
-    larger store must equal the smaller store's.
-    """
-    started = time.perf_counter()
-    frames = {
-        name: pd.read_csv(recent / f"{name}.csv", dtype=str, keep_default_na=False)
-        for name in FILES
-    }
-    wanted = episodes - len(frames["episodes"])
-    if wanted < 0:
-        msg = f"the recent scenario already holds more than {episodes:,} episodes"
+def _history_plan(older: int, wanted: int) -> list[int | None]:
+    """Rows of each episode copy: whole copies, the last one cut to what is still wanted."""
+    if wanted <= 0:
+        return []
+    if older == 0:
+        msg = f"no episodes before {HISTORY_END.date()} to grow the store with"
         raise SystemExit(msg)
-    older = {}
-    for name, col in TIME_COLUMNS.items():
-        when = pd.to_datetime(frames[name][col], utc=True, format="ISO8601")
-        older[name] = frames[name].loc[(when < HISTORY_END).to_numpy()]
-    copies = -(-wanted // max(len(older["episodes"]), 1))
-    counts = {"venues": len(frames["venues"])}
-    frames["venues"].to_csv(out / "venues.csv", index=False)
-    rng = np.random.default_rng(DROP_SEED)
-    for name in TIME_COLUMNS:
-        parts = []
-        for k in range(copies):
-            part = older[name].copy()
-            for col in ID_COLUMNS:
-                if col in part.columns and col != "venue_id":
-                    part[col] = f"H{k:02d}-" + part[col]
-            parts.append(part)
-        history = pd.concat(parts, ignore_index=True)
-        if name == "episodes":
-            keep = rng.choice(len(history), wanted, replace=False)
-            history = history.iloc[np.sort(keep)]
-        frame = pd.concat([history, frames[name]], ignore_index=True)
-        if name == "episodes":
-            frame = frame.sort_values(["last_seen_at", "episode_id"], kind="stable")
-        frame.to_csv(out / f"{name}.csv", index=False)
-        counts[name] = len(frame)
-        del parts, history, frame
-    return {
-        "recent": str(recent),
-        "history_copies": copies,
-        "history_end": HISTORY_END.date().isoformat(),
-        "rows": counts,
-        "episodes_mb": round((out / "episodes.csv").stat().st_size / 2**20, 1),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
+    copies = -(-wanted // older)
+    return [None] * (copies - 1) + [wanted - (copies - 1) * older]
+
+
+def _copy_select(
+    columns: list[str], ids: tuple[str, ...], prefix: str, quote: Callable[[str], str]
+) -> str:
+    return ", ".join(f"'{prefix}' || {quote(c)}" if c in ids else quote(c) for c in columns)
+
+
+def grow_postgis(pg_url: str, source: str, target: str, episodes: int) -> dict[str, Any]:
+    """Schema ``target``: a copy of store ``source`` plus older history, ``episodes`` in all.
+
+    The history is copies of the source's rows dated before
+    :data:`HISTORY_END` (episodes, venue reports, disruptions), copy ``k`` with
+    its ids and child pseudonyms prefixed ``Hkk-`` (other children, reports and
+    actions at the same venues), the last copy cut to the episodes still
+    wanted (by a hash of the id). No history row falls in or near the pack's
+    data window, and the venues table (a reference table the targets'
+    nearest-venue look-up reads whole) is the source's, so the larger store's
+    pack must equal the smaller's. Copied in SQL with the large tables'
+    indexes dropped and rebuilt once, as a bulk load would.
+    """
+    from api.usecases.store import init_store
+
+    started = time.perf_counter()
+    _drop_schema(pg_url, target)
+    init_store(f"{pg_url}?schema={target}")
+    src = sql.Identifier(source)
+    dst = sql.Identifier(target)
+    end = HISTORY_END.to_pydatetime()
+    facts: dict[str, Any] = {}
+    plan: list[int | None] = []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for table in ("venues", "incidents", "engage_features", "engage_meta", *HISTORY_TABLES):
+            t = sql.Identifier(table)
+            conn.execute(sql.SQL("DELETE FROM {}.{}").format(dst, t))
+            indexes = conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s "
+                "AND tablename = %s ORDER BY indexname",
+                [target, table],
+            ).fetchall()
+            pkey = f"{table}_pkey"
+            for name, _ in indexes:
+                if name == pkey:
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+                            dst, t, sql.Identifier(name)
+                        )
+                    )
+                else:
+                    conn.execute(sql.SQL("DROP INDEX {}.{}").format(dst, sql.Identifier(name)))
+            conn.execute(sql.SQL("INSERT INTO {}.{} SELECT * FROM {}.{}").format(dst, t, src, t))
+            if table in HISTORY_TABLES:
+                time_col, ids = HISTORY_TABLES[table]
+                columns = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE "
+                        "table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                        [source, table],
+                    )
+                ]
+                where = sql.SQL("{} < %s").format(sql.Identifier(time_col))
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}.{} WHERE {}").format(src, t, where), [end]
+                ).fetchone()
+                older = int(row[0]) if row else 0
+                if table == "episodes":
+                    plan = _history_plan(older, episodes - _pg_count(conn, src, t))
+                    facts["history_copies"] = len(plan)
+                for k, limit in enumerate(plan):
+                    select = _copy_select(columns, ids, f"H{k:02d}-", lambda c: f'"{c}"')
+                    query = sql.SQL("INSERT INTO {}.{} SELECT {} FROM {}.{} WHERE {}").format(
+                        dst,
+                        t,
+                        sql.SQL(select),
+                        src,
+                        t,
+                        where,  # type: ignore[arg-type]
+                    )
+                    if limit is not None and table == "episodes":
+                        query = query + sql.SQL(" ORDER BY md5({}) LIMIT {}").format(
+                            sql.Identifier(ids[0]), sql.Literal(limit)
+                        )
+                    conn.execute(query, [end])
+            for name, definition in indexes:
+                if name == pkey:
+                    key = definition[definition.rindex("(") + 1 : definition.rindex(")")]
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                            dst,
+                            t,
+                            sql.Identifier(name),
+                            sql.SQL(key),  # type: ignore[arg-type]
+                        )
+                    )
+                else:
+                    conn.execute(definition)  # type: ignore[arg-type]
+            facts[table] = _pg_count(conn, dst, t)
+    _vacuum_schema(pg_url, target)
+    facts["seconds"] = round(time.perf_counter() - started, 1)
+    return facts
+
+
+def _pg_count(conn: psycopg.Connection[Any], schema: sql.Identifier, table: sql.Identifier) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(schema, table)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def grow_gpkg(source: Path, target: Path, episodes: int) -> dict[str, Any]:
+    """GeoPackage ``target``: a copy of ``source`` plus the history of :func:`grow_postgis`.
+
+    The large tables' indexes, R-tree and its triggers are dropped for the
+    copy and made again (and the R-tree filled) by ``GpkgStore.init``.
+    """
+    import sqlite3
+
+    from geo.store.gpkg import GpkgStore
+
+    started = time.perf_counter()
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    end = HISTORY_END.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    facts: dict[str, Any] = {}
+    plan: list[int | None] = []
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.execute("PRAGMA cache_size = -262144")
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM runs")
+        for table, (time_col, ids) in HISTORY_TABLES.items():
+            objects = conn.execute(
+                "SELECT type, name FROM sqlite_master WHERE tbl_name = ? AND type IN "
+                "('index', 'trigger') AND sql IS NOT NULL",
+                [table],
+            ).fetchall()
+            for kind, name in objects:
+                conn.execute(f'DROP {kind.upper()} "{name}"')
+            conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_geom"')
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')][1:]  # no fid
+            older = conn.execute(
+                f'SELECT count(*) FROM "{table}" WHERE "{time_col}" < ?', [end]
+            ).fetchone()[0]
+            if table == "episodes":
+                have = conn.execute('SELECT count(*) FROM "episodes"').fetchone()[0]
+                plan = _history_plan(int(older), episodes - int(have))
+                facts["history_copies"] = len(plan)
+            last_fid = conn.execute(f'SELECT max(fid) FROM "{table}"').fetchone()[0] or 0
+            names = ", ".join(f'"{c}"' for c in columns)
+            for k, limit in enumerate(plan):
+                select = _copy_select(columns, ids, f"H{k:02d}-", lambda c: f'"{c}"')
+                query = (
+                    f'INSERT INTO "{table}" ({names}) SELECT {select} FROM "{table}" '
+                    f'WHERE fid <= ? AND "{time_col}" < ?'
+                )
+                if limit is not None and table == "episodes":
+                    query += f" ORDER BY (fid * 2654435761) % 4294967311 LIMIT {int(limit)}"
+                conn.execute(query, [last_fid, end])
+            facts[table] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    store = GpkgStore(target)
+    try:
+        store.init()
+    finally:
+        store.close()
+    facts["file_mb"] = round(target.stat().st_size / 2**20, 1)
+    facts["seconds"] = round(time.perf_counter() - started, 1)
+    return facts
 
 
 def build_store(location: str, scenario: Path, settings: Any, key: str) -> dict[str, Any]:
@@ -393,63 +518,71 @@ def prepare(
     recent: int,
     folder: Path,
     pg_url: str,
-    schema: str,
+    schemas_used: dict[int, str],
     settings_for: Callable[[str], Any],
     key: str,
     *,
     keep: bool,
 ) -> dict[str, Any]:
-    """The scenario files and both stores of ``size`` episodes in ``folder`` and ``schema``.
+    """Both stores of ``size`` episodes: ``folder/engage.gpkg`` and ``schemas_used[size]``.
 
-    With ``keep``, what a marker shows was built with the same parameters is
-    reused (and upgraded by ``init_store``, as ``engage init`` would);
-    everything else is (re)built and marked. Returns the setup facts.
+    The stores of ``recent`` episodes are ingested from :func:`write_scenario`'s
+    files; larger ones are grown from them (:func:`grow_postgis`,
+    :func:`grow_gpkg`), so their pack's window is the same. With ``keep``,
+    a store whose marker shows the same parameters is reused (and upgraded by
+    ``init_store``, as ``engage init`` would); anything else is (re)built and
+    marked. Returns the setup facts.
     """
     from api.usecases.store import init_store
 
     params = store_params(size, recent)
-    scenario = folder / "scenario"
     meta: dict[str, Any] = {"params": params}
-    done = _json_file(folder / "scenario.json")
-    if keep and done is not None and done.get("params") == params:
-        meta["scenario"] = {**done["facts"], "reused": True}
-    else:
+    gpkg = folder / "engage.gpkg"
+    schema = schemas_used[size]
+    pg_location = f"{pg_url}?schema={schema}"
+    built = _json_file(folder / "gpkg.json")
+    marker = _read_marker(pg_url, schema)
+    gpkg_kept = keep and built is not None and built.get("params") == params and gpkg.exists()
+    pg_kept = keep and marker is not None and marker.get("params") == params
+    if size == recent and not (gpkg_kept and pg_kept):
+        scenario = folder / "scenario"
         if scenario.exists():
             shutil.rmtree(scenario)
         scenario.mkdir(parents=True)
         log(f"Weekly: writing the scenario of {size:,} episodes")
-        if size == recent:
-            facts = write_scenario(scenario, size)
-        else:
-            facts = write_history(scenario, folder.parent / f"weekly-{recent}" / "scenario", size)
-        (folder / "scenario.json").write_text(json.dumps({"params": params, "facts": facts}))
-        meta["scenario"] = facts
-    log(f"  {meta['scenario']['rows']}")
-    gpkg = folder / "engage.gpkg"
-    built = _json_file(folder / "gpkg.json")
-    if keep and built is not None and built.get("params") == params and gpkg.exists():
+        meta["scenario"] = write_scenario(scenario, size)
+        log(f"  {meta['scenario']}")
+    if gpkg_kept:
+        assert built is not None
         meta["GeoPackage"] = {**built["facts"], "reused": True}
         init_store(str(gpkg), settings=settings_for(str(gpkg)))
     else:
         (folder / "gpkg.json").unlink(missing_ok=True)
-        gpkg.unlink(missing_ok=True)
-        log(f"Weekly: ingesting {size:,} episodes into a GeoPackage (untimed setup)")
-        facts = build_store(str(gpkg), scenario, settings_for(str(gpkg)), key)
-        facts["file_mb"] = round(gpkg.stat().st_size / 2**20, 1)
+        if size == recent:
+            log(f"Weekly: ingesting {size:,} episodes into a GeoPackage (untimed setup)")
+            gpkg.unlink(missing_ok=True)
+            facts = build_store(str(gpkg), folder / "scenario", settings_for(str(gpkg)), key)
+            facts["file_mb"] = round(gpkg.stat().st_size / 2**20, 1)
+        else:
+            log(f"Weekly: growing the GeoPackage to {size:,} episodes (untimed setup)")
+            facts = grow_gpkg(folder.parent / f"weekly-{recent}" / "engage.gpkg", gpkg, size)
         (folder / "gpkg.json").write_text(json.dumps({"params": params, "facts": facts}))
         meta["GeoPackage"] = facts
-    pg_location = f"{pg_url}?schema={schema}"
-    marker = _read_marker(pg_url, schema)
-    if keep and marker is not None and marker.get("params") == params:
+    if pg_kept:
+        assert marker is not None
         meta["PostGIS"] = {**marker["facts"], "reused": True}
         init_store(pg_location, settings=settings_for(pg_location))
     else:
-        _drop_schema(pg_url, schema)
-        log(f"Weekly: ingesting {size:,} episodes into PostGIS (untimed setup)")
-        facts = build_store(pg_location, scenario, settings_for(pg_location), key)
-        t0 = time.perf_counter()
-        _vacuum_schema(pg_url, schema)
-        facts["vacuum_analyze_s"] = round(time.perf_counter() - t0, 1)
+        if size == recent:
+            _drop_schema(pg_url, schema)
+            log(f"Weekly: ingesting {size:,} episodes into PostGIS (untimed setup)")
+            facts = build_store(pg_location, folder / "scenario", settings_for(pg_location), key)
+            t0 = time.perf_counter()
+            _vacuum_schema(pg_url, schema)
+            facts["vacuum_analyze_s"] = round(time.perf_counter() - t0, 1)
+        else:
+            log(f"Weekly: growing the PostGIS store to {size:,} episodes (untimed setup)")
+            facts = grow_postgis(pg_url, schemas_used[recent], schema, size)
         _write_marker(pg_url, schema, {"params": params, "facts": facts})
         meta["PostGIS"] = facts
     log(f"  GeoPackage {meta['GeoPackage']}; PostGIS {meta['PostGIS']}")
@@ -547,7 +680,7 @@ def run(
 
             schema = schemas_used[size]
             meta["setup"][size] = prepare(
-                size, rows, folder, pg_url, schema, settings_for, key, keep=keep_stores
+                size, rows, folder, pg_url, schemas_used, settings_for, key, keep=keep_stores
             )
             gpkg = str(folder / "engage.gpkg")
             pg = f"{pg_url}?schema={schema}"
