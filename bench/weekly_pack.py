@@ -1,9 +1,10 @@
-"""Weekly pack wall time on a store of 1,000,000 episodes: GeoPackage against PostGIS.
+"""Weekly pack wall time on stores of 1,000,000 and 10,000,000 episodes: GeoPackage and PostGIS.
 
 There is no named peer for the whole use case, so the two stores of the
-product are timed against each other on the same data: the ratio is
-**GeoPackage seconds / PostGIS seconds** (above 1: the PostGIS store is
-faster).
+product are timed against each other on the same data (**GeoPackage seconds
+/ PostGIS seconds**, above 1: the PostGIS store is faster), and each store
+against itself ten times larger (**10M seconds / 1M seconds**, the goal: at
+most 1.5, since indexes and not scans find the pack's window).
 
 Setup (untimed, but timed and reported):
 
@@ -16,12 +17,31 @@ Setup (untimed, but timed and reported):
   and written as the four CSV files of ``engage demo``, in last-seen order.
   At 1,000,000 episodes that is 118 simulated boroughs: about 1,900
   episodes a week, where the real borough has about 16.
-* **Stores.** ``api.usecases.ingest.ingest_files`` of the four files in
-  ``DEMO_ORDER`` into a new GeoPackage and into a new PostGIS schema
-  (``bench_weekly_<pid>`` in the benchmark database, dropped at the end),
+* **Stores of ``--rows``.** ``api.usecases.ingest.ingest_files`` of the four
+  files in ``DEMO_ORDER`` into a new GeoPackage and into a new PostGIS schema,
   with the pseudonym key of ``ENGAGE_PSEUDONYM_KEY`` or, when unset, a random
   key held in this process only (never written). Then ``VACUUM (ANALYZE)``
   of the PostGIS tables.
+* **Stores of ``--scale`` x ``--rows``** (default 10x): the smaller store grown
+  with older history (:func:`grow_postgis`, :func:`grow_gpkg`): copies of its
+  episodes, venue reports and disruptions dated before
+  :data:`HISTORY_END` with their ids and child pseudonyms prefixed, the
+  last copy cut to the episodes wanted; indexes rebuilt after the copy,
+  then ``VACUUM (ANALYZE)``. The data window, and the venues, are the
+  smaller store's, so the two packs must be equal (checked), and the time
+  follows the store's size alone. (Ten times the boroughs over the same
+  weeks would put ten times the episodes in the window, and measure the
+  model rather than the store.)
+* **Kept stores** (``--keep-stores``): built once in ``--cache-dir``
+  (default ``$ENGAGE_BENCH_WEEKLY_CACHE`` or ``~/.cache/engage-bench``) and
+  schemas ``bench_weekly_<episodes>``, marked with their parameters
+  (``gpkg.json``, table ``bench_weekly_marker``), and reused while the marks
+  match (after ``init_store``, which upgrades an older store as ``engage
+  init`` does). Without it, everything is built in a temporary folder and
+  schemas dropped at the end.
+* **Plans.** The plans of the pack's store reads (latest episode, window's
+  episodes and venue reports) at each size, from ``read_plan`` and
+  ``time_bounds_plan``; ``plans_use_indexes`` says whether any is a scan.
 
 Timed: ``api.usecases.week.weekly(location, week=None, out_dir=..., settings=...)``
 with the default parameters (KDE, res 9, bin res 11, bandwidth by the
@@ -29,15 +49,15 @@ spatial Silverman rule, 12-week lookback, neighbourhood audience): it finds
 the patrol week (the week after the last episode), reads the window's events,
 runs the model and writes map.html, pack.pdf, targets.csv,
 hotspots.geojson and run.json, and records the run in the store. One
-warm-up run per store first, whose targets, counts and parameters must be
-equal between the stores; then ``--repeat`` runs each, interleaved in
-alternating order, each after a ``CHECKPOINT`` (:func:`ingest_postgis.settle`).
+warm-up run per store and size first, whose targets, counts and parameters
+must all be equal; then ``--repeat`` runs each, interleaved in alternating
+order, each after a ``CHECKPOINT`` (:func:`ingest_postgis.settle`).
 
 Breakdown, measured inside the same runs by wrapping (timer only) the store
 classes' ``read`` and the functions ``weekly`` calls:
 
-* **patrol week**: ``latest_week`` (opens the store and reads every
-  episode's ``last_seen_at`` to find the latest);
+* **patrol week**: ``latest_week`` (opens the store and reads the latest
+  ``last_seen_at`` from one end of its index);
 * **store reads**: the other ``Store.read`` calls (the window's episodes and
   venue reports, the venues);
 * **model**: ``grid_for`` (cells and wards), ``run_hotspots`` (weights and
