@@ -142,9 +142,10 @@ def write_scenario(out: Path, episodes: int) -> dict[str, Any]:
     }
 
 
-HISTORY_END = pd.Timestamp("2025-09-22", tz="UTC")
-"""Rows of the history end before this day: nine months before the data window of the
-recent scenario's patrol week (and the 90 days its episode read is widened by)."""
+HISTORY_END = pd.Timestamp("2025-01-06", tz="UTC")
+"""Rows of the history end before this Monday: more than five months before the data
+window of the recent scenario's patrol week (52 weeks before 2026-09-21, and the 90 days
+its episode read is widened by)."""
 
 
 HISTORY_TABLES = {
@@ -281,6 +282,8 @@ def grow_gpkg(source: Path, target: Path, episodes: int) -> dict[str, Any]:
     """
     import sqlite3
 
+    import geo.schemas as geo_schemas
+    import geo.store.gpkg as gpkg_module
     from geo.store.gpkg import GpkgStore
 
     started = time.perf_counter()
@@ -291,7 +294,7 @@ def grow_gpkg(source: Path, target: Path, episodes: int) -> dict[str, Any]:
     plan: list[int | None] = []
     conn = sqlite3.connect(target, isolation_level=None)
     try:
-        conn.execute("PRAGMA cache_size = -262144")
+        conn.execute("PRAGMA cache_size = -1048576")
         conn.execute("BEGIN")
         conn.execute("DELETE FROM runs")
         for table, (time_col, ids) in HISTORY_TABLES.items():
@@ -323,6 +326,25 @@ def grow_gpkg(source: Path, target: Path, episodes: int) -> dict[str, Any]:
                     query += f" ORDER BY (fid * 2654435761) % 4294967311 LIMIT {int(limit)}"
                 conn.execute(query, [last_fid, end])
             facts[table] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        conn.execute("COMMIT")
+        # The indexes of the layout, built once on a large cache, and the R-tree filled from
+        # the point columns (the geometry is made from the same lat/lng), before init adds
+        # the triggers and finds nothing else to do.
+        conn.execute("BEGIN")
+        for table in HISTORY_TABLES:
+            for ddl in gpkg_module._table_ddl(geo_schemas.TABLES[table]):
+                conn.execute(ddl)
+            prefix = geo_schemas.TABLES[table].points[:1]
+            if prefix:
+                p = prefix[0]
+                conn.execute(
+                    f'CREATE VIRTUAL TABLE "rtree_{table}_geom" '
+                    "USING rtree(id, minx, maxx, miny, maxy)"
+                )
+                conn.execute(
+                    f'INSERT INTO "rtree_{table}_geom" SELECT fid, "{p}lng", "{p}lng", "{p}lat", '
+                    f'"{p}lat" FROM "{table}" WHERE geom IS NOT NULL'
+                )
         conn.execute("COMMIT")
     finally:
         conn.close()
