@@ -1,9 +1,10 @@
-"""Weekly pack wall time on a store of 1,000,000 episodes: GeoPackage against PostGIS.
+"""Weekly pack wall time on stores of 1,000,000 and 10,000,000 episodes: GeoPackage and PostGIS.
 
 There is no named peer for the whole use case, so the two stores of the
-product are timed against each other on the same data: the ratio is
-**GeoPackage seconds / PostGIS seconds** (above 1: the PostGIS store is
-faster).
+product are timed against each other on the same data (**GeoPackage seconds
+/ PostGIS seconds**, above 1: the PostGIS store is faster), and each store
+against itself ten times larger (**10M seconds / 1M seconds**, the goal: at
+most 1.5, since indexes and not scans find the pack's window).
 
 Setup (untimed, but timed and reported):
 
@@ -16,12 +17,31 @@ Setup (untimed, but timed and reported):
   and written as the four CSV files of ``engage demo``, in last-seen order.
   At 1,000,000 episodes that is 118 simulated boroughs: about 1,900
   episodes a week, where the real borough has about 16.
-* **Stores.** ``api.usecases.ingest.ingest_files`` of the four files in
-  ``DEMO_ORDER`` into a new GeoPackage and into a new PostGIS schema
-  (``bench_weekly_<pid>`` in the benchmark database, dropped at the end),
+* **Stores of ``--rows``.** ``api.usecases.ingest.ingest_files`` of the four
+  files in ``DEMO_ORDER`` into a new GeoPackage and into a new PostGIS schema,
   with the pseudonym key of ``ENGAGE_PSEUDONYM_KEY`` or, when unset, a random
   key held in this process only (never written). Then ``VACUUM (ANALYZE)``
   of the PostGIS tables.
+* **Stores of ``--scale`` x ``--rows``** (default 10x): the smaller store grown
+  with older history (:func:`grow_postgis`, :func:`grow_gpkg`): copies of its
+  episodes, venue reports and disruptions dated before
+  :data:`HISTORY_END` with their ids and child pseudonyms prefixed, the
+  last copy cut to the episodes wanted; indexes rebuilt after the copy,
+  then ``VACUUM (ANALYZE)``. The data window, and the venues, are the
+  smaller store's, so the two packs must be equal (checked), and the time
+  follows the store's size alone. (Ten times the boroughs over the same
+  weeks would put ten times the episodes in the window, and measure the
+  model rather than the store.)
+* **Kept stores** (``--keep-stores``): built once in ``--cache-dir``
+  (default ``$ENGAGE_BENCH_WEEKLY_CACHE`` or ``~/.cache/engage-bench``) and
+  schemas ``bench_weekly_<episodes>``, marked with their parameters
+  (``gpkg.json``, table ``bench_weekly_marker``), and reused while the marks
+  match (after ``init_store``, which upgrades an older store as ``engage
+  init`` does). Without it, everything is built in a temporary folder and
+  schemas dropped at the end.
+* **Plans.** The plans of the pack's store reads (latest episode, window's
+  episodes and venue reports) at each size, from ``read_plan`` and
+  ``time_bounds_plan``; ``plans_use_indexes`` says whether any is a scan.
 
 Timed: ``api.usecases.week.weekly(location, week=None, out_dir=..., settings=...)``
 with the default parameters (KDE, res 9, bin res 11, bandwidth by the
@@ -29,15 +49,15 @@ spatial Silverman rule, 12-week lookback, neighbourhood audience): it finds
 the patrol week (the week after the last episode), reads the window's events,
 runs the model and writes map.html, pack.pdf, targets.csv,
 hotspots.geojson and run.json, and records the run in the store. One
-warm-up run per store first, whose targets, counts and parameters must be
-equal between the stores; then ``--repeat`` runs each, interleaved in
-alternating order, each after a ``CHECKPOINT`` (:func:`ingest_postgis.settle`).
+warm-up run per store and size first, whose targets, counts and parameters
+must all be equal; then ``--repeat`` runs each, interleaved in alternating
+order, each after a ``CHECKPOINT`` (:func:`ingest_postgis.settle`).
 
 Breakdown, measured inside the same runs by wrapping (timer only) the store
 classes' ``read`` and the functions ``weekly`` calls:
 
-* **patrol week**: ``latest_week`` (opens the store and reads every
-  episode's ``last_seen_at`` to find the latest);
+* **patrol week**: ``latest_week`` (opens the store and reads the latest
+  ``last_seen_at`` from one end of its index);
 * **store reads**: the other ``Store.read`` calls (the window's episodes and
   venue reports, the venues);
 * **model**: ``grid_for`` (cells and wards), ``run_hotspots`` (weights and
@@ -53,6 +73,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import shutil
 import tempfile
@@ -119,6 +140,222 @@ def write_scenario(out: Path, episodes: int) -> dict[str, Any]:
         "episodes_mb": round((out / "episodes.csv").stat().st_size / 2**20, 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+HISTORY_END = pd.Timestamp("2025-01-06", tz="UTC")
+"""Rows of the history end before this Monday: more than five months before the data
+window of the recent scenario's patrol week (52 weeks before 2026-09-21, and the 90 days
+its episode read is widened by)."""
+
+
+HISTORY_TABLES = {
+    "episodes": ("last_seen_at", ("episode_id", "child_ref")),
+    "venue_reports": ("reported_at", ("report_id",)),
+    "disruptions": ("disrupted_at", ("disruption_id",)),
+}
+"""Tables the history copies: time column, and the ids each copy prefixes."""
+
+
+def _history_plan(older: int, wanted: int) -> list[int | None]:
+    """Rows of each episode copy: whole copies, the last one cut to what is still wanted."""
+    if wanted <= 0:
+        return []
+    if older == 0:
+        msg = f"no episodes before {HISTORY_END.date()} to grow the store with"
+        raise SystemExit(msg)
+    copies = -(-wanted // older)
+    return [None] * (copies - 1) + [wanted - (copies - 1) * older]
+
+
+def _copy_select(
+    columns: list[str], ids: tuple[str, ...], prefix: str, quote: Callable[[str], str]
+) -> str:
+    return ", ".join(f"'{prefix}' || {quote(c)}" if c in ids else quote(c) for c in columns)
+
+
+def grow_postgis(pg_url: str, source: str, target: str, episodes: int) -> dict[str, Any]:
+    """Schema ``target``: a copy of store ``source`` plus older history, ``episodes`` in all.
+
+    The history is copies of the source's rows dated before
+    :data:`HISTORY_END` (episodes, venue reports, disruptions), copy ``k`` with
+    its ids and child pseudonyms prefixed ``Hkk-`` (other children, reports and
+    actions at the same venues), the last copy cut to the episodes still
+    wanted (by a hash of the id). No history row falls in or near the pack's
+    data window, and the venues table (a reference table the targets'
+    nearest-venue look-up reads whole) is the source's, so the larger store's
+    pack must equal the smaller's. Copied in SQL with the large tables'
+    indexes dropped and rebuilt once, as a bulk load would.
+    """
+    from api.usecases.store import init_store
+
+    started = time.perf_counter()
+    _drop_schema(pg_url, target)
+    init_store(f"{pg_url}?schema={target}")
+    src = sql.Identifier(source)
+    dst = sql.Identifier(target)
+    end = HISTORY_END.to_pydatetime()
+    facts: dict[str, Any] = {}
+    plan: list[int | None] = []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for table in ("venues", "incidents", "engage_features", "engage_meta", *HISTORY_TABLES):
+            t = sql.Identifier(table)
+            conn.execute(sql.SQL("DELETE FROM {}.{}").format(dst, t))
+            indexes = conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s "
+                "AND tablename = %s ORDER BY indexname",
+                [target, table],
+            ).fetchall()
+            pkey = f"{table}_pkey"
+            for name, _ in indexes:
+                if name == pkey:
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+                            dst, t, sql.Identifier(name)
+                        )
+                    )
+                else:
+                    conn.execute(sql.SQL("DROP INDEX {}.{}").format(dst, sql.Identifier(name)))
+            conn.execute(sql.SQL("INSERT INTO {}.{} SELECT * FROM {}.{}").format(dst, t, src, t))
+            if table in HISTORY_TABLES:
+                time_col, ids = HISTORY_TABLES[table]
+                columns = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE "
+                        "table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                        [source, table],
+                    )
+                ]
+                where = sql.SQL("{} < %s").format(sql.Identifier(time_col))
+                row = conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}.{} WHERE {}").format(src, t, where), [end]
+                ).fetchone()
+                older = int(row[0]) if row else 0
+                if table == "episodes":
+                    plan = _history_plan(older, episodes - _pg_count(conn, src, t))
+                    facts["history_copies"] = len(plan)
+                for k, limit in enumerate(plan):
+                    select = _copy_select(columns, ids, f"H{k:02d}-", lambda c: f'"{c}"')
+                    query = sql.SQL("INSERT INTO {}.{} SELECT {} FROM {}.{} WHERE {}").format(
+                        dst,
+                        t,
+                        sql.SQL(select),
+                        src,
+                        t,
+                        where,  # type: ignore[arg-type]
+                    )
+                    if limit is not None and table == "episodes":
+                        query = query + sql.SQL(" ORDER BY md5({}) LIMIT {}").format(
+                            sql.Identifier(ids[0]), sql.Literal(limit)
+                        )
+                    conn.execute(query, [end])
+            for name, definition in indexes:
+                if name == pkey:
+                    key = definition[definition.rindex("(") + 1 : definition.rindex(")")]
+                    conn.execute(
+                        sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+                            dst,
+                            t,
+                            sql.Identifier(name),
+                            sql.SQL(key),  # type: ignore[arg-type]
+                        )
+                    )
+                else:
+                    conn.execute(definition)  # type: ignore[arg-type]
+            facts[table] = _pg_count(conn, dst, t)
+    _vacuum_schema(pg_url, target)
+    facts["seconds"] = round(time.perf_counter() - started, 1)
+    return facts
+
+
+def _pg_count(conn: psycopg.Connection[Any], schema: sql.Identifier, table: sql.Identifier) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(schema, table)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def grow_gpkg(source: Path, target: Path, episodes: int) -> dict[str, Any]:
+    """GeoPackage ``target``: a copy of ``source`` plus the history of :func:`grow_postgis`.
+
+    The large tables' indexes, R-tree and its triggers are dropped for the
+    copy and made again (and the R-tree filled) by ``GpkgStore.init``.
+    """
+    import sqlite3
+
+    import geo.schemas as geo_schemas
+    import geo.store.gpkg as gpkg_module
+    from geo.store.gpkg import GpkgStore
+
+    started = time.perf_counter()
+    target.unlink(missing_ok=True)
+    shutil.copyfile(source, target)
+    end = HISTORY_END.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    facts: dict[str, Any] = {}
+    plan: list[int | None] = []
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.execute("PRAGMA cache_size = -1048576")
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM runs")
+        for table, (time_col, ids) in HISTORY_TABLES.items():
+            objects = conn.execute(
+                "SELECT type, name FROM sqlite_master WHERE tbl_name = ? AND type IN "
+                "('index', 'trigger') AND sql IS NOT NULL",
+                [table],
+            ).fetchall()
+            for kind, name in objects:
+                conn.execute(f'DROP {kind.upper()} "{name}"')
+            conn.execute(f'DROP TABLE IF EXISTS "rtree_{table}_geom"')
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')][1:]  # no fid
+            older = conn.execute(
+                f'SELECT count(*) FROM "{table}" WHERE "{time_col}" < ?', [end]
+            ).fetchone()[0]
+            if table == "episodes":
+                have = conn.execute('SELECT count(*) FROM "episodes"').fetchone()[0]
+                plan = _history_plan(int(older), episodes - int(have))
+                facts["history_copies"] = len(plan)
+            last_fid = conn.execute(f'SELECT max(fid) FROM "{table}"').fetchone()[0] or 0
+            names = ", ".join(f'"{c}"' for c in columns)
+            for k, limit in enumerate(plan):
+                select = _copy_select(columns, ids, f"H{k:02d}-", lambda c: f'"{c}"')
+                query = (
+                    f'INSERT INTO "{table}" ({names}) SELECT {select} FROM "{table}" '
+                    f'WHERE fid <= ? AND "{time_col}" < ?'
+                )
+                if limit is not None and table == "episodes":
+                    query += f" ORDER BY (fid * 2654435761) % 4294967311 LIMIT {int(limit)}"
+                conn.execute(query, [last_fid, end])
+            facts[table] = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+        conn.execute("COMMIT")
+        # The indexes of the layout, built once on a large cache, and the R-tree filled from
+        # the point columns (the geometry is made from the same lat/lng), before init adds
+        # the triggers and finds nothing else to do.
+        conn.execute("BEGIN")
+        for table in HISTORY_TABLES:
+            for ddl in gpkg_module._table_ddl(geo_schemas.TABLES[table]):
+                conn.execute(ddl)
+            prefix = geo_schemas.TABLES[table].points[:1]
+            if prefix:
+                p = prefix[0]
+                conn.execute(
+                    f'CREATE VIRTUAL TABLE "rtree_{table}_geom" '
+                    "USING rtree(id, minx, maxx, miny, maxy)"
+                )
+                conn.execute(
+                    f'INSERT INTO "rtree_{table}_geom" SELECT fid, "{p}lng", "{p}lng", "{p}lat", '
+                    f'"{p}lat" FROM "{table}" WHERE geom IS NOT NULL'
+                )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    store = GpkgStore(target)
+    try:
+        store.init()
+    finally:
+        store.close()
+    facts["file_mb"] = round(target.stat().st_size / 2**20, 1)
+    facts["seconds"] = round(time.perf_counter() - started, 1)
+    return facts
 
 
 def build_store(location: str, scenario: Path, settings: Any, key: str) -> dict[str, Any]:
@@ -273,95 +510,330 @@ def _drop_schema(pg_url: str, schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-def run(rows: int, pg_url: str, repeat: int) -> list[dict[str, Any]]:
-    """The weekly-pack benchmark on stores of ``rows`` episodes; one result dict."""
+SCALE = 10
+"""The larger store holds this many times ``--rows`` episodes."""
+MARKER_TABLE = "bench_weekly_marker"
+"""Table in a kept PostGIS schema holding the parameters it was built with."""
+KEEP_ENV = "ENGAGE_BENCH_WEEKLY_CACHE"
+"""Folder of kept stores (``--keep-stores``): default ``~/.cache/engage-bench``."""
+
+
+def store_params(size: int, recent: int) -> dict[str, Any]:
+    """What a store of ``size`` episodes is built from; a kept store is reused when equal."""
+    params: dict[str, Any] = {
+        "episodes": size,
+        "weeks": WEEKS,
+        "start": START.isoformat(),
+        "first_seed": FIRST_SEED,
+        "drop_seed": DROP_SEED,
+    }
+    if size != recent:
+        params |= {"recent": recent, "history_end": HISTORY_END.date().isoformat()}
+    return params
+
+
+def _read_marker(pg_url: str, schema: str) -> dict[str, Any] | None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", [f"{schema}.{MARKER_TABLE}"]).fetchone()
+        if not found or found[0] is None:
+            return None
+        row = conn.execute(
+            sql.SQL("SELECT params FROM {}").format(sql.Identifier(schema, MARKER_TABLE))
+        ).fetchone()
+    return None if row is None else dict(json.loads(row[0]))
+
+
+def _write_marker(pg_url: str, schema: str, params: dict[str, Any]) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        table = sql.Identifier(schema, MARKER_TABLE)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        conn.execute(sql.SQL("CREATE TABLE {} (params text NOT NULL)").format(table))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(table), [json.dumps(params)])
+
+
+def _json_file(path: Path) -> dict[str, Any] | None:
+    return dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def prepare(
+    size: int,
+    recent: int,
+    folder: Path,
+    pg_url: str,
+    schemas_used: dict[int, str],
+    settings_for: Callable[[str], Any],
+    key: str,
+    *,
+    keep: bool,
+) -> dict[str, Any]:
+    """Both stores of ``size`` episodes: ``folder/engage.gpkg`` and ``schemas_used[size]``.
+
+    The stores of ``recent`` episodes are ingested from :func:`write_scenario`'s
+    files; larger ones are grown from them (:func:`grow_postgis`,
+    :func:`grow_gpkg`), so their pack's window is the same. With ``keep``,
+    a store whose marker shows the same parameters is reused (and upgraded by
+    ``init_store``, as ``engage init`` would); anything else is (re)built and
+    marked. Returns the setup facts.
+    """
+    from api.usecases.store import init_store
+
+    params = store_params(size, recent)
+    meta: dict[str, Any] = {"params": params}
+    gpkg = folder / "engage.gpkg"
+    schema = schemas_used[size]
+    pg_location = f"{pg_url}?schema={schema}"
+    built = _json_file(folder / "gpkg.json")
+    marker = _read_marker(pg_url, schema)
+    gpkg_kept = keep and built is not None and built.get("params") == params and gpkg.exists()
+    pg_kept = keep and marker is not None and marker.get("params") == params
+    if size == recent and not (gpkg_kept and pg_kept):
+        scenario = folder / "scenario"
+        if scenario.exists():
+            shutil.rmtree(scenario)
+        scenario.mkdir(parents=True)
+        log(f"Weekly: writing the scenario of {size:,} episodes")
+        meta["scenario"] = write_scenario(scenario, size)
+        log(f"  {meta['scenario']}")
+    if gpkg_kept:
+        assert built is not None
+        meta["GeoPackage"] = {**built["facts"], "reused": True}
+        init_store(str(gpkg), settings=settings_for(str(gpkg)))
+    else:
+        (folder / "gpkg.json").unlink(missing_ok=True)
+        if size == recent:
+            log(f"Weekly: ingesting {size:,} episodes into a GeoPackage (untimed setup)")
+            gpkg.unlink(missing_ok=True)
+            facts = build_store(str(gpkg), folder / "scenario", settings_for(str(gpkg)), key)
+            facts["file_mb"] = round(gpkg.stat().st_size / 2**20, 1)
+        else:
+            log(f"Weekly: growing the GeoPackage to {size:,} episodes (untimed setup)")
+            facts = grow_gpkg(folder.parent / f"weekly-{recent}" / "engage.gpkg", gpkg, size)
+        (folder / "gpkg.json").write_text(json.dumps({"params": params, "facts": facts}))
+        meta["GeoPackage"] = facts
+    if pg_kept:
+        assert marker is not None
+        meta["PostGIS"] = {**marker["facts"], "reused": True}
+        init_store(pg_location, settings=settings_for(pg_location))
+    else:
+        if size == recent:
+            _drop_schema(pg_url, schema)
+            log(f"Weekly: ingesting {size:,} episodes into PostGIS (untimed setup)")
+            facts = build_store(pg_location, folder / "scenario", settings_for(pg_location), key)
+            t0 = time.perf_counter()
+            _vacuum_schema(pg_url, schema)
+            facts["vacuum_analyze_s"] = round(time.perf_counter() - t0, 1)
+        else:
+            log(f"Weekly: growing the PostGIS store to {size:,} episodes (untimed setup)")
+            facts = grow_postgis(pg_url, schemas_used[recent], schema, size)
+        _write_marker(pg_url, schema, {"params": params, "facts": facts})
+        meta["PostGIS"] = facts
+    log(f"  GeoPackage {meta['GeoPackage']}; PostGIS {meta['PostGIS']}")
+    return meta
+
+
+def window_plans(location: str) -> dict[str, list[str]]:
+    """The plans of the pack's store reads: the latest episode and the window's rows."""
+    from api.usecases.week import latest_week
+    from geo import schemas
+    from geo.calendar import patrol_week
+    from geo.store import Window, open_store
+    from models.events import FOUND_WITHIN
+    from models.params import DEFAULTS
+
+    start, _ = patrol_week(latest_week(location))
+    data_start = start - pd.Timedelta(weeks=DEFAULTS.lookback_weeks)
+    window = Window(data_start.to_pydatetime(), start.to_pydatetime())
+    widened = Window((data_start - FOUND_WITHIN).to_pydatetime(), start.to_pydatetime())
+    store = open_store(location)
+    try:
+        return {
+            "latest episode (time_bounds)": store.time_bounds_plan(schemas.EPISODES),
+            "episodes in the widened window": store.read_plan(schemas.EPISODES, window=widened),
+            "venue reports in the window": store.read_plan(schemas.VENUE_REPORTS, window=window),
+        }
+    finally:
+        store.close()
+
+
+def _uses_index(plan: list[str]) -> bool:
+    text = "\n".join(plan)
+    return "Seq Scan" not in text and not any(
+        line.strip().startswith("SCAN ") and "CONSTANT ROW" not in line for line in plan
+    )
+
+
+def _case(side: str, size: int) -> str:
+    return f"{side} ({size:,})"
+
+
+def run(
+    rows: int,
+    pg_url: str,
+    repeat: int,
+    *,
+    scale: int = SCALE,
+    keep_stores: bool = False,
+    cache_dir: Path | None = None,
+) -> list[dict[str, Any]]:
+    """The weekly pack on stores of ``rows`` and ``scale * rows`` episodes; one result dict.
+
+    ``keep_stores``: build the stores in ``cache_dir`` (default
+    ``$ENGAGE_BENCH_WEEKLY_CACHE`` or ``~/.cache/engage-bench``) and PostGIS schemas
+    ``bench_weekly_<episodes>``, marked with their parameters, and reuse them
+    on later runs when the marks match; else build them in a temporary folder
+    and schemas dropped at the end.
+    """
     from api.settings import Settings
     from geo.pseudonym import KEY_ENV, generate_key
 
-    schema = f"bench_weekly_{os.getpid()}"
-    pg_location = f"{pg_url}?schema={schema}"
+    sizes = [rows, rows * scale] if scale > 1 else [rows]
     key = os.environ.get(KEY_ENV) or generate_key()  # held in memory only
-    cases = {name: Timing() for name in (GPKG, PG)}
-    split_names = {
-        side: {phase: f"{side.split(':')[0]}: of which {phase}" for phase in PHASES}
-        for side in (GPKG, PG)
-    }
-    for side in (GPKG, PG):
-        for name in split_names[side].values():
-            cases[name] = Timing()
-    meta: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="engage-bench-weekly-") as tmp:
-        work = Path(tmp)
-        scenario = work / "scenario"
-        scenario.mkdir()
-        gpkg_location = str(work / "engage.gpkg")
-        sides = {
-            GPKG: (gpkg_location, Settings(store=gpkg_location, quarantine_dir=work / "q")),
-            PG: (pg_location, Settings(store=pg_location, quarantine_dir=work / "q")),
-        }
-        try:
-            log(f"Weekly: simulating {rows:,} episodes ({WEEKS} weeks per seed)")
-            meta["scenario"] = write_scenario(scenario, rows)
-            log(
-                f"  {meta['scenario']['seeds']} seeds, {meta['scenario']['rows']}, "
-                f"{meta['scenario']['seconds']} s"
+    cases: dict[str, Timing] = {}
+    split_names: dict[tuple[str, int], dict[str, str]] = {}
+    for size in sizes:
+        for side in (GPKG, PG):
+            cases[_case(side, size)] = Timing()
+            split_names[side, size] = {
+                phase: f"{side.split(':')[0]} ({size:,}): of which {phase}" for phase in PHASES
+            }
+            for name in split_names[side, size].values():
+                cases[name] = Timing()
+    meta: dict[str, Any] = {"sizes": sizes, "kept_stores": keep_stores}
+    with contextlib.ExitStack() as stack:
+        if keep_stores:
+            base = cache_dir or Path(
+                os.environ.get(KEEP_ENV) or Path.home() / ".cache" / "engage-bench"
             )
-            meta["setup"] = {}
-            for side, (location, settings) in sides.items():
-                store_name = side.split(" store")[0]
-                log(f"Weekly: ingesting into {store_name} (untimed setup)")
-                if side == PG:
-                    _drop_schema(pg_url, schema)
-                built = build_store(location, scenario, settings, key)
-                if side == PG:
-                    t0 = time.perf_counter()
-                    _vacuum_schema(pg_url, schema)
-                    built["vacuum_analyze_s"] = round(time.perf_counter() - t0, 1)
-                else:
-                    built["file_mb"] = round(Path(location).stat().st_size / 2**20, 1)
-                meta["setup"][store_name] = built
-                log(f"  {built}")
-            phases = Phases()
-            with phases.installed():
-                log("Weekly: warm-up (one pack per store), outputs compared")
-                warm = {
-                    side: one_weekly(loc, work / f"warm_{i}", st, phases, pg_url)
-                    for i, (side, (loc, st)) in enumerate(sides.items())
-                }
-                meta["warmup_s"] = {side: round(w[0], 2) for side, w in warm.items()}
-                meta["checks"] = same_outputs(warm[GPKG][2], warm[PG][2])
-                log(f"  packs agree: {meta['checks']['week']}, {meta['checks']['counts']}")
-                with cpu_usage(meta):
-                    for r in range(repeat):
-                        order = [GPKG, PG] if r % 2 == 0 else [PG, GPKG]
-                        for side in order:
-                            location, settings = sides[side]
-                            seconds, split, _ = one_weekly(
-                                location, work / "pack", settings, phases, pg_url
-                            )
-                            cases[side].samples.append(seconds)
-                            for phase, value in split.items():
-                                cases[split_names[side][phase]].samples.append(value)
-                            calls = meta.setdefault("wrapped_calls_per_run", {})
-                            calls[side] = phases.calls
-                            detail = meta.setdefault("wrapped_seconds", {}).setdefault(side, [])
-                            detail.append({k: round(v, 3) for k, v in phases.detail_s.items()})
-                            parts = ", ".join(f"{k} {v:.2f}" for k, v in split.items())
-                            log(f"  run {r + 1}/{repeat} {side}: {seconds:.2f} s ({parts})")
-        finally:
-            _drop_schema(pg_url, schema)
-            log("Weekly: benchmark schema dropped")
+            schemas_used = {size: f"bench_weekly_{size}" for size in sizes}
+        else:
+            base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engage-weekly-")))
+            schemas_used = {size: f"bench_weekly_{os.getpid()}_{size}" for size in sizes}
+            for schema in schemas_used.values():
+                stack.callback(_drop_schema, pg_url, schema)
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engage-packs-")))
+        sides: dict[tuple[str, int], tuple[str, Any]] = {}
+        meta["setup"] = {}
+        for size in sizes:
+            folder = base / f"weekly-{size}"
+            folder.mkdir(parents=True, exist_ok=True)
+
+            def settings_for(location: str, folder: Path = folder) -> Any:
+                return Settings(store=location, quarantine_dir=folder / "q")
+
+            schema = schemas_used[size]
+            meta["setup"][size] = prepare(
+                size, rows, folder, pg_url, schemas_used, settings_for, key, keep=keep_stores
+            )
+            gpkg = str(folder / "engage.gpkg")
+            pg = f"{pg_url}?schema={schema}"
+            sides[GPKG, size] = (gpkg, settings_for(gpkg))
+            sides[PG, size] = (pg, settings_for(pg))
+        meta["plans"] = {
+            _case(side, size): window_plans(loc) for (side, size), (loc, _) in sides.items()
+        }
+        meta["plans_use_indexes"] = {
+            case: all(_uses_index(p) for p in plans.values())
+            for case, plans in meta["plans"].items()
+        }
+        log(f"Weekly: window reads by index: {meta['plans_use_indexes']}")
+        phases = Phases()
+        order = list(sides)
+        with phases.installed():
+            log("Weekly: warm-up (one pack per store and size), outputs compared")
+            warm = {
+                case: one_weekly(loc, work / f"warm_{i}", st, phases, pg_url)
+                for i, (case, (loc, st)) in enumerate(sides.items())
+            }
+            meta["warmup_s"] = {_case(*case): round(w[0], 2) for case, w in warm.items()}
+            first = warm[GPKG, rows][2]
+            meta["checks"] = {
+                _case(*case): same_outputs(first, w[2])
+                for case, w in warm.items()
+                if case != order[0]
+            }
+            counts = first.run["counts"]
+            log(f"  every pack agrees with {_case(GPKG, rows)}: {counts}")
+            with cpu_usage(meta):
+                for r in range(repeat):
+                    for case in order if r % 2 == 0 else order[::-1]:
+                        location, settings = sides[case]
+                        seconds, split, _ = one_weekly(
+                            location, work / "pack", settings, phases, pg_url
+                        )
+                        cases[_case(*case)].samples.append(seconds)
+                        for phase, value in split.items():
+                            cases[split_names[case][phase]].samples.append(value)
+                        detail = meta.setdefault("wrapped_seconds", {})
+                        detail.setdefault(_case(*case), []).append(
+                            {k: round(v, 3) for k, v in phases.detail_s.items()}
+                        )
+                        parts = ", ".join(f"{k} {v:.2f}" for k, v in split.items())
+                        log(f"  run {r + 1}/{repeat} {_case(*case)}: {seconds:.2f} s ({parts})")
+    ratios = [compare(cases, _case(PG, size), _case(GPKG, size)) for size in sizes]
+    for size in sizes[1:]:
+        for side in (PG, GPKG):
+            ratios.append(compare(cases, _case(side, rows), _case(side, size)))
+    sizes_text = " and ".join(f"{size:,}" for size in sizes)
     return [
         {
-            "title": f"Weekly pack, store of {rows:,} episodes",
+            "title": f"Weekly pack, stores of {sizes_text} episodes",
             "rows": rows,
-            "cases": {name: t.as_dict(rows) for name, t in cases.items()},
-            "ratios": [compare(cases, PG, GPKG)],
-            "ratio_meaning": "GeoPackage s / PostGIS s (above 1: the PostGIS store is faster)",
+            "cases": {
+                name: t.as_dict(next(s for s in reversed(sizes) if f"({s:,})" in name))
+                for name, t in cases.items()
+            },
+            "ratios": ratios,
+            "ratio_meaning": (
+                "PostGIS against GeoPackage at one size: GeoPackage s / PostGIS s (above 1: "
+                "PostGIS faster). One store at two sizes: larger-store s / smaller-store s "
+                f"(the goal: at most 1.5 for {scale}x the episodes)."
+            ),
             "notes": (
-                "No named peer: the product's two stores against each other on the same data. "
+                "No named peer: the product's two stores against each other, and each "
+                "against itself on a store ten times larger with the same data window. "
                 "rows/s is episodes in the store per second of the whole pack."
             ),
             **meta,
         }
     ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python bench/weekly_pack.py --rows 1000000 [--keep-stores] [--cache-dir DIR]``."""
+    import argparse
+
+    from harness import (
+        BENCH_DATABASE,
+        DEFAULT_SERVER_URL,
+        ensure_database,
+        markdown_tables,
+        with_database,
+    )
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--scale", type=int, default=SCALE)
+    parser.add_argument("--repeat", type=int, default=3)
+    server = os.environ.get("ENGAGE_TEST_PG_URL") or DEFAULT_SERVER_URL
+    parser.add_argument("--pg-url", default=with_database(server, BENCH_DATABASE))
+    parser.add_argument("--keep-stores", action="store_true")
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    ensure_database(args.pg_url)
+    results = run(
+        args.rows,
+        args.pg_url,
+        args.repeat,
+        scale=args.scale,
+        keep_stores=args.keep_stores,
+        cache_dir=args.cache_dir,
+    )
+    print(markdown_tables(results))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -72,6 +72,7 @@ from geo.store.features import (
 from geo.store.frames import INGESTED_AT, conform_columns
 from geo.store.query import (
     Filters,
+    Read,
     check_chunk_size,
     check_count,
     check_keep,
@@ -850,13 +851,13 @@ class GpkgStore:
             return int(self._open().execute(f"SELECT count(*) FROM {_q(t.name)}").fetchone()[0])
 
     def time_bounds(self, table: Table) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-        """Earliest and latest value (UTC) of the table's time column, from its index."""
+        """Earliest and latest value (UTC) of the table's time column, from its index.
+
+        Two one-row index look-ups (:func:`_bounds_sql`), whatever the table's size.
+        """
         t = _known(table)
-        col = _q(t.time_column)
         with self._lock:
-            lo, hi = (
-                self._open().execute(f"SELECT min({col}), max({col}) FROM {_q(t.name)}").fetchone()
-            )
+            lo, hi = self._open().execute(_bounds_sql(t)).fetchone()
         return (
             None if lo is None else pd.Timestamp(lo).tz_convert("UTC"),
             None if hi is None else pd.Timestamp(hi).tz_convert("UTC"),
@@ -906,20 +907,41 @@ class GpkgStore:
             conn = self._open()
             if args.matches_nothing:
                 return _to_frame(t, names, [])
-            query = _Query(args.filters, conn)
-            if args.ranges is not None:
-                query.cells(*args.ranges)
-            extra = query.needs
-            select = names + [c for c in extra if c not in names]
-            sql = (
-                f"SELECT {', '.join('m.' + _q(c) for c in select)} FROM {query.source()} "
-                f"WHERE {query.where()} ORDER BY m.{_q(t.key)}"
-            )
+            sql, query, select = _read_sql(t, args, conn)
             rows = conn.execute(sql, query.params).fetchall()
         frame = _to_frame(t, select, rows)
         if query.post is not None:
             frame = frame[query.post(frame)].reset_index(drop=True)
         return frame[names]
+
+    def read_plan(
+        self,
+        table: Table,
+        *,
+        window: Window | None = None,
+        area: Area | None = None,
+        cells: Iterable[int] | None = None,
+        columns: list[str] | None = None,
+    ) -> list[str]:
+        """SQLite's plan (``EXPLAIN QUERY PLAN`` lines) for :meth:`read` with these arguments.
+
+        Shows whether a window is found by the time column's index
+        (``SEARCH m USING INDEX <table>_<time>_idx``) or by a scan.
+        """
+        t = _known(table)
+        args = check_read(t, window=window, area=area, cells=cells, columns=columns)
+        if args.matches_nothing:
+            return []
+        with self._lock:
+            conn = self._open()
+            sql, query, _ = _read_sql(t, args, conn)
+            return _plan_lines(conn, sql, query.params)
+
+    def time_bounds_plan(self, table: Table) -> list[str]:
+        """SQLite's plan for :meth:`time_bounds` (two index look-ups, no scan)."""
+        t = _known(table)
+        with self._lock:
+            return _plan_lines(self._open(), _bounds_sql(t), [])
 
     def counts_by_cell(
         self,
@@ -1360,6 +1382,46 @@ class _Query:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _read_sql(table: Table, args: Read, conn: sqlite3.Connection) -> tuple[str, _Query, list[str]]:
+    """The SELECT of a checked read, its query parts, and the columns it selects."""
+    query = _Query(args.filters, conn)
+    if args.ranges is not None:
+        query.cells(*args.ranges)
+    select = args.columns + [c for c in query.needs if c not in args.columns]
+    # Ordered by the key index, SQLite would walk the whole table in key order rather
+    # than sort what a filter finds (with one bound, it guesses a quarter of the rows
+    # match); ``+`` makes the key an expression no index orders, so a window (or an
+    # area) is found by its own index and sorted afterwards.
+    order = f"{'+' if query.where_parts else ''}m.{_q(table.key)}"
+    sql = (
+        f"SELECT {', '.join('m.' + _q(c) for c in select)} FROM {query.source()} "
+        f"WHERE {query.where()} ORDER BY {order}"
+    )
+    return sql, query, select
+
+
+def _plan_lines(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[str]:
+    """``EXPLAIN QUERY PLAN`` of ``sql`` as text lines, indented by depth."""
+    rows = conn.execute(f"EXPLAIN QUERY PLAN {sql}", list(params)).fetchall()
+    depth: dict[int, int] = {0: -1}
+    out = []
+    for node, parent, _, detail in rows:
+        depth[node] = depth.get(parent, -1) + 1
+        out.append("  " * depth[node] + str(detail))
+    return out
+
+
+def _bounds_sql(table: Table) -> str:
+    """The earliest and latest time of ``table`` as two scalar subqueries.
+
+    SQLite answers a lone ``min()`` or ``max()`` of an indexed column from one
+    end of the index, but ``SELECT min(c), max(c)`` together walks the whole
+    index; one subquery each keeps both to a single look-up.
+    """
+    col, name = _q(table.time_column), _q(table.name)
+    return f"SELECT (SELECT min({col}) FROM {name}), (SELECT max({col}) FROM {name})"
 
 
 def _known(table: Table) -> Table:

@@ -65,6 +65,7 @@ from geo.store.features import (
 from geo.store.frames import INGESTED_AT, conform_columns
 from geo.store.query import (
     Filters,
+    Read,
     check_chunk_size,
     check_count,
     check_keep,
@@ -613,9 +614,7 @@ class PostgisStore:
     def time_bounds(self, table: Table) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """Earliest and latest value (UTC) of the table's time column, from its index."""
         spec = known_table(table)
-        query = sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
-            c=sql.Identifier(spec.time_column), t=self._table_id(spec)
-        )
+        query = self._bounds_query(spec)
         with self._connection(f"time bounds of {spec.name}") as conn:
             row = conn.execute(query).fetchone()
         lo, hi = row if row else (None, None)
@@ -728,6 +727,11 @@ class PostgisStore:
         names = args.columns
         if args.matches_nothing:
             return self._copy_out_empty(spec, names)
+        query, params = self._read_query(spec, args)
+        return self._copy_out(spec, names, query, params, f"read {spec.name}")
+
+    def _read_query(self, spec: Table, args: Read) -> tuple[sql.Composed, list[Any]]:
+        """The SELECT of a checked read and its parameters."""
         where, params = self._filters(args.filters)
         join: sql.Composable = sql.SQL("")
         join_params: list[Any] = []
@@ -735,13 +739,53 @@ class PostgisStore:
             assert args.filters.point is not None
             join, join_params = self._cell_join(args.filters.point, *args.ranges)
         query = sql.SQL("SELECT {cols} FROM {t} AS t {join} {where} ORDER BY {key}").format(
-            cols=self._select_list(spec, names),
+            cols=self._select_list(spec, args.columns),
             t=self._table_id(spec),
             join=join,
             where=_where(where),
             key=sql.Identifier("t", spec.key),
         )
-        return self._copy_out(spec, names, query, join_params + params, f"read {spec.name}")
+        return query, join_params + params
+
+    def _bounds_query(self, spec: Table) -> sql.Composed:
+        """``min`` and ``max`` of the time column: PostgreSQL reads each from one end of its
+        B-tree index (two ``LIMIT 1`` index-only scans), whatever the table's size."""
+        return sql.SQL("SELECT min({c}), max({c}) FROM {t}").format(
+            c=sql.Identifier(spec.time_column), t=self._table_id(spec)
+        )
+
+    def _plan(self, query: sql.Composed, params: list[Any], action: str) -> list[str]:
+        with self._connection(action) as conn:
+            rows = conn.execute(sql.SQL("EXPLAIN ") + query, params or None).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def read_plan(
+        self,
+        table: Table,
+        *,
+        window: Window | None = None,
+        area: Area | None = None,
+        cells: Iterable[int] | None = None,
+        columns: list[str] | None = None,
+    ) -> list[str]:
+        """PostgreSQL's plan (``EXPLAIN`` lines) for :meth:`read` with these arguments.
+
+        Shows whether a window is found by the time column's index (an
+        ``Index Scan`` or ``Bitmap Index Scan`` on ``<table>_<time>_idx``) or
+        by a ``Seq Scan``. The plan depends on the table's statistics
+        (``ANALYZE``, run by autovacuum and after a bulk load).
+        """
+        spec = known_table(table)
+        args = check_read(spec, window=window, area=area, cells=cells, columns=columns)
+        if args.matches_nothing:
+            return []
+        query, params = self._read_query(spec, args)
+        return self._plan(query, params, f"plan a read of {spec.name}")
+
+    def time_bounds_plan(self, table: Table) -> list[str]:
+        """PostgreSQL's plan for :meth:`time_bounds` (two index look-ups, no scan)."""
+        spec = known_table(table)
+        return self._plan(self._bounds_query(spec), [], f"plan the time bounds of {spec.name}")
 
     def _copy_out_empty(self, spec: Table, names: list[str]) -> pd.DataFrame:
         columns = [_INGESTED if n == INGESTED_AT else spec.column(n) for n in names]
