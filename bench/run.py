@@ -140,6 +140,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--layer-mb", type=float, default=50.0, help="size of the roads GeoJSON of `layers`"
     )
+    parser.add_argument(
+        "--keep-stores",
+        action="store_true",
+        help=(
+            "weekly: keep the 1x and 10x stores (files in --cache-dir, PostGIS schemas) and "
+            "reuse them while their parameters match"
+        ),
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="weekly: where --keep-stores keeps files"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "out" / "results.json")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeat < 1 or args.chunksize < 1:
@@ -186,7 +197,13 @@ def run_one(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     if name == "weekly":
         import weekly_pack
 
-        return weekly_pack.run(args.rows, args.pg_url, args.repeat)
+        return weekly_pack.run(
+            args.rows,
+            args.pg_url,
+            args.repeat,
+            keep_stores=args.keep_stores,
+            cache_dir=args.cache_dir,
+        )
     if name == "backtest":
         import backtest_throughput
 

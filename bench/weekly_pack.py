@@ -774,6 +774,11 @@ def run(
         for side in (PG, GPKG):
             ratios.append(compare(cases, _case(side, rows), _case(side, size)))
     sizes_text = " and ".join(f"{size:,}" for size in sizes)
+    growth = []
+    for size in sizes[1:]:
+        for side, label in ((PG, "PostGIS"), (GPKG, "GeoPackage")):
+            times = cases[_case(side, size)].median / cases[_case(side, rows)].median
+            growth.append(f"{label}: {times:.2f}x ({'met' if times <= 1.5 else '**not met**'})")
     return [
         {
             "title": f"Weekly pack, stores of {sizes_text} episodes",
@@ -783,6 +788,10 @@ def run(
                 for name, t in cases.items()
             },
             "ratios": ratios,
+            "extra_markdown": (
+                f"Weekly pack, {scale}x the episodes against {rows:,} (median s / median s; "
+                f"goal at most 1.5x): " + "; ".join(growth)
+            ),
             "ratio_meaning": (
                 "PostGIS against GeoPackage at one size: GeoPackage s / PostGIS s (above 1: "
                 "PostGIS faster). One store at two sizes: larger-store s / smaller-store s "
