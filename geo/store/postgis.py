@@ -59,6 +59,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 import geo
+import geo.store.firstload as firstload
 import geo.store.pgcopy as pgcopy
 import geo.store.postgis_features as postgis_features
 from geo.errors import StoreError, ValidationError
@@ -878,43 +879,12 @@ def _where(conditions: list[sql.Composable]) -> sql.Composable:
 # ------------------------------------------------------------------------- writer
 
 
-class SeenKeys:
-    """64-bit hashes of the keys met so far in one load, as sorted runs (vectorised).
-
-    :meth:`add` tells which keys of a chunk were met before, in earlier
-    chunks or earlier in the same chunk. A hash collision only makes a new
-    key look met before, which sends it the staged way: never a wrong result.
-    """
-
-    def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
-
-    def add(self, keys: np.ndarray) -> np.ndarray:
-        """Record ``keys``; a mask of those met before (the first of each new key is False)."""
-        hashes = pd.util.hash_array(np.asarray(keys, dtype=object), categorize=False)
-        order = np.argsort(hashes, kind="stable")
-        ordered = hashes[order]
-        again = np.zeros(len(hashes), dtype=bool)
-        again[order[1:][ordered[1:] == ordered[:-1]]] = True
-        for run in self._runs:
-            at = np.searchsorted(run, hashes).clip(max=len(run) - 1)
-            again |= run[at] == hashes
-        new = np.unique(hashes[~again])
-        if len(new):
-            self._runs.append(new)
-        # Merge runs of like size, so a lookup stays a few binary searches.
-        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
-            last = self._runs.pop()
-            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
-        return again
-
-
 @dataclass
 class _FirstLoad:
     """A first load in progress: indexes to build again, keys met, rows sent straight."""
 
     index_defs: list[str]
-    seen: SeenKeys = dataclasses.field(default_factory=SeenKeys)
+    seen: firstload.SeenKeys = dataclasses.field(default_factory=firstload.SeenKeys)
     rows: int = 0
 
 

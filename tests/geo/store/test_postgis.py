@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import shapely
 
+import geo.store.firstload as firstload
 import geo.store.pgcopy as pgcopy
 import geo.store.postgis as postgis
 from geo.errors import StoreError, ValidationError
@@ -687,7 +688,7 @@ def test_binary_copy_round_trips_every_kind_and_null(pg_url: str) -> None:
 def test_seen_keys_marks_repeats_across_and_within_chunks() -> None:
     rng = np.random.default_rng(5)
     keys = rng.integers(0, 3_000, 10_000).astype(str).astype(object)
-    seen = postgis.SeenKeys()
+    seen = firstload.SeenKeys()
     got = np.concatenate([seen.add(keys[i : i + 700]) for i in range(0, len(keys), 700)])
     expected = pd.Series(keys).duplicated(keep="first").to_numpy()
     np.testing.assert_array_equal(got, expected)
