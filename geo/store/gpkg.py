@@ -109,8 +109,19 @@ GPKG_USER_VERSION = 10400
 SRS_ID = 4326
 """WGS84 lat/lng, the SRS of every geometry column."""
 
+STORE_CACHE_KIB = -65_536
+"""SQLite ``cache_size`` of a store connection (negative: KiB; 64 MiB)."""
+
 BUSY_TIMEOUT_S = 600.0
 """Seconds a connection waits for another writer's lock before failing."""
+
+FIRST_LOAD_CACHE_KIB = -16_384
+"""SQLite ``cache_size`` (negative: KiB) during a first load (16 MiB).
+
+A first load keeps its new pages dirty until the commit; SQLite spills them to
+the file once they fill the cache, and sorts for CREATE INDEX in as much memory
+again. A smaller cache than the store's usual one keeps that beside the
+chunk being inserted well under the memory limit."""
 
 FIRST_LOAD_MIN_ROWS = 50_000
 """Rows of a writer's first frame for a table from which an empty table is loaded directly.
@@ -596,7 +607,7 @@ class GpkgStore:
             raise StoreError(msg) from exc
         _register_functions(conn)
         try:
-            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
             conn.execute("PRAGMA temp_store = FILE")
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -1217,6 +1228,7 @@ class _Writer:
             "AND name LIKE ? ORDER BY name",
             (t.name, f"rtree_{t.name}_geom_%"),
         ).fetchall()
+        conn.execute(f"PRAGMA cache_size = {FIRST_LOAD_CACHE_KIB}")
         for name, _ in indexes:
             conn.execute(f"DROP INDEX main.{_q(name)}")
         for name, _ in triggers:
@@ -1390,6 +1402,9 @@ class _Writer:
             with contextlib.suppress(sqlite3.Error):  # connection already closed
                 self._conn.execute(f'DROP TABLE IF EXISTS temp."_stage_{name}"')
         self._created.clear()
+        if self._first:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
         self._staged.clear()
         self._keep.clear()
         self._kept.clear()
