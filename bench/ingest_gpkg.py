@@ -207,9 +207,9 @@ def run(rows: int, repeat: int) -> list[dict[str, Any]]:
         meta["csv_mb"] = round(csv.stat().st_size / 2**20, 1)
         ours, ogr, peer = Ours(work), Ogr(work), Peer(work)
         meta["ogr2ogr"] = ogr.version
-        meta["ogr2ogr_command"] = " ".join(ogr.command(Path("incidents.csv"))[1:]).replace(
-            str(ogr.out), "out.gpkg"
-        )
+        meta["ogr2ogr_command"] = " ".join(
+            ["ogr2ogr", *ogr.command(Path("incidents.csv"))[1:]]
+        ).replace(str(ogr.out), "out.gpkg")
         log("Ingest (GeoPackage): warm-up (one small run each side)")
         ours.run(warm, min(rows, WARMUP_ROWS))
         ogr.run(warm)

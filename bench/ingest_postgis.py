@@ -408,7 +408,7 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
         limit = Limit(pg_url, limit_schema, work / "limit.bin")
         meta["ogr2ogr"] = ogr.version
         meta["ogr2ogr_command"] = " ".join(
-            ["PG_USE_COPY=YES", *ogr.command(Path("incidents.csv"))[1:]]
+            ["PG_USE_COPY=YES", "ogr2ogr", *ogr.command(Path("incidents.csv"))[1:]]
         ).replace(libpq_conninfo(pg_url, ogr_schema), "PG:...")
         try:
             for schema in (peer_schema, ogr_schema):

@@ -1257,6 +1257,9 @@ class _Writer:
             )
         for sql in load.indexes:
             conn.execute(sql)
+        # The R-tree is filled row by row by SQLite's module, which wants its nodes
+        # cached; no chunk is held in memory any more, so the store's cache is back.
+        conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
         main = _main_prefix(t)
         if main is not None:
             # A point's envelope is the point: its lng and lat, as ST_MinX ... give them.
