@@ -1,4 +1,4 @@
-"""Ingest into PostGIS: ``geo.ingest.ingest_file`` against GeoPandas ``to_postgis``.
+"""Ingest into PostGIS: ``geo.ingest.ingest_file`` against ogr2ogr and GeoPandas ``to_postgis``.
 
 Both sides start from the same synthetic incident CSV (the rows of
 tests/geo/test_ingest_large.py, all inside Blackburn with Darwen) and end
@@ -8,21 +8,36 @@ with the rows committed in PostGIS.
   and initialised schema of a :class:`geo.store.postgis.PostgisStore`: read
   the CSV in chunks, check every row (ids, duplicates, dates, coordinates,
   study area), H3 res-12 cells, ward/LSOA/district assignment, content
-  hashes, COPY into a staging table and one upsert into a keyed table with a
-  GIST and four B-tree indexes. Then the same file again (**re-ingest**),
-  which must change nothing.
+  hashes, then (the table being empty) the first-load path: binary COPY
+  straight into the keyed table with its secondary indexes dropped, then a
+  GIST and four B-tree indexes built. Then the same file again
+  (**re-ingest**, binary COPY into a staging table and one upsert), which
+  must change nothing. The write half is timed too: the time inside
+  ``PostgisWriter.stage`` (encoding + COPY) plus the last phase (indexes,
+  commit).
+* **peer ogr2ogr** (GDAL, Debian ``gdal-bin``): ``ogr2ogr -f PostgreSQL PG:...
+  file.csv -oo X_POSSIBLE_NAMES=lng -oo Y_POSSIBLE_NAMES=lat -a_srs
+  EPSG:4326 -lco GEOMETRY_NAME=geom -nln incidents`` with ``PG_USE_COPY=YES``;
+  it builds a GIST index on the geometry (GDAL's default). Text columns
+  stay text, no key of the file's own, no checks.
+* **limit**: bare psycopg, no checks: the rows ours stored (fetched once by
+  ``COPY ... TO STDOUT (FORMAT binary)``, untimed) sent back by one binary
+  COPY into an empty copy of the keyed table without its secondary indexes,
+  then those indexes built, then commit. The server's share of a first load.
 * **peer**: ``pd.read_csv`` + ``gpd.points_from_xy`` + ``GeoDataFrame.to_postgis(
   if_exists="replace", chunksize=...)`` through SQLAlchemy and psycopg 3
   (``postgresql+psycopg://``). GeoPandas writes with COPY too; GeoAlchemy2
   creates a GIST index on the geometry. No key, no checks, no H3, no areas.
   Its write step (``to_postgis`` alone) is timed inside the same runs.
 
-Each side has its own schema; both are dropped at the end.
+Each side has its own schema; all are dropped at the end.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from contextlib import suppress
@@ -39,7 +54,7 @@ from psycopg import sql
 
 from geo import schemas
 from geo.ingest import IngestReport, ingest_file
-from geo.store.postgis import PostgisStore
+from geo.store.postgis import PostgisStore, PostgisWriter
 
 TABLE = "incidents"
 WARMUP_ROWS = 20_000
@@ -47,11 +62,14 @@ SETTLE_TIMEOUT_S = 60.0
 
 OURS = "ours: ingest_file (read + check + H3 + areas + COPY + upsert)"
 OURS_UPSERT = "ours: of which upsert + index build + commit"
+OURS_WRITE = "ours: of which write half (binary COPY + upsert/index build + commit)"
 OURS_AGAIN = "ours: re-ingest same file (nothing changes)"
 OURS_AGAIN_UPSERT = "ours: of which upsert (all unchanged) + commit"
 PEER = "peer: read_csv + points_from_xy + to_postgis"
 PEER_WRITE = "peer: to_postgis write step alone"
 PEER_READ = "peer: read_csv + points_from_xy alone"
+OGR = "peer: ogr2ogr -f PostgreSQL (COPY, GIST index)"
+LIMIT = "limit: binary COPY into the empty keyed table + its index builds (bare psycopg)"
 
 
 def sqlalchemy_url(pg_url: str) -> str:
@@ -127,6 +145,19 @@ class Ours:
         self.pg_url = pg_url
         self.schema = schema
         self.quarantine = quarantine
+        self.stage_s = 0.0
+        stage = PostgisWriter.stage
+        owner = self
+
+        def timed_stage(writer: PostgisWriter, *args: Any, **kwargs: Any) -> None:
+            start = time.perf_counter()
+            try:
+                stage(writer, *args, **kwargs)
+            finally:
+                owner.stage_s += time.perf_counter() - start
+
+        self._timed_stage = timed_stage
+        self._stage = stage
 
     def fresh_store(self) -> PostgisStore:
         _drop_schema(self.pg_url, self.schema)
@@ -143,6 +174,7 @@ class Ours:
         marks: list[float] = []
 
         def go() -> IngestReport:
+            self.stage_s = 0.0
             report = ingest_file(
                 store,
                 "incidents",
@@ -153,7 +185,11 @@ class Ours:
             marks.append(time.perf_counter())
             return report
 
-        seconds, report = timed(go)
+        PostgisWriter.stage = self._timed_stage  # type: ignore[method-assign]
+        try:
+            seconds, report = timed(go)
+        finally:
+            PostgisWriter.stage = self._stage  # type: ignore[method-assign]
         return seconds, marks[-1] - marks[-2], report
 
     def run(self, csv: Path, rows: int) -> dict[str, float]:
@@ -162,6 +198,7 @@ class Ours:
         try:
             settle(self.pg_url)
             first_s, first_upsert_s, report = self._ingest(store, csv)
+            first_write_s = self.stage_s + first_upsert_s
             if report.rows_stored != rows or report.result.inserted != rows:
                 msg = f"ours stored {report.as_dict()} instead of {rows} new rows"
                 raise SystemExit(msg)
@@ -180,6 +217,7 @@ class Ours:
         return {
             OURS: first_s,
             OURS_UPSERT: first_upsert_s,
+            OURS_WRITE: first_write_s,
             OURS_AGAIN: again_s,
             OURS_AGAIN_UPSERT: again_upsert_s,
         }
@@ -223,12 +261,139 @@ class Peer:
         return read_s + write_s, write_s, len(state.pop("gdf"))
 
 
+def libpq_conninfo(pg_url: str, schema: str) -> str:
+    """GDAL's ``PG:`` connection string for the server of ``pg_url``, in ``schema``."""
+    parts = urlsplit(pg_url)
+    pieces = [f"dbname={parts.path.lstrip('/') or 'postgres'}", f"active_schema={schema}"]
+    if parts.hostname:
+        pieces.append(f"host={parts.hostname}")
+    if parts.port:
+        pieces.append(f"port={parts.port}")
+    if parts.username:
+        pieces.append(f"user={parts.username}")
+    if parts.password:
+        pieces.append(f"password={parts.password}")
+    return "PG:" + " ".join(pieces)
+
+
+class Ogr:
+    """``ogr2ogr -f PostgreSQL`` with COPY, into its own schema (table replaced each run)."""
+
+    def __init__(self, pg_url: str, schema: str) -> None:
+        self.pg_url = pg_url
+        self.schema = schema
+        found = shutil.which("ogr2ogr")
+        if found is None:
+            msg = "ogr2ogr not found; install Debian's gdal-bin (GDAL 3.6)"
+            raise SystemExit(msg)
+        self.exe = found
+        self.version = subprocess.run(
+            [found, "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def command(self, csv: Path) -> list[str]:
+        return [
+            self.exe,
+            "-f",
+            "PostgreSQL",
+            libpq_conninfo(self.pg_url, self.schema),
+            str(csv),
+            "-oo",
+            "X_POSSIBLE_NAMES=lng",
+            "-oo",
+            "Y_POSSIBLE_NAMES=lat",
+            "-a_srs",
+            "EPSG:4326",
+            "-lco",
+            "GEOMETRY_NAME=geom",
+            "-lco",
+            f"SCHEMA={self.schema}",
+            "-nln",
+            TABLE,
+            "-overwrite",
+        ]
+
+    def run(self, csv: Path) -> float:
+        env = {**os.environ, "PG_USE_COPY": "YES"}
+        settle(self.pg_url)
+        seconds, _ = timed(
+            lambda: subprocess.run(self.command(csv), env=env, check=True, capture_output=True)
+        )
+        settle(self.pg_url, vacuum=self.schema)
+        return seconds
+
+
+class Limit:
+    """Bare psycopg: the stored rows back by one binary COPY into the empty keyed table."""
+
+    def __init__(self, pg_url: str, schema: str, data: Path) -> None:
+        self.pg_url = pg_url
+        self.schema = schema
+        self.data = data
+        self.columns: list[str] = []
+
+    def capture(self, source_schema: str) -> None:
+        """The rows ours stored, as binary COPY data in a file (untimed, once)."""
+        self.columns = [c.name for c in schemas.INCIDENTS.columns] + ["geom"]
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        with psycopg.connect(self.pg_url) as conn, self.data.open("wb") as out:
+            statement = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)").format(
+                cols, sql.Identifier(source_schema, TABLE)
+            )
+            with conn.cursor().copy(statement) as copy:
+                for block in copy:
+                    out.write(block)
+
+    def run(self) -> float:
+        _drop_schema(self.pg_url, self.schema)
+        PostgisStore(f"{self.pg_url}?schema={self.schema}").init()
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            defs = conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s"
+                " AND tablename = %s AND indexname <> %s",
+                [self.schema, TABLE, f"{TABLE}_pkey"],
+            ).fetchall()
+            for name, _ in defs:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(self.schema, name)))
+        settle(self.pg_url)
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+            sql.Identifier(self.schema, TABLE), cols
+        )
+
+        def load() -> None:
+            with psycopg.connect(self.pg_url) as conn:
+                with conn.cursor().copy(statement) as copy, self.data.open("rb") as f:
+                    while block := f.read(1 << 23):
+                        copy.write(block)
+                conn.execute("SET maintenance_work_mem = '128MB'")
+                for _, definition in defs:
+                    conn.execute(definition.encode())
+                conn.commit()
+
+        seconds, _ = timed(load)
+        settle(self.pg_url, vacuum=self.schema)
+        return seconds
+
+
 def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, Any]]:
     """The ingest benchmark; one result dict."""
     tag = f"{os.getpid()}"
     ours_schema, peer_schema = f"bench_ours_{tag}", f"bench_peer_{tag}"
+    ogr_schema, limit_schema = f"bench_ogr_{tag}", f"bench_limit_{tag}"
     engine = sqlalchemy.create_engine(sqlalchemy_url(pg_url))
-    names = (OURS, OURS_UPSERT, OURS_AGAIN, OURS_AGAIN_UPSERT, PEER, PEER_WRITE, PEER_READ)
+    names = (
+        OURS,
+        OURS_UPSERT,
+        OURS_WRITE,
+        OURS_AGAIN,
+        OURS_AGAIN_UPSERT,
+        OGR,
+        PEER,
+        PEER_WRITE,
+        PEER_READ,
+        LIMIT,
+    )
     cases = {name: Timing() for name in names}
     meta: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="engage-bench-") as tmp:
@@ -239,23 +404,45 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
         meta["csv_mb"] = round(csv.stat().st_size / 2**20, 1)
         ours = Ours(pg_url, ours_schema, work / "quarantine")
         peer = Peer(pg_url, engine, peer_schema, chunksize)
+        ogr = Ogr(pg_url, ogr_schema)
+        limit = Limit(pg_url, limit_schema, work / "limit.bin")
+        meta["ogr2ogr"] = ogr.version
+        meta["ogr2ogr_command"] = " ".join(
+            ["PG_USE_COPY=YES", "ogr2ogr", *ogr.command(Path("incidents.csv"))[1:]]
+        ).replace(libpq_conninfo(pg_url, ogr_schema), "PG:...")
         try:
-            _drop_schema(pg_url, peer_schema)
-            _create_schema(pg_url, peer_schema)
+            for schema in (peer_schema, ogr_schema):
+                _drop_schema(pg_url, schema)
+                _create_schema(pg_url, schema)
             log("Ingest: warm-up (one small run each side)")
             ours.run(warm, min(rows, WARMUP_ROWS))
             peer.run(warm)
+            ogr.run(warm)
             with cpu_usage(meta):
                 for r in range(repeat):
-                    sides = ["ours", "peer"] if r % 2 == 0 else ["peer", "ours"]
+                    order = ["ours", "ogr", "peer", "limit"]
+                    sides = order[r % len(order) :] + order[: r % len(order)]
+                    if r == 0:
+                        sides = order  # ours first: the limit replays what ours stored
                     for side in sides:
-                        if side == "ours":
+                        if side == "limit":
+                            if not limit.columns:
+                                limit.capture(ours_schema)
+                            seconds = limit.run()
+                            cases[LIMIT].samples.append(seconds)
+                            log(f"  run {r + 1}/{repeat} limit: {seconds:.2f} s")
+                        elif side == "ogr":
+                            seconds = ogr.run(csv)
+                            cases[OGR].samples.append(seconds)
+                            log(f"  run {r + 1}/{repeat} ogr2ogr: {seconds:.2f} s")
+                        elif side == "ours":
                             got = ours.run(csv, rows)
                             for name, seconds in got.items():
                                 cases[name].samples.append(seconds)
                             log(
                                 f"  run {r + 1}/{repeat} ours: {got[OURS]:.2f} s "
-                                f"(upsert {got[OURS_UPSERT]:.2f} s), "
+                                f"(write {got[OURS_WRITE]:.2f} s, "
+                                f"of which indexes + commit {got[OURS_UPSERT]:.2f} s), "
                                 f"again {got[OURS_AGAIN]:.2f} s"
                             )
                         else:
@@ -270,6 +457,8 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
             meta["tables"] = {
                 "ours": _table_facts(pg_url, ours_schema),
                 "peer": _table_facts(pg_url, peer_schema),
+                "ogr2ogr": _table_facts(pg_url, ogr_schema),
+                "limit": _table_facts(pg_url, limit_schema),
             }
             for side, facts in meta["tables"].items():
                 if facts["rows"] != rows:
@@ -277,20 +466,28 @@ def run(rows: int, pg_url: str, repeat: int, chunksize: int) -> list[dict[str, A
                     raise SystemExit(msg)
         finally:
             engine.dispose()
-            _drop_schema(pg_url, ours_schema)
-            _drop_schema(pg_url, peer_schema)
+            for schema in (ours_schema, peer_schema, ogr_schema, limit_schema):
+                _drop_schema(pg_url, schema)
             log("Ingest: benchmark schemas dropped")
     return [
         {
             "title": "Ingest into PostGIS",
             "rows": rows,
             "cases": {name: t.as_dict(rows) for name, t in cases.items()},
-            "ratios": [compare(cases, OURS, PEER), compare(cases, OURS, PEER_WRITE)],
+            "ratios": [
+                compare(cases, OURS, PEER),
+                compare(cases, OURS, OGR),
+                compare(cases, OURS, PEER_WRITE),
+                compare(cases, OURS_WRITE, OGR),
+                compare(cases, OURS_WRITE, LIMIT),
+            ],
             "notes": (
-                "Ours checks every row, indexes H3, assigns ward/LSOA/district and upserts "
-                "idempotently into a keyed table with 5 indexes; to_postgis only inserts into an "
-                "unkeyed table with one GIST index. Each ours run starts from a freshly "
-                "initialised schema (init not timed); the peer's to_postgis replaces its table."
+                "Ours checks every row, indexes H3, assigns ward/LSOA/district and loads a keyed "
+                "table with 5 indexes (first load: binary COPY straight in, indexes built after; "
+                "re-ingest: staged upsert); to_postgis and ogr2ogr only insert into an unkeyed "
+                "table with one GIST index. Each ours run starts from a freshly initialised "
+                "schema (init not timed); the peers replace their tables. The limit replays the "
+                "rows ours stored by one binary COPY and builds the same indexes."
             ),
             "peer_chunksize": chunksize,
             **meta,

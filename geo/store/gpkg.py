@@ -33,12 +33,20 @@ GeoPackage stays one file). Staging goes to TEMP tables and takes no lock on
 the file; :meth:`_Writer.finish` takes the write lock with ``BEGIN
 IMMEDIATE`` and waits up to :data:`BUSY_TIMEOUT_S` for another writer, so two
 ingests of the same file run one after the other rather than fail.
+
+A first load (a writer's first frame for a table of at least
+:data:`FIRST_LOAD_MIN_ROWS` rows, the table empty) instead takes the write
+lock at once, if it is free, and holds it to the commit: rows go straight
+into the table with its secondary indexes and R-tree triggers dropped, and
+:meth:`_Writer.finish` builds them and the R-tree again. A writer that finds
+the lock taken stages as usual, so two writers never both load directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import sqlite3
@@ -57,6 +65,7 @@ import pandas as pd
 import shapely
 
 import geo
+import geo.store.firstload as firstload
 import geo.store.gpkg_features as gpkg_features
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
@@ -101,8 +110,26 @@ GPKG_USER_VERSION = 10400
 SRS_ID = 4326
 """WGS84 lat/lng, the SRS of every geometry column."""
 
+STORE_CACHE_KIB = -65_536
+"""SQLite ``cache_size`` of a store connection (negative: KiB; 64 MiB)."""
+
 BUSY_TIMEOUT_S = 600.0
 """Seconds a connection waits for another writer's lock before failing."""
+
+FIRST_LOAD_CACHE_KIB = -16_384
+"""SQLite ``cache_size`` (negative: KiB) during a first load (16 MiB).
+
+A first load keeps its new pages dirty until the commit; SQLite spills them to
+the file once they fill the cache, and sorts for CREATE INDEX in as much memory
+again. A smaller cache than the store's usual one keeps that beside the
+chunk being inserted well under the memory limit."""
+
+FIRST_LOAD_MIN_ROWS = 50_000
+"""Rows of a writer's first frame for a table from which an empty table is loaded directly.
+
+The writer takes the store's write lock at once (if free), drops the table's
+secondary indexes and R-tree triggers, inserts straight into the table and
+builds them again in :meth:`_Writer.finish`: one transaction."""
 
 RUNS_TABLE = "runs"
 META_TABLE = "engage_meta"
@@ -581,7 +608,7 @@ class GpkgStore:
             raise StoreError(msg) from exc
         _register_functions(conn)
         try:
-            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
             conn.execute("PRAGMA temp_store = FILE")
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -1081,6 +1108,15 @@ class _Writer:
         self._kept: dict[str, tuple[str, ...]] = {}
         self._ops: list[Callable[[sqlite3.Connection], object]] = []
         self.finished = False
+        self._decided: set[str] = set()
+        self._created: set[str] = set()
+        self._first: dict[str, _FirstLoad] = {}
+        self._locked = False  # this writer holds the write lock (an open transaction)
+
+    @property
+    def first_load(self) -> frozenset[str]:
+        """Tables this writer is loading straight into (empty and locked when first staged)."""
+        return frozenset(self._first)
 
     @staticmethod
     def _stage_name(table: Table) -> str:
@@ -1113,31 +1149,53 @@ class _Writer:
         keep = check_keep(t, keep, self._keep.get(t.name))
         kept = check_kept(t, kept_columns, self._kept.get(t.name))
         rows = staged_rows(t, frame)
-        columns = [_bind_values(c, rows[c.name]) for c in t.columns]
-        names = list(t.column_names)
-        main = _main_prefix(t)
-        if main is not None:
-            columns.append(
-                point_blobs(rows[f"{main}lat"].to_numpy(), rows[f"{main}lng"].to_numpy())
-            )
-            names.append("geom")
+        if t.name not in self._decided:
+            self._decided.add(t.name)
+            if len(rows) >= FIRST_LOAD_MIN_ROWS:
+                self._begin_first_load(t)
+        self._keep[t.name] = keep
+        self._kept[t.name] = kept
+        load = self._first.get(t.name)
+        if load is None:
+            self._stage_rows(t, rows, keep)
+            return
+        # Straight into the table, but for keys met before in this load: those
+        # are staged and resolved by the keep rule in finish().
+        again = load.seen.add(rows[t.key].to_numpy(dtype=object))
+        if again.any():
+            self._stage_rows(t, rows[again], keep)
+            load.staged = True
+            rows = rows[~again]
+        names, columns = _bind_rows(t, rows)
+        names.append(INGESTED_AT)
+        columns.append(itertools.repeat(load.now))
+        self._conn.executemany(
+            f"INSERT INTO main.{_q(t.name)} ({', '.join(_q(n) for n in names)}) "
+            f"VALUES ({', '.join('?' * len(names))})",
+            zip(*columns, strict=False),
+        )
+
+    def _stage_rows(self, t: Table, rows: pd.DataFrame, keep: Keep) -> None:
+        """Insert rows into ``t``'s TEMP staging table (made on first use)."""
+        names, columns = _bind_rows(t, rows)
         stage = self._stage_name(t)
         conn = self._conn
-        conn.execute("BEGIN")  # temp tables only: no lock on the store file
+        if not self._locked:
+            conn.execute("BEGIN")  # temp tables only: no lock on the store file
         try:
-            if t.name not in self._staged:
+            if t.name not in self._created:
                 defs = [
                     f"{_q(c.name)} {_SQL_TYPES[c.kind]}"
                     + (" PRIMARY KEY" if c.name == t.key else "")
                     for c in t.columns
                 ]
-                if main is not None:
+                if t.points:
                     defs.append('"geom" BLOB')
                 conn.execute(f"DROP TABLE IF EXISTS {stage}")
                 conn.execute(f"CREATE TEMP TABLE {stage.split('.', 1)[1]} ({', '.join(defs)})")
-                self._staged[t.name] = t
-                self._keep[t.name] = keep
-                self._kept[t.name] = kept
+                self._created.add(t.name)
+                if t.name not in self._first:
+                    self._staged[t.name] = t
             marks = ", ".join("?" * len(names))
             sets = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != t.key)
             # A key staged again: the later row replaces the staged one, unless the
@@ -1151,11 +1209,93 @@ class _Writer:
                 f"ON CONFLICT ({_q(t.key)}) DO UPDATE SET {sets}{when}",
                 zip(*columns, strict=True),
             )
-            conn.execute("COMMIT")
+            if not self._locked:
+                conn.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
+            if conn.in_transaction and not self._locked:
                 conn.execute("ROLLBACK")
             raise
+
+    def _begin_first_load(self, t: Table) -> None:
+        """Take the first-load path for ``t`` if the write lock is free and ``t`` is empty.
+
+        The lock is tried without waiting; a writer that cannot have it at once
+        stages as usual (and waits for the lock in :meth:`finish`).
+        """
+        conn = self._conn
+        took = False
+        if not self._locked:
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._locked = took = True
+        empty = conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM main.{_q(t.name)})").fetchone()[0]
+        if not empty:
+            if took:
+                conn.execute("ROLLBACK")
+                self._locked = False
+            return
+        key_index = f"{t.name}_{t.key}_key"
+        indexes = conn.execute(
+            "SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL AND name <> ? ORDER BY name",
+            (t.name, key_index),
+        ).fetchall()
+        triggers = conn.execute(
+            "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+            "AND name LIKE ? ORDER BY name",
+            (t.name, f"rtree_{t.name}_geom_%"),
+        ).fetchall()
+        conn.execute(f"PRAGMA cache_size = {FIRST_LOAD_CACHE_KIB}")
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX main.{_q(name)}")
+        for name, _ in triggers:
+            conn.execute(f"DROP TRIGGER main.{_q(name)}")
+        self._first[t.name] = _FirstLoad(
+            [sql for _, sql in indexes], [sql for _, sql in triggers], _now_iso()
+        )
+
+    def _finish_first_load(self, t: Table) -> UpsertResult:
+        """Build the indexes, the R-tree and its triggers of a directly loaded table."""
+        load = self._first[t.name]
+        conn = self._conn
+        if load.staged:
+            # Each repeated key's kept later version (resolved in staging) against its
+            # first row (in the table): the later one, unless the earliest is kept
+            # and it is later in time. An UPDATE: fids stay as a staged upsert gives them.
+            cols = list(t.column_names) + (["geom"] if t.points else [])
+            sets = ", ".join(f"{_q(c)} = s.{_q(c)}" for c in cols if c != t.key)
+            when = ""
+            if self._keep.get(t.name) == "earliest":
+                time = _q(t.time_column)
+                when = f" AND s.{time} <= m.{time}"
+            conn.execute(
+                f"UPDATE main.{_q(t.name)} AS m SET {sets} FROM {self._stage_name(t)} AS s "
+                f"WHERE m.{_q(t.key)} = s.{_q(t.key)}{when}"
+            )
+        for sql in load.indexes:
+            conn.execute(sql)
+        # The R-tree is filled row by row by SQLite's module, which wants its nodes
+        # cached; no chunk is held in memory any more, so the store's cache is back.
+        conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
+        main = _main_prefix(t)
+        if main is not None:
+            # A point's envelope is the point: its lng and lat, as ST_MinX ... give them.
+            rtree = _q(f"rtree_{t.name}_geom")
+            conn.execute(f"DELETE FROM main.{rtree}")
+            conn.execute(
+                f"INSERT INTO main.{rtree} (id, minx, maxx, miny, maxy) SELECT fid, "
+                f"{_q(main + 'lng')}, {_q(main + 'lng')}, {_q(main + 'lat')}, {_q(main + 'lat')} "
+                f"FROM main.{_q(t.name)} WHERE geom IS NOT NULL"
+            )
+        for sql in load.triggers:
+            conn.execute(sql)
+        stored = conn.execute(f"SELECT count(*) FROM main.{_q(t.name)}").fetchone()[0]
+        return UpsertResult(int(stored), 0, 0, 0)
 
     def put_features(
         self, family: str, kind: str, frame: pd.DataFrame, *, replace: bool = True
@@ -1191,16 +1331,24 @@ class _Writer:
             raise StoreError(msg)
         self.finished = True
         conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            msg = f"could not lock {self._path} for writing within {BUSY_TIMEOUT_S:.0f} s: {exc}."
-            raise StoreError(msg) from exc
+        if not self._locked:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                msg = (
+                    f"could not lock {self._path} for writing within {BUSY_TIMEOUT_S:.0f} s: {exc}."
+                )
+                raise StoreError(msg) from exc
+            self._locked = True
         now = _now_iso()
         results: dict[str, UpsertResult] = {}
-        for name, table in self._staged.items():
+        loads = {name: TABLES[name] for name in self._first}
+        for name, table in [*self._staged.items(), *loads.items()]:
             try:
-                results[name] = self._upsert(table, now)
+                if name in self._first:
+                    results[name] = self._finish_first_load(table)
+                else:
+                    results[name] = self._upsert(table, now)
                 if results[name].inserted or results[name].updated:
                     conn.execute(
                         "UPDATE gpkg_contents SET last_change = ? WHERE table_name = ?",
@@ -1275,12 +1423,40 @@ class _Writer:
 
     def drop_staging(self) -> None:
         """Drop the TEMP staging tables (after commit or rollback)."""
-        for name in self._staged:
+        for name in self._created:
             with contextlib.suppress(sqlite3.Error):  # connection already closed
                 self._conn.execute(f'DROP TABLE IF EXISTS temp."_stage_{name}"')
+        self._created.clear()
+        if self._first:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
         self._staged.clear()
         self._keep.clear()
         self._kept.clear()
+        self._first.clear()
+        self._locked = False
+
+
+@dataclasses.dataclass
+class _FirstLoad:
+    """A first load in progress: indexes and triggers to build again, keys met, its time."""
+
+    indexes: list[str]
+    triggers: list[str]
+    now: str
+    seen: firstload.SeenKeys = dataclasses.field(default_factory=firstload.SeenKeys)
+    staged: bool = False
+
+
+def _bind_rows(t: Table, rows: pd.DataFrame) -> tuple[list[str], list[Any]]:
+    """Column names and bindable values of conformed rows (``geom`` built from lat/lng)."""
+    columns = [_bind_values(c, rows[c.name]) for c in t.columns]
+    names = list(t.column_names)
+    main = _main_prefix(t)
+    if main is not None:
+        columns.append(point_blobs(rows[f"{main}lat"].to_numpy(), rows[f"{main}lng"].to_numpy()))
+        names.append("geom")
+    return names, columns
 
 
 def _differs(table: Table, kept: tuple[str, ...], old: str, new: str) -> str:

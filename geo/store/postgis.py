@@ -14,17 +14,25 @@ Layout
 * Points are stored as lat/lng, a res-12 H3 cell (BIGINT) and a
   ``<prefix>geom geometry(Point, 4326)`` built from lat/lng on write, with GIST
   indexes on the geometries and B-tree indexes on cells, wards and times.
-* Writes stream each frame through ``COPY ... FROM STDIN`` (CSV written by
-  Arrow, chunk by chunk, so formatting overlaps the server's parsing) into a
-  temporary staging table, then one ``INSERT ... ON CONFLICT DO UPDATE`` per
-  table upserts the kept staged version of each key (the last, or the earliest
-  in time), touching only rows whose ``content_hash`` changed.
+* Writes stream each frame through binary ``COPY ... FROM STDIN`` (built from
+  whole columns by :mod:`geo.store.pgcopy`, chunk by chunk, so encoding
+  overlaps the server's work) into a temporary staging table, then one
+  ``INSERT ... ON CONFLICT DO UPDATE`` per table upserts the kept staged
+  version of each key (the last, or the earliest in time), touching only rows
+  whose ``content_hash`` changed.
+* First load: when a writer's first frame for a table has at least
+  :data:`BULK_LOAD_MIN_ROWS` rows and the table is empty, the writer locks
+  the table, drops its secondary indexes and copies rows straight into it
+  (geometry included); only a key met again in the same load is staged, and
+  :meth:`PostgisWriter.finish` resolves those by the keep rule and builds the
+  indexes again. All in the writer's one transaction.
 * Reads run ``COPY (SELECT ...) TO STDOUT`` and parse the CSV with Arrow, so
   no Python code runs per row in either direction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -51,6 +59,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 import geo
+import geo.store.firstload as firstload
+import geo.store.pgcopy as pgcopy
 import geo.store.postgis_features as postgis_features
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
@@ -94,8 +104,12 @@ POOL_MAX_SIZE = 4
 COPY_CHUNK_ROWS = 50_000
 """Rows formatted and sent per COPY chunk; the server parses one while the next is formatted."""
 
-BULK_LOAD_MIN_ROWS = 100_000
-"""Staged rows from which a load into an empty table rebuilds its indexes once at the end."""
+BULK_LOAD_MIN_ROWS = 50_000
+"""Rows from which a load into an empty table takes the first-load path (indexes built once).
+
+Checked on a writer's first frame for a table (straight COPY into the table)
+and on the staged rows at :meth:`PostgisWriter.finish` (one insert from
+staging)."""
 
 UPSERT_WORK_MEM = "128MB"
 """``work_mem`` for the writer's transaction, so upsert sorts stay in memory."""
@@ -241,34 +255,6 @@ def _json_dumps(value: Any) -> str:
             "NaN and infinity are not allowed."
         )
         raise ValidationError(msg) from exc
-
-
-def _to_arrow(table: Table, frame: pd.DataFrame) -> pa.Table:
-    """A conformed frame as an Arrow table whose CSV form PostgreSQL reads exactly.
-
-    Strings are always quoted (so ``""`` stays an empty string and an unquoted
-    empty field is NULL), floats use the shortest round-trip form, timestamps
-    are UTC wall time to the microsecond.
-    """
-    arrays: list[pa.Array] = []
-    for col in table.columns:
-        values = frame[col.name]
-        arrow_type = _ARROW_TYPES[col.kind]
-        if col.kind == "text":
-            objects = values.to_numpy(dtype=object)
-            try:
-                arr = pa.array(objects, type=arrow_type, from_pandas=True)
-            except (pa.ArrowTypeError, pa.ArrowInvalid):
-                as_text = values.map(lambda v: v if v is None else str(v), na_action="ignore")
-                arr = pa.array(as_text.to_numpy(dtype=object), type=arrow_type, from_pandas=True)
-        elif col.kind == "timestamp":
-            wall = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.round("us")
-            arr = pa.array(wall.to_numpy(), type=pa.timestamp("ns"), from_pandas=True)
-            arr = arr.cast(arrow_type)
-        else:
-            arr = pa.array(values, type=arrow_type, from_pandas=True)
-        arrays.append(arr)
-    return pa.Table.from_arrays(arrays, names=table.column_names)
 
 
 def _read_csv(data: bytes | bytearray, columns: list[Column]) -> pd.DataFrame:
@@ -937,6 +923,15 @@ def _where(conditions: list[sql.Composable]) -> sql.Composable:
 # ------------------------------------------------------------------------- writer
 
 
+@dataclass
+class _FirstLoad:
+    """A first load in progress: indexes to build again, keys met, rows sent straight."""
+
+    index_defs: list[str]
+    seen: firstload.SeenKeys = dataclasses.field(default_factory=firstload.SeenKeys)
+    rows: int = 0
+
+
 class PostgisWriter:
     """Stages frames through COPY into temporary tables; :meth:`finish` upserts them.
 
@@ -952,6 +947,13 @@ class PostgisWriter:
         self._staged_rows: dict[str, int] = {}
         self._keep: dict[str, Keep] = {}
         self._kept: dict[str, tuple[str, ...]] = {}
+        self._decided: set[str] = set()
+        self._first: dict[str, _FirstLoad] = {}
+
+    @property
+    def first_load(self) -> frozenset[str]:
+        """Tables this writer is loading straight into (empty and locked when first staged)."""
+        return frozenset(self._first)
 
     @property
     def backend_pid(self) -> int:
@@ -1014,24 +1016,67 @@ class PostgisWriter:
         keep = check_keep(spec, keep, self._keep.get(spec.name))
         kept = check_kept(spec, kept_columns, self._kept.get(spec.name))
         rows = staged_rows(spec, frame)
-        arrow = _to_arrow(spec, rows)
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            self._stage_id(spec), sql.SQL(", ").join(map(sql.Identifier, spec.column_names))
-        )
         with self._store._translate(f"stage {spec.name}"):
-            self._create_stage(spec)
+            if spec.name not in self._decided:
+                self._decided.add(spec.name)
+                if len(rows) >= BULK_LOAD_MIN_ROWS:
+                    load = self._begin_first_load(spec)
+                    if load is not None:
+                        self._first[spec.name] = load
             self._pending.add(spec.name)
             self._keep[spec.name] = keep
             self._kept[spec.name] = kept
-            self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
-            with self._conn.cursor() as cur, cur.copy(statement) as copy:
-                for start in range(0, arrow.num_rows, COPY_CHUNK_ROWS):
-                    buf = io.BytesIO()
-                    pacsv.write_csv(arrow.slice(start, COPY_CHUNK_ROWS), buf, options)
-                    copy.write(buf.getbuffer())
+            load = self._first.get(spec.name)
+            if load is not None:
+                # Straight into the table, but for keys met before in this load: those
+                # are staged and resolved by the keep rule in finish().
+                again = load.seen.add(rows[spec.key].to_numpy(dtype=object))
+                if again.any():
+                    self._copy_stage(spec, rows[again])
+                    rows = rows[~again]
+                self._copy(self._store._table_id(spec), spec, rows, geometry=True)
+                load.rows += len(rows)
+            else:
+                self._copy_stage(spec, rows)
+
+    def _copy_stage(self, spec: Table, rows: pd.DataFrame) -> None:
+        self._create_stage(spec)
+        self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
+        self._copy(self._stage_id(spec), spec, rows, geometry=False)
+
+    def _copy(
+        self, target: sql.Identifier, spec: Table, rows: pd.DataFrame, *, geometry: bool
+    ) -> None:
+        """Send ``rows`` by one binary COPY, built :data:`COPY_CHUNK_ROWS` rows at a time.
+
+        With ``geometry``, each point's ``<prefix>geom`` is sent too (EWKB built
+        from its lat/lng), for a COPY straight into the store table.
+        """
+        names = list(spec.column_names)
+        if geometry:
+            names += [f"{prefix}geom" for prefix in spec.points]
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        with self._conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.write(pgcopy.SIGNATURE)
+            for start in range(0, len(rows), COPY_CHUNK_ROWS):
+                part = rows.iloc[start : start + COPY_CHUNK_ROWS]
+                fields = [pgcopy.column_field(c, part[c.name]) for c in spec.columns]
+                if geometry:
+                    for prefix in spec.points:
+                        fields.append(
+                            pgcopy.point_field(
+                                part[f"{prefix}lat"].to_numpy(), part[f"{prefix}lng"].to_numpy()
+                            )
+                        )
+                copy.write(pgcopy.encode(fields, len(part)).data)
+            copy.write(pgcopy.TRAILER)
 
     def _upsert(self, spec: Table) -> UpsertResult:
+        self._decided.discard(spec.name)
+        if spec.name in self._first:
+            return self._finish_first_load(spec)
         stage = self._stage_id(spec)
         target = self._store._table_id(spec)
         key = sql.Identifier(spec.key)
@@ -1147,13 +1192,8 @@ class PostgisWriter:
         row = self._conn.execute(probe).fetchone()  # another writer may have filled it meanwhile
         return bool(row and row[0])
 
-    def _bulk_insert(self, spec: Table, insert: sql.Composed) -> int:
-        """First load into an empty, locked table: drop secondary indexes, insert, rebuild.
-
-        Building an index once over sorted data is several times faster than
-        updating it row by row. Everything is inside the writer's transaction,
-        so a failure restores the indexes with the rest.
-        """
+    def _drop_secondary_indexes(self, spec: Table) -> list[str]:
+        """Drop ``spec``'s indexes but its key; their definitions, to build them again."""
         conn = self._conn
         conn.execute("SELECT set_config('maintenance_work_mem', %s, true)", [UPSERT_WORK_MEM])
         defs = conn.execute(
@@ -1164,11 +1204,99 @@ class PostgisWriter:
         ).fetchall()
         for name, _ in defs:
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(self._store.schema, name)))
-        inserted = conn.execute(insert).rowcount
-        for _, definition in defs:
-            conn.execute(str(definition).encode())
-        conn.execute(sql.SQL("ANALYZE {}").format(self._store._table_id(spec)))
+        return [str(definition) for _, definition in defs]
+
+    def _build_indexes(self, spec: Table, defs: list[str]) -> None:
+        for definition in defs:
+            self._conn.execute(definition.encode())
+        self._conn.execute(sql.SQL("ANALYZE {}").format(self._store._table_id(spec)))
+
+    def _bulk_insert(self, spec: Table, insert: sql.Composed) -> int:
+        """First load into an empty, locked table: drop secondary indexes, insert, rebuild.
+
+        Building an index once over sorted data is several times faster than
+        updating it row by row. Everything is inside the writer's transaction,
+        so a failure restores the indexes with the rest.
+        """
+        defs = self._drop_secondary_indexes(spec)
+        inserted = self._conn.execute(insert).rowcount
+        self._build_indexes(spec, defs)
         return int(inserted)
+
+    def _begin_first_load(self, spec: Table) -> _FirstLoad | None:
+        """Take the first-load path for ``spec`` if its table is empty (then locked); else None.
+
+        The table's secondary indexes are dropped here and built again by
+        :meth:`_finish_first_load`, all in this writer's transaction.
+        """
+        if not self._lock_if_empty(spec):
+            return None
+        return _FirstLoad(self._drop_secondary_indexes(spec))
+
+    def _finish_first_load(self, spec: Table) -> UpsertResult:
+        """Resolve keys staged again by the keep rule, build the indexes; every row is new.
+
+        The table held only this load's first row of each key; a key met again
+        was staged. Each staged key's kept version (last, or earliest in time
+        and then last, as in :meth:`_upsert`) replaces the stored one when the
+        rule prefers it, so the table ends as a staged upsert into the empty
+        table leaves it.
+        """
+        load = self._first.pop(spec.name)
+        conn = self._conn
+        target = self._store._table_id(spec)
+        if self._staged_rows.pop(spec.name, 0):
+            stage = self._stage_id(spec)
+            key = sql.Identifier(spec.key)
+            select: list[sql.Composable] = []
+            for c in spec.columns:
+                ident = sql.Identifier(c.name)
+                if c.kind == "timestamp":
+                    select.append(sql.SQL("({} AT TIME ZONE 'UTC')").format(ident))
+                else:
+                    select.append(ident)
+            targets = [sql.Identifier(n) for n in spec.column_names]
+            for prefix in spec.points:
+                select.append(
+                    sql.SQL(
+                        "CASE WHEN {lng} IS NULL OR {lat} IS NULL THEN NULL"
+                        " ELSE ST_SetSRID(ST_MakePoint({lng}, {lat}), 4326) END"
+                    ).format(lat=sql.Identifier(f"{prefix}lat"), lng=sql.Identifier(f"{prefix}lng"))
+                )
+                targets.append(sql.Identifier(f"{prefix}geom"))
+            earliest = self._keep.get(spec.name, "last") == "earliest"
+            time = sql.Identifier(spec.time_column) if earliest else None
+            order = sql.SQL("{}, ").format(time) if time is not None else sql.SQL("")
+            when = (
+                sql.SQL(" WHERE EXCLUDED.{} <= t.{}").format(time, time)
+                if time is not None
+                else sql.SQL("")
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {target} AS t ({targets}) SELECT {select} FROM"
+                    " (SELECT DISTINCT ON ({key}) * FROM {stage} ORDER BY {key}, {order}_seq DESC)"
+                    " AS s ON CONFLICT ({key}) DO UPDATE SET {updates}{when}"
+                ).format(
+                    target=target,
+                    targets=sql.SQL(", ").join(targets),
+                    select=sql.SQL(", ").join(select),
+                    key=key,
+                    stage=stage,
+                    order=order,
+                    updates=sql.SQL(", ").join(
+                        sql.SQL("{} = EXCLUDED.{}").format(t, t) for t in targets if t != key
+                    ),
+                    when=when,
+                )
+            )
+            conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+        self._build_indexes(spec, load.index_defs)
+        self._keep.pop(spec.name, None)
+        self._kept.pop(spec.name, None)
+        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()
+        stored = int(row[0]) if row else 0
+        return UpsertResult(stored, 0, 0, 0)
 
     def put_features(
         self, family: str, kind: str, frame: pd.DataFrame, *, replace: bool = True

@@ -24,10 +24,12 @@ import psycopg
 import pytest
 import shapely
 
+import geo.store.firstload as firstload
+import geo.store.pgcopy as pgcopy
 import geo.store.postgis as postgis
 from geo.errors import StoreError, ValidationError
 from geo.h3index import cells_to_child_range, latlng_to_cells
-from geo.schemas import EPISODES, INCIDENTS, TABLES, Table
+from geo.schemas import EPISODES, INCIDENTS, TABLES, Column, Table
 from geo.store.frames import INGESTED_AT, conform
 from geo.store.postgis import PostgisStore, merge_ranges, migrations, redact_url, split_url
 
@@ -605,3 +607,228 @@ def test_a_value_the_server_cannot_hold_is_a_store_error_and_nothing_is_stored(
     assert said in str(err.value)
     assert "Check the server" not in str(err.value)
     assert pg_store.count(INCIDENTS) == 0
+
+
+# -------------------------------------------------------------- binary COPY, first load
+
+
+def test_binary_copy_round_trips_every_kind_and_null(pg_url: str) -> None:
+    # Reference: the server's own parsing of the same values from SQL literals.
+    cols = [
+        Column("t", "text"),
+        Column("i", "int", False),
+        Column("f", "float"),
+        Column("b", "bool"),
+        Column("ts", "timestamp"),
+        Column("h", "h3"),
+    ]
+    texts = ["", 'comma, "quote"', "new\nline", None, "héllo ✓", "\\N"]
+    stamps = [
+        "2024-01-01T00:00:00.0000005Z",  # half a microsecond: to even (0)
+        "2024-01-01T00:00:00.0000015Z",  # to even (2)
+        None,
+        "1999-12-31T23:59:59.999999Z",  # before PostgreSQL's epoch
+        "2038-01-19T03:14:08Z",
+        "2024-06-30T12:00:00.123456789Z",
+    ]
+    frame = pd.DataFrame(
+        {
+            "t": np.array(texts, dtype=object),
+            "i": np.array([0, -1, 2**62, -(2**63), 7, 8], dtype=np.int64),
+            "f": [0.1, np.nan, -1e300, 53.7451234567891, 5e-324, -0.0],
+            "b": pd.array([True, False, None, True, None, False], dtype="boolean"),
+            "ts": pd.to_datetime(stamps, utc=True, format="ISO8601"),
+            "h": pd.array([1, None, 2**60, 3, None, 4], dtype="Int64"),
+        }
+    )
+    lat = np.array([53.7, np.nan, 1.5, -90.0, 0.0, 53.745])
+    lng = np.array([-2.48, 1.0, np.nan, 180.0, -0.0, -2.4812345678])
+    fields = [pgcopy.column_field(c, frame[c.name]) for c in cols]
+    fields.append(pgcopy.point_field(lat, lng))
+    data = pgcopy.SIGNATURE + pgcopy.encode(fields, len(frame)).tobytes() + pgcopy.TRAILER
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE got (t text, i bigint, f double precision, b boolean,"
+            " ts timestamptz, h bigint, g geometry(Point, 4326))"
+        )
+        with conn.cursor().copy("COPY got FROM STDIN (FORMAT binary)") as copy:
+            copy.write(data)
+        got = conn.execute("SELECT t, i, f, b, ts, h, ST_AsEWKT(g) FROM got ORDER BY i").fetchall()
+        ref = conn.execute(
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::boolean[],"
+            " %s::timestamptz[], %s::bigint[], %s::text[]) ORDER BY 2",
+            [
+                texts,
+                frame["i"].tolist(),
+                [None if np.isnan(v) else float(v) for v in frame["f"]],
+                [None if v is pd.NA else bool(v) for v in frame["b"]],
+                stamps,  # parsed and rounded by the server
+                [None if v is pd.NA else int(v) for v in frame["h"]],
+                [
+                    None
+                    if np.isnan(a) or np.isnan(o)
+                    else f"SRID=4326;POINT({float(o)!r} {float(a)!r})"
+                    for a, o in zip(lat, lng, strict=True)
+                ],
+            ],
+        ).fetchall()
+        ref = [
+            (
+                *r[:6],
+                None
+                if r[6] is None
+                else conn.execute("SELECT ST_AsEWKT(%s::geometry)", [r[6]]).fetchone()[0],
+            )  # type: ignore[index]
+            for r in ref
+        ]
+    assert got == ref
+    assert got[0][4] == datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def test_seen_keys_marks_repeats_across_and_within_chunks() -> None:
+    rng = np.random.default_rng(5)
+    keys = rng.integers(0, 3_000, 10_000).astype(str).astype(object)
+    seen = firstload.SeenKeys()
+    got = np.concatenate([seen.add(keys[i : i + 700]) for i in range(0, len(keys), 700)])
+    expected = pd.Series(keys).duplicated(keep="first").to_numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
+def stored_rows(url: str, schema: str) -> list[tuple[Any, ...]]:
+    """Every stored incident with its geometry as EWKB (ingested_at left out)."""
+    names = ", ".join(INCIDENTS.column_names)
+    return query(
+        url,
+        f'SELECT {names}, ST_AsEWKB(geom) FROM "{schema}".incidents ORDER BY incident_id',
+    )
+
+
+def with_repeats(seed: int) -> list[pd.DataFrame]:
+    """Chunks of incidents whose keys repeat within and across chunks, with new content.
+
+    Some repeats share a time with an earlier version (ties for keep="earliest").
+    """
+    rng = np.random.default_rng(seed)
+    base = make_incidents(6_000, seed=seed)
+    again = base.iloc[rng.choice(6_000, 2_500)].copy()
+    again["content_hash"] = rng.integers(-(2**62), 2**62, len(again))
+    shift = rng.choice([-1, 0, 1], len(again)) * pd.Timedelta(hours=5)
+    again["occurred_at"] = again["occurred_at"] + shift
+    again["lat"] = again["lat"] + 0.001
+    again["h3"] = latlng_to_cells(again["lat"].to_numpy(), again["lng"].to_numpy())
+    rows = pd.concat([base, again], ignore_index=True)
+    rows = rows.iloc[rng.permutation(len(rows))].reset_index(drop=True)
+    return [rows.iloc[i : i + 1_700] for i in range(0, len(rows), 1_700)]
+
+
+@pytest.mark.parametrize("keep", ["last", "earliest"])
+def test_first_load_and_staged_upsert_store_the_same_rows(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, keep: str
+) -> None:
+    chunks = with_repeats(21)
+    got: dict[str, list[tuple[Any, ...]]] = {}
+    for path, threshold in (("staged", 10**9), ("first-load", 1_000)):
+        monkeypatch.setattr(postgis, "BULK_LOAD_MIN_ROWS", threshold)
+        schema = f"engage_test_{uuid.uuid4().hex[:12]}"
+        store = PostgisStore(f"{pg_url}?schema={schema}")
+        try:
+            store.init()
+            with store.writer() as w:
+                for chunk in chunks:
+                    w.stage(INCIDENTS, chunk, keep=keep)  # type: ignore[arg-type]
+                assert w.first_load == ({"incidents"} if path == "first-load" else set())
+                result = w.finish()["incidents"]
+            distinct = pd.concat(chunks)["incident_id"].nunique()
+            assert (result.inserted, result.updated, result.unchanged) == (distinct, 0, 0)
+            got[path] = stored_rows(pg_url, schema)
+        finally:
+            store.close()
+            query(pg_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert got["first-load"] == got["staged"]
+    # And both are the keep rule, computed here with pandas.
+    rows = pd.concat(chunks, ignore_index=True)
+    if keep == "last":
+        expected = rows.drop_duplicates("incident_id", keep="last")
+    else:
+        # The earliest time; of versions at that time, the last staged.
+        rows["neg_pos"] = -np.arange(len(rows))
+        expected = rows.sort_values(["incident_id", "occurred_at", "neg_pos"])
+        expected = expected.drop_duplicates("incident_id", keep="first")
+    expected = expected.sort_values("incident_id")
+    assert [r[0] for r in got["staged"]] == expected["incident_id"].tolist()
+    assert [r[13] for r in got["staged"]] == expected["content_hash"].tolist()
+
+
+def test_first_load_on_a_table_with_rows_is_an_upsert_and_reingest_changes_nothing(
+    pg_store: PostgisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgis, "BULK_LOAD_MIN_ROWS", 100)
+    frame = make_incidents(2_000, seed=4)
+    with pg_store.writer() as w:
+        w.stage(INCIDENTS, frame.iloc[:1_000])
+        assert w.first_load == {"incidents"}
+        w.stage(INCIDENTS, frame.iloc[1_000:])
+        first = w.finish()["incidents"]
+    assert (first.inserted, first.updated, first.unchanged) == (2_000, 0, 0)
+    with pg_store.writer() as w:
+        w.stage(INCIDENTS, frame.iloc[:1_000])
+        assert w.first_load == set()  # rows exist: the staged upsert
+        w.stage(INCIDENTS, frame.iloc[1_000:])
+        again = w.finish()["incidents"]
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2_000)
+    got = pg_store.read(INCIDENTS).drop(columns=INGESTED_AT)
+    pd.testing.assert_frame_equal(got, frame.sort_values("incident_id").reset_index(drop=True))
+
+
+def test_first_load_and_another_writer_cannot_both_take_the_first_load_path(
+    pg_store: PostgisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgis, "BULK_LOAD_MIN_ROWS", 100)
+    frame = make_incidents(3_000, seed=9)
+    other = make_incidents(500, seed=10, prefix="J")
+    b_staged = threading.Event()
+    seen: dict[str, Any] = {}
+
+    def writer_b() -> None:
+        with pg_store.writer() as w:
+            w.stage(INCIDENTS, pd.concat([frame.iloc[:500], other]))
+            seen["b_first_load"] = w.first_load
+            b_staged.set()
+            seen["b"] = w.finish()["incidents"]  # waits for the first load to commit
+
+    with pg_store.writer() as w:
+        w.stage(INCIDENTS, frame)
+        assert w.first_load == {"incidents"}
+        thread = threading.Thread(target=writer_b)
+        thread.start()
+        assert b_staged.wait(60), "the second writer was blocked while staging"
+        time.sleep(0.5)
+        assert "b" not in seen  # its upsert waits for this transaction
+        a = w.finish()["incidents"]
+    thread.join(60)
+    assert not thread.is_alive()
+    assert seen["b_first_load"] == set()
+    assert (a.inserted, a.updated, a.unchanged) == (3_000, 0, 0)
+    b = seen["b"]
+    assert (b.inserted, b.updated, b.unchanged) == (500, 0, 500)
+    assert pg_store.count(INCIDENTS) == 3_500
+
+
+def test_interrupted_first_load_leaves_the_table_empty_and_the_store_usable(
+    pg_store: PostgisStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgis, "BULK_LOAD_MIN_ROWS", 100)
+    before = index_defs(pg_url, pg_store.schema)
+
+    class Boom(RuntimeError):
+        pass
+
+    with pytest.raises(Boom), pg_store.writer() as w:
+        w.stage(INCIDENTS, make_incidents(1_000, seed=1))
+        assert w.first_load == {"incidents"}
+        raise Boom  # as an ingest's after_chunk hook raising after its first chunk
+    assert pg_store.count(INCIDENTS) == 0
+    assert index_defs(pg_url, pg_store.schema) == before
+    result = write(pg_store, INCIDENTS, make_incidents(1_000, seed=1))
+    assert result["incidents"].inserted == 1_000
+    assert index_defs(pg_url, pg_store.schema) == before
