@@ -268,9 +268,13 @@ def _ids(
         else "ids must be unique, the first is kept"
     )
     label = "Crime ID" if police else f"`{column}`"
-    at = pd.Series(first).astype(str)
-    reasons = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(dtype=object)
-    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
+    if dup.any():
+        reasons = np.full(len(ids), None, dtype=object)
+        at = pd.Series(first[dup]).astype(str)
+        reasons[dup] = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(
+            dtype=object
+        )
+        problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
     return ids
 
 
