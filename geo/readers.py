@@ -47,6 +47,8 @@ from geo.errors import InputFileError
 
 DEFAULT_CHUNK_ROWS = 100_000
 _SAMPLE_BYTES = 1 << 20
+_ARROW_BLOCK_BYTES = 1 << 22
+"""Bytes Arrow's CSV reader parses at a time (a chunk's records may span several blocks)."""
 
 
 @dataclass
@@ -125,6 +127,8 @@ class _CountingReader(io.RawIOBase):
         self.inner = inner
         self.count = 0
         self.also = also
+        self.quotes = 0
+        """Double-quote bytes read (counted only for Arrow's reader, see :func:`_arrow_chunks`)."""
 
     def readable(self) -> bool:
         return True
@@ -137,6 +141,7 @@ class _CountingReader(io.RawIOBase):
         self.count += n
         if self.also is not None:
             self.also.count += n
+            self.quotes += data.count(b'"')
         return n
 
 
@@ -179,7 +184,11 @@ def _header(path: Path, first_line: str, delimiter: str) -> tuple[list[str], lis
     return header, cells, unnamed
 
 
-_ARROW_CANNOT = (pa.ArrowException, UnicodeDecodeError, OSError, *_BROKEN_STREAM)
+class _ArrowRefused(Exception):
+    """Arrow's reader read the file, but not surely as pandas' reader would."""
+
+
+_ARROW_CANNOT = (_ArrowRefused, pa.ArrowException, UnicodeDecodeError, OSError, *_BROKEN_STREAM)
 """What stops Arrow's CSV reader; pandas' reader then reads the file (and names any fault)."""
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 
@@ -207,7 +216,9 @@ def _arrow_chunks(
     try:
         reader = pacsv.open_csv(
             source,
-            read_options=pacsv.ReadOptions(column_names=cells, skip_rows=1, block_size=1 << 22),
+            read_options=pacsv.ReadOptions(
+                column_names=cells, skip_rows=1, block_size=_ARROW_BLOCK_BYTES
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 quote_char='"',
@@ -238,14 +249,25 @@ def _arrow_chunks(
         for batch in reader:
             held.append(batch)
             held_rows += batch.num_rows
-            while held_rows >= chunk_rows:
+            # The last record is held back until the end of the file is seen (below).
+            while held_rows > chunk_rows:
                 table = pa.Table.from_batches(held)
                 yield emit(table.slice(0, chunk_rows))
                 rest = table.slice(chunk_rows)
                 held = rest.to_batches()
                 held_rows = rest.num_rows
-        if held_rows:
-            yield emit(pa.Table.from_batches(held))
+        if raw.quotes % 2:
+            # An odd number of quotes: perhaps a quoted field never closed, which Arrow
+            # ends at the end of the file and pandas refuses. Pandas reads the rest.
+            raise _ArrowRefused
+        if held_rows or start == 2:
+            # A file of a header alone gives one empty chunk, as pandas' reader does.
+            table = pa.Table.from_batches(held, schema=reader.schema)
+            yield emit(table.slice(0, chunk_rows))
+            table = table.slice(chunk_rows)
+            while table.num_rows:
+                yield emit(table.slice(0, chunk_rows))
+                table = table.slice(chunk_rows)
     finally:
         source.close()
         assert raw.inner is not None
