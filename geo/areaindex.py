@@ -161,12 +161,12 @@ class AreaIndex:
             return every
         key = (tx.astype(np.int64) << 32) + (ty.astype(np.int64) + (1 << 31))
         keys, inverse = np.unique(key, return_inverse=True)
-        at = np.searchsorted(self.tile_keys, keys)
+        at: npt.NDArray[np.int64] = np.asarray(np.searchsorted(self.tile_keys, keys), np.int64)
         known = at < self.tile_keys.size
         known[known] = self.tile_keys[at[known]] == keys[known]
         if not known.all():
             self._learn(keys[~known])
-            at = np.searchsorted(self.tile_keys, keys)
+            at = np.asarray(np.searchsorted(self.tile_keys, keys), np.int64)
         poly = self.tile_polys[at][inverse]
         decided = poly != _TEST
         out[decided] = np.where(poly[decided] >= 0, poly[decided], -1)

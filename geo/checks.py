@@ -275,8 +275,8 @@ def parse_float(cells: pd.Series) -> tuple[npt.NDArray[np.float64], BoolArray]:
         values = np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         trimmed = pd.Series(text, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
-        values = pd.to_numeric(trimmed.where(given & trimmed.notna(), None), errors="coerce")
-        values = np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+        coerced = pd.to_numeric(trimmed.where(given & trimmed.notna(), None), errors="coerce")
+        values = np.asarray(coerced.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     bad = given & ~np.isfinite(values)
     return values, bad
 
