@@ -791,15 +791,17 @@ class SeenKeys:
     """Keys seen so far in a file, as sorted 64-bit hashes with their first rows.
 
     Memory is 16 bytes a key, so a file of millions of rows streams in
-    bounded memory.
+    bounded memory. The keys are held as a few sorted runs, each at least
+    twice the size of the next (a chunk's new keys are a run; equal runs
+    merge), so adding a chunk costs time for its own keys, not for every
+    key seen, and a merge never copies much more than the keys themselves.
     """
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.int64)
-        self.rows = np.empty(0, dtype=np.int64)
+        self.runs: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
 
     def __len__(self) -> int:
-        return int(self.hashes.size)
+        return sum(int(h.size) for h, _ in self.runs)
 
     def check(
         self, keys: pd.Series, rows: npt.NDArray[np.int64]
@@ -818,22 +820,40 @@ class SeenKeys:
         if h.size:
             least = np.minimum.reduceat(rows[order], starts)
             first_in_chunk[order] = np.repeat(least, np.diff(np.r_[starts, h.size]))
-        pos = np.searchsorted(self.hashes, h)
-        pos_c = np.minimum(pos, max(self.hashes.size - 1, 0))
-        before = (
-            (self.hashes.size > 0) & (self.hashes[pos_c] == h)
-            if self.hashes.size
-            else np.zeros(h.size, dtype=bool)
-        )
-        first = np.where(before, self.rows[pos_c] if self.hashes.size else 0, first_in_chunk)
+        before = np.zeros(h.size, dtype=bool)
+        first = first_in_chunk.copy()
+        for hashes, firsts in self.runs:
+            # A key is in one run at most. Sorted needles: searchsorted walks the run once.
+            pos = np.minimum(np.searchsorted(hashes, sorted_h), hashes.size - 1)
+            hit = hashes[pos] == sorted_h
+            before[order[hit]] = True
+            first[order[hit]] = firsts[pos[hit]]
         dup = before | (first_in_chunk != rows)
         new = ~before & (first_in_chunk == rows)
         if new.any():
-            hashes = np.concatenate([self.hashes, h[new]])
-            firsts = np.concatenate([self.rows, rows[new]])
-            order = np.argsort(hashes, kind="stable")
-            self.hashes, self.rows = hashes[order], firsts[order]
+            fresh = order[new[order]]  # in hash order
+            self.runs.append((h[fresh], rows[fresh]))
+            while len(self.runs) > 1 and self.runs[-2][0].size <= 2 * self.runs[-1][0].size:
+                b = self.runs.pop()
+                a = self.runs.pop()
+                self.runs.append(_merge_runs(a, b))
         return dup, first.astype(np.int64)
+
+
+def _merge_runs(
+    a: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    b: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Two sorted runs of distinct keys as one sorted run."""
+    (ah, ar), (bh, br) = a, b
+    at = np.searchsorted(ah, bh) + np.arange(bh.size)
+    hashes = np.empty(ah.size + bh.size, dtype=np.int64)
+    firsts = np.empty_like(hashes)
+    from_b = np.zeros(hashes.size, dtype=bool)
+    from_b[at] = True
+    hashes[at], firsts[at] = bh, br
+    hashes[~from_b], firsts[~from_b] = ah, ar
+    return hashes, firsts
 
 
 def normalise_ids(cells: pd.Series) -> pd.Series:
