@@ -787,14 +787,18 @@ def content_hash(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
     return hashed.to_numpy(dtype=np.uint64).view(np.int64)
 
 
+MAX_RUN_KEYS = 1 << 20
+"""Most keys in one sorted run of :class:`SeenKeys` (a merge copies at most two runs)."""
+
+
 class SeenKeys:
     """Keys seen so far in a file, as sorted 64-bit hashes with their first rows.
 
     Memory is 16 bytes a key, so a file of millions of rows streams in
-    bounded memory. The keys are held as a few sorted runs, each at least
-    twice the size of the next (a chunk's new keys are a run; equal runs
-    merge), so adding a chunk costs time for its own keys, not for every
-    key seen, and a merge never copies much more than the keys themselves.
+    bounded memory. The keys are held as sorted runs, each at least twice
+    the size of the next (a chunk's new keys are a run; equal runs merge)
+    up to :data:`MAX_RUN_KEYS`, so adding a chunk costs time for its own
+    keys, not for every key seen, and a merge copies at most 32 MiB.
     """
 
     def __init__(self) -> None:
@@ -833,7 +837,11 @@ class SeenKeys:
         if new.any():
             fresh = order[new[order]]  # in hash order
             self.runs.append((h[fresh], rows[fresh]))
-            while len(self.runs) > 1 and self.runs[-2][0].size <= 2 * self.runs[-1][0].size:
+            while (
+                len(self.runs) > 1
+                and self.runs[-2][0].size <= 2 * self.runs[-1][0].size
+                and self.runs[-2][0].size + self.runs[-1][0].size <= MAX_RUN_KEYS
+            ):
                 b = self.runs.pop()
                 a = self.runs.pop()
                 self.runs.append(_merge_runs(a, b))

@@ -47,8 +47,9 @@ from geo.errors import InputFileError
 
 DEFAULT_CHUNK_ROWS = 100_000
 _SAMPLE_BYTES = 1 << 20
-_ARROW_BLOCK_BYTES = 1 << 22
-"""Bytes Arrow's CSV reader parses at a time (a chunk's records may span several blocks)."""
+_ARROW_BLOCK_BYTES = 1 << 20
+"""Bytes Arrow's CSV reader parses at a time (a chunk's records may span several blocks;
+the reader parses a few blocks ahead, so larger blocks hold more memory)."""
 
 
 @dataclass

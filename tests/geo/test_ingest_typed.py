@@ -273,7 +273,11 @@ def test_stable_hash_is_fnv1a_of_utf8_bytes() -> None:
     assert stable_hash(pd.Series([], dtype=str)).size == 0
 
 
-def test_seen_keys_first_rows_match_a_dictionary() -> None:
+@pytest.mark.parametrize("run_keys", [checks.MAX_RUN_KEYS, 500])
+def test_seen_keys_first_rows_match_a_dictionary(
+    run_keys: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checks, "MAX_RUN_KEYS", run_keys)
     rng = np.random.default_rng(5)
     keys = [f"K{k}" for k in rng.integers(0, 300, 2_000)]
     seen = SeenKeys()
