@@ -153,11 +153,21 @@ class AreaSet:
         if ok.size == 0:
             return result
         x, y = latlng_to_metric(la[ok], ln[ok])
+        finite = np.isfinite(x) & np.isfinite(y)
+        if not finite.all():
+            ok, x, y = ok[finite], x[finite], y[finite]
+        # Each distinct point is looked up once, in every layer.
+        inverse, ux, uy = _unique_points(x, y)
+        every = ok.size == la.size
         todo = kinds if kinds is not None else ("district", *self.kinds())
         for kind in todo:
             frame = _districts_near(self.district_codes) if kind == "district" else self.layer(kind)
             layer = _metric_layer(frame, metric_crs().code)
-            result.loc[ok, kind] = assign_points(layer, x, y, tolerance_m=tolerance_m)
+            codes = _assign_distinct(layer, ux, uy, tolerance_m)[inverse]
+            if every:
+                result[kind] = pd.Series(codes, dtype=object)
+            else:
+                result.loc[ok, kind] = codes
         return result
 
 
@@ -284,13 +294,30 @@ def assign_points(
     out = np.full(x.size, None, dtype=object)
     if x.size == 0 or len(layer) == 0:
         return out
-    indexed = _indexed(layer)
     ok = np.isfinite(x) & np.isfinite(y)
     every = bool(ok.all())
     inverse, ux, uy = _unique_points(x, y) if every else _unique_points(x[ok], y[ok])
+    ucode = _assign_distinct(layer, ux, uy, tolerance_m)
+    if every:
+        out[:] = ucode[inverse]
+    else:
+        out[ok] = ucode[inverse]
+    return out
+
+
+def _assign_distinct(
+    layer: gpd.GeoDataFrame,
+    ux: npt.NDArray[np.float64],
+    uy: npt.NDArray[np.float64],
+    tolerance_m: float,
+) -> npt.NDArray[np.object_]:
+    """:func:`assign_points` of distinct finite points."""
+    ucode = np.full(ux.size, None, dtype=object)
+    if ux.size == 0 or len(layer) == 0:
+        return ucode
+    indexed = _indexed(layer)
     poly = indexed.index.holding(ux, uy)
     found = poly >= 0
-    ucode = np.full(ux.size, None, dtype=object)
     ucode[found] = indexed.codes[poly[found]]
     missing = np.flatnonzero(~found)
     if missing.size and tolerance_m > 0:
@@ -306,11 +333,7 @@ def assign_points(
             first = np.r_[True, near_pt[order][1:] != near_pt[order][:-1]]
             pick = order[first]
             ucode[missing[near_pt[pick]]] = indexed.codes[near_poly[pick]]
-    if every:
-        out[:] = ucode[inverse]
-    else:
-        out[ok] = ucode[inverse]
-    return out
+    return ucode
 
 
 _active: list[AreaSet | None] = [None]

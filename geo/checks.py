@@ -15,6 +15,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geo import crs
 from geo.studyarea import StudyArea
@@ -84,11 +86,11 @@ class Problems:
         if isinstance(values, str):
             self.values.append(np.full(n, values, dtype=object))
         else:
-            self.values.append(np.asarray(values, dtype=object)[pos])
+            self.values.append(_take(values, pos))
         if isinstance(reason, str):
             self.reasons.append(np.full(n, reason, dtype=object))
         else:
-            self.reasons.append(np.asarray(reason, dtype=object)[pos])
+            self.reasons.append(_take(reason, pos))
         self.summaries.append(summary)
 
     def bad_mask(self, n: int) -> BoolArray:
@@ -112,6 +114,41 @@ class Problems:
             }
         )
         return out.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def _take(
+    values: pd.Series | npt.NDArray[np.object_] | pa.Array | pa.ChunkedArray,
+    pos: npt.NDArray[np.int64],
+) -> npt.NDArray[np.object_]:
+    """``values`` at positions ``pos`` as Python objects (only those cells are converted)."""
+    if isinstance(values, pd.Series):
+        return values.iloc[pos].to_numpy(dtype=object)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        taken = values.take(pa.array(pos))
+        return np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(values, dtype=object)[pos]
+
+
+def text_array(cells: pd.Series | npt.NDArray[np.object_]) -> pa.Array:
+    """The cells as one Arrow text array, as ``cells.astype(str)`` holds them.
+
+    A missing cell (NaN in a ``str`` column) is null. Columns read from a file
+    are Arrow-backed already, so this copies nothing.
+    """
+    series = cells if isinstance(cells, pd.Series) else pd.Series(cells, dtype=object)
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        series = series.astype(pd.StringDtype("pyarrow", na_value=np.nan))
+    arr = pa.array(series)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr
+
+
+def _is_true(mask: pa.Array | pa.ChunkedArray, *, null: bool = False) -> BoolArray:
+    """An Arrow boolean array as a numpy mask, null counted as ``null``."""
+    filled = pc.fill_null(mask, null)
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _set_bits(word: int) -> list[int]:
@@ -221,12 +258,26 @@ def check_cells(
 
 
 def parse_float(cells: pd.Series) -> tuple[npt.NDArray[np.float64], BoolArray]:
-    """Numbers from text; returns (values with NaN for blank/bad, unparseable mask)."""
-    text = cells.str.strip()
-    values = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan
-    )
-    bad = (text != "").to_numpy() & ~np.isfinite(values)
+    """Numbers from text; returns (values with NaN for blank/bad, unparseable mask).
+
+    Cells are trimmed, then read by Arrow's number parser; a column with any
+    cell Arrow cannot read (``1,5``, ``12 m``) is read again by pandas
+    (``pd.to_numeric``, which makes such a cell NaN), so both give the same
+    values and the same bad cells: a bad cell is one that is not blank and not
+    a finite number (``nan`` and ``inf`` are bad).
+    """
+    text = pc.utf8_trim_whitespace(text_array(cells))
+    given = _is_true(pc.not_equal(text, ""), null=True)
+    try:
+        numbers = pc.cast(
+            pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text), pa.float64()
+        )
+        values = np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        trimmed = pd.Series(text, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+        coerced = pd.to_numeric(trimmed.where(given & trimmed.notna(), None), errors="coerce")
+        values = np.asarray(coerced.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    bad = given & ~np.isfinite(values)
     return values, bad
 
 
@@ -291,6 +342,46 @@ class PointColumns:
         )
 
 
+class _Coordinate:
+    """One coordinate column of a chunk: its cells, trimmed text, blanks and numbers.
+
+    An absent column (``name`` None) is blank in every row and is never parsed.
+    """
+
+    def __init__(self, frame: pd.DataFrame, name: str | None) -> None:
+        n = len(frame)
+        self.name = name
+        if name is None:
+            self.cells: pd.Series | str = ""
+            self.trimmed: pa.Array | None = None
+            self.blank = np.ones(n, dtype=bool)
+            self.values = np.full(n, np.nan)
+            self.bad = np.zeros(n, dtype=bool)
+            return
+        self.cells = frame[name]
+        self.trimmed = pc.utf8_trim_whitespace(text_array(self.cells))
+        self.blank = _is_true(pc.equal(self.trimmed, ""))
+        self.values, self.bad = parse_float(self.cells)
+
+    def text(self) -> pa.Array | str:
+        """Trimmed cells (null for a missing cell), or ``""`` for an absent column."""
+        return "" if self.trimmed is None else self.trimmed
+
+
+def _shown(a: _Coordinate, b: _Coordinate, n: int) -> npt.NDArray[np.object_]:
+    """``"<a>, <b>"`` of the trimmed cells of each row, as a quarantine file shows a point."""
+    ta, tb = a.text(), b.text()
+    if isinstance(ta, str) and isinstance(tb, str):
+        return np.full(n, f"{ta}, {tb}", dtype=object)
+    kind = ta.type if not isinstance(ta, str) else tb.type  # type: ignore[union-attr]
+    joined = pc.binary_join_element_wise(
+        pa.scalar(ta, kind) if isinstance(ta, str) else ta,
+        pa.scalar(tb, kind) if isinstance(tb, str) else tb,
+        pa.scalar(", ", kind),
+    )
+    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+
+
 def parse_point(
     frame: pd.DataFrame,
     cols: PointColumns,
@@ -305,19 +396,16 @@ def parse_point(
 
     Returns lat, lng (NaN where absent or bad) and a mask of rows where the
     point is present and good. A wholly blank optional point is not a problem.
+    Columns the file lacks are never parsed; the quarantine text of a point
+    is built only when some row has a problem with it.
     """
     n = len(frame)
     lat = np.full(n, np.nan)
     lng = np.full(n, np.nan)
-    empty = pd.Series([""] * n, index=frame.index, dtype=object)
-
-    def cell(name: str | None) -> pd.Series:
-        return frame[name].astype(str) if name is not None else empty
-
-    la_t, ln_t = cell(cols.lat), cell(cols.lng)
-    e_t, n_t = cell(cols.easting), cell(cols.northing)
-    la_blank, ln_blank = blank(la_t), blank(ln_t)
-    e_blank, n_blank = blank(e_t), blank(n_t)
+    la_c, ln_c = _Coordinate(frame, cols.lat), _Coordinate(frame, cols.lng)
+    e_c, n_c = _Coordinate(frame, cols.easting), _Coordinate(frame, cols.northing)
+    la_blank, ln_blank = la_c.blank, ln_c.blank
+    e_blank, n_blank = e_c.blank, n_c.blank
     use_ll = ~(la_blank & ln_blank)
     use_bng = ~use_ll & ~(e_blank & n_blank)
     absent = ~use_ll & ~use_bng
@@ -332,8 +420,8 @@ def parse_point(
             or "missing coordinates; give latitude/longitude (WGS84) or easting/northing (OSGB36)",
         )
     # Latitude/longitude given.
-    la, la_bad = parse_float(la_t)
-    ln, ln_bad = parse_float(ln_t)
+    la, la_bad = la_c.values, la_c.bad
+    ln, ln_bad = ln_c.values, ln_c.bad
     half = use_ll & (la_blank ^ ln_blank)
     problems.add(
         half & la_blank, rows, cols.lat or label, "", "latitude is missing while longitude is given"
@@ -345,14 +433,15 @@ def parse_point(
         "",
         "longitude is missing while latitude is given",
     )
-    problems.add(use_ll & la_bad, rows, cols.lat or label, la_t, "latitude is not a number")
-    problems.add(use_ll & ln_bad, rows, cols.lng or label, ln_t, "longitude is not a number")
+    problems.add(use_ll & la_bad, rows, cols.lat or label, la_c.cells, "latitude is not a number")
+    problems.add(use_ll & ln_bad, rows, cols.lng or label, ln_c.cells, "longitude is not a number")
     ll_ok = use_ll & ~half & ~la_bad & ~ln_bad
     region = study_area.region
     codes = crs.classify_latlng(
         np.where(ll_ok, la, np.nan), np.where(ll_ok, ln, np.nan), (region.lat, region.lng)
     )
-    shown = (la_t.str.strip() + ", " + ln_t.str.strip()).to_numpy(dtype=object)
+    ll_wrong = ll_ok & (codes != crs.COORD_OK)
+    shown = _shown(la_c, ln_c, n) if ll_wrong.any() else ""
     for code, reason in _COORD_REASONS.items():
         problems.add(
             ll_ok & (codes == code),
@@ -365,24 +454,33 @@ def parse_point(
     lat[good_ll] = la[good_ll]
     lng[good_ll] = ln[good_ll]
     # Easting/northing given.
-    e, e_bad = parse_float(e_t)
-    nn, n_bad = parse_float(n_t)
-    half_b = use_bng & (e_blank ^ n_blank)
-    problems.add(half_b, rows, cols.easting or label, "", "easting and northing must both be given")
-    problems.add(use_bng & e_bad, rows, cols.easting or label, e_t, "easting is not a number")
-    problems.add(use_bng & n_bad, rows, cols.northing or label, n_t, "northing is not a number")
-    b_ok = use_bng & ~half_b & ~e_bad & ~n_bad
-    bcodes = crs.classify_bng(np.where(b_ok, e, np.nan), np.where(b_ok, nn, np.nan))
-    bshown = (e_t.str.strip() + ", " + n_t.str.strip()).to_numpy(dtype=object)
-    for code, reason in _BNG_REASONS.items():
+    good_b = np.zeros(n, dtype=bool)
+    b_wrong = good_b
+    e, nn = e_c.values, n_c.values
+    if use_bng.any():
+        half_b = use_bng & (e_blank ^ n_blank)
         problems.add(
-            b_ok & (bcodes == code),
-            rows,
-            cols.easting or label,
-            bshown,
-            reason.format(p=cols.prefix),
+            half_b, rows, cols.easting or label, "", "easting and northing must both be given"
         )
-    good_b = b_ok & (bcodes == crs.COORD_OK)
+        problems.add(
+            use_bng & e_c.bad, rows, cols.easting or label, e_c.cells, "easting is not a number"
+        )
+        problems.add(
+            use_bng & n_c.bad, rows, cols.northing or label, n_c.cells, "northing is not a number"
+        )
+        b_ok = use_bng & ~half_b & ~e_c.bad & ~n_c.bad
+        bcodes = crs.classify_bng(np.where(b_ok, e, np.nan), np.where(b_ok, nn, np.nan))
+        b_wrong = b_ok & (bcodes != crs.COORD_OK)
+        bshown = _shown(e_c, n_c, n) if b_wrong.any() else ""
+        for code, reason in _BNG_REASONS.items():
+            problems.add(
+                b_ok & (bcodes == code),
+                rows,
+                cols.easting or label,
+                bshown,
+                reason.format(p=cols.prefix),
+            )
+        good_b = b_ok & (bcodes == crs.COORD_OK)
     if good_b.any():
         blat, blng = crs.bng_to_latlng(e[good_b], nn[good_b])
         lat[good_b] = blat
@@ -393,15 +491,18 @@ def parse_point(
     if good.any():
         inside[good] = study_area.contains(lat[good], lng[good])
     outside = good & ~inside
-    where = np.where(use_ll, shown, bshown)
-    problems.add(
-        outside,
-        rows,
-        cols.lat if use_ll.any() and cols.lat else label,
-        where,
-        f"the point is outside the study area ({study_area.label}); check the coordinates, "
-        "or widen the study area with --study-area / ENGAGE_STUDY_AREA",
-    )
+    if outside.any():
+        ll_shown = _shown(la_c, ln_c, n)
+        b_shown = _shown(e_c, n_c, n) if (outside & ~use_ll).any() else ll_shown
+        where = np.where(use_ll, ll_shown, b_shown)
+        problems.add(
+            outside,
+            rows,
+            cols.lat if use_ll.any() and cols.lat else label,
+            where,
+            f"the point is outside the study area ({study_area.label}); check the coordinates, "
+            "or widen the study area with --study-area / ENGAGE_STUDY_AREA",
+        )
     good &= inside
     lat[~good] = np.nan
     lng[~good] = np.nan
@@ -472,11 +573,24 @@ def parse_timestamps(cells: pd.Series, *, now: datetime | None = None) -> Parsed
     forward does not exist and is returned as ``skipped`` (not moved); one in
     the hour repeated when clocks go back is read as the first (BST) one.
     """
+    # Each distinct text is parsed once: a column of dates repeats its values.
+    encoded = pc.dictionary_encode(
+        pc.utf8_trim_whitespace(text_array(cells)), null_encoding="encode"
+    )
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+    distinct = pd.Series(encoded.dictionary, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    ts, bad, future, precision, skipped = _parse_distinct(distinct, now)
+    out = ts.take(codes)
+    out.index = cells.index
+    return ParsedTimes(out, bad[codes], future[codes], precision[codes], skipped[codes])
+
+
+def _parse_distinct(text: pd.Series, now: datetime | None) -> ParsedTimes:
+    """:func:`parse_timestamps` of trimmed text cells, one per row."""
     now_ts = pd.Timestamp(now or datetime.now(UTC))
-    text = cells.astype(str).str.strip()
     is_blank = (text == "").to_numpy()
     has_offset = text.str.contains(_OFFSET_RE, regex=True).to_numpy() & ~is_blank
-    out = pd.Series(pd.NaT, index=cells.index, dtype="datetime64[ns, UTC]")
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     skipped = np.zeros(len(text), dtype=bool)
     if has_offset.any():
         out[has_offset] = _parse_forms(text[has_offset], _DAYFIRST_OFFSET_FORMATS, utc=True)
@@ -636,22 +750,32 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 def stable_hash(strings: pd.Series | npt.NDArray[np.object_]) -> npt.NDArray[np.uint64]:
     """64-bit FNV-1a of each string's UTF-8 bytes: the same on every machine and version.
 
-    Vectorised over rows: one pass per byte position, masked by each string's
-    length, so padding never changes a hash.
+    A missing string hashes as ``nan``, and trailing NUL characters are not
+    hashed. Vectorised over rows: one pass per byte position over the Arrow
+    text's bytes, masked by each string's length, so padding never changes a
+    hash.
     """
-    values = np.asarray(pd.Series(strings).astype(str).to_numpy(dtype=str))
-    if values.size == 0:
+    text = pc.fill_null(text_array(strings), "nan")
+    text = pc.utf8_rtrim(text, characters="\x00").cast(pa.large_string())
+    n = len(text)
+    if n == 0:
         return np.empty(0, dtype=np.uint64)
-    encoded = np.char.encode(values, "utf-8")
-    width = max(encoded.dtype.itemsize, 1)
-    lengths = np.char.str_len(encoded)
-    matrix = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(values.size, width)
-    h = np.full(values.size, _FNV_OFFSET, dtype=np.uint64)
+    _, offsets_buf, data_buf = text.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[text.offset : text.offset + n + 1]
+    data = np.zeros(1, dtype=np.uint8)
+    if data_buf is not None and data_buf.size:
+        data = np.frombuffer(data_buf, dtype=np.uint8)
+    starts = offsets[:-1]
+    lengths = np.diff(offsets)
+    h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+    width = int(lengths.max())
     with np.errstate(over="ignore"):
         for j in range(width):
-            live = lengths > j
-            mixed = (h ^ matrix[:, j].astype(np.uint64)) * _FNV_PRIME
-            h = np.where(live, mixed, h)
+            live = np.flatnonzero(lengths > j)
+            if live.size == n:
+                h = (h ^ data[starts + j].astype(np.uint64)) * _FNV_PRIME
+            else:
+                h[live] = (h[live] ^ data[starts[live] + j].astype(np.uint64)) * _FNV_PRIME
     return h
 
 
@@ -663,19 +787,25 @@ def content_hash(frame: pd.DataFrame) -> npt.NDArray[np.int64]:
     return hashed.to_numpy(dtype=np.uint64).view(np.int64)
 
 
+MAX_RUN_KEYS = 1 << 20
+"""Most keys in one sorted run of :class:`SeenKeys` (a merge copies at most two runs)."""
+
+
 class SeenKeys:
     """Keys seen so far in a file, as sorted 64-bit hashes with their first rows.
 
     Memory is 16 bytes a key, so a file of millions of rows streams in
-    bounded memory.
+    bounded memory. The keys are held as sorted runs, each at least twice
+    the size of the next (a chunk's new keys are a run; equal runs merge)
+    up to :data:`MAX_RUN_KEYS`, so adding a chunk costs time for its own
+    keys, not for every key seen, and a merge copies at most 32 MiB.
     """
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.int64)
-        self.rows = np.empty(0, dtype=np.int64)
+        self.runs: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
 
     def __len__(self) -> int:
-        return int(self.hashes.size)
+        return sum(int(h.size) for h, _ in self.runs)
 
     def check(
         self, keys: pd.Series, rows: npt.NDArray[np.int64]
@@ -686,23 +816,52 @@ class SeenKeys:
         occurrence.
         """
         h = stable_hash(keys).view(np.int64)
-        first_in_chunk = pd.Series(rows).groupby(h).transform("min").to_numpy()
-        pos = np.searchsorted(self.hashes, h)
-        pos_c = np.minimum(pos, max(self.hashes.size - 1, 0))
-        before = (
-            (self.hashes.size > 0) & (self.hashes[pos_c] == h)
-            if self.hashes.size
-            else np.zeros(h.size, dtype=bool)
-        )
-        first = np.where(before, self.rows[pos_c] if self.hashes.size else 0, first_in_chunk)
+        # Each key's first row in the chunk: the least row of its group of equal hashes.
+        order = np.argsort(h, kind="stable")
+        sorted_h = h[order]
+        starts = np.flatnonzero(np.r_[True, sorted_h[1:] != sorted_h[:-1]])
+        first_in_chunk = np.empty(h.size, dtype=np.int64)
+        if h.size:
+            least = np.minimum.reduceat(rows[order], starts)
+            first_in_chunk[order] = np.repeat(least, np.diff(np.r_[starts, h.size]))
+        before = np.zeros(h.size, dtype=bool)
+        first = first_in_chunk.copy()
+        for hashes, firsts in self.runs:
+            # A key is in one run at most. Sorted needles: searchsorted walks the run once.
+            pos = np.minimum(np.searchsorted(hashes, sorted_h), hashes.size - 1)
+            hit = hashes[pos] == sorted_h
+            before[order[hit]] = True
+            first[order[hit]] = firsts[pos[hit]]
         dup = before | (first_in_chunk != rows)
         new = ~before & (first_in_chunk == rows)
         if new.any():
-            hashes = np.concatenate([self.hashes, h[new]])
-            firsts = np.concatenate([self.rows, rows[new]])
-            order = np.argsort(hashes, kind="stable")
-            self.hashes, self.rows = hashes[order], firsts[order]
+            fresh = order[new[order]]  # in hash order
+            self.runs.append((h[fresh], rows[fresh]))
+            while (
+                len(self.runs) > 1
+                and self.runs[-2][0].size <= 2 * self.runs[-1][0].size
+                and self.runs[-2][0].size + self.runs[-1][0].size <= MAX_RUN_KEYS
+            ):
+                b = self.runs.pop()
+                a = self.runs.pop()
+                self.runs.append(_merge_runs(a, b))
         return dup, first.astype(np.int64)
+
+
+def _merge_runs(
+    a: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    b: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Two sorted runs of distinct keys as one sorted run."""
+    (ah, ar), (bh, br) = a, b
+    at = np.searchsorted(ah, bh) + np.arange(bh.size)
+    hashes = np.empty(ah.size + bh.size, dtype=np.int64)
+    firsts = np.empty_like(hashes)
+    from_b = np.zeros(hashes.size, dtype=bool)
+    from_b[at] = True
+    hashes[at], firsts[at] = bh, br
+    hashes[~from_b], firsts[~from_b] = ah, ar
+    return hashes, firsts
 
 
 def normalise_ids(cells: pd.Series) -> pd.Series:

@@ -266,12 +266,35 @@ def metric_crs() -> MetricCrs:
     return _active[0]
 
 
+_LAST_METRIC: list[tuple[str, FloatArray, FloatArray, FloatArray, FloatArray]] = []
+"""The last :func:`latlng_to_metric` call's CRS, points and result."""
+
+
 def latlng_to_metric(lat: npt.ArrayLike, lng: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """WGS84 degrees to (x, y) metres in :func:`metric_crs`."""
-    x, y = _transformer(WGS84, metric_crs().code).transform(
-        np.asarray(lng, dtype=np.float64), np.asarray(lat, dtype=np.float64)
-    )
-    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    """WGS84 degrees to (x, y) metres in :func:`metric_crs`.
+
+    The same points asked twice in a row are transformed once (an ingest asks
+    for a chunk's points in the study-area test and again to assign areas);
+    the caller gets its own copies.
+    """
+    la = np.array(lat, dtype=np.float64)
+    ln = np.array(lng, dtype=np.float64)
+    code = metric_crs().code
+    if _LAST_METRIC:
+        last_code, last_la, last_ln, x, y = _LAST_METRIC[0]
+        if (
+            last_code == code
+            and last_la.shape == la.shape
+            and np.array_equal(last_la, la)
+            and np.array_equal(last_ln, ln)
+        ):
+            return x.copy(), y.copy()
+    tx, ty = _transformer(WGS84, code).transform(ln, la)
+    x = np.asarray(tx, dtype=np.float64)
+    y = np.asarray(ty, dtype=np.float64)
+    if la.size >= 1000:
+        _LAST_METRIC[:] = [(code, la, ln, x.copy(), y.copy())]
+    return x, y
 
 
 def metric_to_latlng(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:

@@ -211,9 +211,10 @@ def _points(
             study_area=ctx.study_area,
             missing_reason=POLICE_UK_NO_LOCATION if ctx.spec.kind == "police-uk" else None,
         )
-        h3 = pd.array([pd.NA] * len(frame), dtype="Int64")
+        cells = np.zeros(len(frame), dtype=np.int64)
         if good.any():
-            h3[good] = latlng_to_cells(lat[good], lng[good])
+            cells[good] = latlng_to_cells(lat[good], lng[good])
+        h3 = pd.arrays.IntegerArray(cells, ~good)
         areas = assign_areas(lat, lng, tolerance_m=ctx.study_area.tolerance_m)
         out[prefix] = pd.DataFrame(
             {
@@ -268,9 +269,13 @@ def _ids(
         else "ids must be unique, the first is kept"
     )
     label = "Crime ID" if police else f"`{column}`"
-    at = pd.Series(first).astype(str)
-    reasons = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(dtype=object)
-    problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
+    if dup.any():
+        reasons = np.full(len(ids), None, dtype=object)
+        at = pd.Series(first[dup]).astype(str)
+        reasons[dup] = (f"duplicate {label} (first at row " + at + f"); {why}").to_numpy(
+            dtype=object
+        )
+        problems.add(dup, rows, column, ids, reasons, summary=f"duplicate {label}; {why}")
     return ids
 
 

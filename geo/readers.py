@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyogrio
 import pyogrio.errors
 import shapely
@@ -46,6 +47,9 @@ from geo.errors import InputFileError
 
 DEFAULT_CHUNK_ROWS = 100_000
 _SAMPLE_BYTES = 1 << 20
+_ARROW_BLOCK_BYTES = 1 << 20
+"""Bytes Arrow's CSV reader parses at a time (a chunk's records may span several blocks;
+the reader parses a few blocks ahead, so larger blocks hold more memory)."""
 
 
 @dataclass
@@ -120,9 +124,12 @@ def detect_delimiter(header_line: str) -> str:
 class _CountingReader(io.RawIOBase):
     """Wraps a binary stream and counts bytes read, for progress bars."""
 
-    def __init__(self, inner: IO[bytes] | None) -> None:
+    def __init__(self, inner: IO[bytes] | None, *, also: _CountingReader | None = None) -> None:
         self.inner = inner
         self.count = 0
+        self.also = also
+        self.quotes = 0
+        """Double-quote bytes read (counted only for Arrow's reader, see :func:`_arrow_chunks`)."""
 
     def readable(self) -> bool:
         return True
@@ -133,6 +140,9 @@ class _CountingReader(io.RawIOBase):
         n = len(data)
         b[:n] = data
         self.count += n
+        if self.also is not None:
+            self.also.count += n
+            self.quotes += data.count(b'"')
         return n
 
 
@@ -175,6 +185,96 @@ def _header(path: Path, first_line: str, delimiter: str) -> tuple[list[str], lis
     return header, cells, unnamed
 
 
+class _ArrowRefused(Exception):
+    """Arrow's reader read the file, but not surely as pandas' reader would."""
+
+
+_ARROW_CANNOT = (_ArrowRefused, pa.ArrowException, UnicodeDecodeError, OSError, *_BROKEN_STREAM)
+"""What stops Arrow's CSV reader; pandas' reader then reads the file (and names any fault)."""
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+
+
+def _arrow_chunks(
+    path: Path,
+    counter: _CountingReader,
+    cells: list[str],
+    columns: list[str],
+    delimiter: str,
+    chunk_rows: int,
+) -> Iterator[Chunk]:
+    """Chunks of a UTF-8 delimited file read by Arrow's CSV parser (on both cores).
+
+    The same records and cells as pandas' parser gives with the options of
+    :func:`read_csv`: every cell text, as written; quoted fields may hold
+    delimiters, doubled quotes and line breaks; empty lines are skipped. A
+    record Arrow cannot read raises (one of :data:`_ARROW_CANNOT`), and the
+    caller reads on with pandas. Chunks hold ``chunk_rows`` records, as
+    pandas' do.
+    """
+    counter.count = 0
+    raw = _CountingReader(open_binary(path), also=counter)
+    source = io.BufferedReader(raw, buffer_size=1 << 16)
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(
+                column_names=cells, skip_rows=1, block_size=_ARROW_BLOCK_BYTES
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.large_string()),
+                include_columns=columns,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        held: list[pa.RecordBatch] = []
+        held_rows = 0
+        start = 2
+
+        def emit(table: pa.Table) -> Chunk:
+            nonlocal start
+            n = table.num_rows
+            frame = table.to_pandas(types_mapper={pa.large_string(): _TEXT}.get)
+            rows = np.arange(start, start + n, dtype=np.int64)
+            start += n
+            return Chunk(frame[columns], rows)
+
+        for batch in reader:
+            held.append(batch)
+            held_rows += batch.num_rows
+            # The last record is held back until the end of the file is seen (below).
+            while held_rows > chunk_rows:
+                table = pa.Table.from_batches(held)
+                yield emit(table.slice(0, chunk_rows))
+                rest = table.slice(chunk_rows)
+                held = rest.to_batches()
+                held_rows = rest.num_rows
+        if raw.quotes % 2:
+            # An odd number of quotes: perhaps a quoted field never closed, which Arrow
+            # ends at the end of the file and pandas refuses. Pandas reads the rest.
+            raise _ArrowRefused
+        if held_rows or start == 2:
+            # A file of a header alone gives one empty chunk, as pandas' reader does.
+            table = pa.Table.from_batches(held, schema=reader.schema)
+            yield emit(table.slice(0, chunk_rows))
+            table = table.slice(chunk_rows)
+            while table.num_rows:
+                yield emit(table.slice(0, chunk_rows))
+                table = table.slice(chunk_rows)
+    finally:
+        source.close()
+        assert raw.inner is not None
+        raw.inner.close()
+
+
 def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
     """Open a delimited text file for streaming; raise on an unusable file."""
     path = Path(path)
@@ -205,8 +305,10 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
         notes.append(f"delimiter {delimiter!r}")
     counter = _CountingReader(None)
 
-    def chunks() -> Iterator[Chunk]:
+    def pandas_chunks(skip: int) -> Iterator[Chunk]:
+        """Chunks read by pandas' parser, leaving out the first ``skip`` records."""
         counter.inner = open_binary(path)
+        counter.count = 0
         text = io.TextIOWrapper(
             io.BufferedReader(counter, buffer_size=1 << 16), encoding=encoding, newline=""
         )
@@ -230,7 +332,11 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
                 n = len(frame)
                 rows = np.arange(start, start + n, dtype=np.int64)
                 start += n
-                yield Chunk(frame[columns].reset_index(drop=True), rows)
+                drop = min(max(skip - (start - n - 2), 0), n)
+                if drop == n:
+                    continue
+                frame = frame.iloc[drop:]
+                yield Chunk(frame[columns].reset_index(drop=True), rows[drop:])
         except UnicodeDecodeError as exc:
             raise InputFileError(
                 str(path),
@@ -248,6 +354,22 @@ def read_csv(path: Path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Source:
         finally:
             text.close()
             counter.inner.close()
+
+    def chunks() -> Iterator[Chunk]:
+        if encoding not in ("utf-8", "utf-8-sig"):
+            yield from pandas_chunks(0)
+            return
+        done = 0
+        try:
+            for chunk in _arrow_chunks(path, counter, cells, columns, delimiter, chunk_rows):
+                done += len(chunk.rows)
+                yield chunk
+            return
+        except _ARROW_CANNOT:
+            pass
+        # Arrow's parser refuses what pandas' reads (a short row, a line of spaces) or
+        # explains (bad UTF-8, broken quoting): pandas reads the rest, or says what is wrong.
+        yield from pandas_chunks(done)
 
     return Source(path, columns, original, chunks(), size, notes, counter, ignored=unnamed)
 
