@@ -43,7 +43,7 @@ check: lint typecheck test
 bench: $(STAMP) postgis
 	bash scripts/ensure_bench_tools.sh
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
-	$(BIN)/python bench/run.py --only peers
+	$(BIN)/python bench/run.py --only peers --keep-stores
 
 ## bench-all: every benchmark of docs/benchmarks.md (by hand, longer)
 bench-all: $(STAMP) postgis
