@@ -261,7 +261,7 @@ def run(rows: int, repeat: int) -> list[dict[str, Any]]:
             "rows": rows,
             "cases": {name: t.as_dict(rows) for name, t in cases.items()},
             "ratios": [
-                compare(cases, OURS, OGR),
+                compare(cases, OURS, OGR, goal=1.5),
                 compare(cases, OURS, PEER),
                 compare(cases, OURS_WRITE, OGR),
                 compare(cases, OURS_WRITE, PEER_WRITE),
