@@ -5,8 +5,9 @@ Usage (from the repository root; ``make bench`` runs ``--only peers``,
 
     .venv/bin/python bench/run.py [--rows 1000000] [--pg-url URL] [--repeat 3]
                                   [--only NAME[,NAME...]]
-                                  (h3 ingest ingest-gpkg kde-kdepy kde dbscan-peer dbscan
-                                   weekly backtest gistar review areas layers, or peers)
+                                  (h3 ingest ingest-read ingest-gpkg kde-kdepy kde
+                                   dbscan-peer dbscan weekly backtest gistar review
+                                   areas layers, or peers)
                                   [--gistar-cells 100000] [--disruptions 1000]
                                   [--review-e2e 10] [--areas 10000] [--layer-mb 50]
                                   [--out bench/out/results.json]
@@ -61,6 +62,7 @@ from harness import (  # noqa: E402
 BENCHMARKS = (
     "h3",
     "ingest",
+    "ingest-read",
     "ingest-gpkg",
     "kde-kdepy",
     "kde",
@@ -78,7 +80,7 @@ PEERS = ("h3", "ingest", "ingest-gpkg", "kde-kdepy", "dbscan-peer", "weekly")
 against ogr2ogr and GeoPandas on both stores, KDE against KDEpy, DBSCAN against the
 ``dbscan`` package, H3 on both cores, and the weekly pack at 1x and 10x ``--rows``."""
 NO_DATABASE = ("backtest", "gistar", "areas", "layers", "ingest-gpkg", "kde-kdepy", "kde")
-NO_DATABASE += ("dbscan-peer", "dbscan", "h3")
+NO_DATABASE += ("dbscan-peer", "dbscan", "h3", "ingest-read")
 """Benchmarks that never talk to PostgreSQL (run alone, they do not need it)."""
 
 
@@ -174,6 +176,10 @@ def run_one(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         import ingest_postgis
 
         return ingest_postgis.run(args.rows, args.pg_url, args.repeat, args.chunksize)
+    if name == "ingest-read":
+        import ingest_read
+
+        return ingest_read.run(args.rows, args.repeat)
     if name == "ingest-gpkg":
         import ingest_gpkg
 
