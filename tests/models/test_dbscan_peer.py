@@ -1,12 +1,13 @@
 """``models.dbscan.dbscan`` against the ``dbscan`` package and scikit-learn.
 
 The ``dbscan`` package (Wang, Gu and Shun 2020, an exact grid DBSCAN) is a
-bench extra: its comparisons are skipped where it is not installed. The
-scikit-learn comparisons and the brute-force border check always run.
+test dependency, so its comparisons run everywhere the suite runs, beside
+the scikit-learn comparisons and the brute-force border check.
 """
 
 from __future__ import annotations
 
+import dbscan as dbscan_package
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -29,9 +30,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 def package_fit(x: FloatArray, y: FloatArray, eps: float, ms: int) -> tuple[IntArray, BoolArray]:
-    """The ``dbscan`` package's labels and core mask (skips the test without it)."""
-    package = pytest.importorskip("dbscan")
-    label, core = package.DBSCAN(np.ascontiguousarray(np.c_[x, y]), eps=eps, min_samples=ms)
+    """The ``dbscan`` package's labels and core mask (a test dependency)."""
+    label, core = dbscan_package.DBSCAN(np.ascontiguousarray(np.c_[x, y]), eps=eps, min_samples=ms)
     return np.asarray(label, dtype=np.int64), np.asarray(core, dtype=bool)
 
 
