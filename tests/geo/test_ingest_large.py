@@ -81,22 +81,24 @@ def run_child(csv: Path, store: str, tmp: Path, script: str = CHILD) -> dict[str
 
 @pytest.mark.slow
 def test_a_million_rows_stream_in_bounded_memory(tmp_path: Path) -> None:
-    small = run_child(
-        write_incidents(tmp_path / "small.csv", 100_000), str(tmp_path / "s.gpkg"), tmp_path
-    )
-    big_csv = write_incidents(tmp_path / "big.csv", 1_000_000)
-    big = run_child(big_csv, str(tmp_path / "b.gpkg"), tmp_path)
-    assert big["rows"] == big["stored"] == 1_000_000
-    assert big["chunks"] == 10
-    # The reference: what merely loading each file whole costs. Streaming must
-    # grow far less than that from a tenth of the file to all of it (the
-    # store's page cache is bounded, so some growth is expected).
-    whole_small = run_child(tmp_path / "small.csv", "", tmp_path, WHOLE)
-    whole_big = run_child(big_csv, "", tmp_path, WHOLE)
-    assert whole_big["rows"] == 1_000_000
-    whole_grew = whole_big["maxrss_mb"] - whole_small["maxrss_mb"]
-    grew = big["maxrss_mb"] - small["maxrss_mb"]
-    assert grew < 0.5 * whole_grew, (small, big, whole_small, whole_big)
+    one_csv = write_incidents(tmp_path / "one.csv", 1_000_000)
+    one = run_child(one_csv, str(tmp_path / "one.gpkg"), tmp_path)
+    assert one["rows"] == one["stored"] == 1_000_000
+    assert one["chunks"] == 10
+    two_csv = write_incidents(tmp_path / "two.csv", 2_000_000)
+    two = run_child(two_csv, str(tmp_path / "two.gpkg"), tmp_path)
+    assert two["rows"] == two["stored"] == 2_000_000
+    # The reference: what merely loading each file whole costs. From a million
+    # rows to two, where the fixed parts (page cache, reader buffers, the
+    # first load's sorts, the seen keys' largest merge) are already full,
+    # streaming must grow far less than that: only per-key state (a few 8-byte
+    # hashes a row) may grow with the file.
+    whole_one = run_child(one_csv, "", tmp_path, WHOLE)
+    whole_two = run_child(two_csv, "", tmp_path, WHOLE)
+    assert whole_two["rows"] == 2_000_000
+    whole_grew = whole_two["maxrss_mb"] - whole_one["maxrss_mb"]
+    grew = two["maxrss_mb"] - one["maxrss_mb"]
+    assert grew < 0.5 * whole_grew, (one, two, whole_one, whole_two)
 
 
 def test_connection_dropped_mid_ingest_leaves_nothing_and_rerun_completes(
