@@ -22,10 +22,13 @@ Layout
   whose ``content_hash`` changed.
 * First load: when a writer's first frame for a table has at least
   :data:`BULK_LOAD_MIN_ROWS` rows and the table is empty, the writer locks
-  the table, drops its secondary indexes and copies rows straight into it
-  (geometry included); only a key met again in the same load is staged, and
-  :meth:`PostgisWriter.finish` resolves those by the keep rule and builds the
-  indexes again. All in the writer's one transaction.
+  the table, drops its indexes (the primary key too, unless a foreign key
+  references it) and copies rows straight into it (geometry included)
+  through one COPY that stays open while the caller checks its next chunk
+  (:mod:`geo.store.pgstream`); only a key met again in the same load is
+  staged, and :meth:`PostgisWriter.finish` adds the key back, resolves those
+  by the keep rule and builds the other indexes again. All in the writer's
+  one transaction.
 * Reads run ``COPY (SELECT ...) TO STDOUT`` and parse the CSV with Arrow, so
   no Python code runs per row in either direction.
 """
@@ -61,6 +64,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 import geo
 import geo.store.firstload as firstload
 import geo.store.pgcopy as pgcopy
+import geo.store.pgstream as pgstream
 import geo.store.postgis_features as postgis_features
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
@@ -571,15 +575,19 @@ class PostgisStore:
         with self._translate("start a write"):
             conn = pool.getconn()
         done = False
+        w: PostgisWriter | None = None
         try:
             with self._translate("write"):
                 w = PostgisWriter(self, conn)
                 yield w
                 if w.pending:
                     w.finish()
+                w._end_stream()
                 conn.commit()
                 done = True
         finally:
+            if not done and w is not None:
+                w.abort_stream()
             if not done and not conn.closed:
                 # If the connection died, the server has rolled back already.
                 with suppress(psycopg.Error):
@@ -928,6 +936,7 @@ class _FirstLoad:
     """A first load in progress: indexes to build again, keys met, rows sent straight."""
 
     index_defs: list[str]
+    key_def: sql.Composed | None
     seen: firstload.SeenKeys = dataclasses.field(default_factory=firstload.SeenKeys)
     rows: int = 0
 
@@ -949,6 +958,7 @@ class PostgisWriter:
         self._kept: dict[str, tuple[str, ...]] = {}
         self._decided: set[str] = set()
         self._first: dict[str, _FirstLoad] = {}
+        self._stream: tuple[str, pgstream.CopyStream] | None = None
 
     @property
     def first_load(self) -> frozenset[str]:
@@ -1017,6 +1027,8 @@ class PostgisWriter:
         kept = check_kept(spec, kept_columns, self._kept.get(spec.name))
         rows = staged_rows(spec, frame)
         with self._store._translate(f"stage {spec.name}"):
+            if self._stream is not None and self._stream[0] != spec.name:
+                self._end_stream()
             if spec.name not in self._decided:
                 self._decided.add(spec.name)
                 if len(rows) >= BULK_LOAD_MIN_ROWS:
@@ -1034,12 +1046,39 @@ class PostgisWriter:
                 if again.any():
                     self._copy_stage(spec, rows[again])
                     rows = rows[~again]
-                self._copy(self._store._table_id(spec), spec, rows, geometry=True)
+                self._stream_rows(spec, rows)
                 load.rows += len(rows)
             else:
                 self._copy_stage(spec, rows)
 
+    def _stream_rows(self, spec: Table, rows: pd.DataFrame) -> None:
+        """Send ``rows`` straight into ``spec``'s table through the writer's open COPY.
+
+        The COPY is opened on the first call and stays open while the caller
+        checks its next chunk (:mod:`geo.store.pgstream`); any other statement
+        on the connection ends it first (:meth:`_end_stream`).
+        """
+        if self._stream is None:
+            statement = self._copy_statement(self._store._table_id(spec), spec, geometry=True)
+            self._stream = (spec.name, pgstream.CopyStream(self._conn, statement))
+        self._stream[1].send(self._copy_blocks(spec, rows, geometry=True))
+
+    def _end_stream(self) -> None:
+        """End the open COPY, if any, once the server has taken in every row sent."""
+        if self._stream is not None:
+            _, stream = self._stream
+            self._stream = None
+            stream.close()
+
+    def abort_stream(self) -> None:
+        """Cancel the open COPY, if any (the transaction is rolled back after)."""
+        if self._stream is not None:
+            _, stream = self._stream
+            self._stream = None
+            stream.abort()
+
     def _copy_stage(self, spec: Table, rows: pd.DataFrame) -> None:
+        self._end_stream()
         self._create_stage(spec)
         self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
         self._copy(self._stage_id(spec), spec, rows, geometry=False)
@@ -1047,31 +1086,41 @@ class PostgisWriter:
     def _copy(
         self, target: sql.Identifier, spec: Table, rows: pd.DataFrame, *, geometry: bool
     ) -> None:
-        """Send ``rows`` by one binary COPY, built :data:`COPY_CHUNK_ROWS` rows at a time.
+        """Send ``rows`` by one binary COPY (:meth:`_copy_blocks`)."""
+        statement = self._copy_statement(target, spec, geometry=geometry)
+        with self._conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.write(pgcopy.SIGNATURE)
+            for block in self._copy_blocks(spec, rows, geometry=geometry):
+                copy.write(block)
+            copy.write(pgcopy.TRAILER)
+
+    @staticmethod
+    def _copy_statement(target: sql.Identifier, spec: Table, *, geometry: bool) -> sql.Composed:
+        names = list(spec.column_names)
+        if geometry:
+            names += [f"{prefix}geom" for prefix in spec.points]
+        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+
+    @staticmethod
+    def _copy_blocks(spec: Table, rows: pd.DataFrame, *, geometry: bool) -> Iterator[memoryview]:
+        """Binary COPY rows of ``rows``, built :data:`COPY_CHUNK_ROWS` rows at a time.
 
         With ``geometry``, each point's ``<prefix>geom`` is sent too (EWKB built
         from its lat/lng), for a COPY straight into the store table.
         """
-        names = list(spec.column_names)
-        if geometry:
-            names += [f"{prefix}geom" for prefix in spec.points]
-        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(
-            target, sql.SQL(", ").join(map(sql.Identifier, names))
-        )
-        with self._conn.cursor() as cur, cur.copy(statement) as copy:
-            copy.write(pgcopy.SIGNATURE)
-            for start in range(0, len(rows), COPY_CHUNK_ROWS):
-                part = rows.iloc[start : start + COPY_CHUNK_ROWS]
-                fields = [pgcopy.column_field(c, part[c.name]) for c in spec.columns]
-                if geometry:
-                    for prefix in spec.points:
-                        fields.append(
-                            pgcopy.point_field(
-                                part[f"{prefix}lat"].to_numpy(), part[f"{prefix}lng"].to_numpy()
-                            )
+        for start in range(0, len(rows), COPY_CHUNK_ROWS):
+            part = rows.iloc[start : start + COPY_CHUNK_ROWS]
+            fields = [pgcopy.column_field(c, part[c.name]) for c in spec.columns]
+            if geometry:
+                for prefix in spec.points:
+                    fields.append(
+                        pgcopy.point_field(
+                            part[f"{prefix}lat"].to_numpy(), part[f"{prefix}lng"].to_numpy()
                         )
-                copy.write(pgcopy.encode(fields, len(part)).data)
-            copy.write(pgcopy.TRAILER)
+                    )
+            yield pgcopy.encode(fields, len(part)).data
 
     def _upsert(self, spec: Table) -> UpsertResult:
         self._decided.discard(spec.name)
@@ -1206,32 +1255,63 @@ class PostgisWriter:
             conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(self._store.schema, name)))
         return [str(definition) for _, definition in defs]
 
+    def _drop_key(self, spec: Table) -> sql.Composed | None:
+        """Drop ``spec``'s primary key for a load into the empty, locked table; how to add it back.
+
+        Building the key's index once after the load sorts the keys once,
+        where keeping it live inserts each key into the B-tree in file order.
+        The load sends each key at most once (a key met again is staged), so
+        adding the key back cannot fail on a duplicate. A key that another
+        table's foreign key references stays.
+        """
+        conn = self._conn
+        regclass = f'"{self._store.schema}"."{spec.name}"'
+        row = conn.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = %s::regclass AND contype = 'p' AND NOT EXISTS"
+            " (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass AND contype = 'f')",
+            [regclass, regclass],
+        ).fetchone()
+        if row is None:
+            return None
+        name, definition = str(row[0]), str(row[1])
+        target = self._store._table_id(spec)
+        conn.execute(
+            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(name))
+        )
+        return sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            target, sql.Identifier(name), sql.SQL(definition)
+        )
+
     def _build_indexes(self, spec: Table, defs: list[str]) -> None:
         for definition in defs:
             self._conn.execute(definition.encode())
         self._conn.execute(sql.SQL("ANALYZE {}").format(self._store._table_id(spec)))
 
     def _bulk_insert(self, spec: Table, insert: sql.Composed) -> int:
-        """First load into an empty, locked table: drop secondary indexes, insert, rebuild.
+        """First load into an empty, locked table: drop indexes and key, insert, rebuild.
 
         Building an index once over sorted data is several times faster than
         updating it row by row. Everything is inside the writer's transaction,
         so a failure restores the indexes with the rest.
         """
         defs = self._drop_secondary_indexes(spec)
+        key_def = self._drop_key(spec)
         inserted = self._conn.execute(insert).rowcount
+        if key_def is not None:
+            self._conn.execute(key_def)
         self._build_indexes(spec, defs)
         return int(inserted)
 
     def _begin_first_load(self, spec: Table) -> _FirstLoad | None:
         """Take the first-load path for ``spec`` if its table is empty (then locked); else None.
 
-        The table's secondary indexes are dropped here and built again by
+        The table's indexes and key are dropped here and built again by
         :meth:`_finish_first_load`, all in this writer's transaction.
         """
         if not self._lock_if_empty(spec):
             return None
-        return _FirstLoad(self._drop_secondary_indexes(spec))
+        return _FirstLoad(self._drop_secondary_indexes(spec), self._drop_key(spec))
 
     def _finish_first_load(self, spec: Table) -> UpsertResult:
         """Resolve keys staged again by the keep rule, build the indexes; every row is new.
@@ -1245,6 +1325,8 @@ class PostgisWriter:
         load = self._first.pop(spec.name)
         conn = self._conn
         target = self._store._table_id(spec)
+        if load.key_def is not None:
+            conn.execute(load.key_def)  # first: the keep rule's upsert needs it
         if self._staged_rows.pop(spec.name, 0):
             stage = self._stage_id(spec)
             key = sql.Identifier(spec.key)
@@ -1305,12 +1387,14 @@ class PostgisWriter:
         check_family_kind(family, kind)
         rows = conform_features(frame)
         with self._store._translate(f"store {family} features"):
+            self._end_stream()
             return postgis_features.put(self._conn, self._store.schema, family, kind, rows, replace)
 
     def set_meta(self, key: str, value: str) -> None:
         """Write a store setting in this transaction."""
         check_meta_key(key)
         with self._store._translate("store a setting"):
+            self._end_stream()
             postgis_features.set_meta(self._conn, self._store.schema, key, str(value))
 
     def set_areas(
@@ -1319,6 +1403,7 @@ class PostgisWriter:
         """Set new area codes of stored rows (by key) in one area column."""
         frame = check_area_update(table, column, keys, codes)
         with self._store._translate(f"update areas of {table.name}"):
+            self._end_stream()
             postgis_features.set_areas(self._conn, self._store.schema, table, column, frame)
 
     def finish(self) -> dict[str, UpsertResult]:
@@ -1332,6 +1417,7 @@ class PostgisWriter:
         """
         results: dict[str, UpsertResult] = {}
         with self._store._translate("upsert staged rows"):
+            self._end_stream()
             for name, spec in TABLES.items():
                 if name in self._pending:
                     results[name] = self._upsert(spec)
