@@ -67,6 +67,7 @@ import shapely
 import geo
 import geo.store.firstload as firstload
 import geo.store.gpkg_features as gpkg_features
+import geo.store.gpkg_rtree as gpkg_rtree
 from geo.errors import StoreError, ValidationError
 from geo.schemas import TABLES, Column, Table
 from geo.store.base import Area, Keep, UpsertResult, Window
@@ -1279,19 +1280,23 @@ class _Writer:
             )
         for sql in load.indexes:
             conn.execute(sql)
-        # The R-tree is filled row by row by SQLite's module, which wants its nodes
-        # cached; no chunk is held in memory any more, so the store's cache is back.
         conn.execute(f"PRAGMA cache_size = {STORE_CACHE_KIB}")
         main = _main_prefix(t)
         if main is not None:
-            # A point's envelope is the point: its lng and lat, as ST_MinX ... give them.
-            rtree = _q(f"rtree_{t.name}_geom")
-            conn.execute(f"DELETE FROM main.{rtree}")
-            conn.execute(
-                f"INSERT INTO main.{rtree} (id, minx, maxx, miny, maxy) SELECT fid, "
-                f"{_q(main + 'lng')}, {_q(main + 'lng')}, {_q(main + 'lat')}, {_q(main + 'lat')} "
-                f"FROM main.{_q(t.name)} WHERE geom IS NOT NULL"
+            # The R-tree is empty (its triggers were dropped with the table empty) and
+            # receives every point at once: packed, and written as whole nodes. A
+            # point's envelope is the point: its lng and lat, as ST_MinX ... give them.
+            rtree = f"rtree_{t.name}_geom"
+            conn.execute(f"DELETE FROM main.{_q(rtree)}")
+            points = np.array(
+                conn.execute(
+                    f"SELECT fid, {_q(main + 'lng')}, {_q(main + 'lat')} "
+                    f"FROM main.{_q(t.name)} WHERE geom IS NOT NULL"
+                ).fetchall(),
+                dtype=[("fid", np.int64), ("lng", np.float64), ("lat", np.float64)],
             )
+            lng, lat = points["lng"], points["lat"]
+            gpkg_rtree.pack(conn, rtree, points["fid"], lng, lng, lat, lat)
         for sql in load.triggers:
             conn.execute(sql)
         stored = conn.execute(f"SELECT count(*) FROM main.{_q(t.name)}").fetchone()[0]

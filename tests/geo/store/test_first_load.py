@@ -77,6 +77,8 @@ def gpkg_dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {
             "rows": conn.execute(f"SELECT {names} FROM incidents ORDER BY fid").fetchall(),
             "rtree": conn.execute("SELECT * FROM rtree_incidents_geom ORDER BY id").fetchall(),
+            # SQLite's own integrity check of the R-tree's nodes, parents and rowids.
+            "rtreecheck": conn.execute("SELECT rtreecheck('rtree_incidents_geom')").fetchall(),
             "schema": conn.execute(
                 "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'incidents' "
                 "ORDER BY name"
@@ -109,6 +111,7 @@ def test_gpkg_first_load_and_staged_upsert_store_the_same_rows(
         dumps[path] = gpkg_dump(file)
     assert dumps["first-load"] == dumps["staged"]
     assert len(dumps["staged"]["rows"]) == distinct
+    assert dumps["first-load"]["rtreecheck"] == [("ok",)]
     # The R-tree holds every stored point (the rows with a geometry).
     assert len(dumps["staged"]["rtree"]) == sum(r[1] is not None for r in dumps["staged"]["rows"])
 
