@@ -125,6 +125,9 @@ the file once they fill the cache, and sorts for CREATE INDEX in as much memory
 again. A smaller cache than the store's usual one keeps that beside the
 chunk being inserted well under the memory limit."""
 
+RTREE_CHUNK_ROWS = 65_536
+"""Points read at a time to pack a first load's R-tree."""
+
 FIRST_LOAD_MIN_ROWS = 50_000
 """Rows of a writer's first frame for a table from which an empty table is loaded directly.
 
@@ -1240,11 +1243,14 @@ class _Writer:
                 conn.execute("ROLLBACK")
                 self._locked = False
             return
+        # The key's unique index goes too, and comes back first: building it once
+        # sorts the keys once, where keeping it live inserts each key in file order.
+        # The load inserts each key at most once (a key met again is staged).
         key_index = f"{t.name}_{t.key}_key"
         indexes = conn.execute(
             "SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? "
-            "AND sql IS NOT NULL AND name <> ? ORDER BY name",
-            (t.name, key_index),
+            "AND sql IS NOT NULL ORDER BY name",
+            (t.name,),
         ).fetchall()
         triggers = conn.execute(
             "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
@@ -1257,13 +1263,18 @@ class _Writer:
         for name, _ in triggers:
             conn.execute(f"DROP TRIGGER main.{_q(name)}")
         self._first[t.name] = _FirstLoad(
-            [sql for _, sql in indexes], [sql for _, sql in triggers], _now_iso()
+            [sql for name, sql in indexes if name != key_index],
+            [sql for _, sql in triggers],
+            _now_iso(),
+            next((sql for name, sql in indexes if name == key_index), None),
         )
 
     def _finish_first_load(self, t: Table) -> UpsertResult:
         """Build the indexes, the R-tree and its triggers of a directly loaded table."""
         load = self._first[t.name]
         conn = self._conn
+        if load.key_index is not None:
+            conn.execute(load.key_index)  # first: the update below looks keys up
         if load.staged:
             # Each repeated key's kept later version (resolved in staging) against its
             # first row (in the table): the later one, unless the earliest is kept
@@ -1284,19 +1295,20 @@ class _Writer:
         main = _main_prefix(t)
         if main is not None:
             # The R-tree is empty (its triggers were dropped with the table empty) and
-            # receives every point at once: packed, and written as whole nodes. A
-            # point's envelope is the point: its lng and lat, as ST_MinX ... give them.
+            # receives every point at once: packed, and written as whole nodes. Its
+            # leaves are cut in H3 order (neighbours together), read in chunks, so
+            # memory stays bounded. A point's envelope is the point: its lng and lat,
+            # as ST_MinX ... give them.
             rtree = f"rtree_{t.name}_geom"
             conn.execute(f"DELETE FROM main.{_q(rtree)}")
-            points = np.array(
-                conn.execute(
-                    f"SELECT fid, {_q(main + 'lng')}, {_q(main + 'lat')} "
-                    f"FROM main.{_q(t.name)} WHERE geom IS NOT NULL"
-                ).fetchall(),
-                dtype=[("fid", np.int64), ("lng", np.float64), ("lat", np.float64)],
+            lng, lat, h3 = _q(main + "lng"), _q(main + "lat"), _q(main + "h3")
+            cur = conn.execute(
+                f"SELECT fid, {lng}, {lat} FROM main.{_q(t.name)} "
+                # "+": SQLite's sorter (bounded by the cache, spilling to temporary
+                # files) is faster here than looking each row up from the H3 index.
+                f"WHERE geom IS NOT NULL ORDER BY +{h3}, fid"
             )
-            lng, lat = points["lng"], points["lat"]
-            gpkg_rtree.pack(conn, rtree, points["fid"], lng, lng, lat, lat)
+            gpkg_rtree.pack_sorted(conn, rtree, _rtree_points(cur))
         for sql in load.triggers:
             conn.execute(sql)
         stored = conn.execute(f"SELECT count(*) FROM main.{_q(t.name)}").fetchone()[0]
@@ -1449,8 +1461,17 @@ class _FirstLoad:
     indexes: list[str]
     triggers: list[str]
     now: str
+    key_index: str | None
     seen: firstload.SeenKeys = dataclasses.field(default_factory=firstload.SeenKeys)
     staged: bool = False
+
+
+def _rtree_points(cur: sqlite3.Cursor) -> Iterator[gpkg_rtree.Chunk]:
+    """Chunks of ``(fid, lng, lat)`` rows as R-tree entries (a point is its own box)."""
+    dtype = [("fid", np.int64), ("lng", np.float64), ("lat", np.float64)]
+    while rows := cur.fetchmany(RTREE_CHUNK_ROWS):
+        points = np.array(rows, dtype=dtype)
+        yield points["fid"], points["lng"], points["lng"], points["lat"], points["lat"]
 
 
 def _bind_rows(t: Table, rows: pd.DataFrame) -> tuple[list[str], list[Any]]:

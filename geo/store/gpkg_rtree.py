@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -110,27 +112,25 @@ def _node_blobs(
     return [row.tobytes() for row in raw]
 
 
-def pack(
-    conn: sqlite3.Connection,
-    rtree: str,
-    ids: npt.NDArray[np.int64],
-    minx: npt.NDArray[np.float64],
-    maxx: npt.NDArray[np.float64],
-    miny: npt.NDArray[np.float64],
-    maxy: npt.NDArray[np.float64],
-) -> None:
-    """Fill the empty two-dimensional R-tree ``rtree`` (in ``main``) with these boxes.
+Chunk = tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]
+"""``(ids, minx, maxx, miny, maxy)`` of some entries."""
 
-    Runs inside the caller's transaction. ``ids`` must be unique.
 
-    Raises
-    ------
-    StoreError
-        The R-tree is not empty, or is not a two-dimensional ``rtree`` table.
-    """
+@dataclass
+class _Tree:
+    """The shadow tables of one R-tree and its node layout."""
+
+    node: str
+    rowid: str
+    parent: str
+    node_bytes: int
+    per_node: int
+
+
+def _tree(conn: sqlite3.Connection, rtree: str) -> _Tree:
     name = rtree.replace('"', '""')
-    node_t, rowid_t, parent_t = (f'main."{name}_{part}"' for part in ("node", "rowid", "parent"))
-    row = conn.execute(f"SELECT length(data) FROM {node_t} WHERE nodeno = 1").fetchone()
+    node, rowid, parent = (f'main."{name}_{part}"' for part in ("node", "rowid", "parent"))
+    row = conn.execute(f"SELECT length(data) FROM {node} WHERE nodeno = 1").fetchone()
     if row is None:
         msg = f"R-tree {rtree} has no root node; it is not an rtree table"
         raise StoreError(msg)
@@ -139,58 +139,154 @@ def pack(
     if per_node < 2:
         msg = f"R-tree {rtree}: nodes of {node_bytes} bytes hold under two cells"
         raise StoreError(msg)
-    if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {rowid_t})").fetchone()[0]:
+    if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {rowid})").fetchone()[0]:
         msg = f"R-tree {rtree} is not empty; a packed build needs an empty tree"
         raise StoreError(msg)
-    if len(ids) == 0:
-        return
-    # Bottom up: each level's cells in STR order, cut into nodes; the next level's
-    # cells are those nodes (by their position in the level), until one node holds all.
-    cell_ids = np.asarray(ids, dtype=np.int64)
-    boxes = np.column_stack([round_down(minx), round_up(maxx), round_down(miny), round_up(maxy)])
-    levels: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
-    while True:
-        order = _str_order(boxes, per_node)
-        cell_ids, boxes = cell_ids[order], boxes[order]
-        levels.append((cell_ids, boxes))
-        if len(cell_ids) <= per_node:
-            break
-        starts = np.arange(0, len(cell_ids), per_node)
-        boxes = np.column_stack(
-            [
-                np.minimum.reduceat(boxes[:, 0], starts),
-                np.maximum.reduceat(boxes[:, 1], starts),
-                np.minimum.reduceat(boxes[:, 2], starts),
-                np.maximum.reduceat(boxes[:, 3], starts),
-            ]
-        )
-        cell_ids = np.arange(len(starts), dtype=np.int64)
-    depth = len(levels) - 1
-    # Node numbers: the root is 1; below it each level's nodes in turn from 2.
-    numbers: list[npt.NDArray[np.int64]] = []
-    next_no = 2
-    for level, (level_ids, _) in enumerate(levels):
-        count = math.ceil(len(level_ids) / per_node)
-        if level == depth:
-            numbers.append(np.array([1], dtype=np.int64))
-        else:
-            numbers.append(np.arange(next_no, next_no + count, dtype=np.int64))
-            next_no += count
-    nodes: list[tuple[int, bytes]] = []
-    parents: list[tuple[int, int]] = []
-    for level, (level_ids, level_boxes) in enumerate(levels):
-        if level > 0:
-            level_ids = numbers[level - 1][level_ids]  # positions below -> node numbers
-        root_depth = depth if level == depth else None
-        blobs = _node_blobs(level_ids, level_boxes, per_node, node_bytes, root_depth)
-        nodes.extend(zip(numbers[level].tolist(), blobs, strict=True))
-        if level > 0:
-            holder = np.repeat(numbers[level], per_node)[: len(level_ids)]
-            parents.extend(zip(level_ids.tolist(), holder.tolist(), strict=True))
-    leaf_of = np.repeat(numbers[0], per_node)[: len(levels[0][0])]
-    conn.executemany(f"INSERT OR REPLACE INTO {node_t} (nodeno, data) VALUES (?, ?)", nodes)
-    conn.executemany(f"INSERT INTO {parent_t} (nodeno, parentnode) VALUES (?, ?)", parents)
-    conn.executemany(
-        f"INSERT INTO {rowid_t} (rowid, nodeno) VALUES (?, ?)",
-        zip(levels[0][0].tolist(), leaf_of.tolist(), strict=True),
+    return _Tree(node, rowid, parent, node_bytes, per_node)
+
+
+def _boxes(
+    minx: npt.ArrayLike, maxx: npt.ArrayLike, miny: npt.ArrayLike, maxy: npt.ArrayLike
+) -> npt.NDArray[np.float32]:
+    """Boxes as the module stores them: ``(n, 4)`` float32 ``minx, maxx, miny, maxy``."""
+    f64 = np.float64
+    return np.column_stack(
+        [
+            round_down(np.asarray(minx, dtype=f64)),
+            round_up(np.asarray(maxx, dtype=f64)),
+            round_down(np.asarray(miny, dtype=f64)),
+            round_up(np.asarray(maxy, dtype=f64)),
+        ]
     )
+
+
+def _node_boxes(boxes: npt.NDArray[np.float32], per_node: int) -> npt.NDArray[np.float32]:
+    """The box of each run of ``per_node`` consecutive boxes."""
+    starts = np.arange(0, len(boxes), per_node)
+    return np.column_stack(
+        [
+            np.minimum.reduceat(boxes[:, 0], starts),
+            np.maximum.reduceat(boxes[:, 1], starts),
+            np.minimum.reduceat(boxes[:, 2], starts),
+            np.maximum.reduceat(boxes[:, 3], starts),
+        ]
+    )
+
+
+def _write_nodes(
+    conn: sqlite3.Connection,
+    tree: _Tree,
+    numbers: npt.NDArray[np.int64],
+    cell_ids: npt.NDArray[np.int64],
+    boxes: npt.NDArray[np.float32],
+    *,
+    depth: int | None,
+    leaf: bool,
+) -> None:
+    """Write nodes ``numbers`` holding runs of ``per_node`` cells, and what points at them."""
+    blobs = _node_blobs(cell_ids, boxes, tree.per_node, tree.node_bytes, depth)
+    conn.executemany(
+        f"INSERT OR REPLACE INTO {tree.node} (nodeno, data) VALUES (?, ?)",
+        zip(numbers.tolist(), blobs, strict=True),
+    )
+    holder = np.repeat(numbers, tree.per_node)[: len(cell_ids)]
+    into = f"{tree.rowid} (rowid, nodeno)" if leaf else f"{tree.parent} (nodeno, parentnode)"
+    conn.executemany(
+        f"INSERT INTO {into} VALUES (?, ?)", zip(cell_ids.tolist(), holder.tolist(), strict=True)
+    )
+
+
+def pack_sorted(
+    conn: sqlite3.Connection,
+    rtree: str,
+    chunks: Iterable[Chunk],
+) -> int:
+    """Fill the empty two-dimensional R-tree ``rtree`` (in ``main``) from ordered chunks.
+
+    Each chunk is ``(ids, minx, maxx, miny, maxy)``. The entries arrive in the
+    order the leaves are cut (runs of as many as a node holds), so that order
+    should keep neighbours together (a space-filling curve, say); then only
+    one chunk and one box per leaf are held at a time, whatever the number of
+    entries. The levels above the leaves are packed by :func:`_str_order`.
+    Runs inside the caller's transaction; ``ids`` must be unique. Returns the
+    number of entries.
+
+    Raises
+    ------
+    StoreError
+        The R-tree is not empty, or is not a two-dimensional ``rtree`` table.
+    """
+    tree = _tree(conn, rtree)
+    m = tree.per_node
+    held_ids = np.empty(0, dtype=np.int64)
+    held = np.empty((0, 4), dtype=np.float32)
+    leaf_boxes: list[npt.NDArray[np.float32]] = []
+    next_no = 2  # node 1 is the root
+    total = 0
+    for ids, minx, maxx, miny, maxy in chunks:
+        held_ids = np.concatenate([held_ids, np.asarray(ids, dtype=np.int64)])
+        held = np.concatenate([held, _boxes(minx, maxx, miny, maxy)])
+        # Keep one entry more than a node holds until a second leaf is certain:
+        # a tree of one node has its leaf as the root.
+        full = (len(held_ids) - 1) // m if next_no > 2 or len(held_ids) > m else 0
+        if full:
+            cut = full * m
+            numbers = np.arange(next_no, next_no + full, dtype=np.int64)
+            _write_nodes(conn, tree, numbers, held_ids[:cut], held[:cut], depth=None, leaf=True)
+            leaf_boxes.append(_node_boxes(held[:cut], m))
+            next_no += full
+            total += cut
+            held_ids, held = held_ids[cut:], held[cut:]
+    total += len(held_ids)
+    if total == 0:
+        return 0
+    if next_no == 2 and len(held_ids) <= m:
+        root = np.array([1], dtype=np.int64)
+        _write_nodes(conn, tree, root, held_ids, held, depth=0, leaf=True)
+        return total
+    if len(held_ids):
+        count = math.ceil(len(held_ids) / m)
+        numbers = np.arange(next_no, next_no + count, dtype=np.int64)
+        _write_nodes(conn, tree, numbers, held_ids, held, depth=None, leaf=True)
+        leaf_boxes.append(_node_boxes(held, m))
+        next_no += count
+    # The levels above: each level's nodes in STR order, cut into parents, until
+    # one node (the root) holds them all.
+    children = np.arange(2, next_no, dtype=np.int64)
+    boxes = np.concatenate(leaf_boxes)
+    depth = 1
+    while True:
+        order = _str_order(boxes, m)
+        children, boxes = children[order], boxes[order]
+        if len(children) <= m:
+            root = np.array([1], dtype=np.int64)
+            _write_nodes(conn, tree, root, children, boxes, depth=depth, leaf=False)
+            return total
+        count = math.ceil(len(children) / m)
+        numbers = np.arange(next_no, next_no + count, dtype=np.int64)
+        _write_nodes(conn, tree, numbers, children, boxes, depth=None, leaf=False)
+        next_no += count
+        children, boxes = numbers, _node_boxes(boxes, m)
+        depth += 1
+
+
+def pack(
+    conn: sqlite3.Connection,
+    rtree: str,
+    ids: npt.ArrayLike,
+    minx: npt.ArrayLike,
+    maxx: npt.ArrayLike,
+    miny: npt.ArrayLike,
+    maxy: npt.ArrayLike,
+) -> int:
+    """Fill the empty R-tree ``rtree`` with these boxes, all in memory, packed by STR.
+
+    As :func:`pack_sorted`, the leaves cut from the boxes in :func:`_str_order`.
+    """
+    tree = _tree(conn, rtree)
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) == 0:
+        return 0
+    order = _str_order(_boxes(minx, maxx, miny, maxy), tree.per_node)
+    cols = [np.asarray(c, dtype=np.float64)[order] for c in (minx, maxx, miny, maxy)]
+    return pack_sorted(conn, rtree, [(ids[order], cols[0], cols[1], cols[2], cols[3])])

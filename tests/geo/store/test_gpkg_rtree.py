@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 
 import numpy as np
 import pytest
 
 from geo.errors import StoreError
-from geo.store.gpkg_rtree import pack
+from geo.store.gpkg_rtree import pack, pack_sorted
 
 QUERY = "SELECT id FROM {} WHERE minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ? ORDER BY id"
 
@@ -91,3 +92,44 @@ def test_a_tree_that_is_not_empty_or_not_an_rtree_is_refused() -> None:
     conn.execute("CREATE TABLE plain_node (nodeno INTEGER PRIMARY KEY, data BLOB)")
     with pytest.raises(StoreError, match="no root node"):
         pack(conn, "plain", np.array([2]), one, one, one, one)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [3, 30, 19],  # 52 entries: a second leaf is certain only with the last chunk
+        [51],  # exactly one node: the root is the leaf
+        [10, 41],  # one node from two chunks
+        [1_000, 7, 2_600, 51, 1],  # uneven chunks over several levels
+    ],
+)
+def test_chunks_in_a_spatial_order_make_the_same_tree_contents(sizes: list[int]) -> None:
+    rng = np.random.default_rng(len(sizes))
+    n = sum(sizes)
+    x = rng.uniform(-2.6, -2.3, n)
+    y = rng.uniform(53.6, 53.8, n)
+    order = np.lexsort((y, np.floor(x * 20)))  # columns of points: a spatial order
+    ids = np.arange(1, n + 1, dtype=np.int64)[order]
+    x, y = x[order], y[order]
+    conn = two_trees()
+    bounds = np.cumsum([0, *sizes])
+    chunks = [(ids[a:b], x[a:b], x[a:b], y[a:b], y[a:b]) for a, b in itertools.pairwise(bounds)]
+    assert pack_sorted(conn, "packed", chunks) == n
+    conn.executemany(
+        "INSERT INTO module VALUES (?, ?, ?, ?, ?)",
+        zip(ids.tolist(), x.tolist(), x.tolist(), y.tolist(), y.tolist(), strict=True),
+    )
+    assert conn.execute("SELECT rtreecheck('packed')").fetchone() == ("ok",)
+    depth = conn.execute("SELECT rtreedepth(data) FROM packed_node WHERE nodeno = 1").fetchone()
+    assert depth == ((0,) if n <= 51 else (1,) if n <= 51 * 51 else (2,))
+    assert (
+        conn.execute("SELECT * FROM packed ORDER BY id").fetchall()
+        == conn.execute("SELECT * FROM module ORDER BY id").fetchall()
+    )
+    for _ in range(20):
+        x0, y0 = rng.uniform(-2.6, -2.3), rng.uniform(53.6, 53.8)
+        box = (x0 + 0.03, x0, y0 + 0.03, y0)
+        assert (
+            conn.execute(QUERY.format("packed"), box).fetchall()
+            == conn.execute(QUERY.format("module"), box).fetchall()
+        )
