@@ -37,15 +37,19 @@ ingests of the same file run one after the other rather than fail.
 A first load (a writer's first frame for a table of at least
 :data:`FIRST_LOAD_MIN_ROWS` rows, the table empty) instead takes the write
 lock at once, if it is free, and holds it to the commit: rows go straight
-into the table with its secondary indexes and R-tree triggers dropped, and
-:meth:`_Writer.finish` builds them and the R-tree again. A writer that finds
-the lock taken stages as usual, so two writers never both load directly.
+into the table with its indexes (the key's unique index too) and R-tree
+triggers dropped, and :meth:`_Writer.finish` builds them again, the key's
+first. The R-tree is packed and written as whole nodes
+(:mod:`geo.store.gpkg_rtree`), its leaves cut in H3 order. A writer that
+finds the lock taken stages as usual, so two writers never both load
+directly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import math
@@ -93,6 +97,7 @@ from geo.store.query import (
     parent_bits,
     staged_rows,
 )
+from geo.store.sender import Sender
 
 SCHEMA_VERSION = 2
 """Version of this store's table layout, kept in ``engage_meta``.
@@ -156,6 +161,11 @@ _WKB_POINT_LEN = 21
 _GPB_HEADER = b"GP" + bytes((0, 0b0000_0001)) + struct.pack("<i", SRS_ID)
 """GeoPackage binary header: magic, version 0, flags (little endian, no
 envelope, not empty, standard binary), srs_id."""
+
+_GPB_POINT = np.dtype(
+    [("head", "u1", (8,)), ("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")]
+)
+"""A GeoPackage point blob: the 8-byte header, then WKB (29 bytes, no padding)."""
 
 _WGS84_WKT = (
     'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
@@ -367,14 +377,15 @@ def point_blobs(lat: npt.ArrayLike, lng: npt.ArrayLike) -> npt.NDArray[np.object
     n = int(ok.sum())
     if n == 0:
         return out
-    wkb = shapely.to_wkb(shapely.points(ln[ok], la[ok]), byte_order=1, output_dimension=2)
-    body = np.frombuffer(b"".join(wkb), dtype=np.uint8)
-    if body.size != n * _WKB_POINT_LEN:  # pragma: no cover - shapely contract
-        msg = "unexpected WKB length for 2D points"
-        raise StoreError(msg)
-    head = np.broadcast_to(np.frombuffer(_GPB_HEADER, dtype=np.uint8), (n, len(_GPB_HEADER)))
-    raw = np.hstack([head, body.reshape(n, _WKB_POINT_LEN)]).tobytes()
-    width = len(_GPB_HEADER) + _WKB_POINT_LEN
+    # Header and WKB laid out by a packed record type: no geometry objects made.
+    rec = np.zeros(n, dtype=_GPB_POINT)
+    rec["head"] = np.frombuffer(_GPB_HEADER, dtype=np.uint8)
+    rec["order"] = 1  # little endian
+    rec["type"] = 1  # Point
+    rec["x"] = ln[ok]
+    rec["y"] = la[ok]
+    raw = rec.tobytes()
+    width = _GPB_POINT.itemsize
     blobs = np.empty(n, dtype=object)
     blobs[:] = [raw[i : i + width] for i in range(0, len(raw), width)]
     out[ok] = blobs
@@ -814,6 +825,7 @@ class GpkgStore:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
             except BaseException:
+                w.abort_sender()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -1116,6 +1128,7 @@ class _Writer:
         self._created: set[str] = set()
         self._first: dict[str, _FirstLoad] = {}
         self._locked = False  # this writer holds the write lock (an open transaction)
+        self._sender: Sender | None = None  # a first load's inserts, on a thread of their own
 
     @property
     def first_load(self) -> frozenset[str]:
@@ -1154,6 +1167,7 @@ class _Writer:
         kept = check_kept(t, kept_columns, self._kept.get(t.name))
         rows = staged_rows(t, frame)
         if t.name not in self._decided:
+            self._end_sender()
             self._decided.add(t.name)
             if len(rows) >= FIRST_LOAD_MIN_ROWS:
                 self._begin_first_load(t)
@@ -1170,17 +1184,49 @@ class _Writer:
             self._stage_rows(t, rows[again], keep)
             load.staged = True
             rows = rows[~again]
+        if self._sender is None:
+            self._sender = Sender(_run_each, name="engage-gpkg-insert")
+        try:  # an earlier chunk's insert may have failed on the sender's thread
+            self._sender.send(functools.partial(self._insert_rows, t, rows, load.now))
+        except sqlite3.Error as exc:
+            raise self._rows_error(exc) from exc
+
+    def _rows_error(self, exc: sqlite3.Error) -> StoreError:
+        msg = (
+            f"could not store rows in {self._path} ({exc}); "
+            "the whole write is rolled back and nothing was stored."
+        )
+        return StoreError(msg)
+
+    def _insert_rows(self, t: Table, rows: pd.DataFrame, now: str) -> None:
+        """Insert conformed rows straight into ``t`` (a first load; run by the sender)."""
         names, columns = _bind_rows(t, rows)
         names.append(INGESTED_AT)
-        columns.append(itertools.repeat(load.now))
+        columns.append(itertools.repeat(now))
         self._conn.executemany(
             f"INSERT INTO main.{_q(t.name)} ({', '.join(_q(n) for n in names)}) "
             f"VALUES ({', '.join('?' * len(names))})",
             zip(*columns, strict=False),
         )
 
+    def _end_sender(self) -> None:
+        """Wait for the first load's queued inserts; raise their error, if any."""
+        if self._sender is not None:
+            sender, self._sender = self._sender, None
+            try:
+                sender.close()
+            except sqlite3.Error as exc:
+                raise self._rows_error(exc) from exc
+
+    def abort_sender(self) -> None:
+        """Drop the first load's queued inserts and wait (the transaction rolls back after)."""
+        if self._sender is not None:
+            sender, self._sender = self._sender, None
+            sender.abort()
+
     def _stage_rows(self, t: Table, rows: pd.DataFrame, keep: Keep) -> None:
         """Insert rows into ``t``'s TEMP staging table (made on first use)."""
+        self._end_sender()
         names, columns = _bind_rows(t, rows)
         stage = self._stage_name(t)
         conn = self._conn
@@ -1348,6 +1394,7 @@ class _Writer:
             raise StoreError(msg)
         self.finished = True
         conn = self._conn
+        self._end_sender()
         if not self._locked:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -1464,6 +1511,12 @@ class _FirstLoad:
     key_index: str | None
     seen: firstload.SeenKeys = dataclasses.field(default_factory=firstload.SeenKeys)
     staged: bool = False
+
+
+def _run_each(items: Iterator[object]) -> None:
+    """A sender's body: call each item."""
+    for item in items:
+        item()  # type: ignore[operator]
 
 
 def _rtree_points(cur: sqlite3.Cursor) -> Iterator[gpkg_rtree.Chunk]:

@@ -20,6 +20,7 @@ import pytest
 
 import geo.store.gpkg as gpkg
 import geo.store.postgis as postgis
+from geo.errors import StoreError
 from geo.h3index import latlng_to_cells
 from geo.ingest import StrictRefusal, ingest_file
 from geo.schemas import INCIDENTS
@@ -139,6 +140,38 @@ def test_gpkg_interrupted_first_load_leaves_the_table_as_before(
     assert store.count(INCIDENTS) == 1_000
     got = store.read(INCIDENTS).drop(columns=INGESTED_AT)
     pd.testing.assert_frame_equal(got, frame.sort_values("incident_id").reset_index(drop=True))
+    store.close()
+
+
+def test_gpkg_first_load_insert_failing_on_its_thread_is_a_store_error_and_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gpkg, "FIRST_LOAD_MIN_ROWS", 100)
+    file = tmp_path / "s.gpkg"
+    store = GpkgStore(file)
+    store.init()
+    before = gpkg_dump(file)
+    real = gpkg._Writer._insert_rows
+    calls: list[int] = []
+
+    def fail_second(self: Any, t: Any, rows: pd.DataFrame, now: str) -> None:
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(self, t, rows, now)
+
+    monkeypatch.setattr(gpkg._Writer, "_insert_rows", fail_second)
+    frame = make_incidents(3_000)
+    with pytest.raises(StoreError, match=r"disk I/O error.*rolled back"), store.writer() as w:
+        for part in range(0, 3_000, 500):
+            w.stage(INCIDENTS, frame.iloc[part : part + 500])
+        w.finish()
+    assert len(calls) >= 2
+    assert gpkg_dump(file) == before
+    monkeypatch.setattr(gpkg._Writer, "_insert_rows", real)
+    with store.writer() as w:
+        w.stage(INCIDENTS, frame)
+    assert store.count(INCIDENTS) == 3_000
     store.close()
 
 

@@ -242,6 +242,16 @@ def test_point_blobs_none_for_missing() -> None:
     assert shapely.from_wkb(blobs[0][8:]).equals(shapely.Point(-2.5, 53.7))
 
 
+def test_point_blobs_are_the_header_and_shapelys_wkb_byte_for_byte() -> None:
+    rng = np.random.default_rng(8)
+    lat = np.concatenate([rng.uniform(-90, 90, 500), [0.0, -0.0, 53.7, 1e-300]])
+    lng = np.concatenate([rng.uniform(-180, 180, 500), [-0.0, 0.0, -2.5, -1e-300]])
+    blobs = point_blobs(lat, lng)
+    wkb = shapely.to_wkb(shapely.points(lng, lat), byte_order=1, output_dimension=2)
+    header = b"GP\x00\x01" + (4326).to_bytes(4, "little")
+    assert list(blobs) == [header + w for w in wkb]
+
+
 def test_rtree_serves_gdal_bbox_and_follows_updates(store: GpkgStore, path: Path) -> None:
     episodes = make_episodes(n=80)
     write(store, (EPISODES, episodes))
