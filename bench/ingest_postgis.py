@@ -13,8 +13,10 @@ with the rows committed in PostGIS.
   dropped, then the key, a GIST and three B-tree indexes built. Then the same file again
   (**re-ingest**, binary COPY into a staging table and one upsert), which
   must change nothing. The write half is timed too: the time inside
-  ``PostgisWriter.stage`` (encoding + COPY) plus the last phase (indexes,
-  commit).
+  ``PostgisWriter.stage`` plus the last phase (indexes, commit). On a first
+  load the encoding and COPY run on their own thread, overlapped with the
+  checks, so ``stage`` counts only their hand-over and the last phase starts
+  by waiting for the COPY to end.
 * **peer ogr2ogr** (GDAL, Debian ``gdal-bin``): ``ogr2ogr -f PostgreSQL PG:...
   file.csv -oo X_POSSIBLE_NAMES=lng -oo Y_POSSIBLE_NAMES=lat -a_srs
   EPSG:4326 -lco GEOMETRY_NAME=geom -nln incidents`` with ``PG_USE_COPY=YES``;

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+MAX_RUN_KEYS = 1 << 21
+"""Most hashes in one sorted run (16 MiB); past it, runs are kept side by side."""
+
 
 class SeenKeys:
     """64-bit hashes of the keys met so far in one load, as sorted runs (vectorised).
@@ -35,8 +38,14 @@ class SeenKeys:
         new = np.unique(hashes[~again])
         if len(new):
             self._runs.append(new)
-        # Merge runs of like size, so a lookup stays a few binary searches.
-        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+        # Merge runs of like size, so a lookup stays a few binary searches, but
+        # never beyond MAX_RUN_KEYS: a merge copies its runs, and the largest
+        # merge of an unbounded load would briefly hold every hash twice.
+        while (
+            len(self._runs) > 1
+            and len(self._runs[-2]) <= 2 * len(self._runs[-1])
+            and len(self._runs[-2]) + len(self._runs[-1]) <= MAX_RUN_KEYS
+        ):
             last = self._runs.pop()
             self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
         return again

@@ -19,8 +19,9 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 
-QUEUE_DEPTH = 2
-"""Items handed to the sender and not yet taken, at most."""
+QUEUE_DEPTH = 1
+"""Items handed to the sender and not yet taken, at most: with the one it is
+writing and the one the caller is checking, three chunks are in memory."""
 
 _POLL_S = 0.2
 """Seconds between checks that the sender is still alive while the queue is full."""
