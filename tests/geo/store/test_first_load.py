@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +118,23 @@ def test_gpkg_first_load_and_staged_upsert_store_the_same_rows(
     assert len(dumps["staged"]["rtree"]) == sum(r[1] is not None for r in dumps["staged"]["rows"])
 
 
-def test_gpkg_interrupted_first_load_leaves_the_table_as_before(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def small_gpkg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GpkgStore, Path]]:
+    """A new GeoPackage store whose loads of 100 rows or more are first loads."""
     monkeypatch.setattr(gpkg, "FIRST_LOAD_MIN_ROWS", 100)
     file = tmp_path / "s.gpkg"
     store = GpkgStore(file)
     store.init()
+    try:
+        yield store, file
+    finally:
+        store.close()
+
+
+def test_gpkg_interrupted_first_load_leaves_the_table_as_before(
+    small_gpkg: tuple[GpkgStore, Path],
+) -> None:
+    store, file = small_gpkg
     before = gpkg_dump(file)
 
     class Boom(RuntimeError):
@@ -140,16 +151,12 @@ def test_gpkg_interrupted_first_load_leaves_the_table_as_before(
     assert store.count(INCIDENTS) == 1_000
     got = store.read(INCIDENTS).drop(columns=INGESTED_AT)
     pd.testing.assert_frame_equal(got, frame.sort_values("incident_id").reset_index(drop=True))
-    store.close()
 
 
 def test_gpkg_first_load_insert_failing_on_its_thread_is_a_store_error_and_rolls_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_gpkg: tuple[GpkgStore, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gpkg, "FIRST_LOAD_MIN_ROWS", 100)
-    file = tmp_path / "s.gpkg"
-    store = GpkgStore(file)
-    store.init()
+    store, file = small_gpkg
     before = gpkg_dump(file)
     real = gpkg._Writer._insert_rows
     calls: list[int] = []
@@ -172,7 +179,6 @@ def test_gpkg_first_load_insert_failing_on_its_thread_is_a_store_error_and_rolls
     with store.writer() as w:
         w.stage(INCIDENTS, frame)
     assert store.count(INCIDENTS) == 3_000
-    store.close()
 
 
 def test_gpkg_a_first_load_and_another_writer_cannot_both_load_directly(

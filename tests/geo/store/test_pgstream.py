@@ -42,17 +42,6 @@ def conn(pg_url: str) -> Iterator[psycopg.Connection]:
         yield c
 
 
-@pytest.fixture
-def pg_store(pg_store_url: str) -> Iterator[PostgisStore]:
-    """A PostGIS store in this test's own schema, initialised."""
-    store = PostgisStore(pg_store_url)
-    store.init()
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 STATEMENT = sql.SQL("COPY streamed (n, label) FROM STDIN (FORMAT binary)")
 
 

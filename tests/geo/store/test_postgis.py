@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -127,17 +127,6 @@ def index_defs(url: str, schema: str) -> dict[str, str]:
         [schema],
     )
     return {name: definition for name, definition in rows}
-
-
-@pytest.fixture
-def pg_store(pg_store_url: str) -> Iterator[PostgisStore]:
-    """A PostGIS store in this test's own schema, initialised."""
-    store = PostgisStore(pg_store_url)
-    store.init()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 # ------------------------------------------------------------------------- URLs
