@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -178,6 +179,68 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     out = fn()
     return time.perf_counter() - start, out
+
+
+class StageTimer:
+    """Seconds spent inside a writer class's ``stage`` method, while :meth:`active`.
+
+    The ingest benchmarks time their "write half" as the time inside
+    ``stage`` plus the last phase; this wraps ``stage`` for one run only.
+    """
+
+    def __init__(self, writer_class: type) -> None:
+        self.writer_class = writer_class
+        self.seconds = 0.0
+
+    @contextmanager
+    def active(self) -> Iterator[StageTimer]:
+        """Count from zero for the block; the class's own ``stage`` is back after it."""
+        original = self.writer_class.stage  # type: ignore[attr-defined]
+        timer = self
+
+        def timed_stage(writer: Any, *args: Any, **kwargs: Any) -> None:
+            start = time.perf_counter()
+            try:
+                original(writer, *args, **kwargs)
+            finally:
+                timer.seconds += time.perf_counter() - start
+
+        self.seconds = 0.0
+        self.writer_class.stage = timed_stage  # type: ignore[attr-defined]
+        try:
+            yield self
+        finally:
+            self.writer_class.stage = original  # type: ignore[attr-defined]
+
+
+def check_loaded(report: Any, rows: int) -> None:
+    """Stop the benchmark unless an ingest stored ``rows`` new rows."""
+    if report.rows_stored != rows or report.result.inserted != rows:
+        msg = f"ours stored {report.as_dict()} instead of {rows} new rows"
+        raise SystemExit(msg)
+
+
+def check_unchanged(again: Any, stored: int, rows: int) -> None:
+    """Stop the benchmark unless a re-ingest changed nothing and the table holds ``rows``."""
+    r = again.result
+    if (r.inserted, r.updated, r.unchanged) != (0, 0, rows):
+        msg = f"re-ingest changed rows: {again.as_dict()}"
+        raise SystemExit(msg)
+    if stored != rows:
+        msg = "ours: the table does not hold every row after re-ingest"
+        raise SystemExit(msg)
+
+
+def find_ogr2ogr() -> tuple[str, str]:
+    """The ``ogr2ogr`` executable and its version line; stop if it is not installed."""
+    found = shutil.which("ogr2ogr")
+    if found is None:
+        msg = "ogr2ogr not found; install Debian's gdal-bin (GDAL 3.6)"
+        raise SystemExit(msg)
+    version = subprocess.run(
+        [found, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return found, version
 
 
 @contextmanager

@@ -30,7 +30,6 @@ Run alone: ``python bench/ingest_gpkg.py --rows 1000000 --repeat 3``.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import tempfile
 import time
@@ -39,7 +38,18 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from harness import Timing, compare, cpu_usage, log, timed, write_incidents
+from harness import (
+    StageTimer,
+    Timing,
+    check_loaded,
+    check_unchanged,
+    compare,
+    cpu_usage,
+    find_ogr2ogr,
+    log,
+    timed,
+    write_incidents,
+)
 
 from geo import schemas
 from geo.ingest import IngestReport, ingest_file
@@ -61,19 +71,7 @@ class Ours:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        self.stage_s = 0.0
-        self._stage = _Writer.stage
-        owner = self
-        stage = self._stage
-
-        def timed_stage(writer: _Writer, *args: Any, **kwargs: Any) -> None:
-            start = time.perf_counter()
-            try:
-                stage(writer, *args, **kwargs)
-            finally:
-                owner.stage_s += time.perf_counter() - start
-
-        self._timed_stage = timed_stage
+        self.stage = StageTimer(_Writer)
 
     def _ingest(self, store: GpkgStore, csv: Path) -> tuple[float, IngestReport]:
         marks: list[float] = []
@@ -90,7 +88,6 @@ class Ours:
         path = self.work / "ours.gpkg"
         path.unlink(missing_ok=True)
         state: dict[str, Any] = {}
-        self.stage_s = 0.0
 
         def first() -> None:
             store = GpkgStore(path)
@@ -98,31 +95,19 @@ class Ours:
             state["store"] = store
             state["last_s"], state["report"] = self._ingest(store, csv)
 
-        _Writer.stage = self._timed_stage  # type: ignore[method-assign]
-        try:
+        with self.stage.active():
             first_s, _ = timed(first)
-        finally:
-            _Writer.stage = self._stage  # type: ignore[method-assign]
         store: GpkgStore = state["store"]
         try:
-            report: IngestReport = state["report"]
-            if report.rows_stored != rows or report.result.inserted != rows:
-                msg = f"ours stored {report.as_dict()} instead of {rows} new rows"
-                raise SystemExit(msg)
+            check_loaded(state["report"], rows)
             again_s, (_, again) = timed(lambda: self._ingest(store, csv))
-            r = again.result
-            if (r.inserted, r.updated, r.unchanged) != (0, 0, rows):
-                msg = f"re-ingest changed rows: {again.as_dict()}"
-                raise SystemExit(msg)
-            if store.count(schemas.INCIDENTS) != rows:
-                msg = "ours: the table does not hold every row after re-ingest"
-                raise SystemExit(msg)
+            check_unchanged(again, store.count(schemas.INCIDENTS), rows)
         finally:
             store.close()
         return {
             OURS: first_s,
             OURS_LAST: state["last_s"],
-            OURS_WRITE: self.stage_s + state["last_s"],
+            OURS_WRITE: self.stage.seconds + state["last_s"],
             OURS_AGAIN: again_s,
         }
 
@@ -131,15 +116,8 @@ class Ogr:
     """``ogr2ogr -f GPKG`` into a new file."""
 
     def __init__(self, work: Path) -> None:
-        found = shutil.which("ogr2ogr")
-        if found is None:
-            msg = "ogr2ogr not found; install Debian's gdal-bin (GDAL 3.6)"
-            raise SystemExit(msg)
-        self.exe = found
+        self.exe, self.version = find_ogr2ogr()
         self.out = work / "ogr.gpkg"
-        self.version = subprocess.run(
-            [found, "--version"], capture_output=True, text=True, check=True
-        ).stdout.strip()
 
     def command(self, csv: Path) -> list[str]:
         return [

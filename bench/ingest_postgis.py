@@ -39,7 +39,6 @@ Each side has its own schema; all are dropped at the end.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -53,7 +52,18 @@ import harness
 import pandas as pd
 import psycopg
 import sqlalchemy
-from harness import Timing, compare, cpu_usage, log, timed, write_incidents
+from harness import (
+    StageTimer,
+    Timing,
+    check_loaded,
+    check_unchanged,
+    compare,
+    cpu_usage,
+    find_ogr2ogr,
+    log,
+    timed,
+    write_incidents,
+)
 from psycopg import sql
 
 from geo import schemas
@@ -149,19 +159,7 @@ class Ours:
         self.pg_url = pg_url
         self.schema = schema
         self.quarantine = quarantine
-        self.stage_s = 0.0
-        stage = PostgisWriter.stage
-        owner = self
-
-        def timed_stage(writer: PostgisWriter, *args: Any, **kwargs: Any) -> None:
-            start = time.perf_counter()
-            try:
-                stage(writer, *args, **kwargs)
-            finally:
-                owner.stage_s += time.perf_counter() - start
-
-        self._timed_stage = timed_stage
-        self._stage = stage
+        self.stage = StageTimer(PostgisWriter)
 
     def fresh_store(self) -> PostgisStore:
         _drop_schema(self.pg_url, self.schema)
@@ -178,7 +176,6 @@ class Ours:
         marks: list[float] = []
 
         def go() -> IngestReport:
-            self.stage_s = 0.0
             report = ingest_file(
                 store,
                 "incidents",
@@ -189,11 +186,8 @@ class Ours:
             marks.append(time.perf_counter())
             return report
 
-        PostgisWriter.stage = self._timed_stage  # type: ignore[method-assign]
-        try:
+        with self.stage.active():
             seconds, report = timed(go)
-        finally:
-            PostgisWriter.stage = self._stage  # type: ignore[method-assign]
         return seconds, marks[-1] - marks[-2], report
 
     def run(self, csv: Path, rows: int) -> dict[str, float]:
@@ -202,19 +196,11 @@ class Ours:
         try:
             settle(self.pg_url)
             first_s, first_upsert_s, report = self._ingest(store, csv)
-            first_write_s = self.stage_s + first_upsert_s
-            if report.rows_stored != rows or report.result.inserted != rows:
-                msg = f"ours stored {report.as_dict()} instead of {rows} new rows"
-                raise SystemExit(msg)
+            first_write_s = self.stage.seconds + first_upsert_s
+            check_loaded(report, rows)
             settle(self.pg_url, vacuum=self.schema)
             again_s, again_upsert_s, again = self._ingest(store, csv)
-            r = again.result
-            if (r.inserted, r.updated, r.unchanged) != (0, 0, rows):
-                msg = f"re-ingest changed rows: {again.as_dict()}"
-                raise SystemExit(msg)
-            if store.count(schemas.INCIDENTS) != rows:
-                msg = "ours: the table does not hold every row after re-ingest"
-                raise SystemExit(msg)
+            check_unchanged(again, store.count(schemas.INCIDENTS), rows)
         finally:
             store.close()
         settle(self.pg_url, vacuum=self.schema)
@@ -286,14 +272,7 @@ class Ogr:
     def __init__(self, pg_url: str, schema: str) -> None:
         self.pg_url = pg_url
         self.schema = schema
-        found = shutil.which("ogr2ogr")
-        if found is None:
-            msg = "ogr2ogr not found; install Debian's gdal-bin (GDAL 3.6)"
-            raise SystemExit(msg)
-        self.exe = found
-        self.version = subprocess.run(
-            [found, "--version"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        self.exe, self.version = find_ogr2ogr()
 
     def command(self, csv: Path) -> list[str]:
         return [
