@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 from h3.api import numpy_int as h3n
-from harness import Timing, compare, cpu_usage, log
+from harness import Timing, compare, log, time_interleaved
 from scipy import sparse, stats
 
 import models.gistar
@@ -319,15 +319,7 @@ def run_k(
         f"{facts['max_rel_diff_z_peer_graph']:.2g}"
     )
     meta: dict[str, Any] = {}
-    with cpu_usage(meta):
-        for r in range(repeat):
-            order = list(runs) if r % 2 == 0 else list(reversed(runs))
-            for key in order:
-                got, _ = runs[key]()
-                for name, seconds in got.items():
-                    cases[name].samples.append(seconds)
-                first = next(iter(got))
-                log(f"  run {r + 1}/{repeat} {first}: {got[first]:.3f} s")
+    time_interleaved(runs, cases, repeat, meta)
     return {
         "title": f"Gi* on {n:,} res-{RES} H3 cells, k = {k}",
         "rows": n,

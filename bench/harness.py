@@ -243,6 +243,28 @@ def find_ogr2ogr() -> tuple[str, str]:
     return found, version
 
 
+def time_interleaved(
+    runs: dict[str, Callable[[], tuple[dict[str, float], Any]]],
+    cases: dict[str, Timing],
+    repeat: int,
+    meta: dict[str, Any],
+) -> None:
+    """Time each side ``repeat`` times, forwards then backwards in turn, under :func:`cpu_usage`.
+
+    Each side returns ``({case name: seconds}, output)``; its seconds go to
+    ``cases`` and its first case is logged.
+    """
+    with cpu_usage(meta):
+        for r in range(repeat):
+            order = list(runs) if r % 2 == 0 else list(reversed(runs))
+            for key in order:
+                got, _ = runs[key]()
+                for name, seconds in got.items():
+                    cases[name].samples.append(seconds)
+                first = next(iter(got))
+                log(f"  run {r + 1}/{repeat} {first}: {got[first]:.3f} s")
+
+
 @contextmanager
 def cpu_usage(into: dict[str, Any]) -> Iterator[None]:
     """Record each core's mean utilisation (%) over the block into ``into``.

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from harness import Timing, clustered_points_bng, compare, cpu_usage, limit, log
+from harness import Timing, clustered_points_bng, compare, limit, log, time_interleaved
 from kde_sklearn import brute_kernel_sum, eval_centres
 from KDEpy import FFTKDE, NaiveKDE
 from scipy.interpolate import RegularGridInterpolator
@@ -256,15 +256,7 @@ def run_size(n: int, repeat: int, cx: np.ndarray, cy: np.ndarray) -> dict[str, A
     names = (OURS_H3, OURS_BNG, LIMIT, COUNT_PASS, PEER, PEER_FFT, PEER_COARSE)
     cases = {name: Timing() for name in names}
     meta: dict[str, Any] = {}
-    with cpu_usage(meta):
-        for r in range(repeat):
-            order = list(runs) if r % 2 == 0 else list(reversed(runs))
-            for key in order:
-                got, _ = runs[key]()
-                for name, seconds in got.items():
-                    cases[name].samples.append(seconds)
-                first = next(iter(got))
-                log(f"  run {r + 1}/{repeat} {first}: {got[first]:.3f} s")
+    time_interleaved(runs, cases, repeat, meta)
     _, ours_meta = kde.kde_on_cells(x, y, None, cx, cy, bandwidth_m=BANDWIDTH_M, quiet=True)
     return {
         "title": f"KDE vs KDEpy at res-{EVAL_RES} centres, {n:,} points",

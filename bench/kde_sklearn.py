@@ -45,9 +45,9 @@ from harness import (
     Timing,
     clustered_points_bng,
     compare,
-    cpu_usage,
     log,
     sizes_for,
+    time_interleaved,
 )
 from scipy.stats import spearmanr
 from sklearn.neighbors import KernelDensity
@@ -244,15 +244,7 @@ def run_size(n: int, repeat: int, cx: np.ndarray, cy: np.ndarray) -> dict[str, A
         f"{facts['spearman_ours_vs_peer_all_cells']:.4f}"
     )
     meta: dict[str, Any] = {}
-    with cpu_usage(meta):
-        for r in range(repeat):
-            order = list(runs) if r % 2 == 0 else list(reversed(runs))
-            for key in order:
-                got, _ = runs[key]()
-                for name, seconds in got.items():
-                    cases[name].samples.append(seconds)
-                first = next(iter(got))
-                log(f"  run {r + 1}/{repeat} {first}: {got[first]:.3f} s")
+    time_interleaved(runs, cases, repeat, meta)
     _, ours_meta = kde_on_cells(
         x, y, sides.h3, cx, cy, bandwidth_m=BANDWIDTH_M, bin_res=BIN_RES, quiet=True
     )
