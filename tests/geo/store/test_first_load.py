@@ -22,40 +22,12 @@ import pytest
 import geo.store.gpkg as gpkg
 import geo.store.postgis as postgis
 from geo.errors import StoreError
-from geo.h3index import latlng_to_cells
 from geo.ingest import StrictRefusal, ingest_file
 from geo.schemas import INCIDENTS
 from geo.store import Store, open_store
-from geo.store.frames import INGESTED_AT, conform
+from geo.store.frames import INGESTED_AT
 from geo.store.gpkg import GpkgStore
-
-BLACKBURN = (53.745, -2.48)
-
-
-def make_incidents(n: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    lat = BLACKBURN[0] + rng.uniform(-0.03, 0.03, n)
-    lng = BLACKBURN[1] + rng.uniform(-0.05, 0.05, n)
-    frame = pd.DataFrame(
-        {
-            "incident_id": np.array([f"I-{i:07d}" for i in range(n)], dtype=object),
-            "category": rng.choice(np.array(["drugs", "violent-crime", ""], dtype=object), n),
-            "occurred_at": pd.Timestamp("2024-01-01", tz="UTC")
-            + pd.to_timedelta(rng.integers(0, 365 * 86_400, n), unit="s"),
-            "time_precision": "exact",
-            "lat": lat,
-            "lng": lng,
-            "h3": latlng_to_cells(lat, lng),
-            "district": "E06000008",
-            "ward": rng.choice(np.array(["E05011509", None], dtype=object), n),
-            "lsoa": None,
-            "neighbourhood": None,
-            "beat": None,
-            "source": "test-first-load",
-            "content_hash": rng.integers(-(2**62), 2**62, n),
-        }
-    )
-    return conform(INCIDENTS, frame)
+from tests.geo.store.test_postgis import make_incidents
 
 
 def chunks_with_repeats(seed: int) -> list[pd.DataFrame]:
