@@ -570,23 +570,36 @@ def _point_run_hits(
     if p.size == 0:
         return
     b_n = b_n.astype(np.int64)
-    ends = np.cumsum(b_n)
-    chunk = (ends - b_n) // PAIR_BUDGET
-    bounds = np.flatnonzero(np.diff(chunk, prepend=-1, append=chunk[-1] + 1))
-    for lo, hi in itertools.pairwise(bounds):
+    for lo, hi in _chunks(b_n, PAIR_BUDGET):
         c = b_n[lo:hi]
-        total = int(c.sum())
-        if total == 0:
+        if not c.any():
             continue
         k = np.repeat(np.arange(lo, hi), c)
-        j = np.repeat(b_lo[lo:hi] - (np.cumsum(c) - c), c) + np.arange(total)
-        i = p[k]
-        dx = px[i] - px[j]
-        dy = py[i] - py[j]
-        del i
-        hit = dx * dx + dy * dy <= eps2
-        del dx, dy
+        j = _runs(b_lo[lo:hi], c)
+        hit = _within(px, py, eps2, p[k], j)
         yield k[hit], j[hit]
+
+
+def _chunks(cost: IntArray, budget: int) -> Iterator[tuple[int, int]]:
+    """Consecutive ``[lo, hi)`` slices of ``cost`` summing to about ``budget`` each.
+
+    A slice is longer only when one item alone costs more than ``budget``.
+    """
+    ends = np.cumsum(cost)
+    chunk = (ends - cost) // budget
+    bounds = np.flatnonzero(np.diff(chunk, prepend=-1, append=chunk[-1] + 1))
+    yield from itertools.pairwise(bounds.tolist())
+
+
+def _within(px: FloatArray, py: FloatArray, eps2: float, i: IntArray, j: IntArray) -> BoolArray:
+    """Which pairs of points ``(i, j)`` are within ``sqrt(eps2)`` of each other."""
+    d2 = px[i] - px[j]
+    d2 *= d2
+    dy = py[i] - py[j]
+    dy *= dy
+    d2 += dy
+    del dy
+    return d2 <= eps2
 
 
 def _runs(start: IntArray, count: IntArray) -> IntArray:
@@ -626,24 +639,17 @@ def _pair_hits(
     pa_n = np.minimum(rows[pk], a_lo[pk] + a_n[pk] - pa_lo)
     pb_lo, pb_n = b_lo[pk].astype(np.int64), b_n[pk]
     cost = pa_n * pb_n
-    ends = np.cumsum(cost)
-    chunk = (ends - cost) // budget
-    bounds = np.flatnonzero(np.diff(chunk, prepend=-1, append=chunk[-1] + 1))
-    for lo, hi in itertools.pairwise(bounds):
+    for lo, hi in _chunks(cost, budget):
         c = cost[lo:hi]
-        total = int(c.sum())
-        if total == 0:
+        if not c.any():
             continue
         which = np.repeat(np.arange(lo, hi), c)
-        local = np.arange(total) - np.repeat(np.cumsum(c) - c, c)
+        local = _runs(np.zeros(c.size, dtype=np.int64), c)
         bn = pb_n[which]
         i = pa_lo[which] + local // bn
         j = pb_lo[which] + local % bn
         del local, bn
-        dx = px[i] - px[j]
-        dy = py[i] - py[j]
-        hit = dx * dx + dy * dy <= eps2
-        del dx, dy
+        hit = _within(px, py, eps2, i, j)
         yield pk[which[hit]], i[hit], j[hit]
 
 
