@@ -387,10 +387,10 @@ def point_blobs(lat: npt.ArrayLike, lng: npt.ArrayLike) -> npt.NDArray[np.object
     rec["type"] = 1  # Point
     rec["x"] = ln[ok]
     rec["y"] = la[ok]
-    raw = rec.tobytes()
-    width = _GPB_POINT.itemsize
+    # Each record viewed as opaque bytes: tolist() gives one bytes object per point
+    # (trailing zero bytes kept, unlike a fixed-width bytes dtype).
     blobs = np.empty(n, dtype=object)
-    blobs[:] = [raw[i : i + width] for i in range(0, len(raw), width)]
+    blobs[:] = rec.view(np.dtype((np.void, _GPB_POINT.itemsize))).tolist()
     out[ok] = blobs
     return out
 
