@@ -1120,7 +1120,7 @@ class _Writer:
     """Stages frames into TEMP tables; :meth:`finish` upserts them in one transaction."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self._conn = conn
+        self._db = conn  # only through _conn, but for the first load's insert thread
         self._path = path
         self._staged: dict[str, Table] = {}
         self._keep: dict[str, Keep] = {}
@@ -1137,6 +1137,16 @@ class _Writer:
     def first_load(self) -> frozenset[str]:
         """Tables this writer is loading straight into (empty and locked when first staged)."""
         return frozenset(self._first)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The writer's connection, once a first load's queued inserts (if any) are done.
+
+        The insert thread uses the connection while inserts are queued; every
+        other use comes through here, so no statement runs between theirs.
+        """
+        self._end_sender()
+        return self._db
 
     @staticmethod
     def _stage_name(table: Table) -> str:
@@ -1170,7 +1180,6 @@ class _Writer:
         kept = check_kept(t, kept_columns, self._kept.get(t.name))
         rows = staged_rows(t, frame)
         if t.name not in self._decided:
-            self._end_sender()
             self._decided.add(t.name)
             if len(rows) >= FIRST_LOAD_MIN_ROWS:
                 self._begin_first_load(t)
@@ -1206,7 +1215,7 @@ class _Writer:
         names, columns = _bind_rows(t, rows)
         names.append(INGESTED_AT)
         columns.append(itertools.repeat(now))
-        self._conn.executemany(
+        self._db.executemany(
             f"INSERT INTO main.{_q(t.name)} ({', '.join(_q(n) for n in names)}) "
             f"VALUES ({', '.join('?' * len(names))})",
             zip(*columns, strict=False),
@@ -1229,7 +1238,6 @@ class _Writer:
 
     def _stage_rows(self, t: Table, rows: pd.DataFrame, keep: Keep) -> None:
         """Insert rows into ``t``'s TEMP staging table (made on first use)."""
-        self._end_sender()
         names, columns = _bind_rows(t, rows)
         stage = self._stage_name(t)
         conn = self._conn
@@ -1402,8 +1410,7 @@ class _Writer:
             msg = "`finish()` was already called for this writer."
             raise StoreError(msg)
         self.finished = True
-        conn = self._conn
-        self._end_sender()
+        conn = self._conn  # queued inserts done, or their error raised
         if not self._locked:
             try:
                 conn.execute("BEGIN IMMEDIATE")

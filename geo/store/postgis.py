@@ -950,7 +950,7 @@ class PostgisWriter:
 
     def __init__(self, store: PostgisStore, conn: psycopg.Connection[Any]) -> None:
         self._store = store
-        self._conn = conn
+        self._db = conn  # only through _conn, but for the open COPY's own thread
         self._created: set[str] = set()
         self._pending: set[str] = set()
         self._staged_rows: dict[str, int] = {}
@@ -966,9 +966,19 @@ class PostgisWriter:
         return frozenset(self._first)
 
     @property
+    def _conn(self) -> psycopg.Connection[Any]:
+        """The writer's connection, once a first load's open COPY (if any) has ended.
+
+        The COPY's thread holds the connection while it is open; every other
+        use comes through here, so nothing waits on it or cuts into it.
+        """
+        self._end_stream()
+        return self._db
+
+    @property
     def backend_pid(self) -> int:
         """Server process id of this writer's connection (for diagnostics)."""
-        return int(self._conn.info.backend_pid)
+        return int(self._db.info.backend_pid)
 
     @property
     def pending(self) -> bool:
@@ -1027,8 +1037,6 @@ class PostgisWriter:
         kept = check_kept(spec, kept_columns, self._kept.get(spec.name))
         rows = staged_rows(spec, frame)
         with self._store._translate(f"stage {spec.name}"):
-            if self._stream is not None and self._stream[0] != spec.name:
-                self._end_stream()
             if spec.name not in self._decided:
                 self._decided.add(spec.name)
                 if len(rows) >= BULK_LOAD_MIN_ROWS:
@@ -1056,11 +1064,13 @@ class PostgisWriter:
 
         The COPY is opened on the first call and stays open while the caller
         checks its next chunk (:mod:`geo.store.pgstream`); any other statement
-        on the connection ends it first (:meth:`_end_stream`).
+        on the connection ends it first (:attr:`_conn`), as does a load of another table.
         """
+        if self._stream is not None and self._stream[0] != spec.name:
+            self._end_stream()
         if self._stream is None:
             statement = self._copy_statement(self._store._table_id(spec), spec, geometry=True)
-            self._stream = (spec.name, pgstream.CopyStream(self._conn, statement))
+            self._stream = (spec.name, pgstream.CopyStream(self._db, statement))
         self._stream[1].send(self._copy_blocks(spec, rows, geometry=True))
 
     def _end_stream(self) -> None:
@@ -1078,7 +1088,6 @@ class PostgisWriter:
             stream.abort()
 
     def _copy_stage(self, spec: Table, rows: pd.DataFrame) -> None:
-        self._end_stream()
         self._create_stage(spec)
         self._staged_rows[spec.name] = self._staged_rows.get(spec.name, 0) + len(rows)
         self._copy(self._stage_id(spec), spec, rows, geometry=False)
@@ -1387,14 +1396,12 @@ class PostgisWriter:
         check_family_kind(family, kind)
         rows = conform_features(frame)
         with self._store._translate(f"store {family} features"):
-            self._end_stream()
             return postgis_features.put(self._conn, self._store.schema, family, kind, rows, replace)
 
     def set_meta(self, key: str, value: str) -> None:
         """Write a store setting in this transaction."""
         check_meta_key(key)
         with self._store._translate("store a setting"):
-            self._end_stream()
             postgis_features.set_meta(self._conn, self._store.schema, key, str(value))
 
     def set_areas(
@@ -1403,7 +1410,6 @@ class PostgisWriter:
         """Set new area codes of stored rows (by key) in one area column."""
         frame = check_area_update(table, column, keys, codes)
         with self._store._translate(f"update areas of {table.name}"):
-            self._end_stream()
             postgis_features.set_areas(self._conn, self._store.schema, table, column, frame)
 
     def finish(self) -> dict[str, UpsertResult]:
@@ -1417,7 +1423,6 @@ class PostgisWriter:
         """
         results: dict[str, UpsertResult] = {}
         with self._store._translate("upsert staged rows"):
-            self._end_stream()
             for name, spec in TABLES.items():
                 if name in self._pending:
                     results[name] = self._upsert(spec)

@@ -117,7 +117,6 @@ def test_first_load_defers_the_key_and_adds_it_back(
             w.stage(INCIDENTS, frame.iloc[part : part + 500])
         assert w.first_load == {"incidents"}
         # Inside the load's transaction the key is gone (its index built once, after).
-        w._end_stream()  # the open COPY holds the connection until then
         inside = w._conn.execute(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             [f'"{schema}"."incidents"'],
@@ -148,7 +147,6 @@ def test_a_key_another_table_references_stays_during_a_first_load(
     with pg_store.writer() as w:
         w.stage(INCIDENTS, frame)
         assert w.first_load == {"incidents"}
-        w._end_stream()
         inside = w._conn.execute(
             "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             [f'"{schema}"."incidents"'],
